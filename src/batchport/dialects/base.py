@@ -1,0 +1,45 @@
+"""The operations whose SQL or driver calls differ between databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+
+import sqlalchemy as sa
+
+
+class Dialect:
+    """Defaults that hold for every database; subclasses override what differs."""
+
+    name = "generic"
+    #: Whether `batchport` may migrate the database itself on first use.
+    migrates_on_first_use = False
+    #: Schema names mapped to another (None: the default schema) on every statement.
+    schema_translate_map: dict[str | None, str | None] = {}
+
+    def configure(self, engine: sa.Engine) -> None:
+        """Installs connection hooks the dialect needs on a new engine."""
+
+    def begin_write(self, conn: sa.Connection) -> AbstractContextManager[sa.RootTransaction]:
+        """Begins a transaction that will write; held locks make concurrent writers wait."""
+        return conn.begin()
+
+    def lock_row(self, statement: sa.Select[tuple[object, ...]]) -> sa.Select[tuple[object, ...]]:
+        """The select, locking the rows it reads until the transaction ends."""
+        return statement
+
+    def copy_rows(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[object]],
+    ) -> None:
+        """Appends `rows` (values in `columns` order) to `table` in the current transaction."""
+        rows = list(rows)
+        if rows:
+            conn.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+
+    def temporary_table_kwargs(self) -> dict[str, object]:
+        """Keyword arguments that make a `sa.Table` temporary for the session."""
+        return {"prefixes": ["TEMPORARY"]}

@@ -1,0 +1,67 @@
+"""SQLite: foreign keys on, WAL, and BEGIN IMMEDIATE so writers queue instead of failing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+
+from batchport.dialects.base import Dialect
+from batchport.schema import INVENTORY
+
+#: How long a writer waits for another writer's transaction before giving up.
+BUSY_TIMEOUT_MS = 60_000
+_BEGIN_MODE = "batchport_begin"
+
+
+class SqliteDialect(Dialect):
+    """SQLite through the standard library's sqlite3."""
+
+    name = "sqlite"
+    migrates_on_first_use = True
+    schema_translate_map = {INVENTORY: None}
+
+    def configure(self, engine: sa.Engine) -> None:
+        @sa.event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _record: object) -> None:
+            # Let SQLAlchemy's "begin" event below issue BEGIN, not the sqlite3 module.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn: sa.Connection) -> None:
+            conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get(_BEGIN_MODE, '')}")
+
+    @contextmanager
+    def begin_write(self, conn: sa.Connection) -> Iterator[sa.RootTransaction]:
+        # A deferred transaction that reads and then writes can fail at once with
+        # SQLITE_BUSY; IMMEDIATE takes the write lock up front and waits for it instead.
+        conn.execution_options(**{_BEGIN_MODE: "IMMEDIATE"})
+        try:
+            transaction = conn.begin()
+        finally:
+            conn.execution_options(**{_BEGIN_MODE: ""})
+        with transaction:
+            yield transaction
+
+    def copy_rows(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[object]],
+    ) -> None:
+        names = ", ".join(f'"{c}"' for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        statement = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(statement, rows)
+        finally:
+            cursor.close()

@@ -1,0 +1,138 @@
+"""The exceptions batchport raises; each maps to one CLI exit code and one HTTP status.
+
+    BatchportError
+    ├── ConfigurationError        the settings cannot work (bad URL, unknown import type)
+    ├── DatabaseError             the database cannot be used as it is
+    │   └── DatabaseNotMigrated   the schema is not at the head revision
+    ├── SourceError               a file cannot be read at all (encoding, format, sheet)
+    ├── FileRejected              a file was read but has invalid rows; carries every error
+    ├── ImportFailed              loading a valid file failed; the batch was rolled back
+    ├── BatchNotFound             no import job has this batch id or job id
+    └── RollbackRefused           a rollback was not done; nothing changed
+        ├── BatchNotRollbackable  the job's status does not allow a rollback
+        └── RollbackBlocked       rows outside the batch reference rows of the batch
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from batchport.reports import ImportReport, Reference
+
+
+class BatchportError(Exception):
+    """batchport could not do what was asked."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+
+class ConfigurationError(BatchportError):
+    """The configuration cannot work."""
+
+
+class DatabaseError(BatchportError):
+    """The database cannot be used."""
+
+
+class DatabaseNotMigrated(DatabaseError):
+    """The database schema is not up to date; run `batchport db migrate`."""
+
+    def __init__(self, current: str | None, head: str) -> None:
+        self.current = current
+        self.head = head
+        super().__init__(
+            f"the database is at revision {current or 'none (empty)'}, batchport needs {head}; "
+            "run `batchport db migrate`"
+        )
+
+
+class SourceError(BatchportError):
+    """The file cannot be read."""
+
+    def __init__(self, file: str, message: str, *, row: int | None = None) -> None:
+        self.file = file
+        self.row = row
+        where = f"{file}, row {row}" if row is not None else file
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One problem with one cell (or row) of an input file."""
+
+    row: int
+    column: str | None
+    value: str | None
+    message: str
+
+    def __str__(self) -> str:
+        column = f", column {self.column}" if self.column else ""
+        value = f" (value {self.value!r})" if self.value is not None else ""
+        return f"row {self.row}{column}{value}: {self.message}"
+
+
+class FileRejected(BatchportError):
+    """The file has invalid rows; nothing was written."""
+
+    def __init__(self, report: ImportReport) -> None:
+        self.report = report
+        self.errors = report.errors
+        count = len(report.errors)
+        super().__init__(
+            f"{report.file_name}: {count} error{'s' if count != 1 else ''}; nothing was imported"
+        )
+
+
+class ImportFailed(BatchportError):
+    """The import failed while loading; none of its rows were kept."""
+
+    def __init__(self, message: str, *, job_id: str, batch_id: str) -> None:
+        self.job_id = job_id
+        self.batch_id = batch_id
+        super().__init__(message)
+
+
+class BatchNotFound(BatchportError):
+    """No import job has this batch id or job id."""
+
+    def __init__(self, batch_id: str) -> None:
+        self.batch_id = batch_id
+        super().__init__(f"no import job has batch id or job id {batch_id!r}")
+
+
+class RollbackRefused(BatchportError):
+    """The rollback was refused; nothing was changed."""
+
+    def __init__(self, message: str, *, batch_id: str) -> None:
+        self.batch_id = batch_id
+        super().__init__(message)
+
+
+class BatchNotRollbackable(RollbackRefused):
+    """The batch cannot be rolled back in its current status."""
+
+    def __init__(self, batch_id: str, status: str) -> None:
+        self.status = status
+        reasons = {
+            "rolled_back": "it was already rolled back",
+            "failed": "its import failed, so it has no rows",
+            "running": "its import is still running",
+            "pending": "its import has not started",
+        }
+        reason = reasons.get(status, f"its status is {status}")
+        super().__init__(f"batch {batch_id} cannot be rolled back: {reason}", batch_id=batch_id)
+
+
+class RollbackBlocked(RollbackRefused):
+    """Rows outside the batch still reference rows of the batch."""
+
+    def __init__(self, batch_id: str, references: list[Reference]) -> None:
+        self.references = references
+        super().__init__(
+            f"batch {batch_id} cannot be rolled back: {len(references)} row(s) outside the batch "
+            "reference its rows; nothing was deleted",
+            batch_id=batch_id,
+        )

@@ -1,0 +1,166 @@
+"""The `import_history` table: one row per import job, written as the job moves through its states.
+
+History rows are never deleted; these functions only insert and update them, inside
+transactions their callers own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import sqlalchemy as sa
+
+from batchport.dialects import Dialect
+from batchport.errors import BatchNotFound
+from batchport.reports import Job
+from batchport.schema import import_history
+
+#: Longest error summary stored; the full error list goes to the user, not the table.
+SUMMARY_LIMIT = 4000
+
+
+def now() -> dt.datetime:
+    """The current time in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+def start_job(
+    conn: sa.Connection, *, import_type: str, file_name: str, file_sha256: str, actor: str
+) -> Job:
+    """Records a new job as `running` with fresh job and batch ids."""
+    values = {
+        "job_id": str(uuid.uuid4()),
+        "batch_id": str(uuid.uuid4()),
+        "import_type": import_type,
+        "status": "running",
+        "file_name": file_name,
+        "file_sha256": file_sha256,
+        "imported_by": actor,
+        "started_at": now(),
+    }
+    conn.execute(import_history.insert().values(values))
+    return find_job(conn, values["batch_id"])
+
+
+def complete_job(conn: sa.Connection, job: Job, *, rows_total: int, rows_imported: int) -> None:
+    """Marks the job `completed`; commits with the data it loaded."""
+    _update(
+        conn,
+        job,
+        status="completed",
+        rows_total=rows_total,
+        rows_imported=rows_imported,
+        completed_at=now(),
+    )
+
+
+def fail_job(
+    conn: sa.Connection, job: Job, reason: str, *, rows_total: int = 0, rows_failed: int = 0
+) -> None:
+    """Marks the job `failed` with the reason."""
+    _update(
+        conn,
+        job,
+        status="failed",
+        error_summary=_summary(reason),
+        rows_total=rows_total,
+        rows_failed=rows_failed,
+        completed_at=now(),
+    )
+
+
+def mark_rolled_back(conn: sa.Connection, job: Job, *, actor: str, reason: str | None) -> None:
+    """Marks the job `rolled_back` by `actor`."""
+    _update(
+        conn,
+        job,
+        status="rolled_back",
+        rolled_back_at=now(),
+        rolled_back_by=actor,
+        rollback_reason=reason,
+    )
+
+
+def find_job(
+    conn: sa.Connection, batch_or_job_id: str, *, dialect: Dialect | None = None
+) -> Job:
+    """The job with this batch id or job id; with a dialect, its row stays locked."""
+    wanted = batch_or_job_id.strip()
+    match = import_history.c.batch_id == wanted
+    if _is_uuid(wanted):
+        match = match | (import_history.c.job_id == str(uuid.UUID(wanted)))
+    statement = sa.select(import_history).where(match).order_by(import_history.c.id).limit(1)
+    if dialect is not None:
+        statement = dialect.lock_row(statement)
+    row = conn.execute(statement).mappings().first()
+    if row is None:
+        raise BatchNotFound(batch_or_job_id)
+    return _job(row)
+
+
+def list_jobs(
+    conn: sa.Connection,
+    *,
+    import_type: str | None = None,
+    status: str | None = None,
+    batch_id: str | None = None,
+    limit: int = 50,
+) -> list[Job]:
+    """Jobs newest first, filtered by type, status and batch id."""
+    statement = sa.select(import_history).order_by(
+        import_history.c.started_at.desc(), import_history.c.id.desc()
+    )
+    if import_type:
+        statement = statement.where(import_history.c.import_type == import_type)
+    if status:
+        statement = statement.where(import_history.c.status == status)
+    if batch_id:
+        statement = statement.where(import_history.c.batch_id == batch_id)
+    return [_job(row) for row in conn.execute(statement.limit(limit)).mappings()]
+
+
+def _update(conn: sa.Connection, job: Job, **values: object) -> None:
+    conn.execute(
+        import_history.update().where(import_history.c.job_id == job.job_id).values(**values)
+    )
+
+
+def _summary(reason: str) -> str:
+    return reason if len(reason) <= SUMMARY_LIMIT else reason[: SUMMARY_LIMIT - 1] + "…"
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    # SQLite hands timestamps back without a zone; batchport writes them all in UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def _job(row: sa.RowMapping) -> Job:
+    return Job(
+        job_id=str(row["job_id"]),
+        batch_id=row["batch_id"],
+        import_type=row["import_type"],
+        status=row["status"],
+        file_name=row["file_name"],
+        file_sha256=row["file_sha256"],
+        rows_total=row["rows_total"],
+        rows_imported=row["rows_imported"],
+        rows_failed=row["rows_failed"],
+        error_summary=row["error_summary"],
+        imported_by=row["imported_by"],
+        started_at=_utc(row["started_at"]),
+        completed_at=_utc(row["completed_at"]),
+        rolled_back_at=_utc(row["rolled_back_at"]),
+        rolled_back_by=row["rolled_back_by"],
+        rollback_reason=row["rollback_reason"],
+    )

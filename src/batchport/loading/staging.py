@@ -1,0 +1,93 @@
+"""Temporary tables holding a file's parsed rows, so checks and loads run as set-based SQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from batchport.declarations import ImportType, Link
+from batchport.dialects import Dialect
+from batchport.validation.rows import ParsedRow
+
+ROW_NUMBER = "row_number"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """The staging tables of one import: `rows` (one column per plain field) and one per link."""
+
+    import_type: ImportType
+    rows: sa.Table
+    links: tuple[tuple[Link, sa.Table], ...]
+
+    @classmethod
+    def create(cls, conn: sa.Connection, dialect: Dialect, import_type: ImportType) -> Stage:
+        """Creates the staging tables, private to this connection's session."""
+        metadata = sa.MetaData()
+        prefix = f"bp_stage_{uuid.uuid4().hex[:12]}"
+        table = import_type.table
+        key_type = import_type.key_column.type
+        temporary = dialect.temporary_table_kwargs()
+        columns = [sa.Column(ROW_NUMBER, sa.Integer(), primary_key=True)]
+        for field in import_type.fields:
+            if any(link.field == field.name for link in import_type.links):
+                continue
+            # A reference field holds a natural key of its target; plain text suits any key.
+            column_type = table.c[field.column].type if field.column else sa.String()
+            columns.append(sa.Column(field.name, column_type))
+        rows = sa.Table(prefix, metadata, *columns, **temporary)  # type: ignore[arg-type]
+        rows.append_constraint(sa.Index(f"{prefix}_key", rows.c[import_type.key]))
+        links = []
+        for index, link in enumerate(import_type.links):
+            links.append(
+                (
+                    link,
+                    sa.Table(
+                        f"{prefix}_link{index}",
+                        metadata,
+                        sa.Column(ROW_NUMBER, sa.Integer(), nullable=False),
+                        sa.Column("owner_key", key_type, nullable=False),
+                        sa.Column("target_key", sa.String(), nullable=False),
+                        sa.Column("position", sa.Integer(), nullable=False),
+                        **temporary,  # type: ignore[arg-type]
+                    ),
+                )
+            )
+        metadata.create_all(conn)
+        return cls(import_type, rows, tuple(links))
+
+    def write(self, conn: sa.Connection, dialect: Dialect, parsed: Iterable[ParsedRow]) -> None:
+        """Appends a chunk of parsed rows to the staging tables."""
+        fields = self.import_type.fields
+        row_columns = [c.name for c in self.rows.c]
+        plain = [i for i, f in enumerate(fields) if f.name in self.rows.c]
+        key_index = fields.index(self.import_type.field(self.import_type.key))
+        link_fields = [fields.index(self.import_type.field(link.field)) for link, _ in self.links]
+        chunk = list(parsed)
+        dialect.copy_rows(
+            conn,
+            self.rows,
+            row_columns,
+            ((row.number, *(row.values[i] for i in plain)) for row in chunk),
+        )
+        for (_, table), field_index in zip(self.links, link_fields, strict=True):
+            dialect.copy_rows(
+                conn,
+                table,
+                [ROW_NUMBER, "owner_key", "target_key", "position"],
+                (
+                    (row.number, row.values[key_index], target, position)
+                    for row in chunk
+                    for position, target in enumerate(row.values[field_index] or ())  # type: ignore[arg-type]
+                ),
+            )
+
+    def drop(self, conn: sa.Connection) -> None:
+        """Drops the staging tables."""
+        for _, table in self.links:
+            table.drop(conn, checkfirst=False)
+        self.rows.drop(conn, checkfirst=False)
+

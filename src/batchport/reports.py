@@ -1,0 +1,111 @@
+"""What the use cases return: plain records the CLI, the API and library users all read."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from batchport.errors import RowError
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of `import_history`: an import job and what became of it."""
+
+    job_id: str
+    batch_id: str
+    import_type: str
+    status: str
+    file_name: str | None
+    file_sha256: str | None
+    rows_total: int
+    rows_imported: int
+    rows_failed: int
+    error_summary: str | None
+    imported_by: str | None
+    started_at: dt.datetime | None
+    completed_at: dt.datetime | None
+    rolled_back_at: dt.datetime | None
+    rolled_back_by: str | None
+    rollback_reason: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The job as JSON-ready values."""
+        return _json(asdict(self))
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """The outcome of one import (or dry run) of one file."""
+
+    import_type: str
+    file_name: str
+    status: str
+    rows_total: int
+    rows_imported: int
+    job_id: str | None = None
+    batch_id: str | None = None
+    dry_run: bool = False
+    created: dict[str, int] = field(default_factory=dict)
+    errors: list[RowError] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON-ready values."""
+        return _json(asdict(self))
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A row outside a batch that points at a row of the batch."""
+
+    table: str
+    row_id: object
+    column: str
+    referenced_table: str
+    referenced_id: object
+    referenced_key: object
+
+    def __str__(self) -> str:
+        return (
+            f"{self.table} row {self.row_id} ({self.column}) references "
+            f"{self.referenced_table} {self.referenced_key!r} (id {self.referenced_id})"
+        )
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """One batch: its job and how many of its rows each table holds (or held)."""
+
+    job: Job
+    rows: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        """The batch as JSON-ready values."""
+        return {**self.job.to_json(), "rows": dict(self.rows)}
+
+
+@dataclass(frozen=True)
+class RollbackReport:
+    """The outcome of a rollback: the rows deleted per table."""
+
+    batch_id: str
+    job_id: str
+    status: str
+    deleted: dict[str, int]
+    rolled_back_by: str
+    reason: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON-ready values."""
+        return _json(asdict(self))
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value

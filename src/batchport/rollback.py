@@ -1,0 +1,125 @@
+"""Taking a batch back: count its rows, find what outside it still points at them, delete them.
+
+A row belongs to a batch when its `import_batch_id` is the batch id; a link row belongs to
+the batch of its owner row. Rows are deleted children first, each table in one statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+
+from batchport.declarations import Catalog, ImportType, Link
+from batchport.reports import Reference
+
+#: How many referencing rows a refusal lists per foreign key.
+REFERENCE_LIMIT = 100
+
+
+def batch_rows(conn: sa.Connection, catalog: Catalog, batch_id: str) -> dict[str, int]:
+    """How many rows of each table carry this batch (tables with none are left out)."""
+    counts: dict[str, int] = {}
+    for table, condition in _batch_tables(catalog, batch_id):
+        count = conn.execute(sa.select(sa.func.count()).select_from(table).where(condition))
+        number = count.scalar_one()
+        if number:
+            counts[table.name] = counts.get(table.name, 0) + number
+    return counts
+
+
+def delete_batch(conn: sa.Connection, catalog: Catalog, batch_id: str) -> dict[str, int]:
+    """Deletes the batch's rows, children before parents; returns the rows deleted per table."""
+    deleted: dict[str, int] = {}
+    for table, condition in _batch_tables(catalog, batch_id):
+        result = conn.execute(table.delete().where(condition))
+        deleted[table.name] = deleted.get(table.name, 0) + result.rowcount
+    return deleted
+
+
+def outside_references(conn: sa.Connection, catalog: Catalog, batch_id: str) -> list[Reference]:
+    """Rows outside the batch whose foreign keys point at rows of the batch."""
+    owners = {id(link.table): (owner, link) for owner in catalog.types for link in owner.links}
+    references: list[Reference] = []
+    for import_type in catalog.types:
+        parent = import_type.table
+        for child in parent.metadata.tables.values():
+            for foreign_key in child.foreign_keys:
+                if foreign_key.column is not parent.c.id:
+                    continue
+                column = foreign_key.parent
+                query = _referencing(import_type, child, column, owners.get(id(child)), batch_id)
+                if query is not None:
+                    references += _references(conn, query, child, column, parent)
+    return references
+
+
+def _batch_tables(
+    catalog: Catalog, batch_id: str
+) -> Iterator[tuple[sa.Table, sa.ColumnElement[bool]]]:
+    """Each table with the condition selecting the batch's rows, in deletion order."""
+    for import_type in catalog.children_first():
+        own = import_type.table.c.import_batch_id == batch_id
+        for link in import_type.links:
+            owned = sa.select(import_type.table.c.id).where(own)
+            yield link.table, link.table.c[link.owner_column].in_(owned)
+        yield import_type.table, own
+
+
+def _referencing(
+    parent: ImportType,
+    child: sa.Table,
+    column: sa.Column[object],
+    owner: tuple[ImportType, Link] | None,
+    batch_id: str,
+) -> sa.Select[tuple[object, ...]] | None:
+    """Rows of `child` outside the batch whose `column` points at a row of the batch."""
+    batch_row = parent.table.alias("batch_row")
+    query = (
+        sa.select(
+            child,
+            batch_row.c.id.label("referenced_id"),
+            batch_row.c[parent.key_column.name].label("referenced_key"),
+        )
+        .join(batch_row, column == batch_row.c.id)
+        .where(batch_row.c.import_batch_id == batch_id)
+    )
+    if "import_batch_id" in child.c:
+        return query.where(child.c.import_batch_id.is_distinct_from(batch_id))
+    if owner is not None:
+        owner_type, link = owner
+        if column.name == link.owner_column:
+            return None  # the link belongs to its owner row, which is in the batch
+        owner_row = owner_type.table.alias("owner_row")
+        return query.join(owner_row, owner_row.c.id == child.c[link.owner_column]).where(
+            owner_row.c.import_batch_id.is_distinct_from(batch_id)
+        )
+    return query
+
+
+def _references(
+    conn: sa.Connection,
+    query: sa.Select[tuple[object, ...]],
+    child: sa.Table,
+    column: sa.Column[object],
+    parent: sa.Table,
+) -> list[Reference]:
+    key = list(child.primary_key.columns)
+    found = []
+    for row in conn.execute(query.limit(REFERENCE_LIMIT)).mappings():
+        row_id = (
+            row[key[0].name]
+            if len(key) == 1
+            else ", ".join(f"{c.name}={row[c.name]}" for c in key)
+        )
+        found.append(
+            Reference(
+                table=child.name,
+                row_id=row_id,
+                column=column.name,
+                referenced_table=parent.name,
+                referenced_id=row["referenced_id"],
+                referenced_key=row["referenced_key"],
+            )
+        )
+    return found

@@ -1,0 +1,127 @@
+"""The tables batchport reads and writes, as SQLAlchemy Core definitions.
+
+The migrations in `batchport/migrations` build exactly this schema; a test compares the two.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+#: Constraint names follow Knex's, which the seed's database already uses.
+NAMING_CONVENTION = {
+    "ix": "%(table_name)s_%(column_0_name)s_index",
+    "uq": "%(table_name)s_%(column_0_name)s_unique",
+    "ck": "%(table_name)s_%(constraint_name)s_check",
+    "fk": "%(table_name)s_%(column_0_name)s_foreign",
+    "pk": "%(table_name)s_pkey",
+}
+
+INVENTORY = "inventory"
+
+JOB_STATUSES = (
+    "pending",
+    "running",
+    "completed",
+    "failed",
+    "rolling_back",
+    "rolled_back",
+    "rollback_failed",
+)
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# PostgreSQL stores job ids as native UUIDs; SQLite as the same 36-character text.
+JobId = sa.Uuid(as_uuid=False).with_variant(sa.String(36), "sqlite")
+BatchId = sa.String(100)
+Timestamp = sa.DateTime(timezone=True)
+
+
+def _id() -> sa.Column[int]:
+    return sa.Column("id", BigId, sa.Identity(), primary_key=True)
+
+
+def _timestamps() -> list[sa.Column[object]]:
+    return [
+        sa.Column("created_at", Timestamp, nullable=False, server_default=sa.func.now()),
+        sa.Column("updated_at", Timestamp, nullable=False, server_default=sa.func.now()),
+    ]
+
+
+import_history = sa.Table(
+    "import_history",
+    metadata,
+    _id(),
+    sa.Column("job_id", JobId, nullable=False, unique=True),
+    sa.Column("batch_id", BatchId, nullable=False, unique=True),
+    sa.Column("import_type", sa.String(50), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False, server_default="pending"),
+    sa.Column("file_name", sa.Text(), nullable=True),
+    sa.Column("file_sha256", sa.String(64), nullable=True),
+    sa.Column("rows_total", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("rows_imported", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("rows_failed", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("error_summary", sa.Text(), nullable=True),
+    sa.Column("imported_by", sa.String(255), nullable=True),
+    sa.Column("started_at", Timestamp, nullable=False, server_default=sa.func.now()),
+    sa.Column("completed_at", Timestamp, nullable=True),
+    sa.Column("rolled_back_at", Timestamp, nullable=True),
+    sa.Column("rolled_back_by", sa.String(255), nullable=True),
+    sa.Column("rollback_reason", sa.Text(), nullable=True),
+    sa.CheckConstraint(
+        sa.column("status").in_(JOB_STATUSES),
+        name="status",
+    ),
+)
+
+departments = sa.Table(
+    "departments",
+    metadata,
+    _id(),
+    sa.Column("code", sa.String(50), nullable=False, unique=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column(
+        "parent_id",
+        BigId,
+        sa.ForeignKey("inventory.departments.id", ondelete="NO ACTION"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column("is_active", sa.Boolean(), nullable=False, server_default=sa.true()),
+    *_timestamps(),
+    sa.Column("import_batch_id", BatchId, nullable=True, index=True),
+    schema=INVENTORY,
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    _id(),
+    sa.Column("email", sa.String(255), nullable=False, unique=True),
+    sa.Column("first_name", sa.String(100), nullable=False),
+    sa.Column("last_name", sa.String(100), nullable=False),
+    sa.Column("is_active", sa.Boolean(), nullable=False, server_default=sa.true()),
+    *_timestamps(),
+    sa.Column("import_batch_id", BatchId, nullable=True, index=True),
+)
+
+user_departments = sa.Table(
+    "user_departments",
+    metadata,
+    sa.Column(
+        "user_id",
+        BigId,
+        sa.ForeignKey("users.id", ondelete="NO ACTION"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "department_id",
+        BigId,
+        sa.ForeignKey("inventory.departments.id", ondelete="NO ACTION"),
+        primary_key=True,
+        index=True,
+    ),
+    sa.Column("is_primary", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("created_at", Timestamp, nullable=False, server_default=sa.func.now()),
+)

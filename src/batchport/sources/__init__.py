@@ -1,0 +1,30 @@
+"""Readers that stream the rows of an input file as text cells, each with its spreadsheet row number."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from batchport.sources.base import Source
+from batchport.sources.delimited import DelimitedSource
+from batchport.sources.workbook import WorkbookSource
+
+__all__ = ["DelimitedSource", "Source", "WorkbookSource", "file_sha256", "open_source"]
+
+_WORKBOOK_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"})
+
+
+def open_source(path: Path, *, encoding: str | None = None, sheet: str | None = None) -> Source:
+    """Opens `path` with the reader its suffix calls for."""
+    if path.suffix.lower() in _WORKBOOK_SUFFIXES:
+        return WorkbookSource(path, sheet=sheet)
+    return DelimitedSource(path, encoding=encoding)
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of the file's bytes, as hex."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

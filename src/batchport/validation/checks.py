@@ -1,0 +1,165 @@
+"""Checks that need the whole file or the database: natural keys, references, cycles.
+
+Each runs as one set-based query over the staging tables, so its cost does not depend on
+how many rows the file has beyond the scan itself.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from batchport.declarations import Catalog, ImportType
+from batchport.errors import RowError
+from batchport.loading.staging import ROW_NUMBER, Stage
+
+
+def check_stage(conn: sa.Connection, stage: Stage, catalog: Catalog) -> list[RowError]:
+    """Every error the staged rows have against each other and against the database."""
+    return [
+        *_duplicate_keys(conn, stage),
+        *_existing_keys(conn, stage),
+        *_unknown_references(conn, stage, catalog),
+        *_unknown_link_targets(conn, stage, catalog),
+        *_cycles(conn, stage),
+    ]
+
+
+def _duplicate_keys(conn: sa.Connection, stage: Stage) -> list[RowError]:
+    key = stage.import_type.key
+    rows = stage.rows
+    first = (
+        sa.select(rows.c[key], sa.func.min(rows.c[ROW_NUMBER]).label("first"))
+        .group_by(rows.c[key])
+        .having(sa.func.count() > 1)
+        .subquery()
+    )
+    query = (
+        sa.select(rows.c[ROW_NUMBER], rows.c[key], first.c.first)
+        .join(first, first.c[key] == rows.c[key])
+        .where(rows.c[ROW_NUMBER] > first.c.first)
+    )
+    return [
+        RowError(number, key, value, f"{key} {value!r} is also in row {first_row} of this file")
+        for number, value, first_row in conn.execute(query)
+    ]
+
+
+def _existing_keys(conn: sa.Connection, stage: Stage) -> list[RowError]:
+    import_type = stage.import_type
+    key = import_type.key
+    table = import_type.table
+    query = sa.select(
+        stage.rows.c[ROW_NUMBER], stage.rows.c[key], table.c.id, table.c.import_batch_id
+    ).join(table, import_type.key_column == stage.rows.c[key])
+    return [
+        RowError(
+            number,
+            key,
+            value,
+            f"{key} {value!r} already exists in the database ({import_type.name} id {row_id}, "
+            + (f"imported by batch {batch_id})" if batch_id else "entered outside batchport)"),
+        )
+        for number, value, row_id, batch_id in conn.execute(query)
+    ]
+
+
+def _known(
+    value: sa.ColumnElement[object], target: ImportType, stage: Stage
+) -> sa.ColumnElement[bool]:
+    """True where `value` is a key of `target` in the database, or in the file for a self type."""
+    found = sa.exists().where(target.key_column == value)
+    if target.name == stage.import_type.name:
+        staged = stage.rows.alias("staged_target")
+        found = found | sa.exists().where(staged.c[target.key] == value)
+    return found
+
+
+def _where(target: ImportType, stage: Stage) -> str:
+    place = "the database or this file" if target.name == stage.import_type.name else "the database"
+    return f"no {target.name} has {target.key} {{value!r}} in {place}"
+
+
+def _unknown_references(conn: sa.Connection, stage: Stage, catalog: Catalog) -> list[RowError]:
+    errors: list[RowError] = []
+    for reference in stage.import_type.references:
+        target = catalog[reference.to]
+        value = stage.rows.c[reference.field]
+        query = sa.select(stage.rows.c[ROW_NUMBER], value).where(
+            value.is_not(None), ~_known(value, target, stage)
+        )
+        message = _where(target, stage)
+        errors += [
+            RowError(number, reference.field, found, message.format(value=found))
+            for number, found in conn.execute(query)
+        ]
+    return errors
+
+
+def _unknown_link_targets(conn: sa.Connection, stage: Stage, catalog: Catalog) -> list[RowError]:
+    errors: list[RowError] = []
+    for link, table in stage.links:
+        target = catalog[link.to]
+        query = sa.select(table.c[ROW_NUMBER], table.c.target_key).where(
+            ~_known(table.c.target_key, target, stage)
+        )
+        message = _where(target, stage)
+        errors += [
+            RowError(number, link.field, found, message.format(value=found))
+            for number, found in conn.execute(query)
+        ]
+    return errors
+
+
+def _cycles(conn: sa.Connection, stage: Stage) -> list[RowError]:
+    """Rows whose chain of same-file parents leads back to themselves."""
+    import_type = stage.import_type
+    key = import_type.key
+    rows = stage.rows
+    errors: list[RowError] = []
+    for reference in import_type.references:
+        if reference.to != import_type.name:
+            continue
+        limit = sa.select(sa.func.count()).select_from(rows).scalar_subquery()
+        walk = (
+            sa.select(
+                rows.c[ROW_NUMBER].label("start"),
+                rows.c[key].label("origin"),
+                rows.c[reference.field].label("parent"),
+                rows.c[reference.field].label("ancestor"),
+                sa.literal(1).label("depth"),
+            )
+            .where(rows.c[reference.field].is_not(None))
+            .cte("walk", recursive=True)
+        )
+        parent = rows.alias("parent")
+        walk = walk.union_all(
+            sa.select(
+                walk.c.start,
+                walk.c.origin,
+                walk.c.parent,
+                parent.c[reference.field],
+                walk.c.depth + 1,
+            )
+            .join(parent, parent.c[key] == walk.c.ancestor)
+            .where(
+                parent.c[reference.field].is_not(None),
+                walk.c.ancestor != walk.c.origin,
+                walk.c.depth < limit,
+            )
+        )
+        query = (
+            sa.select(walk.c.start, walk.c.origin, walk.c.parent)
+            .where(walk.c.ancestor == walk.c.origin)
+            .distinct()
+        )
+        errors += [
+            RowError(
+                number,
+                reference.field,
+                value,
+                f"{key} {origin!r} would be its own ancestor: its {reference.field} chain "
+                "leads back to it",
+            )
+            for number, origin, value in conn.execute(query)
+        ]
+    return errors
