@@ -17,6 +17,10 @@ class Dialect:
     #: Schema names mapped to another (None: the default schema) on every statement.
     schema_translate_map: dict[str | None, str | None] = {}
 
+    def schema(self, name: str | None) -> str | None:
+        """The schema a declared schema name lands in on this database."""
+        return self.schema_translate_map.get(name, name)
+
     def configure(self, engine: sa.Engine) -> None:
         """Installs connection hooks the dialect needs on a new engine."""
 

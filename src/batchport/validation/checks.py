@@ -29,6 +29,7 @@ def _duplicate_keys(conn: sa.Connection, stage: Stage) -> list[RowError]:
     rows = stage.rows
     first = (
         sa.select(rows.c[key], sa.func.min(rows.c[ROW_NUMBER]).label("first"))
+        .where(rows.c[key].is_not(None))
         .group_by(rows.c[key])
         .having(sa.func.count() > 1)
         .subquery()
@@ -76,7 +77,7 @@ def _known(
 
 def _where(target: ImportType, stage: Stage) -> str:
     place = "the database or this file" if target.name == stage.import_type.name else "the database"
-    return f"no {target.name} has {target.key} {{value!r}} in {place}"
+    return f"no {target.name} row has {target.key} {{value!r}} in {place}"
 
 
 def _unknown_references(conn: sa.Connection, stage: Stage, catalog: Catalog) -> list[RowError]:

@@ -13,23 +13,21 @@ from batchport.validation.fields import CellInvalid
 
 @dataclass(frozen=True, slots=True)
 class ParsedRow:
-    """A valid row: its number and one value per field of the import type (None when empty)."""
+    """A row: its number and one value per field of the import type (None when empty or invalid)."""
 
     number: int
     values: tuple[object, ...]
 
 
 def parse_rows(mapping: Mapping, rows: Iterable[Row], errors: list[RowError]) -> Iterator[ParsedRow]:
-    """Yields the rows that parse; appends the problems of those that do not to `errors`."""
+    """Yields every row, appending its problems to `errors`.
+
+    Rows with problems are yielded too (their bad cells as None), so that the file-wide checks
+    see every key the file holds; a file with any error is never loaded.
+    """
     import_type = mapping.import_type
     fields = import_type.fields
     plan = [(f, mapping.positions[i]) for i, f in enumerate(fields)]
-    self_references = [
-        (fields.index(import_type.field(r.field)), r.field)
-        for r in import_type.references
-        if r.to == import_type.name
-    ]
-    key_index = fields.index(import_type.field(import_type.key))
     for number, cells in rows:
         row_errors = _shape_errors(mapping, number, cells)
         values: list[object] = []
@@ -45,15 +43,8 @@ def parse_rows(mapping: Mapping, rows: Iterable[Row], errors: list[RowError]) ->
             except CellInvalid as exc:
                 row_errors.append(RowError(number, field.name, text, str(exc)))
                 values.append(None)
-        for index, name in self_references:
-            if values[index] is not None and values[index] == values[key_index]:
-                row_errors.append(
-                    RowError(number, name, str(values[index]), "a row cannot be its own parent")
-                )
-        if row_errors:
-            errors.extend(row_errors)
-        else:
-            yield ParsedRow(number, tuple(values))
+        errors.extend(row_errors)
+        yield ParsedRow(number, tuple(values))
 
 
 def _shape_errors(mapping: Mapping, number: int, cells: list[str]) -> list[RowError]:

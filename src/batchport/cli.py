@@ -1,0 +1,391 @@
+"""The `batchport` command: a thin layer that parses flags, calls a use case and prints its result."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from batchport import commands
+from batchport.database import Database
+from batchport.errors import (
+    BatchportError,
+    FileRejected,
+    RollbackBlocked,
+)
+from batchport.reports import ImportReport, Job
+
+#: Exit codes: 0 success, 1 a validation or user error, 2 a usage error (Typer's own).
+EXIT_ERROR = 1
+#: At most this many row errors are printed as a table; --json gives them all.
+SHOWN_ERRORS = 50
+
+app = typer.Typer(
+    help="Import spreadsheets into a database so that every import can be taken back exactly.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Schema migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+ActorOption = Annotated[
+    str | None,
+    typer.Option("--as", help="Who is acting (default: $BATCHPORT_ACTOR, else the OS user)."),
+]
+
+
+@dataclass
+class Settings:
+    """What the global options say, built once per invocation."""
+
+    database_url: str | None
+    debug: bool
+
+    def database(self) -> Database:
+        """The database the command works on."""
+        return Database.from_url(self.database_url)
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="BATCHPORT_DATABASE_URL",
+            help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db "
+            "(default: ./batchport.db, created on first use).",
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    ctx.obj = Settings(database_url=database_url, debug=debug)
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    import_type: Annotated[str, typer.Argument(help="What the file holds, e.g. departments.")],
+    file: Annotated[Path, typer.Argument(help="A .csv or .xlsx file.")],
+    sheet: Annotated[str | None, typer.Option(help="The sheet of a workbook to read.")] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="The CSV file's encoding (default: UTF-8).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and report; write nothing.")
+    ] = False,
+    actor: ActorOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import FILE as one batch: every row, or none if any row is invalid."""
+    with _reported(ctx, as_json):
+        try:
+            report = commands.run_import(
+                ctx.obj.database(),
+                import_type,
+                file,
+                actor=_actor(actor),
+                encoding=encoding,
+                sheet=sheet,
+                dry_run=dry_run,
+            )
+        except FileRejected as exc:
+            if as_json:
+                _print_json(exc.report.to_json())
+            else:
+                _print_row_errors(exc)
+            raise typer.Exit(EXIT_ERROR) from exc
+    if as_json:
+        _print_json(report.to_json())
+    else:
+        _print_import(report)
+
+
+@app.command()
+def rollback(
+    ctx: typer.Context,
+    batch_id: Annotated[str, typer.Argument(help="The batch id (or job id) to take back.")],
+    reason: Annotated[str | None, typer.Option(help="Why; stored in the history.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    actor: ActorOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete every row a batch created, children first, in one transaction."""
+    with _reported(ctx, as_json):
+        db = ctx.obj.database()
+        if not yes:
+            batch = commands.preview_rollback(db, batch_id)
+            _print_job(batch.job, batch.rows, console=err)
+            _confirm("Delete these rows?", "Rollback cancelled; nothing was deleted.")
+        report = commands.rollback_batch(db, batch_id, actor=_actor(actor), reason=reason)
+    if as_json:
+        _print_json(report.to_json())
+        return
+    deleted = ", ".join(f"{n} {table}" for table, n in report.deleted.items() if n) or "no rows"
+    out.print(f"Rolled back batch {report.batch_id}: deleted {deleted}.")
+
+
+@app.command("history")
+def history_(
+    ctx: typer.Context,
+    import_type: Annotated[str | None, typer.Option("--type", help="Only this type.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only jobs in this status.")] = None,
+    batch_id: Annotated[str | None, typer.Option("--batch", help="Only this batch.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many jobs.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List import jobs, newest first."""
+    with _reported(ctx, as_json):
+        jobs = commands.list_history(
+            ctx.obj.database(),
+            import_type=import_type,
+            status=status,
+            batch_id=batch_id,
+            limit=limit,
+        )
+    if as_json:
+        _print_json([job.to_json() for job in jobs])
+        return
+    table = Table("started (UTC)", "type", "status", "file", "rows", "by")
+    table.add_column("batch_id", no_wrap=True, min_width=36)
+    for job in jobs:
+        table.add_row(
+            f"{job.started_at:%Y-%m-%d %H:%M:%S}" if job.started_at else "",
+            job.import_type,
+            job.status,
+            job.file_name or "",
+            str(job.rows_imported),
+            job.imported_by or "",
+            job.batch_id,
+        )
+    out.print(table if jobs else "No import jobs.")
+
+
+@app.command()
+def batch(
+    ctx: typer.Context,
+    batch_id: Annotated[str, typer.Argument(help="The batch id (or job id).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show one batch and how many of its rows each table holds."""
+    with _reported(ctx, as_json):
+        report = commands.get_batch(ctx.obj.database(), batch_id)
+    if as_json:
+        _print_json(report.to_json())
+    else:
+        _print_job(report.job, report.rows, console=out)
+
+
+@app.command("types")
+def types_(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List the import types and their columns."""
+    with _reported(ctx, as_json):
+        catalog = ctx.obj.database().catalog
+    described = [
+        {
+            "import_type": t.name,
+            "description": t.description,
+            "key": t.key,
+            "columns": [{"name": f.name, "required": f.required} for f in t.fields],
+        }
+        for t in catalog.types
+    ]
+    if as_json:
+        _print_json(described)
+        return
+    for entry in described:
+        columns = ", ".join(
+            c["name"] + ("" if c["required"] else " (optional)") for c in entry["columns"]
+        )
+        out.print(f"[bold]{entry['import_type']}[/]: {entry['description']}\n  columns: {columns}")
+
+
+@db_app.command("migrate")
+def db_migrate(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Apply every pending revision."""
+    with _reported(ctx, as_json):
+        status = commands.migrate(ctx.obj.database())
+    _print_status(status, as_json, f"Database is at revision {status.current} (head).")
+
+
+@db_app.command("status")
+def db_status(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Show the current revision and the pending ones."""
+    with _reported(ctx, as_json):
+        status = commands.migration_status(ctx.obj.database())
+    pending = ", ".join(status.pending) or "none"
+    _print_status(
+        status,
+        as_json,
+        f"Current revision: {status.current or 'none'}\nHead: {status.head}\nPending: {pending}",
+    )
+
+
+@db_app.command("rollback")
+def db_rollback(
+    ctx: typer.Context,
+    target: Annotated[
+        str | None, typer.Option(help="Downgrade to this revision (default: undo the last one).")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Undo the last revision, or every revision after --target."""
+    with _reported(ctx, as_json):
+        db = ctx.obj.database()
+        if not yes:
+            _confirm(
+                f"Downgrade {db.display_url} to {target or 'the previous revision'}? "
+                "Columns the undone revisions added are dropped with their data.",
+                "Cancelled; the schema is unchanged.",
+            )
+        status = commands.rollback_migration(db, target)
+    _print_status(status, as_json, f"Database is at revision {status.current or 'none (base)'}.")
+
+
+@db_app.command("verify")
+def db_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Check that batch tracking is in place; exit 1 if any check fails."""
+    with _reported(ctx, as_json):
+        checks = commands.verify_migrations(ctx.obj.database())
+    if as_json:
+        _print_json([{"check": c.name, "passed": c.passed, "detail": c.detail} for c in checks])
+    else:
+        for check in checks:
+            mark = "[green]ok  [/]" if check.passed else "[red]FAIL[/]"
+            out.print(f"{mark} {check.name} [dim]({check.detail})[/]")
+    if not all(c.passed for c in checks):
+        raise typer.Exit(EXIT_ERROR)
+
+
+def main() -> None:
+    """The console script's entry point."""
+    app()
+
+
+@contextmanager
+def _reported(ctx: typer.Context, as_json: bool) -> Iterator[None]:
+    """Turns batchport's errors into a one-line message (or JSON) and exit code 1."""
+    try:
+        yield
+    except BatchportError as exc:
+        if ctx.obj is not None and ctx.obj.debug:
+            raise
+        _fail(exc, as_json)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        if ctx.obj is not None and ctx.obj.debug:
+            raise
+        _fail(exc, as_json, internal=True)
+
+
+def _fail(exc: Exception, as_json: bool, *, internal: bool = False) -> NoReturn:
+    if as_json:
+        details: dict[str, Any] = {
+            key: value
+            for key, value in vars(exc).items()
+            if not key.startswith("_") and isinstance(value, str | int | None)
+        }
+        if isinstance(exc, RollbackBlocked):
+            details["references"] = [str(r) for r in exc.references]
+        code = "internal_error" if internal else type(exc).__name__
+        _print_json({"error": {"code": code, "message": str(exc), "details": details}})
+    else:
+        chain = str(exc)
+        cause = exc.__cause__
+        if internal:
+            chain = f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
+        elif cause is not None and str(cause) and str(cause) not in chain:
+            chain += f" (caused by {type(cause).__name__}: {str(cause).splitlines()[0]})"
+        err.print(f"[red]error:[/] {chain}", highlight=False, markup=True)
+        if isinstance(exc, RollbackBlocked):
+            for reference in exc.references:
+                err.print(f"  - {reference}", highlight=False)
+    raise typer.Exit(EXIT_ERROR)
+
+
+def _confirm(question: str, cancelled: str) -> None:
+    """Asks a yes/no question on the terminal; anything but yes (or no terminal) cancels."""
+    try:
+        confirmed = typer.confirm(question, default=False, err=True)
+    except typer.Abort:
+        confirmed = False
+    if not confirmed:
+        err.print(f"\n{cancelled}" if not sys.stdin.isatty() else cancelled)
+        raise typer.Exit(EXIT_ERROR)
+
+
+def _actor(given: str | None) -> str:
+    if given:
+        return given
+    if from_env := os.environ.get("BATCHPORT_ACTOR"):
+        return from_env
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _print_json(value: object) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def _print_import(report: ImportReport) -> None:
+    created = ", ".join(f"{n} {table}" for table, n in report.created.items())
+    if report.dry_run:
+        out.print(
+            f"{report.file_name}: {report.rows_total} rows are valid; "
+            f"an import would create {created}. Nothing was written (dry run)."
+        )
+        return
+    out.print(
+        f"Imported {report.file_name}: created {created}.\n"
+        f"batch_id {report.batch_id} (job {report.job_id}); "
+        f"undo with: batchport rollback {report.batch_id}"
+    )
+
+
+def _print_row_errors(exc: FileRejected) -> None:
+    table = Table("row", "column", "value", "problem", title=str(exc), title_justify="left")
+    for error in exc.errors[:SHOWN_ERRORS]:
+        table.add_row(
+            str(error.row),
+            error.column or "",
+            "" if error.value is None else repr(error.value),
+            error.message,
+        )
+    err.print(table)
+    hidden = len(exc.errors) - SHOWN_ERRORS
+    if hidden > 0:
+        err.print(f"... and {hidden} more errors (--json lists them all).")
+
+
+def _print_job(job: Job, rows: dict[str, int], *, console: Console) -> None:
+    console.print(
+        f"batch_id {job.batch_id} (job {job.job_id})\n"
+        f"  type {job.import_type}, file {job.file_name}, status {job.status}\n"
+        f"  imported by {job.imported_by} at {job.started_at}"
+        + (f"\n  rolled back by {job.rolled_back_by} at {job.rolled_back_at}"
+           if job.rolled_back_at else "")
+    )
+    for table, count in rows.items():
+        console.print(f"  {table}: {count} rows")
+    if not rows:
+        console.print("  no rows carry this batch id")

@@ -1,0 +1,82 @@
+"""The database batchport works on: its engine, its dialect and the import types it offers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from batchport import migrations
+from batchport.builtin_types import BUILTIN_TYPES
+from batchport.declarations import Catalog
+from batchport.dialects import Dialect, dialect_for
+from batchport.errors import ConfigurationError, DatabaseError, DatabaseNotMigrated
+
+#: The embedded default: a SQLite file in the working directory.
+DEFAULT_URL = "sqlite:///batchport.db"
+
+
+@dataclass
+class Database:
+    """An engine with batchport's per-dialect settings; built once at an edge and passed down."""
+
+    engine: sa.Engine
+    dialect: Dialect
+    catalog: Catalog = field(default=BUILTIN_TYPES)
+
+    @classmethod
+    def from_url(cls, url: str | None = None, *, catalog: Catalog = BUILTIN_TYPES) -> Database:
+        """Opens the database at a SQLAlchemy URL (default: the embedded SQLite file)."""
+        try:
+            parsed = make_url(url or DEFAULT_URL)
+        except sa.exc.ArgumentError as exc:
+            raise ConfigurationError(f"not a database URL: {url!r}") from exc
+        if parsed.drivername in {"postgresql", "postgres"}:
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        dialect = dialect_for(parsed.get_backend_name())
+        try:
+            engine = sa.create_engine(
+                parsed,
+                execution_options={"schema_translate_map": dialect.schema_translate_map},
+                pool_pre_ping=True,
+            )
+        except (sa.exc.ArgumentError, ModuleNotFoundError) as exc:
+            raise ConfigurationError(f"cannot use database URL {url!r}: {exc}") from exc
+        dialect.configure(engine)
+        return cls(engine, dialect, catalog)
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password hidden."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def connect(self) -> sa.Connection:
+        """A new connection; a database that cannot be reached is a `DatabaseError`."""
+        try:
+            return self.engine.connect()
+        except sa.exc.OperationalError as exc:
+            raise DatabaseError(
+                f"cannot connect to {self.display_url}: {_first_line(exc.orig)}"
+            ) from exc
+
+    def ensure_ready(self) -> None:
+        """Checks the schema is at the head revision, migrating SQLite on first use."""
+        head = migrations.head_revision()
+        with self.connect() as conn:
+            current = migrations.current_revision(conn)
+        if current == head:
+            return
+        if not self.dialect.migrates_on_first_use:
+            raise DatabaseNotMigrated(current, head)
+        with self.connect() as conn:
+            migrations.upgrade(conn)
+            conn.commit()
+
+    def dispose(self) -> None:
+        """Closes every pooled connection."""
+        self.engine.dispose()
+
+
+def _first_line(error: object) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
