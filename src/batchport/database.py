@@ -38,7 +38,11 @@ class Database:
         try:
             engine = sa.create_engine(
                 parsed,
-                execution_options={"schema_translate_map": dialect.schema_translate_map},
+                execution_options={
+                    "schema_translate_map": dialect.schema_translate_map,
+                    # INSERT ... SELECT row counts are the import's counts.
+                    "preserve_rowcount": True,
+                },
                 pool_pre_ping=True,
             )
         except (sa.exc.ArgumentError, ModuleNotFoundError) as exc:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from batchport.reports import ImportReport, Reference
+    from batchport.reports import ImportReport, ReferencingRow
 
 
 class BatchportError(Exception):
@@ -129,7 +129,7 @@ class BatchNotRollbackable(RollbackRefused):
 class RollbackBlocked(RollbackRefused):
     """Rows outside the batch still reference rows of the batch."""
 
-    def __init__(self, batch_id: str, references: list[Reference]) -> None:
+    def __init__(self, batch_id: str, references: list[ReferencingRow]) -> None:
         self.references = references
         super().__init__(
             f"batch {batch_id} cannot be rolled back: {len(references)} row(s) outside the batch "

@@ -56,7 +56,7 @@ class ImportReport:
 
 
 @dataclass(frozen=True)
-class Reference:
+class ReferencingRow:
     """A row outside a batch that points at a row of the batch."""
 
     table: str

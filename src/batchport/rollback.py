@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 
 from batchport.declarations import Catalog, ImportType, Link
-from batchport.reports import Reference
+from batchport.reports import ReferencingRow
 
 #: How many referencing rows a refusal lists per foreign key.
 REFERENCE_LIMIT = 100
@@ -37,10 +37,10 @@ def delete_batch(conn: sa.Connection, catalog: Catalog, batch_id: str) -> dict[s
     return deleted
 
 
-def outside_references(conn: sa.Connection, catalog: Catalog, batch_id: str) -> list[Reference]:
+def outside_references(conn: sa.Connection, catalog: Catalog, batch_id: str) -> list[ReferencingRow]:
     """Rows outside the batch whose foreign keys point at rows of the batch."""
     owners = {id(link.table): (owner, link) for owner in catalog.types for link in owner.links}
-    references: list[Reference] = []
+    references: list[ReferencingRow] = []
     for import_type in catalog.types:
         parent = import_type.table
         for child in parent.metadata.tables.values():
@@ -103,7 +103,7 @@ def _references(
     child: sa.Table,
     column: sa.Column[object],
     parent: sa.Table,
-) -> list[Reference]:
+) -> list[ReferencingRow]:
     key = list(child.primary_key.columns)
     found = []
     for row in conn.execute(query.limit(REFERENCE_LIMIT)).mappings():
@@ -113,7 +113,7 @@ def _references(
             else ", ".join(f"{c.name}={row[c.name]}" for c in key)
         )
         found.append(
-            Reference(
+            ReferencingRow(
                 table=child.name,
                 row_id=row_id,
                 column=column.name,

@@ -85,6 +85,7 @@ def _patch_self_references(conn: sa.Connection, stage: Stage, batch_id: str) -> 
         parent_key = (
             sa.select(rows.c[reference.field])
             .where(rows.c[import_type.key] == key)
+            .correlate(table)
             .scalar_subquery()
         )
         new_parent = (

@@ -49,7 +49,7 @@ class Stage:
                         f"{prefix}_link{index}",
                         metadata,
                         sa.Column(ROW_NUMBER, sa.Integer(), nullable=False),
-                        sa.Column("owner_key", key_type, nullable=False),
+                        sa.Column("owner_key", key_type),
                         sa.Column("target_key", sa.String(), nullable=False),
                         sa.Column("position", sa.Integer(), nullable=False),
                         **temporary,  # type: ignore[arg-type]

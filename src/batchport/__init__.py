@@ -1,0 +1,68 @@
+"""batchport: import spreadsheets into a relational database so that every import can be taken back exactly."""
+
+from __future__ import annotations
+
+from batchport.commands import (
+    MigrationStatus,
+    get_batch,
+    list_history,
+    migrate,
+    migration_status,
+    preview_rollback,
+    rollback_batch,
+    rollback_migration,
+    run_import,
+    verify_migrations,
+)
+from batchport.database import Database
+from batchport.declarations import Catalog, Field, ImportType, Link, Reference
+from batchport.errors import (
+    BatchNotFound,
+    BatchNotRollbackable,
+    BatchportError,
+    ConfigurationError,
+    DatabaseError,
+    DatabaseNotMigrated,
+    FileRejected,
+    ImportFailed,
+    RollbackBlocked,
+    RollbackRefused,
+    RowError,
+    SourceError,
+)
+from batchport.reports import BatchReport, ImportReport, Job, RollbackReport
+
+__all__ = [
+    "BatchNotFound",
+    "BatchNotRollbackable",
+    "BatchReport",
+    "BatchportError",
+    "Catalog",
+    "ConfigurationError",
+    "Database",
+    "DatabaseError",
+    "DatabaseNotMigrated",
+    "Field",
+    "FileRejected",
+    "ImportFailed",
+    "ImportReport",
+    "ImportType",
+    "Job",
+    "Link",
+    "MigrationStatus",
+    "Reference",
+    "RollbackBlocked",
+    "RollbackRefused",
+    "RollbackReport",
+    "RowError",
+    "SourceError",
+    "get_batch",
+    "list_history",
+    "migrate",
+    "migration_status",
+    "preview_rollback",
+    "rollback_batch",
+    "rollback_migration",
+    "run_import",
+    "verify_migrations",
+]

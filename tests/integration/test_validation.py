@@ -1,0 +1,231 @@
+"""Invalid files: every error is reported with its row, column and value, and nothing is written."""
+
+from __future__ import annotations
+
+import pytest
+
+from batchport import FileRejected, SourceError, list_history, run_import
+from tests.conftest import DEPARTMENTS
+
+
+def rejected(db, import_type, path, **options):
+    """Runs the import, expecting a rejection; returns its errors as (row, column, value)."""
+    with pytest.raises(FileRejected) as caught:
+        run_import(db, import_type, path, actor="a", **options)
+    return caught.value
+
+
+def cells(rejection):
+    return [(e.row, e.column, e.value) for e in rejection.errors]
+
+
+@pytest.fixture
+def with_departments(db, csv_file):
+    run_import(db, "departments", csv_file(DEPARTMENTS, name="departments.csv"), actor="a")
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "value", "message"),
+    [
+        (["", "Name", ""], "code", "", "is required"),
+        (["X", "", ""], "name", "", "is required"),
+        (["X" * 51, "Name", ""], "code", "X" * 51, "at most 50"),
+        (["X", "Name", "", "maybe"], "is_active", "maybe", "yes/no"),
+    ],
+)
+def test_cell_rules_name_row_column_and_value(db, csv_file, rows, row, column, value, message):
+    """A bad cell in row 3 is reported at row 3 under its column, and no row is written."""
+    path = csv_file(
+        [["code", "name", "parent_code", "is_active"], ["OK", "Fine", "", ""], row + [""] * (4 - len(row))]
+    )
+    rejection = rejected(db, "departments", path)
+    [error] = rejection.errors
+    assert (error.row, error.column, error.value) == (3, column, value)
+    assert message in error.message
+    assert rows("departments") == []
+
+
+def test_all_errors_are_reported_together(db, csv_file, rows):
+    """Errors from cells, from the whole file and from the database come in one report."""
+    path = csv_file(
+        [
+            ["code", "name", "parent_code"],
+            ["A", "", "NOPE"],
+            ["B", "Bee", ""],
+            ["B", "Again", "A"],
+        ]
+    )
+    rejection = rejected(db, "departments", path)
+    assert cells(rejection) == [
+        (2, "name", ""),
+        (2, "parent_code", "NOPE"),
+        (4, "code", "B"),
+    ]
+    assert "also in row 3" in rejection.errors[2].message
+    assert rows("departments") == []
+
+
+def test_duplicate_key_in_the_file_names_both_rows(db, csv_file):
+    """The second occurrence is the error and the message points at the first."""
+    rejection = rejected(
+        db, "departments", csv_file([["code", "name"], ["A", "x"], ["B", "y"], ["A", "z"]])
+    )
+    [error] = rejection.errors
+    assert (error.row, error.column, error.value) == (4, "code", "A")
+    assert "row 2" in error.message
+
+
+def test_key_already_in_the_database_names_the_existing_row(db, csv_file, rows):
+    """A code typed in by hand earlier makes the file's row an error that says so."""
+    with db.connect() as conn, conn.begin():
+        conn.exec_driver_sql(
+            "insert into {}departments (code, name) values ('HQ', 'Typed in')".format(
+                "inventory." if db.dialect.name == "postgresql" else ""
+            )
+        )
+    rejection = rejected(db, "departments", csv_file(DEPARTMENTS))
+    [error] = rejection.errors
+    assert (error.row, error.column, error.value) == (2, "code", "HQ")
+    assert "already exists in the database" in error.message
+    assert "entered outside batchport" in error.message
+    assert [d["code"] for d in rows("departments")] == ["HQ"]
+
+
+def test_key_imported_before_names_its_batch(db, csv_file):
+    """A code imported by an earlier batch is reported with that batch id."""
+    first = run_import(db, "departments", csv_file(DEPARTMENTS), actor="a")
+    rejection = rejected(db, "departments", csv_file(DEPARTMENTS[:2], name="again.csv"))
+    assert first.batch_id in rejection.errors[0].message
+
+
+def test_email_is_checked_and_compared_without_case(db, csv_file, with_departments, rows):
+    """Emails must look like emails; two spellings of one address are one duplicate."""
+    path = csv_file(
+        [
+            ["email", "first_name", "last_name", "department_codes"],
+            ["not-an-email", "A", "B", "HQ"],
+            ["Ann@Example.org", "Ann", "Lee", "HQ"],
+            ["ann@example.ORG", "Ann", "Lee", "FIN"],
+        ],
+        name="users.csv",
+    )
+    rejection = rejected(db, "users", path)
+    assert cells(rejection) == [(2, "email", "not-an-email"), (4, "email", "ann@example.org")]
+    assert rows("users") == []
+
+
+def test_unknown_department_code_fails_the_user_row(db, csv_file, with_departments, rows):
+    """Each department code must exist; the unknown one is named with its row."""
+    path = csv_file(
+        [
+            ["email", "first_name", "last_name", "department_codes"],
+            ["a@example.org", "A", "B", "HQ;GHOST"],
+            ["b@example.org", "B", "C", "FIN;FIN"],
+        ],
+        name="users.csv",
+    )
+    rejection = rejected(db, "users", path)
+    assert cells(rejection) == [
+        (2, "department_codes", "GHOST"),
+        (3, "department_codes", "FIN;FIN"),
+    ]
+    assert "no departments row has code 'GHOST'" in rejection.errors[0].message
+    assert "twice" in rejection.errors[1].message
+    assert rows("users") == []
+    assert rows("user_departments") == []
+
+
+def test_unknown_parent_is_an_error(db, csv_file, rows):
+    """A parent code found neither in the file nor in the database is rejected."""
+    rejection = rejected(
+        db, "departments", csv_file([["code", "name", "parent_code"], ["A", "a", "ZZ"]])
+    )
+    assert cells(rejection) == [(2, "parent_code", "ZZ")]
+    assert rows("departments") == []
+
+
+def test_parent_cycles_are_errors(db, csv_file, rows):
+    """A department that is its own parent, or a loop of parents, is rejected."""
+    rejection = rejected(
+        db,
+        "departments",
+        csv_file(
+            [
+                ["code", "name", "parent_code"],
+                ["A", "a", "B"],
+                ["B", "b", "A"],
+                ["C", "c", "C"],
+                ["D", "d", "A"],
+            ]
+        ),
+    )
+    assert cells(rejection) == [(2, "parent_code", "B"), (3, "parent_code", "A"), (4, "parent_code", "C")]
+    assert rows("departments") == []
+
+
+@pytest.mark.parametrize(
+    ("header", "column", "message"),
+    [
+        (["code", "name", "colour"], "colour", "unknown column"),
+        (["code"], "name", "required column is missing"),
+        (["code", "name", "Name"], "Name", "appears twice"),
+    ],
+)
+def test_header_problems_are_row_1_errors(db, csv_file, rows, header, column, message):
+    """A shifted or misspelt header is caught at row 1 before any data row is read."""
+    rejection = rejected(db, "departments", csv_file([header, ["A"] * len(header)]))
+    assert [(e.row, e.column) for e in rejection.errors] == [(1, column)]
+    assert message in rejection.errors[0].message
+    assert rows("departments") == []
+
+
+def test_row_with_values_beyond_the_header_is_an_error(db, csv_file, rows):
+    """A row with more cells than the header (a shifted row) is reported, not truncated."""
+    rejection = rejected(
+        db, "departments", csv_file([["code", "name"], ["A", "a"], ["B", "b", "extra"]])
+    )
+    assert cells(rejection) == [(3, "#3", "extra")]
+    assert rows("departments") == []
+
+
+def test_rejected_import_is_recorded_as_failed(db, csv_file):
+    """The job is in the history as failed, with the first errors as its reason."""
+    rejection = rejected(db, "departments", csv_file([["code", "name"], ["", "x"]]))
+    [job] = list_history(db)
+    assert job.batch_id == rejection.report.batch_id
+    assert job.status == "failed"
+    assert "row 2, column code" in (job.error_summary or "")
+    assert job.rows_failed == 1
+
+
+def test_bytes_invalid_in_the_encoding_suggest_the_encoding_option(db, tmp_path, rows):
+    """A Latin-1 file read as UTF-8 fails with a message naming --encoding; with it, it imports."""
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("code,name\nZ,Zürich\n".encode("latin-1"))
+    with pytest.raises(SourceError, match="--encoding"):
+        run_import(db, "departments", path, actor="a")
+    assert rows("departments") == []
+    run_import(db, "departments", path, actor="a", encoding="latin-1")
+    assert [d["name"] for d in rows("departments")] == ["Zürich"]
+
+
+def test_bom_is_not_part_of_the_first_header(db, tmp_path, rows):
+    """A UTF-8 byte-order mark, as Excel writes it, does not break the first column name."""
+    path = tmp_path / "bom.csv"
+    path.write_bytes("code,name\nA,Ä\n".encode("utf-8-sig"))
+    run_import(db, "departments", path, actor="a")
+    assert [(d["code"], d["name"]) for d in rows("departments")] == [("A", "Ä")]
+
+
+def test_missing_sheet_is_a_clear_error(db, xlsx_file):
+    """Asking for a sheet the workbook lacks names the sheets it has."""
+    path = xlsx_file({"Depts": DEPARTMENTS})
+    with pytest.raises(SourceError, match="no sheet 'Users'.*Depts"):
+        run_import(db, "departments", path, actor="a", sheet="Users")
+
+
+def test_xlsx_errors_use_spreadsheet_row_numbers(db, xlsx_file, rows):
+    """Row numbers in a workbook's errors are the ones the spreadsheet shows."""
+    path = xlsx_file({"Sheet1": [["Code", "Name"], ["A", "a"], [], ["B", ""]]})
+    rejection = rejected(db, "departments", path)
+    assert cells(rejection) == [(4, "name", "")]
