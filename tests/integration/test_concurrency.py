@@ -1,0 +1,145 @@
+"""Imports and rollbacks running at the same time never touch each other's rows."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from batchport import FileRejected, ImportFailed, list_history, rollback_batch, run_import
+
+TIMEOUT = 60
+
+
+class Pause:
+    """A progress callback that holds the import at `phase` until released."""
+
+    def __init__(self, phase: str) -> None:
+        self.phase = phase
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, phase: str, _rows: int) -> None:
+        if phase == self.phase:
+            self.reached.set()
+            assert self.release.wait(TIMEOUT), "the test never released the import"
+
+
+def departments(csv_file, prefix, count=50, name=None):
+    return csv_file(
+        [["code", "name"], *([f"{prefix}{i}", f"{prefix} {i}"] for i in range(count))],
+        name=name or f"{prefix}.csv",
+    )
+
+
+def test_rollback_while_another_import_is_validating(db, csv_file, rows):
+    """Both imports run at once; one is rolled back while the other is still running."""
+    pause_a, pause_b = Pause("validating"), Pause("validating")
+    with ThreadPoolExecutor(2) as pool:
+        a = pool.submit(run_import, db, "departments", departments(csv_file, "A"),
+                        actor="a", progress=pause_a)
+        b = pool.submit(run_import, db, "departments", departments(csv_file, "B"),
+                        actor="b", progress=pause_b)
+        assert pause_a.reached.wait(TIMEOUT) and pause_b.reached.wait(TIMEOUT)
+        pause_a.release.set()
+        first = a.result(TIMEOUT)
+        assert {j.status for j in list_history(db)} == {"completed", "running"}
+
+        rollback_batch(db, first.batch_id, actor="c")
+
+        pause_b.release.set()
+        second = b.result(TIMEOUT)
+    remaining = rows("departments")
+    assert len(remaining) == 50
+    assert {d["import_batch_id"] for d in remaining} == {second.batch_id}
+    assert {j.batch_id: j.status for j in list_history(db)} == {
+        first.batch_id: "rolled_back",
+        second.batch_id: "completed",
+    }
+
+
+def test_rollback_waits_for_an_import_that_is_loading(db, csv_file, rows):
+    """A rollback started while another import writes neither blocks it forever nor loses rows."""
+    first = run_import(db, "departments", departments(csv_file, "A"), actor="a")
+    pause = Pause("loading")
+    with ThreadPoolExecutor(2) as pool:
+        loading = pool.submit(run_import, db, "departments", departments(csv_file, "B"),
+                              actor="b", progress=pause)
+        assert pause.reached.wait(TIMEOUT)
+        rolling_back = pool.submit(rollback_batch, db, first.batch_id, actor="c")
+        time.sleep(0.3)
+        pause.release.set()
+        second = loading.result(TIMEOUT)
+        rolling_back.result(TIMEOUT)
+    assert {d["import_batch_id"] for d in rows("departments")} == {second.batch_id}
+    assert len(rows("departments")) == 50
+
+
+def test_two_imports_of_the_same_key_yield_one_row_and_one_failure(db, csv_file, rows):
+    """Overlapping keys from concurrent imports: one wins, the other fails whole and says why."""
+    pause = Pause("loading")
+    with ThreadPoolExecutor(2) as pool:
+        held = pool.submit(run_import, db, "departments", departments(csv_file, "X", 5, "one.csv"),
+                           actor="a", progress=pause)
+        assert pause.reached.wait(TIMEOUT)
+        other = pool.submit(run_import, db, "departments", departments(csv_file, "X", 5, "two.csv"),
+                            actor="b")
+        time.sleep(0.3)
+        pause.release.set()
+        outcomes = []
+        for future in (held, other):
+            try:
+                outcomes.append(future.result(TIMEOUT))
+            except (FileRejected, ImportFailed) as exc:
+                outcomes.append(exc)
+    winners = [o for o in outcomes if not isinstance(o, Exception)]
+    losers = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(winners) == 1 and len(losers) == 1
+    assert "already exists" in str(getattr(losers[0], "errors", "")) or "conflicts" in str(losers[0])
+    assert {d["import_batch_id"] for d in rows("departments")} == {winners[0].batch_id}
+    assert len(rows("departments")) == 5
+    assert sorted(j.status for j in list_history(db)) == ["completed", "failed"]
+
+
+@pytest.fixture
+def failing_link_trigger(db):
+    """A trigger that makes the database reject the second user's links, mid-load."""
+    with db.connect() as conn, conn.begin():
+        if db.dialect.name == "postgresql":
+            conn.exec_driver_sql(
+                "create function fail_link() returns trigger language plpgsql as $$ begin "
+                "raise exception 'injected failure'; end $$"
+            )
+            conn.exec_driver_sql(
+                "create trigger fail_link before insert on user_departments for each row "
+                "when (new.is_primary = false) execute function fail_link()"
+            )
+        else:
+            conn.exec_driver_sql(
+                "create trigger fail_link before insert on user_departments "
+                "when new.is_primary = 0 begin select raise(abort, 'injected failure'); end"
+            )
+
+
+def test_failure_in_the_middle_of_loading_leaves_nothing(db, csv_file, rows, failing_link_trigger):
+    """Users are inserted, then a link fails: no user or link remains and the job is failed."""
+    run_import(
+        db, "departments", csv_file([["code", "name"], ["A", "a"], ["B", "b"]], name="d.csv"),
+        actor="a",
+    )
+    path = csv_file(
+        [
+            ["email", "first_name", "last_name", "department_codes"],
+            ["one@x.org", "One", "X", "A"],
+            ["two@x.org", "Two", "X", "A;B"],
+        ],
+        name="u.csv",
+    )
+    with pytest.raises(ImportFailed, match="injected failure") as caught:
+        run_import(db, "users", path, actor="a")
+    assert rows("users") == [] and rows("user_departments") == []
+    job = next(j for j in list_history(db) if j.batch_id == caught.value.batch_id)
+    assert job.status == "failed"
+    assert "injected failure" in (job.error_summary or "")
