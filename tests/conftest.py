@@ -24,7 +24,9 @@ from batchport.cli import app
 from batchport.schema import departments, import_history, user_departments, users
 
 #: The server tests create their databases on; CI must reach it (a failure, never a skip).
-ADMIN_URL = os.environ.get("BATCHPORT_TEST_ADMIN_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
+ADMIN_URL = os.environ.get(
+    "BATCHPORT_TEST_ADMIN_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"
+)
 
 TABLES = {
     "departments": departments,

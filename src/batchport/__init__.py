@@ -1,4 +1,6 @@
-"""batchport: import spreadsheets into a relational database so that every import can be taken back exactly."""
+"""batchport: import spreadsheets into a relational database so that every import can be
+taken back exactly.
+"""
 
 from __future__ import annotations
 

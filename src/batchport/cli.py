@@ -1,4 +1,4 @@
-"""The `batchport` command: a thin layer that parses flags, calls a use case and prints its result."""
+"""The `batchport` command: a thin layer that parses flags, calls a use case, prints the result."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -55,10 +55,18 @@ class Settings:
 
     database_url: str | None
     debug: bool
+    _database: Database | None = None
 
     def database(self) -> Database:
-        """The database the command works on."""
-        return Database.from_url(self.database_url)
+        """The database the command works on, opened once."""
+        if self._database is None:
+            self._database = Database.from_url(self.database_url)
+        return self._database
+
+    def close(self) -> None:
+        """Closes the database's connections."""
+        if self._database is not None:
+            self._database.dispose()
 
 
 @app.callback()
@@ -76,6 +84,7 @@ def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
 ) -> None:
     ctx.obj = Settings(database_url=database_url, debug=debug)
+    ctx.call_on_close(ctx.obj.close)
 
 
 @app.command("import")
@@ -343,6 +352,13 @@ def _actor(given: str | None) -> str:
         return "unknown"
 
 
+def _print_status(status: commands.MigrationStatus, as_json: bool, text: str) -> None:
+    if as_json:
+        _print_json(asdict(status))
+    else:
+        out.print(text, highlight=False)
+
+
 def _print_json(value: object) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
@@ -382,8 +398,11 @@ def _print_job(job: Job, rows: dict[str, int], *, console: Console) -> None:
         f"batch_id {job.batch_id} (job {job.job_id})\n"
         f"  type {job.import_type}, file {job.file_name}, status {job.status}\n"
         f"  imported by {job.imported_by} at {job.started_at}"
-        + (f"\n  rolled back by {job.rolled_back_by} at {job.rolled_back_at}"
-           if job.rolled_back_at else "")
+        + (
+            f"\n  rolled back by {job.rolled_back_by} at {job.rolled_back_at}"
+            if job.rolled_back_at
+            else ""
+        )
     )
     for table, count in rows.items():
         console.print(f"  {table}: {count} rows")

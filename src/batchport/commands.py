@@ -5,7 +5,7 @@ web UI call these and nothing below them; these own every transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from batchport.rollback import batch_rows, delete_batch, outside_references
 from batchport.sources import file_sha256, open_source
 from batchport.sources.base import Row
 from batchport.validation.checks import check_stage
-from batchport.validation.rows import parse_rows
+from batchport.validation.rows import ParsedRow, parse_rows
 from batchport.verify import Check, verify_schema
 
 #: Rows parsed and staged per round trip; bounds memory whatever the file's size.
@@ -69,13 +69,14 @@ def run_import(
     history included.
     """
     declared = db.catalog[import_type]
+    options = _ReadOptions(encoding, sheet, progress)
     path = Path(path)
     if not path.is_file():
         raise SourceError(str(path), "no such file")
     db.ensure_ready()
     file_sha = file_sha256(path)
     if dry_run:
-        return _import_file(db, declared, path, None, encoding, sheet, progress)
+        return _import_file(db, declared, path, None, options)
     with db.connect() as conn, conn.begin():
         job = history.start_job(
             conn,
@@ -85,7 +86,7 @@ def run_import(
             actor=actor,
         )
     try:
-        return _import_file(db, declared, path, job, encoding, sheet, progress)
+        return _import_file(db, declared, path, job, options)
     except FileRejected as exc:
         _record_failure(db, job, _rejection_summary(exc.errors), exc.report.rows_total, exc.errors)
         raise
@@ -206,14 +207,15 @@ def _check_rollbackable(conn: sa.Connection, db: Database, job: Job) -> None:
         raise RollbackBlocked(job.batch_id, references)
 
 
+@dataclass(frozen=True)
+class _ReadOptions:
+    encoding: str | None
+    sheet: str | None
+    progress: Progress | None
+
+
 def _import_file(
-    db: Database,
-    import_type: ImportType,
-    path: Path,
-    job: Job | None,
-    encoding: str | None,
-    sheet: str | None,
-    progress: Progress | None,
+    db: Database, import_type: ImportType, path: Path, job: Job | None, options: _ReadOptions
 ) -> ImportReport:
     """Reads, validates, stages and (for a job) loads the file; `job=None` is a dry run."""
     report = ImportReport(
@@ -226,13 +228,17 @@ def _import_file(
         batch_id=job.batch_id if job else None,
         dry_run=job is None,
     )
-    with db.connect() as conn, open_source(path, encoding=encoding, sheet=sheet) as source:
+    progress = options.progress
+    with (
+        db.connect() as conn,
+        open_source(path, encoding=options.encoding, sheet=options.sheet) as source,
+    ):
         mapping, errors = map_header(import_type, source.header())
         if errors:
             raise FileRejected(_rejected(report, errors))
         counter = _Counter(source.rows())
         with conn.begin():
-            stage = Stage.create(conn, db.dialect, import_type)
+            stage = Stage.create(conn, import_type)
             for chunk in _chunks(parse_rows(mapping, counter, errors), CHUNK_ROWS):
                 stage.write(conn, db.dialect, chunk)
                 if progress:
@@ -249,9 +255,7 @@ def _import_file(
                     progress("loading", counter.count)
                 created = load_stage(conn, stage, db.catalog, job.batch_id)
                 imported = created[import_type.table.name]
-                history.complete_job(
-                    conn, job, rows_total=counter.count, rows_imported=imported
-                )
+                history.complete_job(conn, job, rows_total=counter.count, rows_imported=imported)
                 return _with(report, created=created, rows_imported=imported)
         finally:
             _drop_quietly(conn, stage)
@@ -270,15 +274,13 @@ class _Counter(Iterator[Row]):
         return row
 
 
-def _chunks(items: Iterable[object], size: int) -> Iterator[list[object]]:
+def _chunks(items: Iterable[ParsedRow], size: int) -> Iterator[list[ParsedRow]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
 
 
 def _with(report: ImportReport, **changes: object) -> ImportReport:
-    from dataclasses import replace
-
     return replace(report, **changes)  # type: ignore[arg-type]
 
 

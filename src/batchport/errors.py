@@ -1,16 +1,16 @@
 """The exceptions batchport raises; each maps to one CLI exit code and one HTTP status.
 
-    BatchportError
-    ├── ConfigurationError        the settings cannot work (bad URL, unknown import type)
-    ├── DatabaseError             the database cannot be used as it is
-    │   └── DatabaseNotMigrated   the schema is not at the head revision
-    ├── SourceError               a file cannot be read at all (encoding, format, sheet)
-    ├── FileRejected              a file was read but has invalid rows; carries every error
-    ├── ImportFailed              loading a valid file failed; the batch was rolled back
-    ├── BatchNotFound             no import job has this batch id or job id
-    └── RollbackRefused           a rollback was not done; nothing changed
-        ├── BatchNotRollbackable  the job's status does not allow a rollback
-        └── RollbackBlocked       rows outside the batch reference rows of the batch
+BatchportError
+├── ConfigurationError        the settings cannot work (bad URL, unknown import type)
+├── DatabaseError             the database cannot be used as it is
+│   └── DatabaseNotMigrated   the schema is not at the head revision
+├── SourceError               a file cannot be read at all (encoding, format, sheet)
+├── FileRejected              a file was read but has invalid rows; carries every error
+├── ImportFailed              loading a valid file failed; the batch was rolled back
+├── BatchNotFound             no import job has this batch id or job id
+└── RollbackRefused           a rollback was not done; nothing changed
+    ├── BatchNotRollbackable  the job's status does not allow a rollback
+    └── RollbackBlocked       rows outside the batch reference rows of the batch
 """
 
 from __future__ import annotations

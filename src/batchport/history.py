@@ -29,9 +29,10 @@ def start_job(
     conn: sa.Connection, *, import_type: str, file_name: str, file_sha256: str, actor: str
 ) -> Job:
     """Records a new job as `running` with fresh job and batch ids."""
+    batch_id = str(uuid.uuid4())
     values = {
         "job_id": str(uuid.uuid4()),
-        "batch_id": str(uuid.uuid4()),
+        "batch_id": batch_id,
         "import_type": import_type,
         "status": "running",
         "file_name": file_name,
@@ -40,7 +41,7 @@ def start_job(
         "started_at": now(),
     }
     conn.execute(import_history.insert().values(values))
-    return find_job(conn, values["batch_id"])
+    return find_job(conn, batch_id)
 
 
 def complete_job(conn: sa.Connection, job: Job, *, rows_total: int, rows_imported: int) -> None:
@@ -82,9 +83,7 @@ def mark_rolled_back(conn: sa.Connection, job: Job, *, actor: str, reason: str |
     )
 
 
-def find_job(
-    conn: sa.Connection, batch_or_job_id: str, *, dialect: Dialect | None = None
-) -> Job:
+def find_job(conn: sa.Connection, batch_or_job_id: str, *, dialect: Dialect | None = None) -> Job:
     """The job with this batch id or job id; with a dialect, its row stays locked."""
     wanted = batch_or_job_id.strip()
     match = import_history.c.batch_id == wanted

@@ -55,13 +55,19 @@ def map_header(import_type: ImportType, header: list[str]) -> tuple[Mapping, lis
             )
         elif name in found:
             errors.append(
-                RowError(1, cell, cell, f"column {name} appears twice (cells {found[name] + 1} "
-                         f"and {index + 1})")
+                RowError(
+                    1,
+                    cell,
+                    cell,
+                    f"column {name} appears twice (cells {found[name] + 1} and {index + 1})",
+                )
             )
         else:
             found[name] = index
-    for field in import_type.fields:
-        if field.required and field.name not in found:
-            errors.append(RowError(1, field.name, None, "required column is missing"))
+    errors += [
+        RowError(1, field.name, None, "required column is missing")
+        for field in import_type.fields
+        if field.required and field.name not in found
+    ]
     positions = tuple(found.get(f.name) for f in import_type.fields)
     return Mapping(import_type, positions, len(header), tuple(unnamed)), errors

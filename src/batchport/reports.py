@@ -32,7 +32,7 @@ class Job:
 
     def to_json(self) -> dict[str, Any]:
         """The job as JSON-ready values."""
-        return _json(asdict(self))
+        return _json_object(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class ImportReport:
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-ready values."""
-        return _json(asdict(self))
+        return _json_object(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,11 @@ class RollbackReport:
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-ready values."""
-        return _json(asdict(self))
+        return _json_object(asdict(self))
+
+
+def _json_object(value: dict[str, Any]) -> dict[str, Any]:
+    return {key: _json(item) for key, item in value.items()}
 
 
 def _json(value: Any) -> Any:

@@ -37,7 +37,9 @@ def delete_batch(conn: sa.Connection, catalog: Catalog, batch_id: str) -> dict[s
     return deleted
 
 
-def outside_references(conn: sa.Connection, catalog: Catalog, batch_id: str) -> list[ReferencingRow]:
+def outside_references(
+    conn: sa.Connection, catalog: Catalog, batch_id: str
+) -> list[ReferencingRow]:
     """Rows outside the batch whose foreign keys point at rows of the batch."""
     owners = {id(link.table): (owner, link) for owner in catalog.types for link in owner.links}
     references: list[ReferencingRow] = []
@@ -108,9 +110,7 @@ def _references(
     found = []
     for row in conn.execute(query.limit(REFERENCE_LIMIT)).mappings():
         row_id = (
-            row[key[0].name]
-            if len(key) == 1
-            else ", ".join(f"{c.name}={row[c.name]}" for c in key)
+            row[key[0].name] if len(key) == 1 else ", ".join(f"{c.name}={row[c.name]}" for c in key)
         )
         found.append(
             ReferencingRow(

@@ -100,7 +100,8 @@ def _history_checks(conn: sa.Connection, inspector: sa.Inspector) -> list[Check]
         if i["column_names"] == ["batch_id"] and i["unique"]
     ]
     missing = conn.execute(
-        sa.select(sa.func.count()).select_from(sa.table("import_history", sa.column("batch_id")))
+        sa.select(sa.func.count())
+        .select_from(sa.table("import_history", sa.column("batch_id")))
         .where(sa.column("batch_id").is_(None))
     ).scalar_one()
     return [

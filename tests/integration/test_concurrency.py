@@ -38,10 +38,12 @@ def test_rollback_while_another_import_is_validating(db, csv_file, rows):
     """Both imports run at once; one is rolled back while the other is still running."""
     pause_a, pause_b = Pause("validating"), Pause("validating")
     with ThreadPoolExecutor(2) as pool:
-        a = pool.submit(run_import, db, "departments", departments(csv_file, "A"),
-                        actor="a", progress=pause_a)
-        b = pool.submit(run_import, db, "departments", departments(csv_file, "B"),
-                        actor="b", progress=pause_b)
+        a = pool.submit(
+            run_import, db, "departments", departments(csv_file, "A"), actor="a", progress=pause_a
+        )
+        b = pool.submit(
+            run_import, db, "departments", departments(csv_file, "B"), actor="b", progress=pause_b
+        )
         assert pause_a.reached.wait(TIMEOUT) and pause_b.reached.wait(TIMEOUT)
         pause_a.release.set()
         first = a.result(TIMEOUT)
@@ -65,8 +67,9 @@ def test_rollback_waits_for_an_import_that_is_loading(db, csv_file, rows):
     first = run_import(db, "departments", departments(csv_file, "A"), actor="a")
     pause = Pause("loading")
     with ThreadPoolExecutor(2) as pool:
-        loading = pool.submit(run_import, db, "departments", departments(csv_file, "B"),
-                              actor="b", progress=pause)
+        loading = pool.submit(
+            run_import, db, "departments", departments(csv_file, "B"), actor="b", progress=pause
+        )
         assert pause.reached.wait(TIMEOUT)
         rolling_back = pool.submit(rollback_batch, db, first.batch_id, actor="c")
         time.sleep(0.3)
@@ -81,11 +84,18 @@ def test_two_imports_of_the_same_key_yield_one_row_and_one_failure(db, csv_file,
     """Overlapping keys from concurrent imports: one wins, the other fails whole and says why."""
     pause = Pause("loading")
     with ThreadPoolExecutor(2) as pool:
-        held = pool.submit(run_import, db, "departments", departments(csv_file, "X", 5, "one.csv"),
-                           actor="a", progress=pause)
+        held = pool.submit(
+            run_import,
+            db,
+            "departments",
+            departments(csv_file, "X", 5, "one.csv"),
+            actor="a",
+            progress=pause,
+        )
         assert pause.reached.wait(TIMEOUT)
-        other = pool.submit(run_import, db, "departments", departments(csv_file, "X", 5, "two.csv"),
-                            actor="b")
+        other = pool.submit(
+            run_import, db, "departments", departments(csv_file, "X", 5, "two.csv"), actor="b"
+        )
         time.sleep(0.3)
         pause.release.set()
         outcomes = []
@@ -97,7 +107,9 @@ def test_two_imports_of_the_same_key_yield_one_row_and_one_failure(db, csv_file,
     winners = [o for o in outcomes if not isinstance(o, Exception)]
     losers = [o for o in outcomes if isinstance(o, Exception)]
     assert len(winners) == 1 and len(losers) == 1
-    assert "already exists" in str(getattr(losers[0], "errors", "")) or "conflicts" in str(losers[0])
+    assert "already exists" in str(getattr(losers[0], "errors", "")) or "conflicts" in str(
+        losers[0]
+    )
     assert {d["import_batch_id"] for d in rows("departments")} == {winners[0].batch_id}
     assert len(rows("departments")) == 5
     assert sorted(j.status for j in list_history(db)) == ["completed", "failed"]
@@ -126,7 +138,9 @@ def failing_link_trigger(db):
 def test_failure_in_the_middle_of_loading_leaves_nothing(db, csv_file, rows, failing_link_trigger):
     """Users are inserted, then a link fails: no user or link remains and the job is failed."""
     run_import(
-        db, "departments", csv_file([["code", "name"], ["A", "a"], ["B", "b"]], name="d.csv"),
+        db,
+        "departments",
+        csv_file([["code", "name"], ["A", "a"], ["B", "b"]], name="d.csv"),
         actor="a",
     )
     path = csv_file(

@@ -30,8 +30,10 @@ def test_parents_resolve_whether_they_come_earlier_or_later_in_the_file(db, csv_
     report = run_import(
         db,
         "departments",
-        csv_file([["code", "name", "parent_code"], ["CHILD", "Child", "MID"],
-                  ["MID", "Middle", "ROOT"]], name="second.csv"),
+        csv_file(
+            [["code", "name", "parent_code"], ["CHILD", "Child", "MID"], ["MID", "Middle", "ROOT"]],
+            name="second.csv",
+        ),
         actor="a",
     )
     by_code = {d["code"]: d for d in rows("departments")}

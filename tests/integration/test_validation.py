@@ -36,7 +36,11 @@ def with_departments(db, csv_file):
 def test_cell_rules_name_row_column_and_value(db, csv_file, rows, row, column, value, message):
     """A bad cell in row 3 is reported at row 3 under its column, and no row is written."""
     path = csv_file(
-        [["code", "name", "parent_code", "is_active"], ["OK", "Fine", "", ""], row + [""] * (4 - len(row))]
+        [
+            ["code", "name", "parent_code", "is_active"],
+            ["OK", "Fine", "", ""],
+            row + [""] * (4 - len(row)),
+        ]
     )
     rejection = rejected(db, "departments", path)
     [error] = rejection.errors
@@ -159,7 +163,11 @@ def test_parent_cycles_are_errors(db, csv_file, rows):
             ]
         ),
     )
-    assert cells(rejection) == [(2, "parent_code", "B"), (3, "parent_code", "A"), (4, "parent_code", "C")]
+    assert cells(rejection) == [
+        (2, "parent_code", "B"),
+        (3, "parent_code", "A"),
+        (4, "parent_code", "C"),
+    ]
     assert rows("departments") == []
 
 
@@ -220,7 +228,7 @@ def test_bom_is_not_part_of_the_first_header(db, tmp_path, rows):
 def test_missing_sheet_is_a_clear_error(db, xlsx_file):
     """Asking for a sheet the workbook lacks names the sheets it has."""
     path = xlsx_file({"Depts": DEPARTMENTS})
-    with pytest.raises(SourceError, match="no sheet 'Users'.*Depts"):
+    with pytest.raises(SourceError, match=r"no sheet 'Users'.*Depts"):
         run_import(db, "departments", path, actor="a", sheet="Users")
 
 

@@ -131,8 +131,9 @@ def test_migrated_schema_equals_the_table_definitions(empty_db):
             opts={
                 "include_schemas": True,
                 "compare_type": True,
-                "include_name": lambda name, kind, _parent: kind != "schema"
-                or name in {None, "inventory", "public"},
+                "include_name": lambda name, kind, _parent: (
+                    kind != "schema" or name in {None, "inventory", "public"}
+                ),
             },
         )
         differences = compare_metadata(context, declared)
@@ -157,7 +158,8 @@ def test_manual_rows_need_only_their_key_and_name(empty_db):
             "insert into users (email, first_name, last_name) values ('m@x.org', 'M', 'X')"
         )
         department = conn.exec_driver_sql(
-            f"select id, is_active, created_at, updated_at, import_batch_id from {prefix}departments"
+            "select id, is_active, created_at, updated_at, import_batch_id "
+            f"from {prefix}departments"
         ).one()
         user = conn.exec_driver_sql("select id, is_active, import_batch_id from users").one()
     assert department.id is not None and department.created_at is not None
@@ -188,7 +190,9 @@ def test_batch_revisions_are_safe_for_a_live_postgresql_table():
 def test_squawk_finds_nothing_but_the_accepted_rules(tmp_path):
     """squawk lints the batch revisions' SQL clean, apart from the rules accepted above."""
     squawk = shutil.which("squawk")
-    assert squawk is not None, "squawk-cli is a dev dependency; install with pip install -e '.[dev]'"
+    assert squawk is not None, (
+        "squawk-cli is a dev dependency; install with pip install -e '.[dev]'"
+    )
     path = tmp_path / "batch_revisions.sql"
     path.write_text(batch_revisions_sql())
     excluded = ",".join(sorted(ACCEPTED_SQUAWK_RULES))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
+from typing import ClassVar
 
 import sqlalchemy as sa
 
@@ -15,7 +16,7 @@ class Dialect:
     #: Whether `batchport` may migrate the database itself on first use.
     migrates_on_first_use = False
     #: Schema names mapped to another (None: the default schema) on every statement.
-    schema_translate_map: dict[str | None, str | None] = {}
+    schema_translate_map: ClassVar[dict[str | None, str | None]] = {}
 
     def schema(self, name: str | None) -> str | None:
         """The schema a declared schema name lands in on this database."""
@@ -43,7 +44,3 @@ class Dialect:
         rows = list(rows)
         if rows:
             conn.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
-
-    def temporary_table_kwargs(self) -> dict[str, object]:
-        """Keyword arguments that make a `sa.Table` temporary for the session."""
-        return {"prefixes": ["TEMPORARY"]}

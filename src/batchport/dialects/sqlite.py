@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
@@ -21,7 +21,7 @@ class SqliteDialect(Dialect):
 
     name = "sqlite"
     migrates_on_first_use = True
-    schema_translate_map = {INVENTORY: None}
+    schema_translate_map: ClassVar[dict[str | None, str | None]] = {INVENTORY: None}
 
     def configure(self, engine: sa.Engine) -> None:
         @sa.event.listens_for(engine, "connect")

@@ -1,1 +1,3 @@
-"""Loading: valid rows go to session-private staging tables, then into the target tables in one set-based step per table, stamped with the batch id."""
+"""Loading: rows go to session-private staging tables, then into the target tables in one
+set-based statement per table, each row stamped with the batch id.
+"""

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from batchport.declarations import Catalog, ImportType
 from batchport.loading.staging import ROW_NUMBER, Stage
 
 
-def load_stage(conn: sa.Connection, stage: Stage, catalog: Catalog, batch_id: str) -> dict[str, int]:
+def load_stage(
+    conn: sa.Connection, stage: Stage, catalog: Catalog, batch_id: str
+) -> dict[str, int]:
     """Inserts the staged rows and their links; returns the rows created per table name."""
     import_type = stage.import_type
     created = {import_type.table.name: _insert_rows(conn, stage, catalog, batch_id)}
     _patch_self_references(conn, stage, batch_id)
     for link, table in stage.links:
         owner, target = import_type, catalog[link.to]
-        flag: list[sa.ColumnElement[object]] = (
+        flag: list[sa.ColumnElement[Any]] = (
             [(table.c.position == 0).label(link.primary_flag)] if link.primary_flag else []
         )
         owner_row = owner.table.alias("owner")
@@ -62,14 +66,16 @@ def _insert_rows(conn: sa.Connection, stage: Stage, catalog: Catalog, batch_id: 
     return conn.execute(table.insert().from_select(columns, select)).rowcount
 
 
-def _or_default(value: sa.ColumnElement[object], column: sa.Column[object]) -> sa.ColumnElement[object]:
+def _or_default(
+    value: sa.ColumnElement[object], column: sa.Column[object]
+) -> sa.ColumnElement[object]:
     """The staged value, or the column's server default where the cell was empty."""
     default = column.server_default
     if default is None or not isinstance(default, sa.DefaultClause):
         return value
     arg = default.arg
     fallback = sa.literal(arg, column.type) if isinstance(arg, str) else arg
-    return sa.func.coalesce(value, fallback, type_=column.type)  # type: ignore[arg-type]
+    return sa.func.coalesce(value, fallback, type_=column.type)
 
 
 def _patch_self_references(conn: sa.Connection, stage: Stage, batch_id: str) -> None:
@@ -89,16 +95,16 @@ def _patch_self_references(conn: sa.Connection, stage: Stage, batch_id: str) -> 
             .scalar_subquery()
         )
         new_parent = (
-            sa.select(parent.c.id)
-            .where(parent.c[key.name] == parent_key)
-            .scalar_subquery()
+            sa.select(parent.c.id).where(parent.c[key.name] == parent_key).scalar_subquery()
         )
         conn.execute(
             table.update()
             .where(
                 table.c.import_batch_id == batch_id,
                 table.c[reference.column].is_(None),
-                key.in_(sa.select(rows.c[import_type.key]).where(rows.c[reference.field].is_not(None))),
+                key.in_(
+                    sa.select(rows.c[import_type.key]).where(rows.c[reference.field].is_not(None))
+                ),
             )
             .values({reference.column: new_parent})
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -13,6 +14,7 @@ from batchport.dialects import Dialect
 from batchport.validation.rows import ParsedRow
 
 ROW_NUMBER = "row_number"
+TEMPORARY = ["TEMPORARY"]
 
 
 @dataclass(frozen=True)
@@ -24,21 +26,20 @@ class Stage:
     links: tuple[tuple[Link, sa.Table], ...]
 
     @classmethod
-    def create(cls, conn: sa.Connection, dialect: Dialect, import_type: ImportType) -> Stage:
+    def create(cls, conn: sa.Connection, import_type: ImportType) -> Stage:
         """Creates the staging tables, private to this connection's session."""
         metadata = sa.MetaData()
         prefix = f"bp_stage_{uuid.uuid4().hex[:12]}"
         table = import_type.table
         key_type = import_type.key_column.type
-        temporary = dialect.temporary_table_kwargs()
-        columns = [sa.Column(ROW_NUMBER, sa.Integer(), primary_key=True)]
+        columns: list[sa.Column[Any]] = [sa.Column(ROW_NUMBER, sa.Integer(), primary_key=True)]
         for field in import_type.fields:
             if any(link.field == field.name for link in import_type.links):
                 continue
             # A reference field holds a natural key of its target; plain text suits any key.
             column_type = table.c[field.column].type if field.column else sa.String()
             columns.append(sa.Column(field.name, column_type))
-        rows = sa.Table(prefix, metadata, *columns, **temporary)  # type: ignore[arg-type]
+        rows = sa.Table(prefix, metadata, *columns, prefixes=TEMPORARY)
         rows.append_constraint(sa.Index(f"{prefix}_key", rows.c[import_type.key]))
         links = []
         for index, link in enumerate(import_type.links):
@@ -52,7 +53,7 @@ class Stage:
                         sa.Column("owner_key", key_type),
                         sa.Column("target_key", sa.String(), nullable=False),
                         sa.Column("position", sa.Integer(), nullable=False),
-                        **temporary,  # type: ignore[arg-type]
+                        prefixes=TEMPORARY,
                     ),
                 )
             )
@@ -81,7 +82,7 @@ class Stage:
                 (
                     (row.number, row.values[key_index], target, position)
                     for row in chunk
-                    for position, target in enumerate(row.values[field_index] or ())  # type: ignore[arg-type]
+                    for position, target in enumerate(_keys(row.values[field_index]))
                 ),
             )
 
@@ -91,3 +92,7 @@ class Stage:
             table.drop(conn, checkfirst=False)
         self.rows.drop(conn, checkfirst=False)
 
+
+def _keys(value: object) -> tuple[str, ...]:
+    """The keys of a link cell: a parsed tuple, or none when the cell was empty or invalid."""
+    return value if isinstance(value, tuple) else ()

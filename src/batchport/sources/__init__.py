@@ -1,4 +1,4 @@
-"""Readers that stream the rows of an input file as text cells, each with its spreadsheet row number."""
+"""Readers that stream an input file's rows as text cells, each with its spreadsheet row number."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ class Source(ABC):
     def rows(self) -> Iterator[Row]:
         """The non-blank data rows after the header, in file order."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a reader holding nothing open has nothing to do
         """Releases the file."""
 
     def __enter__(self) -> Source:

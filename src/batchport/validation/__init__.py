@@ -1,1 +1,3 @@
-"""Validation: cell by cell as rows stream in, then set-based checks against the whole file and the database."""
+"""Validation: cell by cell as rows stream in, then set-based checks against the whole file
+and the database.
+"""

@@ -68,7 +68,7 @@ def _known(
     value: sa.ColumnElement[object], target: ImportType, stage: Stage
 ) -> sa.ColumnElement[bool]:
     """True where `value` is a key of `target` in the database, or in the file for a self type."""
-    found = sa.exists().where(target.key_column == value)
+    found: sa.ColumnElement[bool] = sa.exists().where(target.key_column == value)
     if target.name == stage.import_type.name:
         staged = stage.rows.alias("staged_target")
         found = found | sa.exists().where(staged.c[target.key] == value)

@@ -19,7 +19,9 @@ class ParsedRow:
     values: tuple[object, ...]
 
 
-def parse_rows(mapping: Mapping, rows: Iterable[Row], errors: list[RowError]) -> Iterator[ParsedRow]:
+def parse_rows(
+    mapping: Mapping, rows: Iterable[Row], errors: list[RowError]
+) -> Iterator[ParsedRow]:
     """Yields every row, appending its problems to `errors`.
 
     Rows with problems are yielded too (their bad cells as None), so that the file-wide checks
@@ -51,17 +53,21 @@ def _shape_errors(mapping: Mapping, number: int, cells: list[str]) -> list[RowEr
     errors: list[RowError] = []
     if len(cells) < mapping.width:
         errors.append(
-            RowError(number, None, None, f"row has {len(cells)} cells, the header has {mapping.width}")
+            RowError(
+                number, None, None, f"row has {len(cells)} cells, the header has {mapping.width}"
+            )
         )
     for index in range(mapping.width, len(cells)):
         if cells[index].strip():
             errors.append(
-                RowError(number, f"#{index + 1}", cells[index], "value beyond the last named column")
+                RowError(
+                    number, f"#{index + 1}", cells[index], "value beyond the last named column"
+                )
             )
             break
-    for index in mapping.unnamed:
-        if index < len(cells) and cells[index].strip():
-            errors.append(
-                RowError(number, f"#{index + 1}", cells[index], "value in a column with no name")
-            )
+    errors += [
+        RowError(number, f"#{index + 1}", cells[index], "value in a column with no name")
+        for index in mapping.unnamed
+        if index < len(cells) and cells[index].strip()
+    ]
     return errors

@@ -20,8 +20,9 @@ depends_on = None
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 JobId = sa.Uuid(as_uuid=False).with_variant(sa.String(36), "sqlite")
 Timestamp = sa.DateTime(timezone=True)
-STATUSES = "'pending', 'running', 'completed', 'failed', 'rolling_back', 'rolled_back', " \
-    "'rollback_failed'"
+STATUSES = (
+    "'pending', 'running', 'completed', 'failed', 'rolling_back', 'rolled_back', 'rollback_failed'"
+)
 
 
 def _timestamps() -> list[sa.Column[object]]:
@@ -104,9 +105,7 @@ def upgrade() -> None:
             ondelete="NO ACTION",
         ),
     )
-    op.create_index(
-        "user_departments_department_id_index", "user_departments", ["department_id"]
-    )
+    op.create_index("user_departments_department_id_index", "user_departments", ["department_id"])
 
 
 def downgrade() -> None:

@@ -1,0 +1,264 @@
+"""The `batchport` command as a user runs it: output, JSON, exit codes, confirmation."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DEPARTMENTS, create_pg_database, drop_pg_database
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+BATCHPORT = shutil.which("batchport") or "batchport"
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """Runs the installed console script in `cwd`."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("BATCHPORT_")}
+    environment.update(env or {})
+    return subprocess.run(
+        [BATCHPORT, *args],
+        cwd=cwd,
+        env=environment,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_fresh_directory_import_creates_the_embedded_database(tmp_path):
+    """`batchport import departments FILE` works with no set-up and says how to undo it."""
+    result = run("import", "departments", str(EXAMPLES / "departments.csv"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "created 10 departments" in result.stdout
+    assert "batchport rollback" in result.stdout
+    assert (tmp_path / "batchport.db").exists()
+
+
+def test_import_json_has_the_documented_keys(tmp_path):
+    """--json prints job_id, batch_id, import_type, status, rows_total, rows_imported, errors."""
+    result = run(
+        "import",
+        "departments",
+        str(EXAMPLES / "departments.xlsx"),
+        "--json",
+        "--as",
+        "alice",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert {
+        "job_id",
+        "batch_id",
+        "import_type",
+        "status",
+        "rows_total",
+        "rows_imported",
+        "errors",
+    } <= set(report)
+    assert (report["status"], report["rows_imported"], report["errors"]) == ("completed", 10, [])
+    history = json.loads(run("history", "--json", cwd=tmp_path).stdout)
+    assert history[0]["imported_by"] == "alice"
+
+
+def test_actor_comes_from_the_environment(tmp_path):
+    """Without --as, BATCHPORT_ACTOR names who imported."""
+    run(
+        "import",
+        "departments",
+        str(EXAMPLES / "departments.csv"),
+        cwd=tmp_path,
+        env={"BATCHPORT_ACTOR": "svc-loader"},
+    )
+    history = json.loads(run("history", "--json", cwd=tmp_path).stdout)
+    assert history[0]["imported_by"] == "svc-loader"
+
+
+def test_invalid_file_exits_1_with_row_column_and_value(tmp_path):
+    """A rejected file prints each error with its row, column and value, and exits 1."""
+    path = tmp_path / "bad.csv"
+    path.write_text("code,name\nOK,Fine\nBAD,\n")
+    result = run("import", "departments", str(path), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "bad.csv: 1 error; nothing was imported" in result.stderr
+    assert "│ 3   │ name" in result.stderr
+    assert "Traceback" not in result.stderr
+    as_json = json.loads(run("import", "departments", str(path), "--json", cwd=tmp_path).stdout)
+    assert as_json["errors"] == [
+        {"row": 3, "column": "name", "value": "", "message": "is required"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["import", "departments", "missing.csv"], "missing.csv: no such file"),
+        (["import", "widgets", "x.csv"], "unknown import type 'widgets'"),
+        (["rollback", "nope", "--yes"], "no import job has batch id or job id 'nope'"),
+        (["--database-url", "mysql://x/y", "history"], "unsupported database 'mysql'"),
+        (["--database-url", "not a url", "history"], "not a database URL"),
+    ],
+)
+def test_user_errors_exit_1_with_one_line_and_no_traceback(tmp_path, args, message):
+    """Mistakes a user can make get one clear line on stderr and exit code 1."""
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_usage_errors_exit_2(tmp_path):
+    """A missing argument or unknown option is a usage error: exit 2."""
+    assert run("import", "departments", cwd=tmp_path).returncode == 2
+    assert run("history", "--bogus", cwd=tmp_path).returncode == 2
+
+
+def test_rollback_asks_first_and_json_lists_deleted_rows(tmp_path):
+    """Without --yes a rollback asks; no answer cancels; --yes deletes and reports per table."""
+    imported = json.loads(
+        run(
+            "import", "departments", str(EXAMPLES / "departments.csv"), "--json", cwd=tmp_path
+        ).stdout
+    )
+    batch_id = imported["batch_id"]
+    cancelled = run("rollback", batch_id, cwd=tmp_path, stdin="n\n")
+    assert cancelled.returncode == 1
+    assert "departments: 10 rows" in cancelled.stderr
+    assert "nothing was deleted" in cancelled.stderr
+    done = run("rollback", batch_id, "--yes", "--json", "--reason", "test", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["batch_id"], report["status"]) == (batch_id, "rolled_back")
+    assert report["deleted"]["departments"] == 10
+    again = run("rollback", batch_id, "--yes", cwd=tmp_path)
+    assert again.returncode == 1
+    assert "already rolled back" in again.stderr
+    batch = json.loads(run("batch", batch_id, "--json", cwd=tmp_path).stdout)
+    assert batch["status"] == "rolled_back" and batch["rows"] == {}
+
+
+def test_blocked_rollback_lists_the_references(tmp_path):
+    """Refusing a rollback names each row outside the batch that points into it."""
+    departments = json.loads(
+        run(
+            "import", "departments", str(EXAMPLES / "departments.csv"), "--json", cwd=tmp_path
+        ).stdout
+    )
+    run("import", "users", str(EXAMPLES / "users.csv"), cwd=tmp_path)
+    result = run("rollback", departments["batch_id"], "--yes", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "13 row(s) outside the batch reference its rows" in result.stderr
+    assert "user_departments row" in result.stderr and "'FIN-AP'" in result.stderr
+
+
+def test_history_filters_and_batch_view(tmp_path):
+    """history filters by type and status; batch shows row counts per table."""
+    run("import", "departments", str(EXAMPLES / "departments.csv"), cwd=tmp_path)
+    users = json.loads(
+        run("import", "users", str(EXAMPLES / "users.xlsx"), "--json", cwd=tmp_path).stdout
+    )
+    only_users = json.loads(run("history", "--type", "users", "--json", cwd=tmp_path).stdout)
+    assert [j["batch_id"] for j in only_users] == [users["batch_id"]]
+    assert json.loads(run("history", "--status", "failed", "--json", cwd=tmp_path).stdout) == []
+    batch = run("batch", users["batch_id"], cwd=tmp_path)
+    assert "users: 8 rows" in batch.stdout and "user_departments: 13 rows" in batch.stdout
+
+
+def test_dry_run_says_what_it_would_create(tmp_path):
+    """--dry-run prints the counts and leaves no history behind."""
+    result = run("import", "users", str(EXAMPLES / "users.csv"), "--dry-run", cwd=tmp_path)
+    assert result.returncode == 1  # the departments are not there yet
+    assert "no departments row has code 'HQ'" in result.stderr
+    run("import", "departments", str(EXAMPLES / "departments.csv"), cwd=tmp_path)
+    result = run("import", "users", str(EXAMPLES / "users.csv"), "--dry-run", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "would create 8 users, 13 user_departments" in result.stdout
+    assert len(json.loads(run("history", "--json", cwd=tmp_path).stdout)) == 1
+
+
+@pytest.fixture
+def pg_url():
+    url = create_pg_database()
+    yield url
+    drop_pg_database(url)
+
+
+def test_postgresql_lifecycle_through_the_cli(tmp_path, pg_url):
+    """Unmigrated PostgreSQL is refused with advice; migrate, status, verify, rollback work."""
+    env = {"BATCHPORT_DATABASE_URL": pg_url}
+    refused = run("import", "departments", str(EXAMPLES / "departments.csv"), cwd=tmp_path, env=env)
+    assert refused.returncode == 1
+    assert "run `batchport db migrate`" in refused.stderr
+
+    status = json.loads(run("db", "status", "--json", cwd=tmp_path, env=env).stdout)
+    assert status["current"] is None and len(status["pending"]) == 3
+
+    assert run("db", "migrate", cwd=tmp_path, env=env).returncode == 0
+    verify = run("db", "verify", cwd=tmp_path, env=env)
+    assert verify.returncode == 0, verify.stdout
+    assert "FAIL" not in verify.stdout and "import_history.batch_id is unique" in verify.stdout
+
+    assert run("db", "rollback", "--yes", cwd=tmp_path, env=env).returncode == 0
+    status = json.loads(run("db", "status", "--json", cwd=tmp_path, env=env).stdout)
+    assert status["current"] == "20251213100001"
+    failing = run("db", "verify", cwd=tmp_path, env=env)
+    assert (
+        failing.returncode == 1
+        and "FAIL inventory.departments.import_batch_id exists" in failing.stdout
+    )
+
+    down = run("db", "rollback", "--target", "20251213073723", "--yes", cwd=tmp_path, env=env)
+    assert down.returncode == 0
+    assert json.loads(run("db", "status", "--json", cwd=tmp_path, env=env).stdout)["pending"] == [
+        "20251213100001",
+        "20251213100002",
+    ]
+    assert run("db", "migrate", cwd=tmp_path, env=env).returncode == 0
+    imported = run(
+        "import", "departments", str(EXAMPLES / "departments.csv"), "--json", cwd=tmp_path, env=env
+    )
+    assert json.loads(imported.stdout)["rows_imported"] == 10
+
+
+def test_unreachable_database_is_a_clear_error(tmp_path):
+    """A PostgreSQL URL nobody answers at gives one line naming the URL, no traceback."""
+    result = run(
+        "history",
+        cwd=tmp_path,
+        env={"BATCHPORT_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"},
+    )
+    assert result.returncode == 1
+    assert "cannot connect to postgresql+psycopg://nobody@127.0.0.1:1/none" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_module_is_runnable(tmp_path):
+    """`python -m batchport` is the same command."""
+    result = subprocess.run(
+        [sys.executable, "-m", "batchport", "types"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0 and "departments" in result.stdout and "users" in result.stdout
+
+
+def test_in_process_cli_on_both_databases(cli, csv_file):
+    """The same import and rollback through the CLI on SQLite and PostgreSQL."""
+    imported = cli("import", "departments", str(csv_file(DEPARTMENTS)), "--json")
+    assert imported.exit_code == 0, imported.output
+    batch_id = json.loads(imported.stdout)["batch_id"]
+    rolled = cli("rollback", batch_id, "--yes", "--json")
+    assert rolled.exit_code == 0, rolled.output
+    assert json.loads(rolled.stdout)["deleted"]["departments"] == 3

@@ -1,0 +1,39 @@
+"""The package's public face and its declarations."""
+
+from __future__ import annotations
+
+import pytest
+
+import batchport
+from batchport.builtin_types import BUILTIN_TYPES, DEPARTMENTS
+from batchport.declarations import Catalog, Field, ImportType
+from batchport.errors import ConfigurationError
+from batchport.schema import departments
+from batchport.validation.fields import Text
+
+
+def test_all_is_sorted_and_complete():
+    """__all__ is sorted and every name in it exists."""
+    assert batchport.__all__ == sorted(batchport.__all__)
+    assert all(hasattr(batchport, name) for name in batchport.__all__)
+
+
+def test_catalog_orders_parents_before_children():
+    """Users depend on departments, so departments come first and are deleted last."""
+    assert list(BUILTIN_TYPES) == ["departments", "users"]
+    assert [t.name for t in BUILTIN_TYPES.children_first()] == ["users", "departments"]
+    assert list(Catalog((BUILTIN_TYPES["users"], DEPARTMENTS))) == ["departments", "users"]
+
+
+def test_unknown_type_lists_the_known_ones():
+    """Asking for a type that is not declared names the ones that are."""
+    with pytest.raises(ConfigurationError, match="known types: departments, users"):
+        BUILTIN_TYPES["widgets"]
+
+
+def test_declarations_are_checked_when_made():
+    """A key that is not a field, or a reference to an unknown type, fails at declaration."""
+    with pytest.raises(ConfigurationError, match="no field named 'nope'"):
+        ImportType(name="x", table=departments, key="nope", fields=(Field("code", Text(5)),))
+    with pytest.raises(ConfigurationError, match="users refers to unknown type 'departments'"):
+        Catalog((BUILTIN_TYPES["users"],))
