@@ -69,7 +69,7 @@ def test_all_errors_are_reported_together(db, csv_file, rows):
     assert rows("departments") == []
 
 
-def test_duplicate_key_in_the_file_names_both_rows(db, csv_file):
+def test_duplicate_key_in_the_file_names_both_rows(db, csv_file, rows):
     """The second occurrence is the error and the message points at the first."""
     rejection = rejected(
         db, "departments", csv_file([["code", "name"], ["A", "x"], ["B", "y"], ["A", "z"]])
@@ -77,6 +77,7 @@ def test_duplicate_key_in_the_file_names_both_rows(db, csv_file):
     [error] = rejection.errors
     assert (error.row, error.column, error.value) == (4, "code", "A")
     assert "row 2" in error.message
+    assert rows("departments") == []
 
 
 def test_key_already_in_the_database_names_the_existing_row(db, csv_file, rows):
@@ -193,6 +194,16 @@ def test_row_with_values_beyond_the_header_is_an_error(db, csv_file, rows):
         db, "departments", csv_file([["code", "name"], ["A", "a"], ["B", "b", "extra"]])
     )
     assert cells(rejection) == [(3, "#3", "extra")]
+    assert rows("departments") == []
+
+
+def test_row_with_fewer_cells_than_the_header_is_an_error(db, csv_file, rows):
+    """A row missing cells at its end is reported, not padded with empty values."""
+    rejection = rejected(
+        db, "departments", csv_file([["code", "name", "parent_code"], ["A", "a", ""], ["B", "b"]])
+    )
+    assert cells(rejection) == [(3, None, None)]
+    assert "2 cells, the header has 3" in rejection.errors[0].message
     assert rows("departments") == []
 
 
