@@ -1,0 +1,403 @@
+"""batchport against the raw database, measured in the same run, on fresh identical tables.
+
+    python benchmarks/run.py                      # 1,000,000 users, PostgreSQL and SQLite
+    python benchmarks/run.py --rows 100000 --repeat 3 --only postgresql
+
+Each measurement runs in its own process (the `batchport` command, or `baseline.py` for the
+raw baseline), alternating baseline and batchport runs, each on a database freshly copied from
+a migrated template that holds the 500 departments the users point at. Prints medians, the
+ratio batchport/baseline in throughput (1.0 = as fast as the raw database), and peak RSS.
+The machine is shared and noisy: absolute times drift, ratios measured in one run hold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import xlsxwriter
+
+HERE = Path(__file__).parent
+DATA = HERE / "data"
+BATCHPORT = shutil.which("batchport") or "batchport"
+DEPARTMENT_COUNT = 500
+FIRST_NAMES = ["Ana", "Ben", "Chloé", "Dmitri", "Emma", "Farah", "George", "Hana", "Ivan", "Jo"]
+LAST_NAMES = ["Silva", "Okafor", "Martin", "Volkov", "Nguyen", "Haddad", "Brown", "Sato"]
+
+
+@dataclass
+class Run:
+    """One timed process."""
+
+    seconds: float
+    rss_mb: float
+
+
+@dataclass
+class Measure:
+    """A named series of runs over `rows` rows."""
+
+    name: str
+    rows: int
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(r.seconds for r in self.runs)
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.median
+
+    @property
+    def peak_rss(self) -> float:
+        return max(r.rss_mb for r in self.runs)
+
+
+def timed(args: list[str], env: dict[str, str] | None = None) -> Run:
+    """Runs a process to completion; its wall-clock time and its own peak RSS."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})}
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    out, err = process.communicate()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{out.decode()}\n{err.decode()}")
+    return Run(seconds, usage.ru_maxrss / 1024)
+
+
+# --- data --------------------------------------------------------------------------------
+
+
+def department_codes() -> list[str]:
+    return [f"D{i:03d}" for i in range(DEPARTMENT_COUNT)]
+
+
+def write_reference_departments() -> Path:
+    path = DATA / "departments-500.csv"
+    if not path.exists():
+        with path.open("w", newline="") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(["code", "name", "parent_code", "is_active"])
+            for i, code in enumerate(department_codes()):
+                writer.writerow([code, f"Department {i}", "" if i < 10 else f"D{i // 10:03d}", "true"])
+    return path
+
+
+def user_rows(count: int, prefix: str = "user"):
+    codes = department_codes()
+    for i in range(count):
+        picks = [codes[(i * 7 + k * 131) % DEPARTMENT_COUNT] for k in range(1 + i % 3)]
+        yield [
+            f"{prefix}{i}@example.org",
+            FIRST_NAMES[i % len(FIRST_NAMES)],
+            LAST_NAMES[i % len(LAST_NAMES)],
+            ";".join(picks),
+            "true" if i % 17 else "false",
+        ]
+
+
+USER_HEADER = ["email", "first_name", "last_name", "department_codes", "is_active"]
+
+
+def write_users_csv(count: int, prefix: str = "user") -> Path:
+    path = DATA / f"users-{prefix}-{count}.csv"
+    if not path.exists():
+        with path.open("w", newline="") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(USER_HEADER)
+            writer.writerows(user_rows(count, prefix))
+    return path
+
+
+def write_users_xlsx(count: int) -> Path:
+    path = DATA / f"users-user-{count}.xlsx"
+    if not path.exists():
+        workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+        sheet = workbook.add_worksheet("users")
+        sheet.write_row(0, 0, USER_HEADER)
+        for index, row in enumerate(user_rows(count), start=1):
+            sheet.write_row(index, 0, row)
+        workbook.close()
+    return path
+
+
+def write_departments_csv(count: int) -> Path:
+    path = DATA / f"departments-{count}.csv"
+    if not path.exists():
+        with path.open("w", newline="") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(["code", "name", "parent_code", "is_active"])
+            for i in range(count):
+                parent = "" if i < 10 else f"B{i // 10:07d}"
+                writer.writerow([f"B{i:07d}", f"Branch {i}", parent, "true"])
+    return path
+
+
+# --- databases ---------------------------------------------------------------------------
+
+
+class Postgres:
+    """Fresh databases on a PostgreSQL server, copied from a migrated template."""
+
+    name = "postgresql"
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.created: list[str] = []
+        self.template = self._create()
+        url = self.url(self.template)
+        subprocess.run([BATCHPORT, "--database-url", url, "db", "migrate"], check=True,
+                       capture_output=True)
+        subprocess.run(
+            [BATCHPORT, "--database-url", url, "import", "departments",
+             str(write_reference_departments())],
+            check=True, capture_output=True,
+        )
+
+    def _create(self, template: str | None = None) -> str:
+        name = f"batchport_bench_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f"create database {name}" + (f" template {template}" if template else ""))
+        self.created.append(name)
+        return name
+
+    def url(self, name: str) -> str:
+        base = self.admin_url.rsplit("/", 1)[0]
+        return f"{base.replace('postgresql://', 'postgresql+psycopg://')}/{name}"
+
+    def raw_url(self, name: str) -> str:
+        return f"{self.admin_url.rsplit('/', 1)[0]}/{name}"
+
+    def fresh(self) -> str:
+        name = self._create(self.template)
+        with psycopg.connect(self.raw_url(name), autocommit=True) as conn:
+            conn.execute("analyze")
+        return name
+
+    def drop_all(self) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            for name in reversed(self.created):
+                conn.execute(f"drop database if exists {name} with (force)")
+
+
+class Sqlite:
+    """Fresh SQLite files, copied from a migrated template."""
+
+    name = "sqlite"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.template = folder / "template.db"
+        url = self.url(self.template)
+        subprocess.run(
+            [BATCHPORT, "--database-url", url, "import", "departments",
+             str(write_reference_departments())],
+            check=True, capture_output=True,
+        )
+
+    def url(self, path: Path) -> str:
+        return f"sqlite:///{path}"
+
+    def fresh(self) -> Path:
+        path = self.folder / f"{uuid.uuid4().hex[:12]}.db"
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(f"{self.template}{suffix}")
+            if source.exists():
+                shutil.copy(source, f"{path}{suffix}")
+        return path
+
+
+# --- measurements ------------------------------------------------------------------------
+
+
+def batchport_import(url: str, kind: str, path: Path, *extra: str) -> Run:
+    return timed([BATCHPORT, "--database-url", url, "import", kind, str(path), "--json", *extra])
+
+
+def batch_of(url: str, kind: str) -> str:
+    out = subprocess.run(
+        [BATCHPORT, "--database-url", url, "history", "--type", kind, "--status", "completed",
+         "--limit", "1", "--json"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return str(json.loads(out)[0]["batch_id"])
+
+
+def alternate(repeat: int, pairs: list[tuple[Measure, Callable[[], Run]]]) -> None:
+    """Runs each measure once per round, in turn, `repeat` rounds."""
+    for _ in range(repeat):
+        for measure, run in pairs:
+            measure.runs.append(run())
+            print(f"  {measure.name}: {measure.runs[-1].seconds:.2f}s", file=sys.stderr)
+
+
+def postgres_suite(args: argparse.Namespace) -> list[tuple[Measure, Measure | None]]:
+    pg = Postgres(args.admin_url)
+    users = write_users_csv(args.rows)
+    small = write_users_csv(10_000, prefix="small")
+    departments = write_departments_csv(args.department_rows)
+    xlsx_rows = min(args.xlsx_rows, args.rows)
+    users_xlsx = write_users_xlsx(xlsx_rows)
+    users_xlsx_csv = write_users_csv(xlsx_rows)
+    try:
+        base_users = Measure("COPY users + links (baseline)", args.rows)
+        bp_users = Measure("batchport import users", args.rows)
+        base_depts = Measure("COPY departments (baseline)", args.department_rows)
+        bp_depts = Measure("batchport import departments", args.department_rows)
+        dry = Measure("batchport import users --dry-run", args.rows)
+        csv_small = Measure(f"batchport import users, CSV {xlsx_rows:,} rows", xlsx_rows)
+        xlsx = Measure(f"batchport import users, XLSX {xlsx_rows:,} rows", xlsx_rows)
+        big_tables: list[str] = []
+
+        def batchport_users() -> Run:
+            name = pg.fresh()
+            big_tables.append(name)
+            return batchport_import(pg.url(name), "users", users)
+
+        alternate(
+            args.repeat,
+            [
+                (base_users, lambda: timed([sys.executable, str(HERE / "baseline.py"), "pg-users",
+                                            pg.raw_url(pg.fresh()), str(users), str(uuid.uuid4())])),
+                (bp_users, batchport_users),
+                (base_depts, lambda: timed([sys.executable, str(HERE / "baseline.py"),
+                                            "pg-departments", pg.raw_url(pg.fresh()),
+                                            str(departments), str(uuid.uuid4())])),
+                (bp_depts, lambda: batchport_import(pg.url(pg.fresh()), "departments", departments)),
+                (dry, lambda: batchport_import(pg.url(pg.fresh()), "users", users, "--dry-run")),
+                (csv_small, lambda: batchport_import(pg.url(pg.fresh()), "users", users_xlsx_csv)),
+                (xlsx, lambda: batchport_import(pg.url(pg.fresh()), "users", users_xlsx)),
+            ],
+        )
+        # Rollback: a 10k batch out of a 10k-row table and out of a table holding the big batch.
+        small_alone = Measure("rollback 10k batch, 10k-row table", 10_000)
+        small_in_big = Measure(f"rollback 10k batch, {args.rows + 10_000:,}-row table", 10_000)
+        raw_delete = Measure(f"raw DELETE of the {args.rows:,}-row batch (baseline)", args.rows)
+        big_rollback = Measure(f"batchport rollback of the {args.rows:,}-row batch", args.rows)
+
+        def rollback(url: str, kind: str = "users") -> Run:
+            return timed([BATCHPORT, "--database-url", url, "rollback", batch_of(url, kind),
+                          "--yes", "--json"])
+
+        def rollback_small_alone() -> Run:
+            url = pg.url(pg.fresh())
+            batchport_import(url, "users", small)
+            return rollback(url)
+
+        def rollback_small_in_big() -> Run:
+            url = pg.url(big_tables[len(small_in_big.runs)])
+            batchport_import(url, "users", small)
+            return rollback(url)
+
+        def delete_big() -> Run:
+            # The big batch of a database the batchport run filled, deleted with plain SQL.
+            name = big_tables[len(raw_delete.runs)]
+            with psycopg.connect(pg.raw_url(name)) as conn:
+                big_batch = conn.execute(
+                    "select batch_id from import_history where import_type = 'users' "
+                    "and status = 'completed' order by rows_imported desc limit 1"
+                ).fetchone()[0]
+            return timed([sys.executable, str(HERE / "baseline.py"), "pg-delete",
+                          pg.raw_url(name), big_batch])
+
+        def rollback_big() -> Run:
+            name = pg.fresh()
+            batchport_import(pg.url(name), "users", users)
+            return rollback(pg.url(name))
+
+        alternate(
+            args.repeat,
+            [(small_alone, rollback_small_alone), (small_in_big, rollback_small_in_big),
+             (raw_delete, delete_big), (big_rollback, rollback_big)],
+        )
+        return [
+            (bp_users, base_users),
+            (bp_depts, base_depts),
+            (dry, None),
+            (xlsx, csv_small),
+            (small_in_big, small_alone),
+            (big_rollback, raw_delete),
+        ]
+    finally:
+        pg.drop_all()
+
+
+def sqlite_suite(args: argparse.Namespace) -> list[tuple[Measure, Measure | None]]:
+    with tempfile.TemporaryDirectory(prefix="batchport-bench-") as folder:
+        db = Sqlite(Path(folder))
+        users = write_users_csv(args.rows)
+        departments = write_departments_csv(args.department_rows)
+        base_users = Measure("SQLite executemany users + links (baseline)", args.rows)
+        bp_users = Measure("batchport import users (SQLite)", args.rows)
+        base_depts = Measure("SQLite executemany departments (baseline)", args.department_rows)
+        bp_depts = Measure("batchport import departments (SQLite)", args.department_rows)
+        alternate(
+            args.repeat,
+            [
+                (base_users, lambda: timed([sys.executable, str(HERE / "baseline.py"),
+                                            "sqlite-users", str(db.fresh()), str(users),
+                                            str(uuid.uuid4())])),
+                (bp_users, lambda: batchport_import(db.url(db.fresh()), "users", users)),
+                (base_depts, lambda: timed([sys.executable, str(HERE / "baseline.py"),
+                                            "sqlite-departments", str(db.fresh()),
+                                            str(departments), str(uuid.uuid4())])),
+                (bp_depts, lambda: batchport_import(db.url(db.fresh()), "departments",
+                                                    departments)),
+            ],
+        )
+        return [(bp_users, base_users), (bp_depts, base_depts)]
+
+
+def report(title: str, results: list[tuple[Measure, Measure | None]]) -> None:
+    print(f"\n{title}")
+    print(f"{'measure':<52} {'rows':>10} {'median s':>9} {'rows/s':>10} {'RSS MB':>7} "
+          f"{'ratio':>6}")
+    for measure, baseline in results:
+        for item in ([baseline] if baseline else []) + [measure]:
+            ratio = ""
+            if item is measure and baseline is not None:
+                ratio = f"{baseline.median / measure.median:.2f}"
+            print(f"{item.name:<52} {item.rows:>10,} {item.median:>9.2f} {item.rate:>10,.0f} "
+                  f"{item.peak_rss:>7.0f} {ratio:>6}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="users in the big file")
+    parser.add_argument("--department-rows", type=int, default=200_000)
+    parser.add_argument("--xlsx-rows", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=["postgresql", "sqlite"])
+    parser.add_argument(
+        "--admin-url",
+        default=os.environ.get("BATCHPORT_BENCH_ADMIN_URL", "postgresql://root@127.0.0.1:5432/test"),
+    )
+    args = parser.parse_args()
+    DATA.mkdir(exist_ok=True)
+    print("ratio = baseline time / batchport time (1.00: as fast as the raw database; "
+          "for rollback rows, the smaller table's time / the larger's)")
+    if args.only in (None, "postgresql"):
+        report("PostgreSQL", postgres_suite(args))
+    if args.only in (None, "sqlite"):
+        report("SQLite", sqlite_suite(args))
+
+
+if __name__ == "__main__":
+    main()
