@@ -4,9 +4,9 @@ web UI call these and nothing below them; these own every transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from itertools import islice
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ from batchport.errors import (
     RowError,
     SourceError,
 )
+from batchport.loading.direct import DirectLoader, NotLoadable
 from batchport.loading.load import load_stage
 from batchport.loading.staging import Stage
 from batchport.mapping import map_header
@@ -32,7 +33,7 @@ from batchport.rollback import batch_rows, delete_batch, outside_references
 from batchport.sources import file_sha256, open_source
 from batchport.sources.base import Row
 from batchport.validation.checks import check_stage
-from batchport.validation.rows import ParsedRow, parse_rows
+from batchport.validation.rows import parse_chunks
 from batchport.verify import Check, verify_schema
 
 #: Rows parsed and staged per round trip; bounds memory whatever the file's size.
@@ -217,7 +218,11 @@ class _ReadOptions:
 def _import_file(
     db: Database, import_type: ImportType, path: Path, job: Job | None, options: _ReadOptions
 ) -> ImportReport:
-    """Reads, validates, stages and (for a job) loads the file; `job=None` is a dry run."""
+    """Reads, validates and (for a job) loads the file; `job=None` is a dry run.
+
+    The direct path writes a valid file in one pass; if it meets anything it cannot prove
+    valid, its transaction is rolled back and the staged path reports every error exactly.
+    """
     report = ImportReport(
         import_type=import_type.name,
         file_name=path.name,
@@ -228,7 +233,22 @@ def _import_file(
         batch_id=job.batch_id if job else None,
         dry_run=job is None,
     )
-    progress = options.progress
+    try:
+        return _import_direct(db, import_type, path, job, options=options, report=report)
+    except NotLoadable:
+        return _import_staged(db, import_type, path, job, options=options, report=report)
+
+
+def _import_direct(
+    db: Database,
+    import_type: ImportType,
+    path: Path,
+    job: Job | None,
+    *,
+    options: _ReadOptions,
+    report: ImportReport,
+) -> ImportReport:
+    progress = options.progress or _no_progress
     with (
         db.connect() as conn,
         open_source(path, encoding=options.encoding, sheet=options.sheet) as source,
@@ -237,12 +257,52 @@ def _import_file(
         if errors:
             raise FileRejected(_rejected(report, errors))
         counter = _Counter(source.rows())
+        progress("started", 0)
+        try:
+            with db.dialect.begin_write(conn) as transaction:
+                batch_id = job.batch_id if job else f"dry-run-{uuid.uuid4()}"
+                loader = DirectLoader(conn, db.dialect, db.catalog, import_type, batch_id)
+                for chunk in parse_chunks(mapping, counter, errors, CHUNK_ROWS):
+                    if errors:
+                        raise NotLoadable("invalid cells")
+                    loader.write(chunk)
+                    progress("loading", counter.count)
+                if errors:
+                    raise NotLoadable("invalid cells")
+                created = loader.finish()
+                imported = created[import_type.table.name]
+                report = _with(report, rows_total=counter.count, created=created)
+                if job is None:
+                    transaction.rollback()
+                    return report
+                history.complete_job(conn, job, rows_total=counter.count, rows_imported=imported)
+                return _with(report, rows_imported=imported)
+        except sa.exc.IntegrityError as exc:
+            raise NotLoadable(str(exc)) from exc
+
+
+def _import_staged(
+    db: Database,
+    import_type: ImportType,
+    path: Path,
+    job: Job | None,
+    *,
+    options: _ReadOptions,
+    report: ImportReport,
+) -> ImportReport:
+    """Stages every row, checks the whole file with set-based SQL, loads only if all is valid."""
+    progress = options.progress or _no_progress
+    with (
+        db.connect() as conn,
+        open_source(path, encoding=options.encoding, sheet=options.sheet) as source,
+    ):
+        mapping, errors = map_header(import_type, source.header())
+        counter = _Counter(source.rows())
         with conn.begin():
             stage = Stage.create(conn, import_type)
-            for chunk in _chunks(parse_rows(mapping, counter, errors), CHUNK_ROWS):
+            for chunk in parse_chunks(mapping, counter, errors, CHUNK_ROWS):
                 stage.write(conn, db.dialect, chunk)
-                if progress:
-                    progress("validating", counter.count)
+                progress("validating", counter.count)
         try:
             with db.dialect.begin_write(conn):
                 errors += check_stage(conn, stage, db.catalog)
@@ -251,14 +311,16 @@ def _import_file(
                     raise FileRejected(_rejected(report, errors))
                 if job is None:
                     return _with(report, created=_staged_counts(conn, stage))
-                if progress:
-                    progress("loading", counter.count)
                 created = load_stage(conn, stage, db.catalog, job.batch_id)
                 imported = created[import_type.table.name]
                 history.complete_job(conn, job, rows_total=counter.count, rows_imported=imported)
                 return _with(report, created=created, rows_imported=imported)
         finally:
             _drop_quietly(conn, stage)
+
+
+def _no_progress(_phase: str, _rows: int) -> None:
+    """Progress is not reported."""
 
 
 class _Counter(Iterator[Row]):
@@ -272,12 +334,6 @@ class _Counter(Iterator[Row]):
         row = next(self._rows)
         self.count += 1
         return row
-
-
-def _chunks(items: Iterable[ParsedRow], size: int) -> Iterator[list[ParsedRow]]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
 
 
 def _with(report: ImportReport, **changes: object) -> ImportReport:

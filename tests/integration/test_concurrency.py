@@ -34,9 +34,9 @@ def departments(csv_file, prefix, count=50, name=None):
     )
 
 
-def test_rollback_while_another_import_is_validating(db, csv_file, rows):
+def test_rollback_while_another_import_is_running(db, csv_file, rows):
     """Both imports run at once; one is rolled back while the other is still running."""
-    pause_a, pause_b = Pause("validating"), Pause("validating")
+    pause_a, pause_b = Pause("started"), Pause("started")
     with ThreadPoolExecutor(2) as pool:
         a = pool.submit(
             run_import, db, "departments", departments(csv_file, "A"), actor="a", progress=pause_a

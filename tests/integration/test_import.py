@@ -147,9 +147,9 @@ def test_a_new_database_file_is_created_and_migrated_on_first_use(tmp_path, csv_
 
 
 def test_progress_reports_rows_read(db, csv_file):
-    """The progress callback sees the validating and loading phases with row counts."""
+    """The progress callback hears of the start and of each chunk loaded, with row counts."""
     seen: list[tuple[str, int]] = []
     run_import(
         db, "departments", csv_file(DEPARTMENTS), actor="a", progress=lambda *p: seen.append(p)
     )
-    assert seen == [("validating", 3), ("loading", 3)]
+    assert seen == [("started", 0), ("loading", 3)]

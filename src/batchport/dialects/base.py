@@ -33,6 +33,10 @@ class Dialect:
         """The select, locking the rows it reads until the transaction ends."""
         return statement
 
+    def reserve_ids(self, conn: sa.Connection, table: sa.Table, count: int) -> Sequence[int]:
+        """`count` fresh ids for `table`, unused by any other writer."""
+        raise NotImplementedError
+
     def copy_rows(
         self,
         conn: sa.Connection,

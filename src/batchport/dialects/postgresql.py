@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import psycopg
 import sqlalchemy as sa
 from psycopg import sql
 
@@ -18,6 +19,18 @@ class PostgresqlDialect(Dialect):
     def lock_row(self, statement: sa.Select[tuple[object, ...]]) -> sa.Select[tuple[object, ...]]:
         return statement.with_for_update()
 
+    def reserve_ids(self, conn: sa.Connection, table: sa.Table, count: int) -> Sequence[int]:
+        # One round trip per chunk; ids of a rolled-back import are simply never used.
+        qualified = f"{table.schema}.{table.name}" if table.schema else table.name
+        sequence = conn.exec_driver_sql(
+            "select pg_get_serial_sequence(%(table)s, 'id')", {"table": qualified}
+        ).scalar_one()
+        ids = conn.exec_driver_sql(
+            "select array_agg(nextval(%(sequence)s)) from generate_series(1, %(count)s)",
+            {"sequence": sequence, "count": count},
+        ).scalar_one()
+        return list(ids)
+
     def copy_rows(
         self,
         conn: sa.Connection,
@@ -31,6 +44,11 @@ class PostgresqlDialect(Dialect):
         )
         driver = conn.connection.driver_connection
         assert driver is not None
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
+        try:
+            with driver.cursor() as cursor, cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.Error as exc:
+            raise sa.exc.DBAPIError.instance(
+                statement.as_string(driver), None, exc, psycopg.Error
+            ) from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -50,6 +51,11 @@ class SqliteDialect(Dialect):
         with transaction:
             yield transaction
 
+    def reserve_ids(self, conn: sa.Connection, table: sa.Table, count: int) -> Sequence[int]:
+        # The write transaction (BEGIN IMMEDIATE) excludes other writers until it ends.
+        last = conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
+        return range(last + 1, last + 1 + count)
+
     def copy_rows(
         self,
         conn: sa.Connection,
@@ -63,5 +69,7 @@ class SqliteDialect(Dialect):
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.executemany(statement, rows)
+        except sqlite3.Error as exc:
+            raise sa.exc.DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
         finally:
             cursor.close()

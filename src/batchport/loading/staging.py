@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +10,7 @@ import sqlalchemy as sa
 
 from batchport.declarations import ImportType, Link
 from batchport.dialects import Dialect
-from batchport.validation.rows import ParsedRow
+from batchport.validation.rows import Chunk
 
 ROW_NUMBER = "row_number"
 TEMPORARY = ["TEMPORARY"]
@@ -60,29 +59,24 @@ class Stage:
         metadata.create_all(conn)
         return cls(import_type, rows, tuple(links))
 
-    def write(self, conn: sa.Connection, dialect: Dialect, parsed: Iterable[ParsedRow]) -> None:
+    def write(self, conn: sa.Connection, dialect: Dialect, chunk: Chunk) -> None:
         """Appends a chunk of parsed rows to the staging tables."""
         fields = self.import_type.fields
-        row_columns = [c.name for c in self.rows.c]
-        plain = [i for i, f in enumerate(fields) if f.name in self.rows.c]
-        key_index = fields.index(self.import_type.field(self.import_type.key))
-        link_fields = [fields.index(self.import_type.field(link.field)) for link, _ in self.links]
-        chunk = list(parsed)
+        plain = [chunk.columns[i] for i, f in enumerate(fields) if f.name in self.rows.c]
         dialect.copy_rows(
-            conn,
-            self.rows,
-            row_columns,
-            ((row.number, *(row.values[i] for i in plain)) for row in chunk),
+            conn, self.rows, [c.name for c in self.rows.c], zip(chunk.numbers, *plain, strict=True)
         )
-        for (_, table), field_index in zip(self.links, link_fields, strict=True):
+        keys = chunk.columns[fields.index(self.import_type.field(self.import_type.key))]
+        for link, table in self.links:
+            targets = chunk.columns[fields.index(self.import_type.field(link.field))]
             dialect.copy_rows(
                 conn,
                 table,
                 [ROW_NUMBER, "owner_key", "target_key", "position"],
                 (
-                    (row.number, row.values[key_index], target, position)
-                    for row in chunk
-                    for position, target in enumerate(_keys(row.values[field_index]))
+                    (number, key, target, position)
+                    for number, key, value in zip(chunk.numbers, keys, targets, strict=True)
+                    for position, target in enumerate(_keys(value))
                 ),
             )
 

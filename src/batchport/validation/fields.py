@@ -16,6 +16,10 @@ class Parser(Protocol):
 
     def __call__(self, text: str) -> object: ...
 
+    def column(self, texts: list[str]) -> list[object]:
+        """Parses a whole column of non-empty texts; raises `CellInvalid` if any is invalid."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Text:
@@ -27,6 +31,12 @@ class Text:
         if len(text) > self.max_length:
             raise CellInvalid(f"is {len(text)} characters long; at most {self.max_length} allowed")
         return text
+
+    def column(self, texts: list[str]) -> list[object]:
+        """The texts themselves, if none is too long."""
+        if max(map(len, texts), default=0) > self.max_length:
+            raise CellInvalid("too long")
+        return list(texts)
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -45,9 +55,16 @@ class Email:
             raise CellInvalid("is not an e-mail address")
         return text.lower()
 
+    def column(self, texts: list[str]) -> list[object]:
+        """The addresses in lower case, if all are valid."""
+        if max(map(len, texts), default=0) > self.max_length or not all(map(_EMAIL.match, texts)):
+            raise CellInvalid("invalid")
+        return list(map(str.lower, texts))
+
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "active"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "inactive"})
+_FLAGS = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +78,13 @@ class Boolean:
         if folded in _FALSE:
             return False
         raise CellInvalid("is not a yes/no value (use true/false, yes/no or 1/0)")
+
+    def column(self, texts: list[str]) -> list[object]:
+        """The flags, if every text is one."""
+        values: list[object] = list(map(_FLAGS.get, map(str.lower, texts)))
+        if None in values:
+            raise CellInvalid("invalid")
+        return values
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +106,19 @@ class KeyList:
                 raise CellInvalid(f"names {key!r} twice")
             seen.add(key)
         return keys
+
+    def column(self, texts: list[str]) -> list[object]:
+        """Each text's keys; a text with spaces or empty parts goes through `__call__`."""
+        separator = self.separator
+        values: list[object] = []
+        for text in texts:
+            keys = tuple(text.split(separator))
+            if (
+                " " in text
+                or "" in keys
+                or len(set(keys)) != len(keys)
+                or max(map(len, keys)) > self.max_length
+            ):
+                keys = self(text)
+            values.append(keys)
+        return values

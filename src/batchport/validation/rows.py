@@ -1,10 +1,17 @@
-"""Parses each row's cells into typed values, collecting every problem with its row and column."""
+"""Parses rows into typed values a chunk at a time, column by column, collecting every problem.
+
+Each column of a chunk is first parsed as a whole (string methods and lookups mapped over the
+column, which runs at C speed); only a column with a problem is parsed again cell by cell to
+name each bad cell's row, column and value.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 
+from batchport.declarations import Field
 from batchport.errors import RowError
 from batchport.mapping import Mapping
 from batchport.sources.base import Row
@@ -12,62 +19,90 @@ from batchport.validation.fields import CellInvalid
 
 
 @dataclass(frozen=True, slots=True)
-class ParsedRow:
-    """A row: its number and one value per field of the import type (None when empty or invalid)."""
+class Chunk:
+    """Consecutive rows: their numbers and, per field of the import type, one value per row.
 
-    number: int
-    values: tuple[object, ...]
-
-
-def parse_rows(
-    mapping: Mapping, rows: Iterable[Row], errors: list[RowError]
-) -> Iterator[ParsedRow]:
-    """Yields every row, appending its problems to `errors`.
-
-    Rows with problems are yielded too (their bad cells as None), so that the file-wide checks
-    see every key the file holds; a file with any error is never loaded.
+    A value is None where the cell was empty or invalid; rows with problems are kept, so that
+    file-wide checks see every key the file holds (a file with any error is never loaded).
     """
-    import_type = mapping.import_type
-    fields = import_type.fields
-    plan = [(f, mapping.positions[i]) for i, f in enumerate(fields)]
-    for number, cells in rows:
-        row_errors = _shape_errors(mapping, number, cells)
-        values: list[object] = []
-        for field, position in plan:
-            text = cells[position].strip() if position is not None and position < len(cells) else ""
-            if not text:
-                if field.required:
-                    row_errors.append(RowError(number, field.name, "", "is required"))
-                values.append(None)
-                continue
-            try:
-                values.append(field.parse(text))
-            except CellInvalid as exc:
-                row_errors.append(RowError(number, field.name, text, str(exc)))
-                values.append(None)
-        errors.extend(row_errors)
-        yield ParsedRow(number, tuple(values))
+
+    numbers: list[int]
+    columns: list[list[object]]
+
+    def __len__(self) -> int:
+        return len(self.numbers)
 
 
-def _shape_errors(mapping: Mapping, number: int, cells: list[str]) -> list[RowError]:
-    errors: list[RowError] = []
-    if len(cells) < mapping.width:
+def parse_chunks(
+    mapping: Mapping, rows: Iterable[Row], errors: list[RowError], size: int
+) -> Iterator[Chunk]:
+    """Yields the rows in chunks of `size`, appending every problem to `errors`."""
+    iterator = iter(rows)
+    while batch := list(islice(iterator, size)):
+        yield _parse(mapping, batch, errors)
+
+
+def _parse(mapping: Mapping, batch: list[Row], errors: list[RowError]) -> Chunk:
+    numbers = [number for number, _ in batch]
+    cells = [row for _, row in batch]
+    width = mapping.width
+    if any(len(row) != width for row in cells) or mapping.unnamed:
+        cells = [_shaped(mapping, number, row, errors) for number, row in batch]
+    texts = list(zip(*cells, strict=True)) if width else []
+    columns: list[list[object]] = []
+    for field, position in zip(mapping.import_type.fields, mapping.positions, strict=True):
+        if position is None:
+            columns.append([None] * len(batch))
+        else:
+            columns.append(
+                _parse_column(field, list(map(str.strip, texts[position])), numbers, errors)
+            )
+    return Chunk(numbers, columns)
+
+
+def _parse_column(
+    field: Field, texts: list[str], numbers: list[int], errors: list[RowError]
+) -> list[object]:
+    try:
+        if "" not in texts:
+            return field.parse.column(texts)
+        if not field.required:
+            return [field.parse(text) if text else None for text in texts]
+    except CellInvalid:
+        pass
+    return [
+        _parse_cell(field, text, number, errors)
+        for text, number in zip(texts, numbers, strict=True)
+    ]
+
+
+def _parse_cell(field: Field, text: str, number: int, errors: list[RowError]) -> object:
+    if not text:
+        if field.required:
+            errors.append(RowError(number, field.name, "", "is required"))
+        return None
+    try:
+        return field.parse(text)
+    except CellInvalid as exc:
+        errors.append(RowError(number, field.name, text, str(exc)))
+        return None
+
+
+def _shaped(mapping: Mapping, number: int, cells: list[str], errors: list[RowError]) -> list[str]:
+    """The row's cells cut or padded to the header's width, its shape problems recorded."""
+    width = mapping.width
+    if len(cells) < width:
         errors.append(
-            RowError(
-                number, None, None, f"row has {len(cells)} cells, the header has {mapping.width}"
-            )
+            RowError(number, None, None, f"row has {len(cells)} cells, the header has {width}")
         )
-    for index in range(mapping.width, len(cells)):
-        if cells[index].strip():
-            errors.append(
-                RowError(
-                    number, f"#{index + 1}", cells[index], "value beyond the last named column"
-                )
-            )
-            break
-    errors += [
+    errors.extend(
+        RowError(number, f"#{index + 1}", cells[index], "value beyond the last named column")
+        for index in range(width, len(cells))
+        if cells[index].strip()
+    )
+    errors.extend(
         RowError(number, f"#{index + 1}", cells[index], "value in a column with no name")
         for index in mapping.unnamed
         if index < len(cells) and cells[index].strip()
-    ]
-    return errors
+    )
+    return (cells + [""] * width)[:width]

@@ -1,0 +1,215 @@
+"""The fast path: parsed rows go straight into the target tables, in bulk, as they stream in.
+
+Ids are reserved from the database up front, so links and references are written in the same
+pass; other types' keys come from one lookup each. Anything this path cannot prove valid on
+its own — a bad cell, an unknown key, a unique or foreign-key violation, a cycle — raises
+`NotLoadable`; the caller rolls the transaction back and lets the staged path (which finds and
+reports every error exactly) take over. A valid file is thus written once, at bulk speed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from itertools import repeat
+from typing import Any
+
+import sqlalchemy as sa
+
+from batchport.declarations import Catalog, ImportType, Link
+from batchport.dialects import Dialect
+from batchport.validation.rows import Chunk
+
+
+class NotLoadable(Exception):
+    """The rows cannot be loaded as they are; the staged path will say exactly why."""
+
+
+class DirectLoader:
+    """Writes chunks of parsed rows of one import type, stamped with `batch_id`."""
+
+    def __init__(
+        self,
+        conn: sa.Connection,
+        dialect: Dialect,
+        catalog: Catalog,
+        import_type: ImportType,
+        batch_id: str,
+    ) -> None:
+        self.conn = conn
+        self.dialect = dialect
+        self.import_type = import_type
+        self.batch_id = batch_id
+        table = import_type.table
+        fields = import_type.fields
+        index = {f.name: i for i, f in enumerate(fields)}
+        self.key_index = index[import_type.key]
+        self.plain = [
+            (index[f.name], _default(conn, table.c[f.column])) for f in fields if f.column
+        ]
+        self.references = [(index[r.field], r.to) for r in import_type.references]
+        self.links = [(index[link.field], link) for link in import_type.links]
+        self.columns = [
+            "id",
+            *(f.column for f in fields if f.column),
+            *(r.column for r in import_type.references),
+            "import_batch_id",
+        ]
+        others = {r.to for r in import_type.references} | {link.to for link in import_type.links}
+        self.keys = {name: _key_ids(conn, catalog[name]) for name in others - {import_type.name}}
+        self.own: dict[object, int] | None = {} if import_type.name in others else None
+        self.deferred: list[tuple[str, int, object]] = []
+        self.created = dict.fromkeys([table.name, *(ln.table.name for ln in import_type.links)], 0)
+
+    def write(self, chunk: Chunk) -> None:
+        """Inserts the chunk's rows and their links."""
+        table = self.import_type.table
+        ids = self.dialect.reserve_ids(self.conn, table, len(chunk))
+        columns: list[Iterable[object]] = [ids]
+        for position, default in self.plain:
+            column = chunk.columns[position]
+            if default is not None and None in column:
+                column = [default if value is None else value for value in column]
+            columns.append(column)
+        if self.own is not None:
+            self.own.update(zip(chunk.columns[self.key_index], ids, strict=True))
+        for (position, target), reference in zip(
+            self.references, self.import_type.references, strict=True
+        ):
+            columns.append(
+                [
+                    self._reference(reference.column, target, key, row_id)
+                    for key, row_id in zip(chunk.columns[position], ids, strict=True)
+                ]
+            )
+        columns.append(repeat(self.batch_id, len(chunk)))
+        self.dialect.copy_rows(self.conn, table, self.columns, zip(*columns, strict=True))
+        self.created[table.name] += len(chunk)
+        for position, link in self.links:
+            rows = self._link_rows(link, ids, chunk.columns[position])
+            names = [link.owner_column, link.target_column]
+            names += [link.primary_flag] if link.primary_flag else []
+            self.dialect.copy_rows(self.conn, link.table, names, rows)
+            self.created[link.table.name] += len(rows)
+
+    def _link_rows(
+        self, link: Link, ids: Sequence[int], cells: list[object]
+    ) -> list[tuple[object, ...]]:
+        rows: list[tuple[object, ...]] = []
+        target = self._target
+        flagged = link.primary_flag is not None
+        for row_id, keys in zip(ids, cells, strict=True):
+            for order, key in enumerate(keys if isinstance(keys, tuple) else ()):
+                found = target(link.to, key)
+                rows.append((row_id, found, order == 0) if flagged else (row_id, found))
+        return rows
+
+    def finish(self) -> dict[str, int]:
+        """Resolves references to rows later in the file; returns rows created per table."""
+        if self.deferred:
+            self._resolve_deferred()
+        return self.created
+
+    def _reference(self, column: str, target: str, key: object, row_id: int) -> object:
+        if key is None:
+            return None
+        if target == self.import_type.name:
+            assert self.own is not None
+            found = self.own.get(key)
+            if found is None or found == row_id:
+                # Later in the file, in the database, or the row itself: settled after the load.
+                self.deferred.append((column, row_id, key))
+                return None
+            return found
+        return self._target(target, key)
+
+    def _target(self, target: str, key: object) -> int:
+        if target == self.import_type.name:
+            assert self.own is not None
+            found = self.own.get(key)
+        else:
+            found = self.keys[target].get(key)
+        if found is None:
+            raise NotLoadable(f"unknown {target} key {key!r}")
+        return found
+
+    def _resolve_deferred(self) -> None:
+        import_type = self.import_type
+        table = import_type.table
+        key = import_type.key_column
+        pending = sa.Table(
+            "bp_deferred",
+            sa.MetaData(),
+            sa.Column("row_id", table.c.id.type, primary_key=True),
+            sa.Column("column_name", sa.String()),
+            sa.Column("key", key.type),
+            prefixes=["TEMPORARY"],
+        )
+        pending.create(self.conn)
+        self.dialect.copy_rows(
+            self.conn,
+            pending,
+            ["row_id", "column_name", "key"],
+            [(row_id, column, k) for column, row_id, k in self.deferred],
+        )
+        parent = table.alias("parent")
+        for column in {column for column, _, _ in self.deferred}:
+            found = (
+                sa.select(parent.c.id)
+                .where(parent.c[key.name] == pending.c.key, parent.c.id != pending.c.row_id)
+                .scalar_subquery()
+            )
+            self.conn.execute(
+                table.update()
+                .where(table.c.id == pending.c.row_id, pending.c.column_name == column)
+                .values({column: found})
+            )
+            unresolved = self.conn.execute(
+                sa.select(sa.func.count())
+                .select_from(pending.join(table, table.c.id == pending.c.row_id))
+                .where(pending.c.column_name == column, table.c[column].is_(None))
+            ).scalar_one()
+            if unresolved or self._has_cycle(column, pending):
+                raise NotLoadable(f"{column}: unknown or circular references")
+        pending.drop(self.conn)
+
+    def _has_cycle(self, column: str, pending: sa.Table) -> bool:
+        """Whether a parent chain starting at a deferred row leads back to it."""
+        table = self.import_type.table
+        start = (
+            sa.select(
+                pending.c.row_id.label("origin"),
+                table.c[column].label("current"),
+                sa.literal(1).label("depth"),
+            )
+            .join(table, table.c.id == pending.c.row_id)
+            .cte("walk", recursive=True)
+        )
+        step = table.alias("step")
+        walk = start.union_all(
+            sa.select(start.c.origin, step.c[column], start.c.depth + 1)
+            .join(step, step.c.id == start.c.current)
+            .where(
+                step.c.import_batch_id == self.batch_id,
+                start.c.current != start.c.origin,
+                start.c.depth <= self.created[table.name] + 1,
+            )
+        )
+        query = sa.select(sa.func.count()).select_from(walk).where(walk.c.current == walk.c.origin)
+        return bool(self.conn.execute(query).scalar_one())
+
+
+def _default(conn: sa.Connection, column: sa.Column[Any]) -> object:
+    """The value the database would give `column` when a cell is empty (None if it has none)."""
+    default = column.server_default
+    if not isinstance(default, sa.DefaultClause):
+        return None
+    arg = default.arg
+    expression = sa.literal(arg, column.type) if isinstance(arg, str) else arg
+    return conn.execute(sa.select(expression)).scalar()  # type: ignore[call-overload]
+
+
+def _key_ids(conn: sa.Connection, import_type: ImportType) -> dict[object, int]:
+    """Every natural key of `import_type` in the database, with its row id."""
+    table = import_type.table
+    rows = conn.execute(sa.select(import_type.key_column, table.c.id)).all()
+    return dict(rows)  # type: ignore[arg-type]
