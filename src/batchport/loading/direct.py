@@ -212,4 +212,4 @@ def _key_ids(conn: sa.Connection, import_type: ImportType) -> dict[object, int]:
     """Every natural key of `import_type` in the database, with its row id."""
     table = import_type.table
     rows = conn.execute(sa.select(import_type.key_column, table.c.id)).all()
-    return dict(rows)  # type: ignore[arg-type]
+    return dict(rows)
