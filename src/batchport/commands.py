@@ -5,7 +5,7 @@ web UI call these and nothing below them; these own every transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from batchport.mapping import map_header
 from batchport.reports import BatchReport, ImportReport, Job, RollbackReport
 from batchport.rollback import batch_rows, delete_batch, outside_references
 from batchport.sources import file_sha256, open_source
-from batchport.sources.base import Row
+from batchport.sources.prefetch import prefetch
 from batchport.validation.checks import check_stage
 from batchport.validation.rows import parse_chunks
 from batchport.verify import Check, verify_schema
@@ -256,26 +256,28 @@ def _import_direct(
         mapping, errors = map_header(import_type, source.header())
         if errors:
             raise FileRejected(_rejected(report, errors))
-        counter = _Counter(source.rows())
+        rows_total = 0
         progress("started", 0)
         try:
             with db.dialect.begin_write(conn) as transaction:
                 batch_id = job.batch_id if job else f"dry-run-{uuid.uuid4()}"
                 loader = DirectLoader(conn, db.dialect, db.catalog, import_type, batch_id)
-                for chunk in parse_chunks(mapping, counter, errors, CHUNK_ROWS):
+                chunks = parse_chunks(mapping, source.rows(), errors, CHUNK_ROWS)
+                for chunk in prefetch(chunks):
                     if errors:
                         raise NotLoadable("invalid cells")
                     loader.write(chunk)
-                    progress("loading", counter.count)
+                    rows_total += len(chunk)
+                    progress("loading", rows_total)
                 if errors:
                     raise NotLoadable("invalid cells")
                 created = loader.finish()
                 imported = created[import_type.table.name]
-                report = _with(report, rows_total=counter.count, created=created)
+                report = _with(report, rows_total=rows_total, created=created)
                 if job is None:
                     transaction.rollback()
                     return report
-                history.complete_job(conn, job, rows_total=counter.count, rows_imported=imported)
+                history.complete_job(conn, job, rows_total=rows_total, rows_imported=imported)
                 return _with(report, rows_imported=imported)
         except sa.exc.IntegrityError as exc:
             raise NotLoadable(str(exc)) from exc
@@ -297,23 +299,24 @@ def _import_staged(
         open_source(path, encoding=options.encoding, sheet=options.sheet) as source,
     ):
         mapping, errors = map_header(import_type, source.header())
-        counter = _Counter(source.rows())
+        rows_total = 0
         with conn.begin():
             stage = Stage.create(conn, import_type)
-            for chunk in parse_chunks(mapping, counter, errors, CHUNK_ROWS):
+            for chunk in parse_chunks(mapping, source.rows(), errors, CHUNK_ROWS):
                 stage.write(conn, db.dialect, chunk)
-                progress("validating", counter.count)
+                rows_total += len(chunk)
+                progress("validating", rows_total)
         try:
             with db.dialect.begin_write(conn):
                 errors += check_stage(conn, stage, db.catalog)
-                report = _with(report, rows_total=counter.count)
+                report = _with(report, rows_total=rows_total)
                 if errors:
                     raise FileRejected(_rejected(report, errors))
                 if job is None:
                     return _with(report, created=_staged_counts(conn, stage))
                 created = load_stage(conn, stage, db.catalog, job.batch_id)
                 imported = created[import_type.table.name]
-                history.complete_job(conn, job, rows_total=counter.count, rows_imported=imported)
+                history.complete_job(conn, job, rows_total=rows_total, rows_imported=imported)
                 return _with(report, created=created, rows_imported=imported)
         finally:
             _drop_quietly(conn, stage)
@@ -321,19 +324,6 @@ def _import_staged(
 
 def _no_progress(_phase: str, _rows: int) -> None:
     """Progress is not reported."""
-
-
-class _Counter(Iterator[Row]):
-    """Counts the data rows read so far."""
-
-    def __init__(self, rows: Iterator[Row]) -> None:
-        self._rows = rows
-        self.count = 0
-
-    def __next__(self) -> Row:
-        row = next(self._rows)
-        self.count += 1
-        return row
 
 
 def _with(report: ImportReport, **changes: object) -> ImportReport:

@@ -205,3 +205,8 @@ def test_squawk_finds_nothing_but_the_accepted_rules(tmp_path):
     )
     found = {rule for rule in ACCEPTED_SQUAWK_RULES if rule in without_exclusions.stdout}
     assert found == set(ACCEPTED_SQUAWK_RULES), "an accepted rule no longer fires; drop it"
+
+
+def test_head_constant_is_the_newest_script():
+    """The HEAD that everyday commands compare against is the scripts' own head."""
+    assert migrations.script().get_current_head() == migrations.HEAD == HEAD

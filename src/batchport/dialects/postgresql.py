@@ -16,15 +16,20 @@ class PostgresqlDialect(Dialect):
 
     name = "postgresql"
 
+    def __init__(self) -> None:
+        self._sequences: dict[str, str] = {}
+
     def lock_row(self, statement: sa.Select[tuple[object, ...]]) -> sa.Select[tuple[object, ...]]:
         return statement.with_for_update()
 
     def reserve_ids(self, conn: sa.Connection, table: sa.Table, count: int) -> Sequence[int]:
         # One round trip per chunk; ids of a rolled-back import are simply never used.
         qualified = f"{table.schema}.{table.name}" if table.schema else table.name
-        sequence = conn.exec_driver_sql(
-            "select pg_get_serial_sequence(%(table)s, 'id')", {"table": qualified}
-        ).scalar_one()
+        if (sequence := self._sequences.get(qualified)) is None:
+            sequence = conn.exec_driver_sql(
+                "select pg_get_serial_sequence(%(table)s, 'id')", {"table": qualified}
+            ).scalar_one()
+            self._sequences[qualified] = sequence
         ids = conn.exec_driver_sql(
             "select array_agg(nextval(%(sequence)s)) from generate_series(1, %(count)s)",
             {"sequence": sequence, "count": count},

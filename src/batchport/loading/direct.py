@@ -95,12 +95,23 @@ class DirectLoader:
         self, link: Link, ids: Sequence[int], cells: list[object]
     ) -> list[tuple[object, ...]]:
         rows: list[tuple[object, ...]] = []
-        target = self._target
+        if link.to == self.import_type.name:
+            assert self.own is not None
+            targets = self.own
+        else:
+            targets = self.keys[link.to]
         flagged = link.primary_flag is not None
-        for row_id, keys in zip(ids, cells, strict=True):
-            for order, key in enumerate(keys if isinstance(keys, tuple) else ()):
-                found = target(link.to, key)
-                rows.append((row_id, found, order == 0) if flagged else (row_id, found))
+        try:
+            for row_id, keys in zip(ids, cells, strict=True):
+                if type(keys) is not tuple:
+                    continue
+                if flagged:
+                    rows.append((row_id, targets[keys[0]], True))
+                    rows += [(row_id, targets[key], False) for key in keys[1:]]
+                else:
+                    rows += [(row_id, targets[key]) for key in keys]
+        except KeyError as exc:
+            raise NotLoadable(f"unknown {link.to} key {exc.args[0]!r}") from None
         return rows
 
     def finish(self) -> dict[str, int]:

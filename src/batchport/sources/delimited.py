@@ -38,26 +38,22 @@ class DelimitedSource(Source):
     def rows(self) -> Iterator[Row]:
         self.header()
         for number, cells in self._records():
-            if any(cell.strip() for cell in cells):
+            if cells and (cells[0].strip() or any(map(str.strip, cells))):
                 yield number, cells
 
     def _records(self) -> Iterator[Row]:
-        while True:
-            try:
-                cells = next(self._reader)
-            except StopIteration:
-                return
-            except UnicodeDecodeError as exc:
-                raise SourceError(
-                    self.name,
-                    f"the bytes are not valid {self.encoding} ({exc.reason}); "
-                    "name the file's encoding with --encoding, e.g. --encoding cp1252",
-                    row=self._row + 1,
-                ) from exc
-            except csv.Error as exc:
-                raise SourceError(self.name, f"malformed CSV: {exc}", row=self._row + 1) from exc
-            self._row += 1
-            yield self._row, cells
+        try:
+            for self._row, cells in enumerate(self._reader, start=self._row + 1):  # noqa: B020
+                yield self._row, cells
+        except UnicodeDecodeError as exc:
+            raise SourceError(
+                self.name,
+                f"the bytes are not valid {self.encoding} ({exc.reason}); "
+                "name the file's encoding with --encoding, e.g. --encoding cp1252",
+                row=self._row + 1,
+            ) from exc
+        except csv.Error as exc:
+            raise SourceError(self.name, f"malformed CSV: {exc}", row=self._row + 1) from exc
 
     def close(self) -> None:
         self._stream.close()

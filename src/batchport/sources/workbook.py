@@ -48,7 +48,7 @@ class WorkbookSource(Source):
     def rows(self) -> Iterator[Row]:
         self.header()
         for number, cells in self._rows:
-            if any(cell.strip() for cell in cells):
+            if cells and (cells[0].strip() or any(map(str.strip, cells))):
                 yield number, cells
 
     def _numbered_rows(self) -> Iterator[Row]:

@@ -108,17 +108,18 @@ class KeyList:
         return keys
 
     def column(self, texts: list[str]) -> list[object]:
-        """Each text's keys; a text with spaces or empty parts goes through `__call__`."""
+        """Each text's keys, if no text has spaces, empty parts, repeats or over-long keys."""
         separator = self.separator
-        values: list[object] = []
-        for text in texts:
-            keys = tuple(text.split(separator))
-            if (
-                " " in text
-                or "" in keys
-                or len(set(keys)) != len(keys)
-                or max(map(len, keys)) > self.max_length
-            ):
-                keys = self(text)
-            values.append(keys)
-        return values
+        joined = separator.join(texts)
+        if (
+            " " in joined
+            or separator * 2 in joined
+            or joined.startswith(separator)
+            or joined.endswith(separator)
+            or max(map(len, joined.split(separator))) > self.max_length
+        ):
+            raise CellInvalid("needs a closer look")
+        values = [tuple(text.split(separator)) for text in texts]
+        if any(len(set(keys)) != len(keys) for keys in values if len(keys) > 1):
+            raise CellInvalid("repeats a key")
+        return list(values)
