@@ -262,8 +262,8 @@ def _import_direct(
             with db.dialect.begin_write(conn) as transaction:
                 batch_id = job.batch_id if job else f"dry-run-{uuid.uuid4()}"
                 loader = DirectLoader(conn, db.dialect, db.catalog, import_type, batch_id)
-                chunks = parse_chunks(mapping, source.rows(), errors, CHUNK_ROWS)
-                for chunk in prefetch(chunks):
+                chunks = parse_chunks(mapping, source.blocks(CHUNK_ROWS), errors)
+                for chunk in prefetch(chunks) if db.dialect.read_ahead else chunks:
                     if errors:
                         raise NotLoadable("invalid cells")
                     loader.write(chunk)
@@ -302,7 +302,7 @@ def _import_staged(
         rows_total = 0
         with conn.begin():
             stage = Stage.create(conn, import_type)
-            for chunk in parse_chunks(mapping, source.rows(), errors, CHUNK_ROWS):
+            for chunk in parse_chunks(mapping, source.blocks(CHUNK_ROWS), errors):
                 stage.write(conn, db.dialect, chunk)
                 rows_total += len(chunk)
                 progress("validating", rows_total)

@@ -37,11 +37,11 @@ def test_empty_csv_is_a_source_error(tmp_path, content):
         source.header()
 
 
-def test_unterminated_quote_names_the_row(tmp_path):
+def test_unterminated_quote_names_the_line(tmp_path):
     """Strict mode: a quote never closed is an error, not a silent repair."""
     path = tmp_path / "f.csv"
     path.write_text('a,b\n1,"open\n')
-    with open_source(path) as source, pytest.raises(SourceError, match=r"row 2.*malformed"):
+    with open_source(path) as source, pytest.raises(SourceError, match="malformed CSV at line 2"):
         list(source.rows())
 
 

@@ -15,6 +15,7 @@ class PostgresqlDialect(Dialect):
     """PostgreSQL through psycopg 3."""
 
     name = "postgresql"
+    read_ahead = True
 
     def __init__(self) -> None:
         self._sequences: dict[str, str] = {}

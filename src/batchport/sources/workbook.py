@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 
 import python_calamine
 
 from batchport.errors import SourceError
-from batchport.sources.base import Row, Source
+from batchport.sources.base import Block, Row, Source, non_blank
 
 
 class WorkbookSource(Source):
@@ -45,11 +46,12 @@ class WorkbookSource(Source):
             self._header = first[1]
         return self._header
 
-    def rows(self) -> Iterator[Row]:
+    def blocks(self, size: int) -> Iterator[Block]:
         self.header()
-        for number, cells in self._rows:
-            if cells and (cells[0].strip() or any(map(str.strip, cells))):
-                yield number, cells
+        while rows := list(islice(self._rows, size)):
+            block = non_blank(rows[0][0], [cells for _, cells in rows])
+            if block.rows:
+                yield block
 
     def _numbered_rows(self) -> Iterator[Row]:
         try:
@@ -57,7 +59,10 @@ class WorkbookSource(Source):
             # calamine starts the range at the first used cell; keep spreadsheet numbering.
             first_row = sheet.start[0] + 1 if sheet.start else 1
             for offset, cells in enumerate(sheet.iter_rows()):
-                yield first_row + offset, [_text(cell) for cell in cells]
+                yield (
+                    first_row + offset,
+                    [cell if type(cell) is str else _text(cell) for cell in cells],
+                )
         except python_calamine.CalamineError as exc:
             raise SourceError(self.name, f"cannot read the sheet ({exc})") from exc
 

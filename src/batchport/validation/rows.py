@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import islice
 
 from batchport.declarations import Field
 from batchport.errors import RowError
 from batchport.mapping import Mapping
-from batchport.sources.base import Row
+from batchport.sources.base import Block
 from batchport.validation.fields import CellInvalid
 
 
@@ -34,25 +33,24 @@ class Chunk:
 
 
 def parse_chunks(
-    mapping: Mapping, rows: Iterable[Row], errors: list[RowError], size: int
+    mapping: Mapping, blocks: Iterable[Block], errors: list[RowError]
 ) -> Iterator[Chunk]:
-    """Yields the rows in chunks of `size`, appending every problem to `errors`."""
-    iterator = iter(rows)
-    while batch := list(islice(iterator, size)):
-        yield _parse(mapping, batch, errors)
+    """Yields each block of rows parsed, appending every problem to `errors`."""
+    for block in blocks:
+        yield _parse(mapping, block, errors)
 
 
-def _parse(mapping: Mapping, batch: list[Row], errors: list[RowError]) -> Chunk:
-    numbers = [number for number, _ in batch]
-    cells = [row for _, row in batch]
+def _parse(mapping: Mapping, block: Block, errors: list[RowError]) -> Chunk:
+    numbers = block.numbers
+    cells = block.rows
     width = mapping.width
-    if any(len(row) != width for row in cells) or mapping.unnamed:
-        cells = [_shaped(mapping, number, row, errors) for number, row in batch]
+    if mapping.unnamed or not all(len(row) == width for row in cells):
+        cells = [_shaped(mapping, n, row, errors) for n, row in zip(numbers, cells, strict=True)]
     texts = list(zip(*cells, strict=True)) if width else []
     columns: list[list[object]] = []
     for field, position in zip(mapping.import_type.fields, mapping.positions, strict=True):
         if position is None:
-            columns.append([None] * len(batch))
+            columns.append([None] * len(numbers))
         else:
             columns.append(
                 _parse_column(field, list(map(str.strip, texts[position])), numbers, errors)
