@@ -25,6 +25,7 @@ from batchport.errors import (
     ConfigurationError,
     DatabaseError,
     DatabaseNotMigrated,
+    EmptyBatch,
     FileRejected,
     ImportFailed,
     RollbackBlocked,
@@ -32,7 +33,7 @@ from batchport.errors import (
     RowError,
     SourceError,
 )
-from batchport.reports import BatchReport, ImportReport, Job, RollbackReport
+from batchport.reports import BatchReport, ImportReport, Job, RollbackPreview, RollbackReport
 
 __all__ = [
     "BatchNotFound",
@@ -44,6 +45,7 @@ __all__ = [
     "Database",
     "DatabaseError",
     "DatabaseNotMigrated",
+    "EmptyBatch",
     "Field",
     "FileRejected",
     "ImportFailed",
@@ -54,6 +56,7 @@ __all__ = [
     "MigrationStatus",
     "Reference",
     "RollbackBlocked",
+    "RollbackPreview",
     "RollbackRefused",
     "RollbackReport",
     "RowError",

@@ -23,7 +23,7 @@ from batchport.errors import (
     FileRejected,
     RollbackBlocked,
 )
-from batchport.reports import ImportReport, Job
+from batchport.reports import ImportReport, Job, RollbackPreview
 
 #: Exit codes: 0 success, 1 a validation or user error, 2 a usage error (Typer's own).
 EXIT_ERROR = 1
@@ -132,16 +132,23 @@ def rollback(
     batch_id: Annotated[str, typer.Argument(help="The batch id (or job id) to take back.")],
     reason: Annotated[str | None, typer.Option(help="Why; stored in the history.")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be deleted and what blocks it.")
+    ] = False,
     actor: ActorOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Delete every row a batch created, children first, in one transaction."""
     with _reported(ctx, as_json):
         db = ctx.obj.database()
-        if not yes:
-            batch = commands.preview_rollback(db, batch_id)
-            _print_job(batch.job, batch.rows, console=err)
-            _confirm("Delete these rows?", "Rollback cancelled; nothing was deleted.")
+        if dry_run or not yes:
+            preview = commands.preview_rollback(db, batch_id)
+            if dry_run:
+                _print_preview(preview, as_json)
+                raise typer.Exit(0 if preview.possible else EXIT_ERROR)
+            _print_preview(preview, as_json=False, console=err)
+            if preview.possible:
+                _confirm("Delete these rows?", "Rollback cancelled; nothing was deleted.")
         report = commands.rollback_batch(db, batch_id, actor=_actor(actor), reason=reason)
     if as_json:
         _print_json(report.to_json())
@@ -393,7 +400,25 @@ def _print_row_errors(exc: FileRejected) -> None:
         err.print(f"... and {hidden} more errors (--json lists them all).")
 
 
-def _print_job(job: Job, rows: dict[str, int], *, console: Console) -> None:
+def _print_preview(preview: RollbackPreview, as_json: bool, console: Console = out) -> None:
+    if as_json:
+        _print_json(preview.to_json())
+        return
+    _print_job(preview.job, preview.rows, console=console, verb="would be deleted")
+    if preview.refusal:
+        console.print(f"[red]cannot be rolled back:[/] {preview.refusal}", highlight=False)
+    if preview.references:
+        console.print(
+            f"[red]blocked:[/] {len(preview.references)} row(s) outside the batch reference it:",
+            highlight=False,
+        )
+        for reference in preview.references:
+            console.print(f"  - {reference}", highlight=False)
+    elif preview.possible:
+        console.print("Nothing blocks this rollback.")
+
+
+def _print_job(job: Job, rows: dict[str, int], *, console: Console, verb: str = "") -> None:
     console.print(
         f"batch_id {job.batch_id} (job {job.job_id})\n"
         f"  type {job.import_type}, file {job.file_name}, status {job.status}\n"
@@ -405,6 +430,6 @@ def _print_job(job: Job, rows: dict[str, int], *, console: Console) -> None:
         )
     )
     for table, count in rows.items():
-        console.print(f"  {table}: {count} rows")
+        console.print(f"  {table}: {count} rows" + (f" {verb}" if verb else ""))
     if not rows:
         console.print("  no rows carry this batch id")

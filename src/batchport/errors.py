@@ -118,12 +118,24 @@ class BatchNotRollbackable(RollbackRefused):
         self.status = status
         reasons = {
             "rolled_back": "it was already rolled back",
+            "rolling_back": "it is already being rolled back",
             "failed": "its import failed, so it has no rows",
             "running": "its import is still running",
             "pending": "its import has not started",
         }
         reason = reasons.get(status, f"its status is {status}")
         super().__init__(f"batch {batch_id} cannot be rolled back: {reason}", batch_id=batch_id)
+
+
+class EmptyBatch(RollbackRefused):
+    """No row carries the batch id, so a rollback would delete nothing."""
+
+    def __init__(self, batch_id: str) -> None:
+        super().__init__(
+            f"batch {batch_id} matches no rows (its job may predate batch tracking, or its rows "
+            "were deleted by other means); it is left as it is, not marked rolled back",
+            batch_id=batch_id,
+        )
 
 
 class RollbackBlocked(RollbackRefused):

@@ -71,6 +71,11 @@ def fail_job(
     )
 
 
+def mark_rolling_back(conn: sa.Connection, job: Job, *, actor: str, reason: str | None) -> None:
+    """Marks the job `rolling_back` by `actor`: its rows are being deleted."""
+    _update(conn, job, status="rolling_back", rolled_back_by=actor, rollback_reason=reason)
+
+
 def mark_rolled_back(conn: sa.Connection, job: Job, *, actor: str, reason: str | None) -> None:
     """Marks the job `rolled_back` by `actor`."""
     _update(
@@ -81,6 +86,11 @@ def mark_rolled_back(conn: sa.Connection, job: Job, *, actor: str, reason: str |
         rolled_back_by=actor,
         rollback_reason=reason,
     )
+
+
+def mark_rollback_failed(conn: sa.Connection, job: Job, reason: str) -> None:
+    """Marks the job `rollback_failed`: its rows are unchanged; a new rollback may be tried."""
+    _update(conn, job, status="rollback_failed", error_summary=_summary(reason))
 
 
 def find_job(conn: sa.Connection, batch_or_job_id: str, *, dialect: Dialect | None = None) -> Job:

@@ -86,6 +86,33 @@ class BatchReport:
 
 
 @dataclass(frozen=True)
+class RollbackPreview:
+    """What a rollback of one batch would delete, and what (if anything) stops it."""
+
+    job: Job
+    rows: dict[str, int]
+    references: list[ReferencingRow]
+    refusal: str | None
+
+    @property
+    def possible(self) -> bool:
+        """Whether the rollback would go ahead."""
+        return self.refusal is None and not self.references
+
+    def to_json(self) -> dict[str, Any]:
+        """The preview as JSON-ready values."""
+        return {
+            "batch_id": self.job.batch_id,
+            "job_id": self.job.job_id,
+            "status": self.job.status,
+            "possible": self.possible,
+            "refusal": self.refusal,
+            "would_delete": dict(self.rows),
+            "blockers": [_json_object(asdict(r)) for r in self.references],
+        }
+
+
+@dataclass(frozen=True)
 class RollbackReport:
     """The outcome of a rollback: the rows deleted per table."""
 

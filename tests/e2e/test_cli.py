@@ -161,6 +161,26 @@ def test_blocked_rollback_lists_the_references(tmp_path):
     assert "user_departments row" in result.stderr and "'FIN-AP'" in result.stderr
 
 
+def test_rollback_dry_run_previews_and_exits_by_outcome(tmp_path):
+    """--dry-run shows rows per table; exit 0 if the rollback could go ahead, 1 if blocked."""
+    departments = json.loads(
+        run(
+            "import", "departments", str(EXAMPLES / "departments.csv"), "--json", cwd=tmp_path
+        ).stdout
+    )
+    preview = run("rollback", departments["batch_id"], "--dry-run", cwd=tmp_path)
+    assert preview.returncode == 0, preview.stderr
+    assert "departments: 10 rows would be deleted" in preview.stdout
+    assert "Nothing blocks this rollback" in preview.stdout
+    run("import", "users", str(EXAMPLES / "users.csv"), cwd=tmp_path)
+    blocked = run("rollback", departments["batch_id"], "--dry-run", "--json", cwd=tmp_path)
+    assert blocked.returncode == 1
+    report = json.loads(blocked.stdout)
+    assert report["possible"] is False and len(report["blockers"]) == 13
+    history = json.loads(run("history", "--json", cwd=tmp_path).stdout)
+    assert {j["status"] for j in history} == {"completed"}
+
+
 def test_history_filters_and_batch_view(tmp_path):
     """history filters by type and status; batch shows row counts per table."""
     run("import", "departments", str(EXAMPLES / "departments.csv"), cwd=tmp_path)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from batchport import (
     BatchNotFound,
     BatchNotRollbackable,
+    EmptyBatch,
     FileRejected,
     RollbackBlocked,
+    RollbackRefused,
     get_batch,
     list_history,
     preview_rollback,
@@ -104,9 +108,9 @@ def test_manual_child_department_blocks_the_rollback(db, csv_file, rows):
         "insert into inventory.departments (code, name, parent_id) "
         "select 'KID', 'Kid', id from inventory.departments where code = 'OPS'",
     )
-    with pytest.raises(RollbackBlocked) as caught:
-        preview_rollback(db, batch.batch_id)
-    assert [(r.table, r.column, r.referenced_key) for r in caught.value.references] == [
+    preview = preview_rollback(db, batch.batch_id)
+    assert not preview.possible
+    assert [(r.table, r.column, r.referenced_key) for r in preview.references] == [
         ("departments", "parent_id", "OPS")
     ]
     with pytest.raises(RollbackBlocked):
@@ -159,3 +163,92 @@ def test_batch_shows_its_rows_per_table(db, csv_file):
     batch = get_batch(db, users.batch_id)
     assert batch.rows == {"user_departments": 3, "users": 2}
     assert batch.job.status == "completed"
+
+
+def test_preview_lists_what_would_go_and_changes_nothing(db, csv_file, rows):
+    """A dry run counts the rows per table and finds no blocker; the data stays."""
+    run_import(db, "departments", csv_file(DEPARTMENTS), actor="a")
+    users = run_import(
+        db, "users", users_file(csv_file, ["a@x.org", "A", "A", "HQ;FIN"]), actor="a"
+    )
+    preview = preview_rollback(db, users.batch_id)
+    assert preview.possible and preview.refusal is None and preview.references == []
+    assert preview.rows == {"user_departments": 2, "users": 1}
+    assert len(rows("users")) == 1
+    assert preview_rollback(db, users.batch_id).job.status == "completed"
+
+
+def test_batch_with_no_rows_is_reported_and_not_marked(db):
+    """A job from before batch tracking (no row carries its id) is refused, not rolled back."""
+    manual_sql(
+        db,
+        "insert into import_history (job_id, batch_id, import_type, status) values "
+        "('6f1c2f6e-4b7e-4d7c-9a43-1c5a2b0f9d11', '6f1c2f6e-4b7e-4d7c-9a43-1c5a2b0f9d11', "
+        "'departments', 'completed')",
+    )
+    with pytest.raises(EmptyBatch, match="matches no rows"):
+        rollback_batch(db, "6f1c2f6e-4b7e-4d7c-9a43-1c5a2b0f9d11", actor="a")
+    assert list_history(db)[0].status == "completed"
+    assert preview_rollback(db, "6f1c2f6e-4b7e-4d7c-9a43-1c5a2b0f9d11").refusal is not None
+
+
+@pytest.fixture
+def failing_user_delete(db):
+    """A trigger that makes deleting users fail; dropping it lets deletes through again."""
+    with db.connect() as conn, conn.begin():
+        if db.dialect.name == "postgresql":
+            conn.exec_driver_sql(
+                "create function no_delete() returns trigger language plpgsql as $$ begin "
+                "raise exception 'deletes are paused'; end $$"
+            )
+            conn.exec_driver_sql(
+                "create trigger no_delete before delete on users "
+                "for each row execute function no_delete()"
+            )
+        else:
+            conn.exec_driver_sql(
+                "create trigger no_delete before delete on users "
+                "begin select raise(abort, 'deletes are paused'); end"
+            )
+
+    def drop():
+        with db.connect() as conn, conn.begin():
+            conn.exec_driver_sql(
+                "drop trigger no_delete" + (" on users" if db.dialect.name == "postgresql" else "")
+            )
+
+    return drop
+
+
+def test_failed_rollback_is_recorded_and_can_be_retried(db, csv_file, rows, failing_user_delete):
+    """A rollback that fails leaves the data and says rollback_failed; a retry then works."""
+    run_import(db, "departments", csv_file(DEPARTMENTS), actor="a")
+    users = run_import(db, "users", users_file(csv_file, ["a@x.org", "A", "A", "HQ"]), actor="a")
+    with pytest.raises(RollbackRefused, match="deletes are paused"):
+        rollback_batch(db, users.batch_id, actor="b")
+    job = next(j for j in list_history(db) if j.batch_id == users.batch_id)
+    assert job.status == "rollback_failed"
+    assert "deletes are paused" in (job.error_summary or "")
+    assert len(rows("users")) == 1 and len(rows("user_departments")) == 1
+
+    failing_user_delete()
+    report = rollback_batch(db, users.batch_id, actor="b")
+    assert report.deleted["users"] == 1
+    assert next(j for j in list_history(db) if j.batch_id == users.batch_id).status == "rolled_back"
+
+
+def test_two_rollbacks_of_one_batch_at_once_one_wins(db, csv_file, rows):
+    """Racing rollbacks of the same batch: exactly one succeeds, the other is told why."""
+    batch = run_import(db, "departments", csv_file(DEPARTMENTS), actor="a")
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(rollback_batch, db, batch.batch_id, actor=f"r{i}") for i in range(2)]
+        outcomes = []
+        for future in futures:
+            try:
+                outcomes.append(future.result(60))
+            except BatchNotRollbackable as exc:
+                outcomes.append(exc)
+    errors = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(errors) == 1
+    assert "already" in str(errors[0])
+    assert rows("departments") == []

@@ -248,3 +248,37 @@ def test_xlsx_errors_use_spreadsheet_row_numbers(db, xlsx_file, rows):
     path = xlsx_file({"Sheet1": [["Code", "Name"], ["A", "a"], [], ["B", ""]]})
     rejection = rejected(db, "departments", path)
     assert cells(rejection) == [(4, "name", "")]
+
+
+def test_dry_run_reports_the_same_errors_as_an_import(db, csv_file, rows):
+    """The dry run's fast path falls back to the exact report: same rows, columns, values."""
+    path = csv_file(
+        [
+            ["code", "name", "parent_code"],
+            ["A", "a", "B"],
+            ["B", "b", "A"],
+            ["C", "", "NOPE"],
+            ["C", "again", ""],
+        ]
+    )
+    dry = rejected(db, "departments", path, dry_run=True)
+    real = rejected(db, "departments", path)
+    assert cells(dry) == cells(real)
+    assert dry.report.status == "invalid" and real.report.status == "failed"
+    assert rows("departments") == []
+
+
+def test_dry_run_of_a_valid_file_counts_forward_and_database_parents(db, csv_file, rows):
+    """Parents later in the file or already in the database pass the dry run's checks."""
+    run_import(
+        db, "departments", csv_file([["code", "name"], ["ROOT", "r"]], name="r.csv"), actor="a"
+    )
+    report = run_import(
+        db,
+        "departments",
+        csv_file([["code", "name", "parent_code"], ["KID", "k", "MID"], ["MID", "m", "ROOT"]]),
+        actor="a",
+        dry_run=True,
+    )
+    assert report.created == {"departments": 2}
+    assert [d["code"] for d in rows("departments")] == ["ROOT"]

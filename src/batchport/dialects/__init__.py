@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+
 from batchport.dialects.base import Dialect
-from batchport.dialects.postgresql import PostgresqlDialect
-from batchport.dialects.sqlite import SqliteDialect
 from batchport.errors import ConfigurationError
 
 __all__ = ["Dialect", "dialect_for"]
 
-_DIALECTS: dict[str, type[Dialect]] = {
-    "postgresql": PostgresqlDialect,
-    "sqlite": SqliteDialect,
+#: Each dialect's class, imported only when a database of its kind is opened (so that, say,
+#: the SQLite default never pays for loading the PostgreSQL driver).
+_DIALECTS = {
+    "postgresql": "batchport.dialects.postgresql:PostgresqlDialect",
+    "sqlite": "batchport.dialects.sqlite:SqliteDialect",
 }
 
 
 def dialect_for(name: str) -> Dialect:
     """The dialect class for a SQLAlchemy dialect name."""
-    try:
-        return _DIALECTS[name]()
-    except KeyError:
+    if name not in _DIALECTS:
         supported = ", ".join(sorted(_DIALECTS))
-        raise ConfigurationError(f"unsupported database {name!r}; supported: {supported}") from None
+        raise ConfigurationError(f"unsupported database {name!r}; supported: {supported}")
+    module, _, cls = _DIALECTS[name].partition(":")
+    dialect: Dialect = getattr(import_module(module), cls)()
+    return dialect

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
@@ -40,6 +40,13 @@ class Dialect:
     def reserve_ids(self, conn: sa.Connection, table: sa.Table, count: int) -> Sequence[int]:
         """`count` fresh ids for `table`, unused by any other writer."""
         raise NotImplementedError
+
+    def existing(self, conn: sa.Connection, column: sa.Column[Any], keys: list[Any]) -> set[Any]:
+        """The `keys` that `column` holds in its table."""
+        table = column.table
+        return set(
+            conn.execute(sa.select(column).select_from(table).where(column.in_(keys))).scalars()
+        )
 
     def copy_rows(
         self,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
 from psycopg import sql
+from sqlalchemy.dialects import postgresql
 
 from batchport.dialects.base import Dialect
 
@@ -36,6 +38,13 @@ class PostgresqlDialect(Dialect):
             {"sequence": sequence, "count": count},
         ).scalar_one()
         return list(ids)
+
+    def existing(self, conn: sa.Connection, column: sa.Column[Any], keys: list[Any]) -> set[Any]:
+        # One array parameter instead of one bind parameter per key.
+        table = column.table
+        keys_param = sa.bindparam("keys", keys, type_=postgresql.ARRAY(column.type))
+        query = sa.select(column).select_from(table).where(column == sa.func.any(keys_param))
+        return set(conn.execute(query).scalars())
 
     def copy_rows(
         self,

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from batchport.declarations import Catalog, ImportType, Link
 from batchport.dialects import Dialect
+from batchport.loading.load import server_default
 from batchport.validation.rows import Chunk
 
 
@@ -55,7 +56,7 @@ class DirectLoader:
             "import_batch_id",
         ]
         others = {r.to for r in import_type.references} | {link.to for link in import_type.links}
-        self.keys = {name: _key_ids(conn, catalog[name]) for name in others - {import_type.name}}
+        self.keys = {name: key_ids(conn, catalog[name]) for name in others - {import_type.name}}
         self.own: dict[object, int] | None = {} if import_type.name in others else None
         self.deferred: list[tuple[str, int, object]] = []
         self.created = dict.fromkeys([table.name, *(ln.table.name for ln in import_type.links)], 0)
@@ -211,15 +212,11 @@ class DirectLoader:
 
 def _default(conn: sa.Connection, column: sa.Column[Any]) -> object:
     """The value the database would give `column` when a cell is empty (None if it has none)."""
-    default = column.server_default
-    if not isinstance(default, sa.DefaultClause):
-        return None
-    arg = default.arg
-    expression = sa.literal(arg, column.type) if isinstance(arg, str) else arg
-    return conn.execute(sa.select(expression)).scalar()  # type: ignore[call-overload]
+    default = server_default(column)
+    return None if default is None else conn.execute(sa.select(default)).scalar()
 
 
-def _key_ids(conn: sa.Connection, import_type: ImportType) -> dict[object, int]:
+def key_ids(conn: sa.Connection, import_type: ImportType) -> dict[object, int]:
     """Every natural key of `import_type` in the database, with its row id."""
     table = import_type.table
     rows = conn.execute(sa.select(import_type.key_column, table.c.id)).all()

@@ -66,16 +66,19 @@ def _insert_rows(conn: sa.Connection, stage: Stage, catalog: Catalog, batch_id: 
     return conn.execute(table.insert().from_select(columns, select)).rowcount
 
 
-def _or_default(
-    value: sa.ColumnElement[object], column: sa.Column[object]
-) -> sa.ColumnElement[object]:
-    """The staged value, or the column's server default where the cell was empty."""
+def server_default(column: sa.Column[Any]) -> sa.ColumnElement[Any] | None:
+    """The SQL expression the database fills `column` with when a row gives no value."""
     default = column.server_default
-    if default is None or not isinstance(default, sa.DefaultClause):
-        return value
+    if not isinstance(default, sa.DefaultClause):
+        return None
     arg = default.arg
-    fallback = sa.literal(arg, column.type) if isinstance(arg, str) else arg
-    return sa.func.coalesce(value, fallback, type_=column.type)
+    return sa.literal(arg, column.type) if isinstance(arg, str) else arg  # type: ignore[return-value]
+
+
+def _or_default(value: sa.ColumnElement[Any], column: sa.Column[Any]) -> sa.ColumnElement[Any]:
+    """The staged value, or the column's server default where the cell was empty."""
+    default = server_default(column)
+    return value if default is None else sa.func.coalesce(value, default, type_=column.type)
 
 
 def _patch_self_references(conn: sa.Connection, stage: Stage, batch_id: str) -> None:

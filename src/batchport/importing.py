@@ -1,0 +1,214 @@
+"""One file's trip into the database: read, parse, check, load, all in one transaction.
+
+The direct path writes a valid file in one pass, at bulk speed. If it meets anything it cannot
+prove valid, its transaction is rolled back and the staged path runs instead: it stages every
+row, checks the whole file with set-based SQL and reports every error exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from batchport import history
+from batchport.database import Database
+from batchport.declarations import ImportType
+from batchport.errors import FileRejected, RowError
+from batchport.loading.direct import DirectLoader, NotLoadable
+from batchport.loading.load import load_stage
+from batchport.loading.staging import Stage
+from batchport.mapping import map_header
+from batchport.reports import ImportReport, Job
+from batchport.sources import open_source
+from batchport.sources.prefetch import prefetch
+from batchport.validation.checks import check_stage
+from batchport.validation.precheck import Precheck
+from batchport.validation.rows import Chunk, parse_chunks
+
+#: Rows parsed and written per round trip; bounds memory whatever the file's size.
+CHUNK_ROWS = 10_000
+
+#: Called as `progress(phase, rows_so_far)` while an import runs.
+Progress = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read the file, and whom to tell about progress."""
+
+    encoding: str | None = None
+    sheet: str | None = None
+    progress: Progress | None = None
+
+
+def import_file(
+    db: Database, import_type: ImportType, path: Path, job: Job | None, options: ReadOptions
+) -> ImportReport:
+    """Reads, validates and (for a job) loads the file; `job=None` is a dry run.
+
+    The direct path writes a valid file in one pass; if it meets anything it cannot prove
+    valid, its transaction is rolled back and the staged path reports every error exactly.
+    """
+    report = ImportReport(
+        import_type=import_type.name,
+        file_name=path.name,
+        status="completed" if job else "valid",
+        rows_total=0,
+        rows_imported=0,
+        job_id=job.job_id if job else None,
+        batch_id=job.batch_id if job else None,
+        dry_run=job is None,
+    )
+    try:
+        if job is None:
+            return _precheck(db, import_type, path, options=options, report=report)
+        return _import_direct(db, import_type, path, job, options=options, report=report)
+    except NotLoadable:
+        return _import_staged(db, import_type, path, job, options=options, report=report)
+
+
+def _precheck(
+    db: Database,
+    import_type: ImportType,
+    path: Path,
+    *,
+    options: ReadOptions,
+    report: ImportReport,
+) -> ImportReport:
+    """A dry run's fast path: every check an import makes, without writing."""
+    progress = options.progress or _no_progress
+    with (
+        db.connect() as conn,
+        open_source(path, encoding=options.encoding, sheet=options.sheet) as source,
+    ):
+        mapping, errors = map_header(import_type, source.header())
+        if errors:
+            raise FileRejected(_rejected(report, errors))
+        checker = Precheck(conn, db.dialect, db.catalog, import_type)
+        rows_total = 0
+        for chunk in _read_ahead(db, parse_chunks(mapping, source.blocks(CHUNK_ROWS), errors)):
+            if errors:
+                raise NotLoadable("invalid cells")
+            checker.check(chunk)
+            rows_total += len(chunk)
+            progress("validating", rows_total)
+        if errors:
+            raise NotLoadable("invalid cells")
+        return _with(report, rows_total=rows_total, created=checker.finish())
+
+
+def _import_direct(
+    db: Database,
+    import_type: ImportType,
+    path: Path,
+    job: Job,
+    *,
+    options: ReadOptions,
+    report: ImportReport,
+) -> ImportReport:
+    progress = options.progress or _no_progress
+    with (
+        db.connect() as conn,
+        open_source(path, encoding=options.encoding, sheet=options.sheet) as source,
+    ):
+        mapping, errors = map_header(import_type, source.header())
+        if errors:
+            raise FileRejected(_rejected(report, errors))
+        rows_total = 0
+        progress("started", 0)
+        try:
+            with db.dialect.begin_write(conn):
+                loader = DirectLoader(conn, db.dialect, db.catalog, import_type, job.batch_id)
+                chunks = parse_chunks(mapping, source.blocks(CHUNK_ROWS), errors)
+                for chunk in _read_ahead(db, chunks):
+                    if errors:
+                        raise NotLoadable("invalid cells")
+                    loader.write(chunk)
+                    rows_total += len(chunk)
+                    progress("loading", rows_total)
+                if errors:
+                    raise NotLoadable("invalid cells")
+                created = loader.finish()
+                imported = created[import_type.table.name]
+                history.complete_job(conn, job, rows_total=rows_total, rows_imported=imported)
+                return _with(report, rows_total=rows_total, created=created, rows_imported=imported)
+        except sa.exc.IntegrityError as exc:
+            raise NotLoadable(str(exc)) from exc
+
+
+def _import_staged(
+    db: Database,
+    import_type: ImportType,
+    path: Path,
+    job: Job | None,
+    *,
+    options: ReadOptions,
+    report: ImportReport,
+) -> ImportReport:
+    """Stages every row, checks the whole file with set-based SQL, loads only if all is valid."""
+    progress = options.progress or _no_progress
+    with (
+        db.connect() as conn,
+        open_source(path, encoding=options.encoding, sheet=options.sheet) as source,
+    ):
+        mapping, errors = map_header(import_type, source.header())
+        rows_total = 0
+        with conn.begin():
+            stage = Stage.create(conn, import_type)
+            for chunk in parse_chunks(mapping, source.blocks(CHUNK_ROWS), errors):
+                stage.write(conn, db.dialect, chunk)
+                rows_total += len(chunk)
+                progress("validating", rows_total)
+        try:
+            with db.dialect.begin_write(conn):
+                errors += check_stage(conn, stage, db.catalog)
+                report = _with(report, rows_total=rows_total)
+                if errors:
+                    raise FileRejected(_rejected(report, errors))
+                if job is None:
+                    return _with(report, created=_staged_counts(conn, stage))
+                created = load_stage(conn, stage, db.catalog, job.batch_id)
+                imported = created[import_type.table.name]
+                history.complete_job(conn, job, rows_total=rows_total, rows_imported=imported)
+                return _with(report, created=created, rows_imported=imported)
+        finally:
+            _drop_quietly(conn, stage)
+
+
+def _read_ahead(db: Database, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+    return prefetch(chunks) if db.dialect.read_ahead else chunks
+
+
+def _no_progress(_phase: str, _rows: int) -> None:
+    """Progress is not reported."""
+
+
+def _with(report: ImportReport, **changes: object) -> ImportReport:
+    return replace(report, **changes)  # type: ignore[arg-type]
+
+
+def _rejected(report: ImportReport, errors: list[RowError]) -> ImportReport:
+    ordered = sorted(errors, key=lambda e: e.row)
+    return _with(report, status="invalid" if report.dry_run else "failed", errors=ordered)
+
+
+def _staged_counts(conn: sa.Connection, stage: Stage) -> dict[str, int]:
+    def count(table: sa.Table) -> int:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+    counts = {stage.import_type.table.name: count(stage.rows)}
+    for link, table in stage.links:
+        counts[link.table.name] = counts.get(link.table.name, 0) + count(table)
+    return counts
+
+
+def _drop_quietly(conn: sa.Connection, stage: Stage) -> None:
+    """Drops the staging tables; a broken connection takes them with it anyway."""
+    try:
+        with conn.begin():
+            stage.drop(conn)
+    except sa.exc.SQLAlchemyError:
+        conn.invalidate()

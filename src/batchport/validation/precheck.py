@@ -1,0 +1,116 @@
+"""The dry run's fast path: proves a file valid without writing, with set operations per chunk.
+
+Keys are checked against the rest of the file (a set of the keys seen) and against the
+database (one query per chunk); references against the keys of their target type. Anything
+this cannot prove valid raises `NotLoadable`, and the staged path reports every error exactly.
+"""
+
+from __future__ import annotations
+
+from itertools import chain
+from typing import Any
+
+import sqlalchemy as sa
+
+from batchport.declarations import Catalog, ImportType
+from batchport.dialects import Dialect
+from batchport.loading.direct import NotLoadable, key_ids
+from batchport.validation.rows import Chunk
+
+#: Keys looked up in the database per query.
+LOOKUP_BATCH = 10_000
+
+
+class Precheck:
+    """Checks chunks of parsed rows of one import type; counts the rows an import would create."""
+
+    def __init__(
+        self, conn: sa.Connection, dialect: Dialect, catalog: Catalog, import_type: ImportType
+    ) -> None:
+        self.conn = conn
+        self.dialect = dialect
+        self.import_type = import_type
+        own = import_type.name
+        index = {f.name: i for i, f in enumerate(import_type.fields)}
+        self.key_index = index[import_type.key]
+        self.references = [(index[r.field], r.to) for r in import_type.references]
+        self.links = [(index[link.field], link) for link in import_type.links]
+        others = {r.to for r in import_type.references} | {link.to for link in import_type.links}
+        self.targets = {name: set(key_ids(conn, catalog[name])) for name in others - {own}}
+        self.seen: set[Any] = set()
+        #: Keys of this same type that rows refer to: settled once the whole file is read.
+        self.forward: set[Any] = set()
+        #: Each row's key and the keys of this type it refers to, to find cycles.
+        self.parents: dict[Any, list[Any]] = {}
+        self.counts = dict.fromkeys(
+            [import_type.table.name, *(link.table.name for link in import_type.links)], 0
+        )
+
+    def check(self, chunk: Chunk) -> None:
+        """Raises `NotLoadable` if the chunk cannot be shown valid; counts its rows."""
+        own = self.import_type.name
+        keys = chunk.columns[self.key_index]
+        before = len(self.seen)
+        self.seen.update(keys)
+        if None in keys or len(self.seen) - before != len(keys):
+            raise NotLoadable("a key is missing or repeated")
+        if self._in_database(set(keys)):
+            raise NotLoadable("a key is already in the database")
+        for position, target in self.references:
+            values = chunk.columns[position]
+            self._check_targets(target, {k for k in values if k is not None})
+            if target == own:
+                for key, parent in zip(keys, values, strict=True):
+                    if parent is not None:
+                        self.parents.setdefault(key, []).append(parent)
+        self.counts[self.import_type.table.name] += len(keys)
+        for position, link in self.links:
+            cells = [c for c in chunk.columns[position] if isinstance(c, tuple)]
+            self._check_targets(link.to, set(chain.from_iterable(cells)))
+            self.counts[link.table.name] += sum(map(len, cells))
+
+    def finish(self) -> dict[str, int]:
+        """Checks what needed the whole file; returns the rows an import would create."""
+        missing = self.forward - self.seen
+        if missing and len(self._in_database(missing)) != len(missing):
+            raise NotLoadable("a key is neither in the file nor in the database")
+        if _has_cycle(self.parents):
+            raise NotLoadable("references form a cycle")
+        return self.counts
+
+    def _in_database(self, keys: set[Any]) -> set[Any]:
+        pending = list(keys)
+        found: set[Any] = set()
+        for start in range(0, len(pending), LOOKUP_BATCH):
+            batch = pending[start : start + LOOKUP_BATCH]
+            found |= self.dialect.existing(self.conn, self.import_type.key_column, batch)
+        return found
+
+    def _check_targets(self, target: str, keys: set[Any]) -> None:
+        if target == self.import_type.name:
+            self.forward |= keys
+        elif not keys <= self.targets[target]:
+            raise NotLoadable(f"unknown {target} key")
+
+
+def _has_cycle(parents: dict[Any, list[Any]]) -> bool:
+    """Whether following references from some key leads back to it."""
+    done: set[Any] = set()
+    for start, first in parents.items():
+        if start in done:
+            continue
+        on_path = {start}
+        stack = [(start, iter(first))]
+        while stack:
+            node, edges = stack[-1]
+            step = next(edges, None)
+            if step is None:
+                stack.pop()
+                on_path.discard(node)
+                done.add(node)
+            elif step in on_path:
+                return True
+            elif step not in done and step in parents:
+                on_path.add(step)
+                stack.append((step, iter(parents[step])))
+    return False
