@@ -282,3 +282,16 @@ def test_dry_run_of_a_valid_file_counts_forward_and_database_parents(db, csv_fil
     )
     assert report.created == {"departments": 2}
     assert [d["code"] for d in rows("departments")] == ["ROOT"]
+
+
+def test_two_rows_naming_each_other_as_parent_are_rejected(db, csv_file, rows):
+    """A loop of parents inside the file, with no row its own parent, is still a cycle."""
+    rejection = rejected(
+        db,
+        "departments",
+        csv_file(
+            [["code", "name", "parent_code"], ["A", "a", "B"], ["B", "b", "A"], ["C", "c", ""]]
+        ),
+    )
+    assert cells(rejection) == [(2, "parent_code", "B"), (3, "parent_code", "A")]
+    assert rows("departments") == []

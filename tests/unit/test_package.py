@@ -9,6 +9,7 @@ from batchport.builtin_types import BUILTIN_TYPES, DEPARTMENTS
 from batchport.declarations import Catalog, Field, ImportType
 from batchport.errors import ConfigurationError
 from batchport.schema import departments
+from batchport.validation.cycles import has_cycle
 from batchport.validation.fields import Text
 
 
@@ -37,3 +38,11 @@ def test_declarations_are_checked_when_made():
         ImportType(name="x", table=departments, key="nope", fields=(Field("code", Text(5)),))
     with pytest.raises(ConfigurationError, match="users refers to unknown type 'departments'"):
         Catalog((BUILTIN_TYPES["users"],))
+
+
+def test_cycles_are_found_through_any_path():
+    """A chain that loops back is a cycle; a chain that ends, or leaves the file, is not."""
+    assert has_cycle({"A": ["B"], "B": ["C"], "C": ["A"]})
+    assert has_cycle({"A": ["A"]})
+    assert not has_cycle({"A": ["B"], "B": ["C"], "D": ["B"]})
+    assert not has_cycle({"A": ["OUTSIDE"], "B": ["A"]})

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from batchport.declarations import Catalog, ImportType, Link
 from batchport.dialects import Dialect
 from batchport.loading.load import server_default
+from batchport.validation.cycles import has_cycle
 from batchport.validation.rows import Chunk
 
 
@@ -59,6 +60,8 @@ class DirectLoader:
         self.keys = {name: key_ids(conn, catalog[name]) for name in others - {import_type.name}}
         self.own: dict[object, int] | None = {} if import_type.name in others else None
         self.deferred: list[tuple[str, int, object]] = []
+        #: Each row's key and the keys of this type it refers to, to find cycles.
+        self.parents: dict[Any, list[Any]] = {}
         self.created = dict.fromkeys([table.name, *(ln.table.name for ln in import_type.links)], 0)
 
     def write(self, chunk: Chunk) -> None:
@@ -71,16 +74,14 @@ class DirectLoader:
             if default is not None and None in column:
                 column = [default if value is None else value for value in column]
             columns.append(column)
+        keys = chunk.columns[self.key_index]
         if self.own is not None:
-            self.own.update(zip(chunk.columns[self.key_index], ids, strict=True))
+            self.own.update(zip(keys, ids, strict=True))
         for (position, target), reference in zip(
             self.references, self.import_type.references, strict=True
         ):
             columns.append(
-                [
-                    self._reference(reference.column, target, key, row_id)
-                    for key, row_id in zip(chunk.columns[position], ids, strict=True)
-                ]
+                self._resolve(reference.column, target, chunk.columns[position], keys, ids)
             )
         columns.append(repeat(self.batch_id, len(chunk)))
         self.dialect.copy_rows(self.conn, table, self.columns, zip(*columns, strict=True))
@@ -116,33 +117,40 @@ class DirectLoader:
         return rows
 
     def finish(self) -> dict[str, int]:
-        """Resolves references to rows later in the file; returns rows created per table."""
+        """Resolves references to rows in the database; returns rows created per table."""
+        if has_cycle(self.parents):
+            raise NotLoadable("references form a cycle")
         if self.deferred:
             self._resolve_deferred()
         return self.created
 
-    def _reference(self, column: str, target: str, key: object, row_id: int) -> object:
-        if key is None:
-            return None
-        if target == self.import_type.name:
-            assert self.own is not None
-            found = self.own.get(key)
-            if found is None or found == row_id:
-                # Later in the file, in the database, or the row itself: settled after the load.
-                self.deferred.append((column, row_id, key))
-                return None
+    def _resolve(
+        self,
+        column: str,
+        target: str,
+        values: list[Any],
+        keys: list[Any],
+        ids: Sequence[int],
+    ) -> list[Any]:
+        """The ids `values` (keys of `target`) stand for; None where a cell is empty."""
+        if target != self.import_type.name:
+            known = self.keys[target]
+            found = [None if value is None else known.get(value) for value in values]
+            if found.count(None) != values.count(None):
+                raise NotLoadable(f"unknown {target} key")
             return found
-        return self._target(target, key)
-
-    def _target(self, target: str, key: object) -> int:
-        if target == self.import_type.name:
-            assert self.own is not None
-            found = self.own.get(key)
-        else:
-            found = self.keys[target].get(key)
-        if found is None:
-            raise NotLoadable(f"unknown {target} key {key!r}")
-        return found
+        assert self.own is not None
+        found = list(map(self.own.get, values))
+        for key, value, row_id, parent in zip(keys, values, ids, found, strict=True):
+            if value is None:
+                continue
+            self.parents.setdefault(key, []).append(value)
+            if parent is None or parent == row_id:
+                # In the database, or the row itself: settled (or refused) after the load.
+                self.deferred.append((column, row_id, value))
+        return [
+            None if parent == row_id else parent for parent, row_id in zip(found, ids, strict=True)
+        ]
 
     def _resolve_deferred(self) -> None:
         import_type = self.import_type
@@ -180,34 +188,9 @@ class DirectLoader:
                 .select_from(pending.join(table, table.c.id == pending.c.row_id))
                 .where(pending.c.column_name == column, table.c[column].is_(None))
             ).scalar_one()
-            if unresolved or self._has_cycle(column, pending):
-                raise NotLoadable(f"{column}: unknown or circular references")
+            if unresolved:
+                raise NotLoadable(f"{column}: unknown references")
         pending.drop(self.conn)
-
-    def _has_cycle(self, column: str, pending: sa.Table) -> bool:
-        """Whether a parent chain starting at a deferred row leads back to it."""
-        table = self.import_type.table
-        start = (
-            sa.select(
-                pending.c.row_id.label("origin"),
-                table.c[column].label("current"),
-                sa.literal(1).label("depth"),
-            )
-            .join(table, table.c.id == pending.c.row_id)
-            .cte("walk", recursive=True)
-        )
-        step = table.alias("step")
-        walk = start.union_all(
-            sa.select(start.c.origin, step.c[column], start.c.depth + 1)
-            .join(step, step.c.id == start.c.current)
-            .where(
-                step.c.import_batch_id == self.batch_id,
-                start.c.current != start.c.origin,
-                start.c.depth <= self.created[table.name] + 1,
-            )
-        )
-        query = sa.select(sa.func.count()).select_from(walk).where(walk.c.current == walk.c.origin)
-        return bool(self.conn.execute(query).scalar_one())
 
 
 def _default(conn: sa.Connection, column: sa.Column[Any]) -> object:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from batchport.declarations import Catalog, ImportType
 from batchport.dialects import Dialect
 from batchport.loading.direct import NotLoadable, key_ids
+from batchport.validation.cycles import has_cycle
 from batchport.validation.rows import Chunk
 
 #: Keys looked up in the database per query.
@@ -74,7 +75,7 @@ class Precheck:
         missing = self.forward - self.seen
         if missing and len(self._in_database(missing)) != len(missing):
             raise NotLoadable("a key is neither in the file nor in the database")
-        if _has_cycle(self.parents):
+        if has_cycle(self.parents):
             raise NotLoadable("references form a cycle")
         return self.counts
 
@@ -91,26 +92,3 @@ class Precheck:
             self.forward |= keys
         elif not keys <= self.targets[target]:
             raise NotLoadable(f"unknown {target} key")
-
-
-def _has_cycle(parents: dict[Any, list[Any]]) -> bool:
-    """Whether following references from some key leads back to it."""
-    done: set[Any] = set()
-    for start, first in parents.items():
-        if start in done:
-            continue
-        on_path = {start}
-        stack = [(start, iter(first))]
-        while stack:
-            node, edges = stack[-1]
-            step = next(edges, None)
-            if step is None:
-                stack.pop()
-                on_path.discard(node)
-                done.add(node)
-            elif step in on_path:
-                return True
-            elif step not in done and step in parents:
-                on_path.add(step)
-                stack.append((step, iter(parents[step])))
-    return False
