@@ -381,7 +381,7 @@ def report(title: str, results: list[tuple[Measure, Measure | None]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="users in the big file")
-    parser.add_argument("--department-rows", type=int, default=200_000)
+    parser.add_argument("--department-rows", type=int, default=1_000_000)
     parser.add_argument("--xlsx-rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", choices=["postgresql", "sqlite"])
