@@ -20,9 +20,9 @@ from batchport.errors import FileRejected, RowError
 from batchport.loading.direct import DirectLoader, NotLoadable
 from batchport.loading.load import load_stage
 from batchport.loading.staging import Stage
-from batchport.mapping import map_header
+from batchport.mapping import Mapping, map_header
 from batchport.reports import ImportReport, Job
-from batchport.sources import open_source
+from batchport.sources import Source, open_source
 from batchport.sources.prefetch import prefetch
 from batchport.validation.checks import check_stage
 from batchport.validation.precheck import Precheck
@@ -89,14 +89,10 @@ def _precheck(
             raise FileRejected(_rejected(report, errors))
         checker = Precheck(conn, db.dialect, db.catalog, import_type)
         rows_total = 0
-        for chunk in _read_ahead(db, parse_chunks(mapping, source.blocks(CHUNK_ROWS), errors)):
-            if errors:
-                raise NotLoadable("invalid cells")
+        for chunk in _valid_chunks(db, mapping, source, errors):
             checker.check(chunk)
             rows_total += len(chunk)
             progress("validating", rows_total)
-        if errors:
-            raise NotLoadable("invalid cells")
         return _with(report, rows_total=rows_total, created=checker.finish())
 
 
@@ -122,15 +118,10 @@ def _import_direct(
         try:
             with db.dialect.begin_write(conn):
                 loader = DirectLoader(conn, db.dialect, db.catalog, import_type, job.batch_id)
-                chunks = parse_chunks(mapping, source.blocks(CHUNK_ROWS), errors)
-                for chunk in _read_ahead(db, chunks):
-                    if errors:
-                        raise NotLoadable("invalid cells")
+                for chunk in _valid_chunks(db, mapping, source, errors):
                     loader.write(chunk)
                     rows_total += len(chunk)
                     progress("loading", rows_total)
-                if errors:
-                    raise NotLoadable("invalid cells")
                 created = loader.finish()
                 imported = created[import_type.table.name]
                 history.complete_job(conn, job, rows_total=rows_total, rows_imported=imported)
@@ -178,8 +169,17 @@ def _import_staged(
             _drop_quietly(conn, stage)
 
 
-def _read_ahead(db: Database, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
-    return prefetch(chunks) if db.dialect.read_ahead else chunks
+def _valid_chunks(
+    db: Database, mapping: Mapping, source: Source, errors: list[RowError]
+) -> Iterator[Chunk]:
+    """The file's parsed chunks, for as long as every cell read is valid (else NotLoadable)."""
+    chunks = parse_chunks(mapping, source.blocks(CHUNK_ROWS), errors)
+    for chunk in prefetch(chunks) if db.dialect.read_ahead else chunks:
+        if errors:
+            raise NotLoadable("invalid cells")
+        yield chunk
+    if errors:
+        raise NotLoadable("invalid cells")
 
 
 def _no_progress(_phase: str, _rows: int) -> None:
