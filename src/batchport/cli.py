@@ -208,6 +208,19 @@ def batch(
         _print_job(report.job, report.rows, console=out)
 
 
+@app.command()
+def recover(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Mark jobs whose process died as interrupted (every command also does this first)."""
+    with _reported(ctx, as_json):
+        swept = commands.recover(ctx.obj.database())
+    if as_json:
+        _print_json([job.to_json() for job in swept])
+        return
+    for job in swept:
+        out.print(f"{job.batch_id}: {job.status} -> interrupted (worker {job.worker} is gone)")
+    out.print(f"{len(swept)} interrupted job(s) swept." if swept else "No interrupted jobs.")
+
+
 @app.command("types")
 def types_(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List the import types and their columns."""

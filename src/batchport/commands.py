@@ -4,6 +4,7 @@ web UI call these and nothing below them; these own every transaction.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from batchport.errors import (
     SourceError,
 )
 from batchport.importing import Progress, ReadOptions, import_file
+from batchport.liveness import INTERRUPTED, sweep, this_worker, working_on
 from batchport.reports import BatchReport, ImportReport, Job, RollbackPreview, RollbackReport
 from batchport.rollback import batch_rows, delete_batch, outside_references
 from batchport.sources import file_sha256
@@ -63,33 +65,40 @@ def run_import(
     path = Path(path)
     if not path.is_file():
         raise SourceError(str(path), "no such file")
-    db.ensure_ready()
+    _ready(db)
     file_sha = file_sha256(path)
     if dry_run:
         return import_file(db, declared, path, None, options)
-    with db.connect() as conn, conn.begin():
-        job = history.start_job(
-            conn,
-            import_type=declared.name,
-            file_name=path.name,
-            file_sha256=file_sha,
-            actor=actor,
-        )
-    try:
-        return import_file(db, declared, path, job, options)
-    except FileRejected as exc:
-        _record_failure(db, job, _rejection_summary(exc.errors), exc.report.rows_total, exc.errors)
-        raise
-    except BatchportError as exc:
-        _record_failure(db, job, str(exc))
-        raise
-    except sa.exc.SQLAlchemyError as exc:
-        reason = _database_failure(exc)
-        _record_failure(db, job, reason)
-        raise ImportFailed(reason, job_id=job.job_id, batch_id=job.batch_id) from exc
-    except BaseException:
-        _record_failure(db, job, "interrupted")
-        raise
+    job_id = str(uuid.uuid4())
+    # The claim comes first, so that no sweep ever sees this job running without a worker.
+    with working_on(db, job_id):
+        with db.connect() as conn, conn.begin():
+            job = history.start_job(
+                conn,
+                job_id=job_id,
+                import_type=declared.name,
+                file_name=path.name,
+                file_sha256=file_sha,
+                actor=actor,
+                worker=this_worker(),
+            )
+        try:
+            return import_file(db, declared, path, job, options)
+        except FileRejected as exc:
+            _record_failure(
+                db, job, _rejection_summary(exc.errors), exc.report.rows_total, exc.errors
+            )
+            raise
+        except BatchportError as exc:
+            _record_failure(db, job, str(exc))
+            raise
+        except sa.exc.SQLAlchemyError as exc:
+            reason = _database_failure(exc)
+            _record_failure(db, job, reason)
+            raise ImportFailed(reason, job_id=job.job_id, batch_id=job.batch_id) from exc
+        except BaseException:
+            _record_failure(db, job, INTERRUPTED)
+            raise
 
 
 def rollback_batch(
@@ -102,13 +111,15 @@ def rollback_batch(
     batch still reference its rows. The job is `rolling_back` while the rows are deleted,
     `rolled_back` once they are, and `rollback_failed` (data unchanged) if that fails.
     """
-    db.ensure_ready()
+    _ready(db)
     with db.connect() as conn:
+        job_id = history.find_job(conn, batch_id).job_id
+    with working_on(db, job_id), db.connect() as conn:
         with db.dialect.begin_write(conn):
-            job = history.find_job(conn, batch_id, dialect=db.dialect)
+            job = history.find_job(conn, job_id, dialect=db.dialect)
             _refusal(job, batch_rows(conn, db.catalog, job.batch_id), raise_it=True)
             _ensure_unreferenced(conn, db, job)
-            history.mark_rolling_back(conn, job, actor=actor, reason=reason)
+            history.mark_rolling_back(conn, job, actor=actor, reason=reason, worker=this_worker())
         try:
             with db.dialect.begin_write(conn):
                 # Rows written since the check above may reference the batch: check again,
@@ -125,7 +136,7 @@ def rollback_batch(
                     batch_id=job.batch_id,
                 )
             with conn.begin():
-                history.mark_rollback_failed(conn, job, str(failure) or type(exc).__name__)
+                history.mark_rollback_failed(conn, job, str(failure) or INTERRUPTED)
             if failure is exc:
                 raise
             raise failure from exc
@@ -141,7 +152,7 @@ def rollback_batch(
 
 def preview_rollback(db: Database, batch_id: str) -> RollbackPreview:
     """What a rollback of the batch would delete and what would stop it; changes nothing."""
-    db.ensure_ready()
+    _ready(db)
     with db.connect() as conn:
         job = history.find_job(conn, batch_id)
         rows = batch_rows(conn, db.catalog, job.batch_id)
@@ -155,7 +166,7 @@ def preview_rollback(db: Database, batch_id: str) -> RollbackPreview:
 
 def get_batch(db: Database, batch_id: str) -> BatchReport:
     """One batch (by batch id or job id) with the rows each table holds of it."""
-    db.ensure_ready()
+    _ready(db)
     with db.connect() as conn:
         job = history.find_job(conn, batch_id)
         return BatchReport(job, batch_rows(conn, db.catalog, job.batch_id))
@@ -170,7 +181,7 @@ def list_history(
     limit: int = 50,
 ) -> list[Job]:
     """Import jobs, newest first."""
-    db.ensure_ready()
+    _ready(db)
     with db.connect() as conn:
         return history.list_jobs(
             conn, import_type=import_type, status=status, batch_id=batch_id, limit=limit
@@ -207,6 +218,21 @@ def verify_migrations(db: Database) -> list[Check]:
     """The seed's post-migration checks against the live schema and data."""
     with db.connect() as conn:
         return verify_schema(conn, db.dialect.schema("inventory"))
+
+
+def recover(db: Database) -> list[Job]:
+    """Marks jobs whose process died as interrupted (`failed` / `rollback_failed`).
+
+    Runs at the start of every use case too; a job whose worker still lives is never touched.
+    """
+    db.ensure_ready()
+    return sweep(db)
+
+
+def _ready(db: Database) -> None:
+    """Makes sure the schema is current and no dead job is left looking alive."""
+    db.ensure_ready()
+    sweep(db)
 
 
 def _ensure_unreferenced(conn: sa.Connection, db: Database, job: Job) -> None:

@@ -26,18 +26,26 @@ def now() -> dt.datetime:
 
 
 def start_job(
-    conn: sa.Connection, *, import_type: str, file_name: str, file_sha256: str, actor: str
+    conn: sa.Connection,
+    *,
+    import_type: str,
+    file_name: str,
+    file_sha256: str,
+    actor: str,
+    worker: str,
+    job_id: str | None = None,
 ) -> Job:
-    """Records a new job as `running` with fresh job and batch ids."""
+    """Records a new job as `running` with a fresh batch id (and job id unless given)."""
     batch_id = str(uuid.uuid4())
     values = {
-        "job_id": str(uuid.uuid4()),
+        "job_id": job_id or str(uuid.uuid4()),
         "batch_id": batch_id,
         "import_type": import_type,
         "status": "running",
         "file_name": file_name,
         "file_sha256": file_sha256,
         "imported_by": actor,
+        "worker": worker,
         "started_at": now(),
     }
     conn.execute(import_history.insert().values(values))
@@ -71,9 +79,18 @@ def fail_job(
     )
 
 
-def mark_rolling_back(conn: sa.Connection, job: Job, *, actor: str, reason: str | None) -> None:
-    """Marks the job `rolling_back` by `actor`: its rows are being deleted."""
-    _update(conn, job, status="rolling_back", rolled_back_by=actor, rollback_reason=reason)
+def mark_rolling_back(
+    conn: sa.Connection, job: Job, *, actor: str, reason: str | None, worker: str
+) -> None:
+    """Marks the job `rolling_back` by `actor`: `worker` is deleting its rows."""
+    _update(
+        conn,
+        job,
+        status="rolling_back",
+        rolled_back_by=actor,
+        rollback_reason=reason,
+        worker=worker,
+    )
 
 
 def mark_rolled_back(conn: sa.Connection, job: Job, *, actor: str, reason: str | None) -> None:
@@ -91,6 +108,21 @@ def mark_rolled_back(conn: sa.Connection, job: Job, *, actor: str, reason: str |
 def mark_rollback_failed(conn: sa.Connection, job: Job, reason: str) -> None:
     """Marks the job `rollback_failed`: its rows are unchanged; a new rollback may be tried."""
     _update(conn, job, status="rollback_failed", error_summary=_summary(reason))
+
+
+def mark_interrupted(conn: sa.Connection, job: Job, status: str, reason: str) -> None:
+    """Marks a job whose worker died: `failed` (an import) or `rollback_failed`."""
+    _update(conn, job, status=status, error_summary=reason)
+
+
+def list_jobs_in(conn: sa.Connection, statuses: tuple[str, ...]) -> list[Job]:
+    """Every job in one of `statuses`, oldest first."""
+    statement = (
+        sa.select(import_history)
+        .where(import_history.c.status.in_(statuses))
+        .order_by(import_history.c.id)
+    )
+    return [_job(row) for row in conn.execute(statement).mappings()]
 
 
 def find_job(conn: sa.Connection, batch_or_job_id: str, *, dialect: Dialect | None = None) -> Job:
@@ -167,6 +199,7 @@ def _job(row: sa.RowMapping) -> Job:
         rows_failed=row["rows_failed"],
         error_summary=row["error_summary"],
         imported_by=row["imported_by"],
+        worker=row["worker"],
         started_at=_utc(row["started_at"]),
         completed_at=_utc(row["completed_at"]),
         rolled_back_at=_utc(row["rolled_back_at"]),

@@ -24,6 +24,7 @@ class Job:
     rows_failed: int
     error_summary: str | None
     imported_by: str | None
+    worker: str | None
     started_at: dt.datetime | None
     completed_at: dt.datetime | None
     rolled_back_at: dt.datetime | None

@@ -64,6 +64,7 @@ import_history = sa.Table(
     sa.Column("rows_failed", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("error_summary", sa.Text(), nullable=True),
     sa.Column("imported_by", sa.String(255), nullable=True),
+    sa.Column("worker", sa.Text(), nullable=True),
     sa.Column("started_at", Timestamp, nullable=False, server_default=sa.func.now()),
     sa.Column("completed_at", Timestamp, nullable=True),
     sa.Column("rolled_back_at", Timestamp, nullable=True),

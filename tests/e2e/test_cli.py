@@ -221,7 +221,7 @@ def test_postgresql_lifecycle_through_the_cli(tmp_path, pg_url):
     assert "run `batchport db migrate`" in refused.stderr
 
     status = json.loads(run("db", "status", "--json", cwd=tmp_path, env=env).stdout)
-    assert status["current"] is None and len(status["pending"]) == 3
+    assert status["current"] is None and len(status["pending"]) == 4
 
     assert run("db", "migrate", cwd=tmp_path, env=env).returncode == 0
     verify = run("db", "verify", cwd=tmp_path, env=env)
@@ -230,7 +230,9 @@ def test_postgresql_lifecycle_through_the_cli(tmp_path, pg_url):
 
     assert run("db", "rollback", "--yes", cwd=tmp_path, env=env).returncode == 0
     status = json.loads(run("db", "status", "--json", cwd=tmp_path, env=env).stdout)
-    assert status["current"] == "20251213100001"
+    assert status["current"] == "20251213100002"
+    back = run("db", "rollback", "--target", "20251213100001", "--yes", cwd=tmp_path, env=env)
+    assert back.returncode == 0
     failing = run("db", "verify", cwd=tmp_path, env=env)
     assert (
         failing.returncode == 1
@@ -242,6 +244,7 @@ def test_postgresql_lifecycle_through_the_cli(tmp_path, pg_url):
     assert json.loads(run("db", "status", "--json", cwd=tmp_path, env=env).stdout)["pending"] == [
         "20251213100001",
         "20251213100002",
+        "20261125113000",
     ]
     assert run("db", "migrate", cwd=tmp_path, env=env).returncode == 0
     imported = run(

@@ -20,7 +20,8 @@ from tests.conftest import create_pg_database, drop_pg_database
 
 BASE = "20251213073723"
 BATCH_TRACKING = "20251213100001"
-HEAD = "20251213100002"
+BATCH_COLUMNS = "20251213100002"
+HEAD = "20261125113000"
 
 #: squawk rules these revisions break on purpose, each with the reason.
 ACCEPTED_SQUAWK_RULES = {
@@ -85,11 +86,11 @@ def test_each_revision_downgrades_one_step(empty_db):
     """Undoing the revisions one by one passes through each earlier revision."""
     upgrade(empty_db)
     seen = []
-    for _ in range(3):
+    for _ in range(4):
         downgrade(empty_db, "-1")
         with empty_db.connect() as conn:
             seen.append(migrations.current_revision(conn))
-    assert seen == [BATCH_TRACKING, BASE, None]
+    assert seen == [BATCH_COLUMNS, BATCH_TRACKING, BASE, None]
 
 
 def test_backfill_sets_every_batch_id_to_its_job_id(empty_db):

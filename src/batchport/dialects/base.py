@@ -48,6 +48,16 @@ class Dialect:
             conn.execute(sa.select(column).select_from(table).where(column.in_(keys))).scalars()
         )
 
+    def claim_job(self, conn: sa.Connection, job_id: str) -> None:
+        """Marks this connection's session as the job's live worker, where the database can."""
+
+    def release_job(self, conn: sa.Connection, job_id: str) -> None:
+        """Ends what `claim_job` started."""
+
+    def job_claimed(self, conn: sa.Connection, job_id: str) -> bool | None:
+        """Whether a live session holds the job's claim; None if the database cannot tell."""
+        return None
+
     def copy_rows(
         self,
         conn: sa.Connection,

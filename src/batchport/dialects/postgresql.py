@@ -46,6 +46,24 @@ class PostgresqlDialect(Dialect):
         query = sa.select(column).select_from(table).where(column == sa.func.any(keys_param))
         return set(conn.execute(query).scalars())
 
+    # A session-level advisory lock per job: held while the worker lives, freed by the server
+    # the moment the worker's connection closes, however the process ended.
+    _JOB_LOCK = "hashtextextended('batchport-job:' || %(job_id)s, 0)"
+
+    def claim_job(self, conn: sa.Connection, job_id: str) -> None:
+        conn.exec_driver_sql(f"select pg_advisory_lock({self._JOB_LOCK})", {"job_id": job_id})
+        conn.commit()
+
+    def release_job(self, conn: sa.Connection, job_id: str) -> None:
+        conn.exec_driver_sql(f"select pg_advisory_unlock({self._JOB_LOCK})", {"job_id": job_id})
+        conn.commit()
+
+    def job_claimed(self, conn: sa.Connection, job_id: str) -> bool | None:
+        free = conn.exec_driver_sql(
+            f"select pg_try_advisory_xact_lock({self._JOB_LOCK})", {"job_id": job_id}
+        ).scalar_one()
+        return not free
+
     def copy_rows(
         self,
         conn: sa.Connection,

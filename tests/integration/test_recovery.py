@@ -1,0 +1,145 @@
+"""Jobs whose process died are swept to failed; jobs still at work are never touched."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from batchport import list_history, recover, run_import
+from batchport.liveness import this_worker
+from tests.conftest import DEPARTMENTS
+
+TIMEOUT = 60
+
+
+def dead_worker() -> str:
+    """A host:pid of this host whose process has exited."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return f"{this_worker().rpartition(':')[0]}:{process.pid}"
+
+
+def insert_job(db, status: str, worker: str | None, job_id: str) -> None:
+    with db.connect() as conn, conn.begin():
+        conn.exec_driver_sql(
+            "insert into import_history (job_id, batch_id, import_type, status, worker) "
+            f"values ('{job_id}', '{job_id}', 'users', '{status}', "
+            + ("null" if worker is None else f"'{worker}'")
+            + ")"
+        )
+
+
+def statuses(db) -> dict[str, tuple[str, str | None]]:
+    return {j.job_id: (j.status, j.error_summary) for j in list_history(db)}
+
+
+def test_jobs_of_dead_workers_are_swept(db):
+    """running becomes failed and rolling_back becomes rollback_failed, reason interrupted."""
+    insert_job(db, "running", dead_worker(), "00000000-0000-4000-8000-000000000001")
+    insert_job(db, "rolling_back", dead_worker(), "00000000-0000-4000-8000-000000000002")
+    swept = recover(db)
+    assert sorted(j.job_id for j in swept) == [
+        "00000000-0000-4000-8000-000000000001",
+        "00000000-0000-4000-8000-000000000002",
+    ]
+    assert statuses(db) == {
+        "00000000-0000-4000-8000-000000000001": ("failed", "interrupted"),
+        "00000000-0000-4000-8000-000000000002": ("rollback_failed", "interrupted"),
+    }
+
+
+def test_jobs_that_cannot_be_proven_dead_are_left_alone(db):
+    """A job no batchport worker claims is left; so is another host's, unless the server knows.
+
+    On PostgreSQL the worker's advisory lock tells from any host whether it lives; SQLite can
+    only check processes on this host.
+    """
+    insert_job(db, "running", None, "00000000-0000-4000-8000-000000000004")
+    insert_job(db, "running", "another-host:1", "00000000-0000-4000-8000-000000000003")
+    swept = [j.job_id for j in recover(db)]
+    expected = ["00000000-0000-4000-8000-000000000003"] if db.dialect.name == "postgresql" else []
+    assert swept == expected
+    assert statuses(db)["00000000-0000-4000-8000-000000000004"] == ("running", None)
+
+
+def test_every_command_sweeps_first(db, csv_file):
+    """Listing history (or any use case) sweeps dead jobs before it answers."""
+    insert_job(db, "running", dead_worker(), "00000000-0000-4000-8000-000000000005")
+    run_import(db, "departments", csv_file(DEPARTMENTS), actor="a")
+    assert statuses(db)["00000000-0000-4000-8000-000000000005"] == ("failed", "interrupted")
+
+
+def test_a_live_import_is_never_swept(db, csv_file, rows):
+    """An import paused mid-way (same process, other thread) survives a sweep and completes."""
+    reached, release = threading.Event(), threading.Event()
+
+    def pause(phase: str, _rows: int) -> None:
+        if phase == "loading":
+            reached.set()
+            assert release.wait(TIMEOUT)
+
+    results = []
+    worker = threading.Thread(
+        target=lambda: results.append(
+            run_import(db, "departments", csv_file(DEPARTMENTS), actor="a", progress=pause)
+        )
+    )
+    worker.start()
+    assert reached.wait(TIMEOUT)
+    sweeper = threading.Thread(target=lambda: results.append(recover(db)))
+    sweeper.start()
+    time.sleep(0.5)
+    release.set()
+    worker.join(TIMEOUT)
+    sweeper.join(TIMEOUT)
+    report = next(r for r in results if not isinstance(r, list))
+    assert [] in results
+    assert statuses(db)[report.job_id] == ("completed", None)
+    assert len(rows("departments")) == 3
+
+
+@pytest.fixture
+def big_users(db, csv_file, tmp_path) -> Path:
+    run_import(db, "departments", csv_file(DEPARTMENTS, name="d.csv"), actor="a")
+    path = tmp_path / "users.csv"
+    with path.open("w") as stream:
+        stream.write("email,first_name,last_name,department_codes\n")
+        for i in range(60_000):
+            stream.write(f"u{i}@example.org,U,{i},HQ;FIN\n")
+    return path
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.15, 0.4])
+def test_killed_import_is_all_or_nothing(db, database_url, big_users, rows, tmp_path, delay):
+    """SIGKILL at some point of an import: either all of it and `completed`, or none and,
+    after the sweep, `failed` (interrupted)."""
+    env = {**os.environ, "BATCHPORT_DATABASE_URL": database_url}
+    process = subprocess.Popen(
+        ["batchport", "import", "users", str(big_users)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline and not list_history(db, import_type="users"):
+        time.sleep(0.02)
+    time.sleep(delay)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    swept = recover(db)
+    [job] = list_history(db, import_type="users")
+    if job.status == "completed":
+        assert swept == []
+        assert len(rows("users")) == 60_000 and len(rows("user_departments")) == 120_000
+    else:
+        assert [j.job_id for j in swept] == [job.job_id]
+        assert (job.status, job.error_summary) == ("failed", "interrupted")
+        assert rows("users") == [] and rows("user_departments") == []
