@@ -295,3 +295,54 @@ def test_two_rows_naming_each_other_as_parent_are_rejected(db, csv_file, rows):
     )
     assert cells(rejection) == [(2, "parent_code", "B"), (3, "parent_code", "A")]
     assert rows("departments") == []
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Two rows per chunk, so that references and cycles cross chunk boundaries."""
+    monkeypatch.setattr("batchport.importing.CHUNK_ROWS", 2)
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_cycles_across_chunks_are_rejected(db, csv_file, rows):
+    """A loop of parents spread over several chunks is found, not loaded."""
+    rejection = rejected(
+        db,
+        "departments",
+        csv_file(
+            [
+                ["code", "name", "parent_code"],
+                ["A", "a", "D"],
+                ["X", "x", ""],
+                ["B", "b", "A"],
+                ["C", "c", "B"],
+                ["D", "d", "C"],
+            ]
+        ),
+    )
+    assert [e.row for e in rejection.errors] == [2, 4, 5, 6]
+    assert rows("departments") == []
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_children_before_parents_across_chunks_import(db, csv_file, rows):
+    """A file listing children first still links each to its parent."""
+    run_import(
+        db,
+        "departments",
+        csv_file(
+            [
+                ["code", "name", "parent_code"],
+                ["LEAF", "l", "MID"],
+                ["MID2", "m2", "ROOT"],
+                ["MID", "m", "ROOT"],
+                ["ROOT", "r", ""],
+            ]
+        ),
+        actor="a",
+    )
+    by_code = {d["code"]: d for d in rows("departments")}
+    assert by_code["LEAF"]["parent_id"] == by_code["MID"]["id"]
+    assert by_code["MID"]["parent_id"] == by_code["ROOT"]["id"]
+    assert by_code["MID2"]["parent_id"] == by_code["ROOT"]["id"]
+    assert by_code["ROOT"]["parent_id"] is None

@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from batchport.declarations import Catalog, ImportType, Link
 from batchport.dialects import Dialect
 from batchport.loading.load import server_default
-from batchport.validation.cycles import has_cycle
 from batchport.validation.rows import Chunk
 
 
@@ -59,9 +58,11 @@ class DirectLoader:
         others = {r.to for r in import_type.references} | {link.to for link in import_type.links}
         self.keys = {name: key_ids(conn, catalog[name]) for name in others - {import_type.name}}
         self.own: dict[object, int] | None = {} if import_type.name in others else None
+        #: Rows whose parent (a key of this type) was not yet in the file: (column, id, key).
         self.deferred: list[tuple[str, int, object]] = []
-        #: Each row's key and the keys of this type it refers to, to find cycles.
-        self.parents: dict[Any, list[Any]] = {}
+        #: Rows whose parent comes later in the file. Ids grow in file order, so only through
+        #: such rows can parents form a cycle: the check after the load starts from them.
+        self.forward: list[tuple[str, int]] = []
         self.created = dict.fromkeys([table.name, *(ln.table.name for ln in import_type.links)], 0)
 
     def write(self, chunk: Chunk) -> None:
@@ -74,15 +75,12 @@ class DirectLoader:
             if default is not None and None in column:
                 column = [default if value is None else value for value in column]
             columns.append(column)
-        keys = chunk.columns[self.key_index]
         if self.own is not None:
-            self.own.update(zip(keys, ids, strict=True))
+            self.own.update(zip(chunk.columns[self.key_index], ids, strict=True))
         for (position, target), reference in zip(
             self.references, self.import_type.references, strict=True
         ):
-            columns.append(
-                self._resolve(reference.column, target, chunk.columns[position], keys, ids)
-            )
+            columns.append(self._resolve(reference.column, target, chunk.columns[position], ids))
         columns.append(repeat(self.batch_id, len(chunk)))
         self.dialect.copy_rows(self.conn, table, self.columns, zip(*columns, strict=True))
         self.created[table.name] += len(chunk)
@@ -118,10 +116,11 @@ class DirectLoader:
 
     def finish(self) -> dict[str, int]:
         """Resolves references to rows in the database; returns rows created per table."""
-        if has_cycle(self.parents):
-            raise NotLoadable("references form a cycle")
         if self.deferred:
             self._resolve_deferred()
+        starts = self.forward + [(column, row_id) for column, row_id, _ in self.deferred]
+        if starts and self._has_cycle(starts):
+            raise NotLoadable("references form a cycle")
         return self.created
 
     def _resolve(
@@ -129,28 +128,73 @@ class DirectLoader:
         column: str,
         target: str,
         values: list[Any],
-        keys: list[Any],
         ids: Sequence[int],
     ) -> list[Any]:
         """The ids `values` (keys of `target`) stand for; None where a cell is empty."""
         if target != self.import_type.name:
             known = self.keys[target]
-            found = [None if value is None else known.get(value) for value in values]
+            found: list[Any] = [None if value is None else known.get(value) for value in values]
             if found.count(None) != values.count(None):
                 raise NotLoadable(f"unknown {target} key")
             return found
         assert self.own is not None
         found = list(map(self.own.get, values))
-        for key, value, row_id, parent in zip(keys, values, ids, found, strict=True):
-            if value is None:
-                continue
-            self.parents.setdefault(key, []).append(value)
-            if parent is None or parent == row_id:
-                # In the database, or the row itself: settled (or refused) after the load.
-                self.deferred.append((column, row_id, value))
-        return [
-            None if parent == row_id else parent for parent, row_id in zip(found, ids, strict=True)
+        later = [
+            i
+            for i, (value, parent, row_id) in enumerate(zip(values, found, ids, strict=True))
+            if value is not None and (parent is None or parent >= row_id)
         ]
+        for i in later:
+            if found[i] is None or found[i] == ids[i]:
+                # Later in the file, in the database, or the row itself: settled after the load.
+                self.deferred.append((column, ids[i], values[i]))
+                found[i] = None
+            else:
+                self.forward.append((column, ids[i]))
+        return found
+
+    def _has_cycle(self, starts: list[tuple[str, int]]) -> bool:
+        """Whether following a reference column from one of `starts` leads back to it."""
+        table = self.import_type.table
+        origins = sa.Table(
+            "bp_cycle_starts",
+            sa.MetaData(),
+            sa.Column("row_id", table.c.id.type),
+            sa.Column("column_name", sa.String()),
+            prefixes=["TEMPORARY"],
+        )
+        origins.create(self.conn)
+        self.dialect.copy_rows(
+            self.conn, origins, ["row_id", "column_name"], [(i, c) for c, i in starts]
+        )
+        found = False
+        for column in {column for column, _ in starts}:
+            first = (
+                sa.select(
+                    origins.c.row_id.label("origin"),
+                    table.c[column].label("current"),
+                    sa.literal(1).label("depth"),
+                )
+                .join(table, table.c.id == origins.c.row_id)
+                .where(origins.c.column_name == column)
+                .cte("walk", recursive=True)
+            )
+            step = table.alias("step")
+            walk = first.union_all(
+                sa.select(first.c.origin, step.c[column], first.c.depth + 1)
+                .join(step, step.c.id == first.c.current)
+                .where(
+                    step.c.import_batch_id == self.batch_id,
+                    first.c.current != first.c.origin,
+                    first.c.depth <= self.created[table.name],
+                )
+            )
+            loops = (
+                sa.select(sa.func.count()).select_from(walk).where(walk.c.current == walk.c.origin)
+            )
+            found = found or bool(self.conn.execute(loops).scalar_one())
+        origins.drop(self.conn)
+        return found
 
     def _resolve_deferred(self) -> None:
         import_type = self.import_type
