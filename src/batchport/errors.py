@@ -54,9 +54,18 @@ class SourceError(BatchportError):
 
     def __init__(self, file: str, message: str, *, row: int | None = None) -> None:
         self.file = file
+        self.message = message
         self.row = row
         where = f"{file}, row {row}" if row is not None else file
         super().__init__(f"{where}: {message}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Raised in the read-ahead process too, and sent to the parent pickled.
+        return (_source_error, (self.file, self.message, self.row))
+
+
+def _source_error(file: str, message: str, row: int | None) -> SourceError:
+    return SourceError(file, message, row=row)
 
 
 @dataclass(frozen=True, slots=True)

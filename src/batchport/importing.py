@@ -7,9 +7,10 @@ row, checks the whole file with set-based SQL and reports every error exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -23,10 +24,12 @@ from batchport.loading.staging import Stage
 from batchport.mapping import Mapping, map_header
 from batchport.reports import ImportReport, Job
 from batchport.sources import Source, open_source
-from batchport.sources.prefetch import prefetch
+from batchport.sources.prefetch import prefetch, prefetch_in_process
 from batchport.validation.checks import check_stage
 from batchport.validation.precheck import Precheck
 from batchport.validation.rows import Chunk, parse_chunks
+
+T = TypeVar("T")
 
 #: Rows parsed and written per round trip; bounds memory whatever the file's size.
 CHUNK_ROWS = 10_000
@@ -173,13 +176,32 @@ def _valid_chunks(
     db: Database, mapping: Mapping, source: Source, errors: list[RowError]
 ) -> Iterator[Chunk]:
     """The file's parsed chunks, for as long as every cell read is valid (else NotLoadable)."""
-    chunks = parse_chunks(mapping, source.blocks(CHUNK_ROWS), errors)
-    for chunk in prefetch(chunks) if db.dialect.read_ahead else chunks:
+    read_ahead = _READ_AHEAD[db.dialect.read_ahead]
+    for chunk, found in read_ahead(_parsed(mapping, source)):
+        errors += found
         if errors:
             raise NotLoadable("invalid cells")
         yield chunk
-    if errors:
-        raise NotLoadable("invalid cells")
+
+
+def _parsed(mapping: Mapping, source: Source) -> Iterator[tuple[Chunk, list[RowError]]]:
+    """Each parsed chunk with the cell errors found in it (all travel together when parsing
+    happens in another process)."""
+    found: list[RowError] = []
+    for chunk in parse_chunks(mapping, source.blocks(CHUNK_ROWS), found):
+        yield chunk, list(found)
+        found.clear()
+
+
+def _in_place(items: Iterable[T]) -> Iterator[T]:
+    return iter(items)
+
+
+_READ_AHEAD: dict[str | None, Callable[[Iterable[Any]], Iterator[Any]]] = {
+    None: _in_place,
+    "thread": prefetch,
+    "process": prefetch_in_process,
+}
 
 
 def _no_progress(_phase: str, _rows: int) -> None:
