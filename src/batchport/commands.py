@@ -30,6 +30,9 @@ from batchport.rollback import batch_rows, delete_batch, outside_references
 from batchport.sources import file_sha256
 from batchport.verify import Check, verify_schema
 
+#: An import of at least this many rows refreshes the planner's statistics of its tables.
+ANALYZE_AFTER_ROWS = 10_000
+
 #: The statuses a batch can be rolled back from: a completed import, or a failed rollback.
 ROLLBACK_FROM = frozenset({"completed", "rollback_failed"})
 
@@ -83,7 +86,7 @@ def run_import(
                 worker=this_worker(),
             )
         try:
-            return import_file(db, declared, path, job, options)
+            report = import_file(db, declared, path, job, options)
         except FileRejected as exc:
             _record_failure(
                 db, job, _rejection_summary(exc.errors), exc.report.rows_total, exc.errors
@@ -99,6 +102,11 @@ def run_import(
         except BaseException:
             _record_failure(db, job, INTERRUPTED)
             raise
+    if report.rows_imported >= ANALYZE_AFTER_ROWS:
+        with db.connect() as conn:
+            tables = [declared.table, *(link.table for link in declared.links)]
+            db.dialect.refresh_statistics(conn, tables)
+    return report
 
 
 def rollback_batch(
@@ -117,7 +125,7 @@ def rollback_batch(
     with working_on(db, job_id), db.connect() as conn:
         with db.dialect.begin_write(conn):
             job = history.find_job(conn, job_id, dialect=db.dialect)
-            _refusal(job, batch_rows(conn, db.catalog, job.batch_id), raise_it=True)
+            _refusal(job, batch_rows(conn, db.dialect, db.catalog, job.batch_id), raise_it=True)
             _ensure_unreferenced(conn, db, job)
             history.mark_rolling_back(conn, job, actor=actor, reason=reason, worker=this_worker())
         try:
@@ -125,7 +133,7 @@ def rollback_batch(
                 # Rows written since the check above may reference the batch: check again,
                 # this time in the transaction that deletes.
                 _ensure_unreferenced(conn, db, job)
-                deleted = delete_batch(conn, db.catalog, job.batch_id)
+                deleted = delete_batch(conn, db.dialect, db.catalog, job.batch_id)
                 history.mark_rolled_back(conn, job, actor=actor, reason=reason)
         except BaseException as exc:
             failure = exc
@@ -155,7 +163,7 @@ def preview_rollback(db: Database, batch_id: str) -> RollbackPreview:
     _ready(db)
     with db.connect() as conn:
         job = history.find_job(conn, batch_id)
-        rows = batch_rows(conn, db.catalog, job.batch_id)
+        rows = batch_rows(conn, db.dialect, db.catalog, job.batch_id)
         return RollbackPreview(
             job=job,
             rows=rows,
@@ -169,7 +177,7 @@ def get_batch(db: Database, batch_id: str) -> BatchReport:
     _ready(db)
     with db.connect() as conn:
         job = history.find_job(conn, batch_id)
-        return BatchReport(job, batch_rows(conn, db.catalog, job.batch_id))
+        return BatchReport(job, batch_rows(conn, db.dialect, db.catalog, job.batch_id))
 
 
 def list_history(

@@ -11,16 +11,19 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 
 from batchport.declarations import Catalog, ImportType, Link
+from batchport.dialects import Dialect
 from batchport.reports import ReferencingRow
 
 #: How many referencing rows a refusal lists per foreign key.
 REFERENCE_LIMIT = 100
 
 
-def batch_rows(conn: sa.Connection, catalog: Catalog, batch_id: str) -> dict[str, int]:
+def batch_rows(
+    conn: sa.Connection, dialect: Dialect, catalog: Catalog, batch_id: str
+) -> dict[str, int]:
     """How many rows of each table carry this batch (tables with none are left out)."""
     counts: dict[str, int] = {}
-    for table, condition in _batch_tables(catalog, batch_id):
+    for table, condition in _batch_tables(dialect, catalog, batch_id):
         count = conn.execute(sa.select(sa.func.count()).select_from(table).where(condition))
         number = count.scalar_one()
         if number:
@@ -28,10 +31,12 @@ def batch_rows(conn: sa.Connection, catalog: Catalog, batch_id: str) -> dict[str
     return counts
 
 
-def delete_batch(conn: sa.Connection, catalog: Catalog, batch_id: str) -> dict[str, int]:
+def delete_batch(
+    conn: sa.Connection, dialect: Dialect, catalog: Catalog, batch_id: str
+) -> dict[str, int]:
     """Deletes the batch's rows, children before parents; returns the rows deleted per table."""
     deleted: dict[str, int] = {}
-    for table, condition in _batch_tables(catalog, batch_id):
+    for table, condition in _batch_tables(dialect, catalog, batch_id):
         result = conn.execute(table.delete().where(condition))
         deleted[table.name] = deleted.get(table.name, 0) + result.rowcount
     return deleted
@@ -57,14 +62,14 @@ def outside_references(
 
 
 def _batch_tables(
-    catalog: Catalog, batch_id: str
+    dialect: Dialect, catalog: Catalog, batch_id: str
 ) -> Iterator[tuple[sa.Table, sa.ColumnElement[bool]]]:
     """Each table with the condition selecting the batch's rows, in deletion order."""
     for import_type in catalog.children_first():
         own = import_type.table.c.import_batch_id == batch_id
         for link in import_type.links:
             owned = sa.select(import_type.table.c.id).where(own)
-            yield link.table, link.table.c[link.owner_column].in_(owned)
+            yield link.table, dialect.among(link.table.c[link.owner_column], owned)
         yield import_type.table, own
 
 
