@@ -7,10 +7,9 @@ row, checks the whole file with set-based SQL and reports every error exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -24,15 +23,16 @@ from batchport.loading.staging import Stage
 from batchport.mapping import Mapping, map_header
 from batchport.reports import ImportReport, Job
 from batchport.sources import Source, open_source
-from batchport.sources.prefetch import prefetch, prefetch_in_process
+from batchport.sources.prefetch import CAN_FORK, read_ahead
 from batchport.validation.checks import check_stage
 from batchport.validation.precheck import Precheck
 from batchport.validation.rows import Chunk, parse_chunks
 
-T = TypeVar("T")
-
 #: Rows parsed and written per round trip; bounds memory whatever the file's size.
 CHUNK_ROWS = 10_000
+#: Files from this size up are parsed in a second process while this one writes; for smaller
+#: ones starting that process would cost more than it saves.
+READ_AHEAD_BYTES = 1 << 20
 
 #: Called as `progress(phase, rows_so_far)` while an import runs.
 Progress = Callable[[str, int], None]
@@ -92,7 +92,7 @@ def _precheck(
             raise FileRejected(_rejected(report, errors))
         checker = Precheck(conn, db.dialect, db.catalog, import_type)
         rows_total = 0
-        for chunk in _valid_chunks(db, mapping, source, errors):
+        for chunk in _valid_chunks(mapping, source, errors):
             checker.check(chunk)
             rows_total += len(chunk)
             progress("validating", rows_total)
@@ -121,7 +121,7 @@ def _import_direct(
         try:
             with db.dialect.begin_write(conn):
                 loader = DirectLoader(conn, db.dialect, db.catalog, import_type, job.batch_id)
-                for chunk in _valid_chunks(db, mapping, source, errors):
+                for chunk in _valid_chunks(mapping, source, errors):
                     loader.write(chunk)
                     rows_total += len(chunk)
                     progress("loading", rows_total)
@@ -172,12 +172,12 @@ def _import_staged(
             _drop_quietly(conn, stage)
 
 
-def _valid_chunks(
-    db: Database, mapping: Mapping, source: Source, errors: list[RowError]
-) -> Iterator[Chunk]:
+def _valid_chunks(mapping: Mapping, source: Source, errors: list[RowError]) -> Iterator[Chunk]:
     """The file's parsed chunks, for as long as every cell read is valid (else NotLoadable)."""
-    read_ahead = _READ_AHEAD[db.dialect.read_ahead]
-    for chunk, found in read_ahead(_parsed(mapping, source)):
+    chunks = _parsed(mapping, source)
+    if CAN_FORK and source.path.stat().st_size >= READ_AHEAD_BYTES:
+        chunks = read_ahead(chunks)
+    for chunk, found in chunks:
         errors += found
         if errors:
             raise NotLoadable("invalid cells")
@@ -191,17 +191,6 @@ def _parsed(mapping: Mapping, source: Source) -> Iterator[tuple[Chunk, list[RowE
     for chunk in parse_chunks(mapping, source.blocks(CHUNK_ROWS), found):
         yield chunk, list(found)
         found.clear()
-
-
-def _in_place(items: Iterable[T]) -> Iterator[T]:
-    return iter(items)
-
-
-_READ_AHEAD: dict[str | None, Callable[[Iterable[Any]], Iterator[Any]]] = {
-    None: _in_place,
-    "thread": prefetch,
-    "process": prefetch_in_process,
-}
 
 
 def _no_progress(_phase: str, _rows: int) -> None:

@@ -134,12 +134,16 @@ def test_killed_import_is_all_or_nothing(db, database_url, big_users, rows, tmp_
     time.sleep(delay)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    swept = recover(db)
-    [job] = list_history(db, import_type="users")
+    recover(db)
+    # The server frees a dead worker's lock once its connection closes, an instant later;
+    # every command (listing history too) sweeps again.
+    for _ in range(50):
+        [job] = list_history(db, import_type="users")
+        if job.status != "running":
+            break
+        time.sleep(0.1)
     if job.status == "completed":
-        assert swept == []
         assert len(rows("users")) == 60_000 and len(rows("user_departments")) == 120_000
     else:
-        assert [j.job_id for j in swept] == [job.job_id]
         assert (job.status, job.error_summary) == ("failed", "interrupted")
         assert rows("users") == [] and rows("user_departments") == []

@@ -15,11 +15,6 @@ class Dialect:
     name = "generic"
     #: Whether `batchport` may migrate the database itself on first use.
     migrates_on_first_use = False
-    #: Where imports parse the next rows while the database loads the current ones: in a
-    #: "thread" when the driver waits on the server with the GIL released for long stretches,
-    #: in a forked "process" when it drops and retakes the GIL for every row (a thread would
-    #: then only take turns with it), or nowhere (None).
-    read_ahead: str | None = None
     #: Schema names mapped to another (None: the default schema) on every statement.
     schema_translate_map: ClassVar[dict[str | None, str | None]] = {}
 

@@ -17,7 +17,6 @@ class PostgresqlDialect(Dialect):
     """PostgreSQL through psycopg 3."""
 
     name = "postgresql"
-    read_ahead = "thread"
 
     def __init__(self) -> None:
         self._sequences: dict[str, str] = {}

@@ -23,7 +23,6 @@ class SqliteDialect(Dialect):
 
     name = "sqlite"
     migrates_on_first_use = True
-    read_ahead = "process"
     schema_translate_map: ClassVar[dict[str | None, str | None]] = {INVENTORY: None}
 
     def configure(self, engine: sa.Engine) -> None:

@@ -1,68 +1,34 @@
-"""Reading ahead: the next chunks are read and parsed while the database loads this one.
+"""Reading ahead: a forked process reads and parses the next chunks while this one loads.
 
-In a thread, where the database driver waits on the server with the GIL released (psycopg):
-parsing and the server's work (index and foreign-key maintenance) overlap. In a forked
-process, where the driver drops and retakes the GIL for every row (sqlite3): a thread there
-would make the two take turns, a process lets them run on two cores. At most `depth` chunks
-wait in memory either way.
+Parsing and writing then run on two cores. A thread would not do: both need the GIL nearly
+all the time (sqlite3 even drops and retakes it for every row), so they would take turns.
+At most `depth` chunks wait in memory.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
+import os
 import pickle
 import queue
-import threading
+import signal
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-_DONE = object()
+
+_PR_SET_PDEATHSIG = 1  # Linux prctl(2): the signal a child gets when its parent dies
+#: How often a child blocked on a full queue checks that its parent still lives.
+_PARENT_CHECK_SECONDS = 0.2
+
+#: Whether this platform can fork; elsewhere chunks are parsed in place.
+CAN_FORK = "fork" in multiprocessing.get_all_start_methods()
 
 
-def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
-    """Yields `items`, produced by a background thread up to `depth` items ahead.
-
-    An exception raised while producing is raised here, at the item it stopped at. Leaving the
-    loop early (or failing in it) stops the thread.
-    """
-    ready: queue.Queue[object] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not _put(ready, item, stop):
-                    return
-        except BaseException as exc:  # handed to the consumer, who raises it
-            _put(ready, exc, stop)
-            return
-        _put(ready, _DONE, stop)
-
-    worker = threading.Thread(target=produce, name="batchport-read-ahead", daemon=True)
-    worker.start()
-    try:
-        while (item := ready.get()) is not _DONE:
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        worker.join()
-
-
-def _put(ready: queue.Queue[object], item: object, stop: threading.Event) -> bool:
-    while not stop.is_set():
-        try:
-            ready.put(item, timeout=0.1)
-        except queue.Full:
-            continue
-        return True
-    return False
-
-
-def prefetch_in_process(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+def read_ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
     """Yields `items`, produced by a forked child process up to `depth` items ahead.
 
     The child starts from this process's state (open files included) and must be the only one
@@ -70,15 +36,17 @@ def prefetch_in_process(items: Iterable[T], depth: int = 2) -> Iterator[T]:
     """
     context = multiprocessing.get_context("fork")
     ready: Any = context.Queue(maxsize=depth)
+    parent = os.getpid()
 
     def produce() -> None:
+        _die_with(parent)
         try:
             for item in items:
-                ready.put((True, item))
+                _put(ready, (True, item), parent)
         except BaseException as exc:  # handed to the parent, who raises it
-            ready.put((False, _picklable(exc)))
+            _put(ready, (False, _picklable(exc)), parent)
             return
-        ready.put((False, None))
+        _put(ready, (False, None), parent)
 
     child = context.Process(target=produce, name="batchport-read-ahead", daemon=True)
     child.start()
@@ -96,6 +64,30 @@ def prefetch_in_process(items: Iterable[T], depth: int = 2) -> Iterator[T]:
             child.kill()
         child.join()
         ready.close()
+
+
+def _die_with(parent: int) -> None:
+    """Ends this child the moment its parent dies.
+
+    The child holds copies of the parent's database sockets: were it to outlive a killed
+    parent, the server would keep the dead import's transaction and job lock open.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _put(ready: Any, item: object, parent: int) -> None:
+    """Hands `item` over, giving up (and exiting) if the parent is gone meanwhile."""
+    while True:
+        try:
+            ready.put(item, timeout=_PARENT_CHECK_SECONDS)
+        except queue.Full:
+            if os.getppid() != parent:
+                os._exit(1)
+        else:
+            return
 
 
 def _picklable(exc: BaseException) -> BaseException:
