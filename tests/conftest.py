@@ -170,3 +170,40 @@ DEPARTMENTS = [
     ["FIN", "Finance", "HQ"],
     ["OPS", "Operations", "HQ"],
 ]
+
+
+@pytest.fixture
+def failing_trigger(db: Database) -> Callable[..., Callable[[], None]]:
+    """Installs a trigger that fails `event` on `table` (where `when` holds) with `message`.
+
+    Returns a function that drops it again: the database's own way to inject a fault.
+    """
+
+    def install(table: str, event: str, message: str, when: str = "") -> Callable[[], None]:
+        name = f"fail_{table}_{event}".lower()
+        with db.connect() as conn, conn.begin():
+            if db.dialect.name == "postgresql":
+                conn.exec_driver_sql(
+                    f"create function {name}() returns trigger language plpgsql as $$ begin "
+                    f"raise exception '{message}'; end $$"
+                )
+                condition = f"when ({when})" if when else ""
+                conn.exec_driver_sql(
+                    f"create trigger {name} before {event} on {table} for each row "
+                    f"{condition} execute function {name}()"
+                )
+            else:
+                condition = f"when {when.replace('false', '0')}" if when else ""
+                conn.exec_driver_sql(
+                    f"create trigger {name} before {event} on {table} {condition} "
+                    f"begin select raise(abort, '{message}'); end"
+                )
+
+        def drop() -> None:
+            with db.connect() as conn, conn.begin():
+                on_table = f" on {table}" if db.dialect.name == "postgresql" else ""
+                conn.exec_driver_sql(f"drop trigger {name}{on_table}")
+
+        return drop
+
+    return install

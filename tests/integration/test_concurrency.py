@@ -115,28 +115,9 @@ def test_two_imports_of_the_same_key_yield_one_row_and_one_failure(db, csv_file,
     assert sorted(j.status for j in list_history(db)) == ["completed", "failed"]
 
 
-@pytest.fixture
-def failing_link_trigger(db):
-    """A trigger that makes the database reject the second user's links, mid-load."""
-    with db.connect() as conn, conn.begin():
-        if db.dialect.name == "postgresql":
-            conn.exec_driver_sql(
-                "create function fail_link() returns trigger language plpgsql as $$ begin "
-                "raise exception 'injected failure'; end $$"
-            )
-            conn.exec_driver_sql(
-                "create trigger fail_link before insert on user_departments for each row "
-                "when (new.is_primary = false) execute function fail_link()"
-            )
-        else:
-            conn.exec_driver_sql(
-                "create trigger fail_link before insert on user_departments "
-                "when new.is_primary = 0 begin select raise(abort, 'injected failure'); end"
-            )
-
-
-def test_failure_in_the_middle_of_loading_leaves_nothing(db, csv_file, rows, failing_link_trigger):
+def test_failure_in_the_middle_of_loading_leaves_nothing(db, csv_file, rows, failing_trigger):
     """Users are inserted, then a link fails: no user or link remains and the job is failed."""
+    failing_trigger("user_departments", "insert", "injected failure", when="new.is_primary = false")
     run_import(
         db,
         "departments",

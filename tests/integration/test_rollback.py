@@ -192,36 +192,9 @@ def test_batch_with_no_rows_is_reported_and_not_marked(db):
     assert preview_rollback(db, "6f1c2f6e-4b7e-4d7c-9a43-1c5a2b0f9d11").refusal is not None
 
 
-@pytest.fixture
-def failing_user_delete(db):
-    """A trigger that makes deleting users fail; dropping it lets deletes through again."""
-    with db.connect() as conn, conn.begin():
-        if db.dialect.name == "postgresql":
-            conn.exec_driver_sql(
-                "create function no_delete() returns trigger language plpgsql as $$ begin "
-                "raise exception 'deletes are paused'; end $$"
-            )
-            conn.exec_driver_sql(
-                "create trigger no_delete before delete on users "
-                "for each row execute function no_delete()"
-            )
-        else:
-            conn.exec_driver_sql(
-                "create trigger no_delete before delete on users "
-                "begin select raise(abort, 'deletes are paused'); end"
-            )
-
-    def drop():
-        with db.connect() as conn, conn.begin():
-            conn.exec_driver_sql(
-                "drop trigger no_delete" + (" on users" if db.dialect.name == "postgresql" else "")
-            )
-
-    return drop
-
-
-def test_failed_rollback_is_recorded_and_can_be_retried(db, csv_file, rows, failing_user_delete):
+def test_failed_rollback_is_recorded_and_can_be_retried(db, csv_file, rows, failing_trigger):
     """A rollback that fails leaves the data and says rollback_failed; a retry then works."""
+    allow_deletes = failing_trigger("users", "delete", "deletes are paused")
     run_import(db, "departments", csv_file(DEPARTMENTS), actor="a")
     users = run_import(db, "users", users_file(csv_file, ["a@x.org", "A", "A", "HQ"]), actor="a")
     with pytest.raises(RollbackRefused, match="deletes are paused"):
@@ -231,7 +204,7 @@ def test_failed_rollback_is_recorded_and_can_be_retried(db, csv_file, rows, fail
     assert "deletes are paused" in (job.error_summary or "")
     assert len(rows("users")) == 1 and len(rows("user_departments")) == 1
 
-    failing_user_delete()
+    allow_deletes()
     report = rollback_batch(db, users.batch_id, actor="b")
     assert report.deleted["users"] == 1
     assert next(j for j in list_history(db) if j.batch_id == users.batch_id).status == "rolled_back"
