@@ -30,9 +30,6 @@ from batchport.rollback import batch_rows, delete_batch, outside_references
 from batchport.sources import file_sha256
 from batchport.verify import Check, verify_schema
 
-#: An import of at least this many rows refreshes the planner's statistics of its tables.
-ANALYZE_AFTER_ROWS = 10_000
-
 #: The statuses a batch can be rolled back from: a completed import, or a failed rollback.
 ROLLBACK_FROM = frozenset({"completed", "rollback_failed"})
 
@@ -102,10 +99,6 @@ def run_import(
         except BaseException:
             _record_failure(db, job, INTERRUPTED)
             raise
-    if report.rows_imported >= ANALYZE_AFTER_ROWS:
-        with db.connect() as conn:
-            tables = [declared.table, *(link.table for link in declared.links)]
-            db.dialect.refresh_statistics(conn, tables)
     return report
 
 

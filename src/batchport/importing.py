@@ -8,6 +8,7 @@ row, checks the whole file with set-based SQL and reports every error exactly.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -83,13 +84,8 @@ def _precheck(
 ) -> ImportReport:
     """A dry run's fast path: every check an import makes, without writing."""
     progress = options.progress or _no_progress
-    with (
-        db.connect() as conn,
-        open_source(path, encoding=options.encoding, sheet=options.sheet) as source,
-    ):
-        mapping, errors = map_header(import_type, source.header())
-        if errors:
-            raise FileRejected(_rejected(report, errors))
+    with db.connect() as conn, _opened(import_type, path, options, report) as (source, mapping):
+        errors: list[RowError] = []
         checker = Precheck(conn, db.dialect, db.catalog, import_type)
         rows_total = 0
         for chunk in _valid_chunks(mapping, source, errors):
@@ -109,13 +105,8 @@ def _import_direct(
     report: ImportReport,
 ) -> ImportReport:
     progress = options.progress or _no_progress
-    with (
-        db.connect() as conn,
-        open_source(path, encoding=options.encoding, sheet=options.sheet) as source,
-    ):
-        mapping, errors = map_header(import_type, source.header())
-        if errors:
-            raise FileRejected(_rejected(report, errors))
+    with db.connect() as conn, _opened(import_type, path, options, report) as (source, mapping):
+        errors: list[RowError] = []
         rows_total = 0
         progress("started", 0)
         try:
@@ -170,6 +161,18 @@ def _import_staged(
                 return _with(report, created=created, rows_imported=imported)
         finally:
             _drop_quietly(conn, stage)
+
+
+@contextmanager
+def _opened(
+    import_type: ImportType, path: Path, options: ReadOptions, report: ImportReport
+) -> Iterator[tuple[Source, Mapping]]:
+    """The open file and its header's mapping; a header with problems rejects the file."""
+    with open_source(path, encoding=options.encoding, sheet=options.sheet) as source:
+        mapping, errors = map_header(import_type, source.header())
+        if errors:
+            raise FileRejected(_rejected(report, errors))
+        yield source, mapping
 
 
 def _valid_chunks(mapping: Mapping, source: Source, errors: list[RowError]) -> Iterator[Chunk]:

@@ -50,9 +50,6 @@ class Dialect:
         """`column IN (values)`, phrased so the planner can use an index on `column`."""
         return column.in_(values)
 
-    def refresh_statistics(self, conn: sa.Connection, tables: list[sa.Table]) -> None:
-        """Updates the planner's statistics of `tables` after a bulk load, where that matters."""
-
     def claim_job(self, conn: sa.Connection, job_id: str) -> None:
         """Marks this connection's session as the job's live worker, where the database can."""
 

@@ -45,10 +45,6 @@ class PostgresqlDialect(Dialect):
         query = sa.select(column).select_from(table).where(column == sa.func.any(keys_param))
         return set(conn.execute(query).scalars())
 
-    # A session-level advisory lock per job: held while the worker lives, freed by the server
-    # the moment the worker's connection closes, however the process ended.
-    _JOB_LOCK = "hashtextextended('batchport-job:' || %(job_id)s, 0)"
-
     def among(
         self, column: sa.ColumnElement[Any], values: sa.Select[Any]
     ) -> sa.ColumnElement[bool]:
@@ -57,16 +53,9 @@ class PostgresqlDialect(Dialect):
         # which makes a small batch's rollback cost as much as the table is large.
         return column == sa.any_(sa.func.array(values.scalar_subquery()))
 
-    def refresh_statistics(self, conn: sa.Connection, tables: list[sa.Table]) -> None:
-        # Autovacuum analyzes a freshly loaded table only a while later; until then the planner
-        # guesses, and a rollback's delete may scan a whole link table instead of its index.
-        names = sql.SQL(", ").join(
-            sql.Identifier(*([t.schema] if t.schema else []), t.name) for t in tables
-        )
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        conn.exec_driver_sql(sql.SQL("ANALYZE {}").format(names).as_string(driver))
-        conn.commit()
+    # A session-level advisory lock per job: held while the worker lives, freed by the server
+    # the moment the worker's connection closes, however the process ended.
+    _JOB_LOCK = "hashtextextended('batchport-job:' || %(job_id)s, 0)"
 
     def claim_job(self, conn: sa.Connection, job_id: str) -> None:
         conn.exec_driver_sql(f"select pg_advisory_lock({self._JOB_LOCK})", {"job_id": job_id})
