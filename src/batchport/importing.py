@@ -85,10 +85,9 @@ def _precheck(
     """A dry run's fast path: every check an import makes, without writing."""
     progress = options.progress or _no_progress
     with db.connect() as conn, _opened(import_type, path, options, report) as (source, mapping):
-        errors: list[RowError] = []
         checker = Precheck(conn, db.dialect, db.catalog, import_type)
         rows_total = 0
-        for chunk in _valid_chunks(mapping, source, errors):
+        for chunk in _valid_chunks(mapping, source):
             checker.check(chunk)
             rows_total += len(chunk)
             progress("validating", rows_total)
@@ -106,13 +105,12 @@ def _import_direct(
 ) -> ImportReport:
     progress = options.progress or _no_progress
     with db.connect() as conn, _opened(import_type, path, options, report) as (source, mapping):
-        errors: list[RowError] = []
         rows_total = 0
         progress("started", 0)
         try:
             with db.dialect.begin_write(conn):
                 loader = DirectLoader(conn, db.dialect, db.catalog, import_type, job.batch_id)
-                for chunk in _valid_chunks(mapping, source, errors):
+                for chunk in _valid_chunks(mapping, source):
                     loader.write(chunk)
                     rows_total += len(chunk)
                     progress("loading", rows_total)
@@ -175,14 +173,13 @@ def _opened(
         yield source, mapping
 
 
-def _valid_chunks(mapping: Mapping, source: Source, errors: list[RowError]) -> Iterator[Chunk]:
+def _valid_chunks(mapping: Mapping, source: Source) -> Iterator[Chunk]:
     """The file's parsed chunks, for as long as every cell read is valid (else NotLoadable)."""
     chunks = _parsed(mapping, source)
     if CAN_FORK and source.path.stat().st_size >= READ_AHEAD_BYTES:
         chunks = read_ahead(chunks)
     for chunk, found in chunks:
-        errors += found
-        if errors:
+        if found:
             raise NotLoadable("invalid cells")
         yield chunk
 
