@@ -175,22 +175,23 @@ def _opened(
 
 def _valid_chunks(mapping: Mapping, source: Source) -> Iterator[Chunk]:
     """The file's parsed chunks, for as long as every cell read is valid (else NotLoadable)."""
-    chunks = _parsed(mapping, source)
+    parts = _valid_parts(mapping, source)
     if CAN_FORK and source.path.stat().st_size >= READ_AHEAD_BYTES:
-        chunks = read_ahead(chunks)
-    for chunk, found in chunks:
-        if found:
-            raise NotLoadable("invalid cells")
-        yield chunk
+        parts = read_ahead(parts)
+    for numbers, columns in parts:
+        yield Chunk(numbers, columns)
 
 
-def _parsed(mapping: Mapping, source: Source) -> Iterator[tuple[Chunk, list[RowError]]]:
-    """Each parsed chunk with the cell errors found in it (all travel together when parsing
-    happens in another process)."""
+def _valid_parts(
+    mapping: Mapping, source: Source
+) -> Iterator[tuple[list[int], list[list[object]]]]:
+    """Each parsed chunk's row numbers and columns: plain values, quick to hand between
+    processes when parsing happens in another one."""
     found: list[RowError] = []
     for chunk in parse_chunks(mapping, source.blocks(CHUNK_ROWS), found):
-        yield chunk, list(found)
-        found.clear()
+        if found:
+            raise NotLoadable("invalid cells")
+        yield chunk.numbers, chunk.columns
 
 
 def _no_progress(_phase: str, _rows: int) -> None:

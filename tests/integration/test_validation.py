@@ -346,3 +346,21 @@ def test_children_before_parents_across_chunks_import(db, csv_file, rows):
     assert by_code["MID"]["parent_id"] == by_code["ROOT"]["id"]
     assert by_code["MID2"]["parent_id"] == by_code["ROOT"]["id"]
     assert by_code["ROOT"]["parent_id"] is None
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_errors_found_while_reading_ahead_are_exact(
+    db, csv_file, rows, with_departments, monkeypatch, dry_run
+):
+    """When a second process parses the file (large files), a bad cell deep in it still gets
+    its exact row, column and value, and nothing is written."""
+    monkeypatch.setattr("batchport.importing.READ_AHEAD_BYTES", 0)
+    monkeypatch.setattr("batchport.importing.CHUNK_ROWS", 7)
+    body = [
+        [f"u{i}@example.org", "Ann", "Lee", "FIN;OPS" if i % 2 else "HQ", "yes"] for i in range(40)
+    ]
+    body[30][4] = "maybe"
+    header = ["email", "first_name", "last_name", "department_codes", "is_active"]
+    rejection = rejected(db, "users", csv_file([header, *body]), dry_run=dry_run)
+    assert cells(rejection) == [(32, "is_active", "maybe")]
+    assert rows("users") == []

@@ -58,3 +58,16 @@ def test_leaving_early_ends_the_child_process():
         if item == 3:
             break
     assert multiprocessing.active_children() == []
+
+
+def test_values_of_any_kind_arrive_equal():
+    """Plain values travel as marshal bytes, others pickled: both arrive equal to what was sent."""
+    items = [
+        ([1, 2], [["a", None], [True, ("x", "y")]]),
+        {"set"},
+        SourceError("f.csv", "odd"),
+        b"raw",
+    ]
+    got = list(read_ahead(iter(items)))
+    assert got[:2] == items[:2] and got[3] == b"raw"
+    assert str(got[2]) == "f.csv: odd"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import marshal
 import multiprocessing
 import os
 import pickle
@@ -33,6 +34,8 @@ def read_ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
 
     The child starts from this process's state (open files included) and must be the only one
     to go on reading them. What it raises is raised here; leaving the loop ends the child.
+    Items of plain values (lists, tuples, strings, numbers, None) travel as `marshal` bytes,
+    several times faster to make and to read than pickles; others are pickled.
     """
     context = multiprocessing.get_context("fork")
     ready: Any = context.Queue(maxsize=depth)
@@ -42,7 +45,7 @@ def read_ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
         _die_with(parent)
         try:
             for item in items:
-                _put(ready, (True, item), parent)
+                _put(ready, _packed(item), parent)
         except BaseException as exc:  # handed to the parent, who raises it
             _put(ready, (False, _picklable(exc)), parent)
             return
@@ -54,7 +57,7 @@ def read_ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
         while True:
             more, item = ready.get()
             if more:
-                yield item
+                yield _unpacked(item)
             elif item is None:
                 return
             else:
@@ -64,6 +67,17 @@ def read_ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
             child.kill()
         child.join()
         ready.close()
+
+
+def _packed(item: Any) -> tuple[bool, Any]:
+    try:
+        return True, marshal.dumps(item)
+    except ValueError:  # holds a value marshal cannot write
+        return True, item
+
+
+def _unpacked(item: Any) -> Any:
+    return marshal.loads(item) if type(item) is bytes else item  # noqa: S302 - bytes our own child made
 
 
 def _die_with(parent: int) -> None:

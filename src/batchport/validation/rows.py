@@ -44,7 +44,7 @@ def _parse(mapping: Mapping, block: Block, errors: list[RowError]) -> Chunk:
     numbers = block.numbers
     cells = block.rows
     width = mapping.width
-    if mapping.unnamed or not all(len(row) == width for row in cells):
+    if mapping.unnamed or set(map(len, cells)) != {width}:
         cells = [_shaped(mapping, n, row, errors) for n, row in zip(numbers, cells, strict=True)]
     texts = list(zip(*cells, strict=True)) if width else []
     columns: list[list[object]] = []
