@@ -5,30 +5,40 @@ web UI call these and nothing below them; these own every transaction.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 
-from batchport import history, migrations
+from batchport import changes, history, migrations
 from batchport.database import Database
 from batchport.errors import (
     BatchNotRollbackable,
     BatchportError,
+    ConfigurationError,
     EmptyBatch,
     FileRejected,
     ImportFailed,
     RollbackBlocked,
     RollbackRefused,
     RowError,
+    RowsEdited,
     SourceError,
 )
-from batchport.importing import Progress, ReadOptions, import_file
+from batchport.importing import Progress, ReadOptions, import_file, import_workbook
 from batchport.liveness import INTERRUPTED, sweep, this_worker, working_on
+from batchport.loading.load import ON_EXISTING
 from batchport.reports import BatchReport, ImportReport, Job, RollbackPreview, RollbackReport
 from batchport.rollback import batch_rows, delete_batch, outside_references
 from batchport.sources import file_sha256
 from batchport.verify import Check, verify_schema
+
+#: The import type recorded for a job that imports a whole workbook.
+WORKBOOK = "workbook"
+
+T = TypeVar("T")
 
 #: The statuses a batch can be rolled back from: a completed import, or a failed rollback.
 ROLLBACK_FROM = frozenset({"completed", "rollback_failed"})
@@ -52,23 +62,71 @@ def run_import(
     encoding: str | None = None,
     sheet: str | None = None,
     dry_run: bool = False,
+    on_existing: str = "error",
     progress: Progress | None = None,
 ) -> ImportReport:
     """Imports one file as one batch, all or nothing.
 
     Raises `FileRejected` (carrying every row error) if any row is invalid; nothing is written
-    then. With `dry_run`, validates and reports what would be created without writing anything,
-    history included.
+    then. A row whose key is already in the database is an error, or with `on_existing`
+    `skip` left alone, or with `update` updated (its prior values logged, so that a rollback
+    restores them). With `dry_run`, validates and reports what would be done without writing
+    anything, history included.
     """
     declared = db.catalog[import_type]
-    options = ReadOptions(encoding, sheet, progress)
-    path = Path(path)
-    if not path.is_file():
-        raise SourceError(str(path), "no such file")
+    options = ReadOptions(encoding, sheet, progress, _on_existing(on_existing))
+    path = _existing_file(path)
     _ready(db)
-    file_sha = file_sha256(path)
     if dry_run:
         return import_file(db, declared, path, None, options)
+    return _as_job(
+        db,
+        declared.name,
+        path,
+        lambda job: import_file(db, declared, path, job, options),
+        actor=actor,
+        options=options,
+    )
+
+
+def run_workbook_import(
+    db: Database,
+    path: Path | str,
+    *,
+    actor: str,
+    dry_run: bool = False,
+    on_existing: str = "error",
+    progress: Progress | None = None,
+) -> list[ImportReport]:
+    """Imports every sheet of a workbook named after an import type (`departments`, `users`,
+    ...) in dependency order, as one job with one batch id, all or nothing."""
+    options = ReadOptions(progress=progress, on_existing=_on_existing(on_existing))
+    path = _existing_file(path)
+    _ready(db)
+    if dry_run:
+        return import_workbook(db, path, None, options)
+    return _as_job(
+        db,
+        WORKBOOK,
+        path,
+        lambda job: import_workbook(db, path, job, options),
+        actor=actor,
+        options=options,
+    )
+
+
+def _as_job(
+    db: Database,
+    import_type: str,
+    path: Path,
+    run: Callable[[Job], T],
+    *,
+    actor: str,
+    options: ReadOptions,
+) -> T:
+    """Runs `run` as a new job: recorded `running` first, then completed with its data or
+    failed with the reason."""
+    file_sha = file_sha256(path)
     job_id = str(uuid.uuid4())
     # The claim comes first, so that no sweep ever sees this job running without a worker.
     with working_on(db, job_id):
@@ -76,14 +134,15 @@ def run_import(
             job = history.start_job(
                 conn,
                 job_id=job_id,
-                import_type=declared.name,
+                import_type=import_type,
                 file_name=path.name,
                 file_sha256=file_sha,
                 actor=actor,
                 worker=this_worker(),
+                on_existing=options.on_existing,
             )
         try:
-            report = import_file(db, declared, path, job, options)
+            return run(job)
         except FileRejected as exc:
             _record_failure(
                 db, job, _rejection_summary(exc.errors), exc.report.rows_total, exc.errors
@@ -99,18 +158,39 @@ def run_import(
         except BaseException:
             _record_failure(db, job, INTERRUPTED)
             raise
-    return report
+
+
+def _on_existing(value: str) -> str:
+    if value not in ON_EXISTING:
+        raise ConfigurationError(
+            f"on_existing must be one of {', '.join(ON_EXISTING)}, not {value!r}"
+        )
+    return value
+
+
+def _existing_file(path: Path | str) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise SourceError(str(path), "no such file")
+    return path
 
 
 def rollback_batch(
-    db: Database, batch_id: str, *, actor: str, reason: str | None = None
+    db: Database,
+    batch_id: str,
+    *,
+    actor: str,
+    reason: str | None = None,
+    force_edited: bool = False,
 ) -> RollbackReport:
-    """Deletes every row the batch created, children first, in one transaction.
+    """Takes the batch back in one transaction: restores the rows it updated to their prior
+    values, then deletes every row it created, children first.
 
     `batch_id` may also be the job id. Refuses, changing nothing, if the batch is not
-    `completed` (or `rollback_failed`, to retry), if it matches no rows, or if rows outside the
-    batch still reference its rows. The job is `rolling_back` while the rows are deleted,
-    `rolled_back` once they are, and `rollback_failed` (data unchanged) if that fails.
+    `completed` (or `rollback_failed`, to retry), if it has no rows, if rows outside the batch
+    still reference its rows, or if rows of the batch were edited since the import (unless
+    `force_edited`, which history records). The job is `rolling_back` while this runs,
+    `rolled_back` once done, and `rollback_failed` (data unchanged) if it fails.
     """
     _ready(db)
     with db.connect() as conn:
@@ -118,16 +198,20 @@ def rollback_batch(
     with working_on(db, job_id), db.connect() as conn:
         with db.dialect.begin_write(conn):
             job = history.find_job(conn, job_id, dialect=db.dialect)
-            _refusal(job, batch_rows(conn, db.dialect, db.catalog, job.batch_id), raise_it=True)
-            _ensure_unreferenced(conn, db, job)
+            _check_rollback(conn, db, job, force_edited=force_edited)
             history.mark_rolling_back(conn, job, actor=actor, reason=reason, worker=this_worker())
         try:
-            with db.dialect.begin_write(conn):
-                # Rows written since the check above may reference the batch: check again,
-                # this time in the transaction that deletes.
-                _ensure_unreferenced(conn, db, job)
-                deleted = delete_batch(conn, db.dialect, db.catalog, job.batch_id)
-                history.mark_rolled_back(conn, job, actor=actor, reason=reason)
+            with db.dialect.begin_write(conn), changes.writing(conn, job.job_id):
+                # Rows written since the checks above may reference or edit the batch: check
+                # again, this time in the transaction that deletes.
+                _check_rollback(conn, db, job, force_edited=force_edited)
+                expected = batch_rows(conn, db.dialect, db.catalog, job.batch_id)
+                restored = changes.restore(conn, db.catalog, job.batch_id, force=force_edited)
+                deleted = delete_batch(
+                    conn, db.dialect, db.catalog, job.batch_id, force=force_edited
+                )
+                _ensure_all_deleted(job, expected, deleted)
+                history.mark_rolled_back(conn, job, actor=actor, reason=reason, forced=force_edited)
         except BaseException as exc:
             failure = exc
             if isinstance(exc, sa.exc.SQLAlchemyError):
@@ -148,20 +232,27 @@ def rollback_batch(
         deleted=deleted,
         rolled_back_by=actor,
         reason=reason,
+        restored=restored,
+        forced=force_edited,
     )
 
 
-def preview_rollback(db: Database, batch_id: str) -> RollbackPreview:
-    """What a rollback of the batch would delete and what would stop it; changes nothing."""
+def preview_rollback(db: Database, batch_id: str, *, force_edited: bool = False) -> RollbackPreview:
+    """What a rollback of the batch would delete and restore, and what would stop it;
+    changes nothing."""
     _ready(db)
     with db.connect() as conn:
         job = history.find_job(conn, batch_id)
         rows = batch_rows(conn, db.dialect, db.catalog, job.batch_id)
+        restores = changes.changed_rows(conn, db.catalog, job.batch_id)
         return RollbackPreview(
             job=job,
             rows=rows,
             references=outside_references(conn, db.catalog, job.batch_id),
-            refusal=_refusal(job, rows),
+            refusal=_refusal(job, rows, restores),
+            restores=restores,
+            edited=changes.edited_rows(conn, db.catalog, job.batch_id),
+            force_edited=force_edited,
         )
 
 
@@ -236,18 +327,35 @@ def _ready(db: Database) -> None:
     sweep(db)
 
 
-def _ensure_unreferenced(conn: sa.Connection, db: Database, job: Job) -> None:
+def _check_rollback(conn: sa.Connection, db: Database, job: Job, *, force_edited: bool) -> None:
+    """Raises why the batch cannot be rolled back now, if anything stops it."""
+    rows = batch_rows(conn, db.dialect, db.catalog, job.batch_id)
+    _refusal(job, rows, changes.changed_rows(conn, db.catalog, job.batch_id), raise_it=True)
     references = outside_references(conn, db.catalog, job.batch_id)
     if references:
         raise RollbackBlocked(job.batch_id, references)
+    if not force_edited and (edited := changes.edited_rows(conn, db.catalog, job.batch_id)):
+        raise RowsEdited(job.batch_id, edited)
 
 
-def _refusal(job: Job, rows: dict[str, int], *, raise_it: bool = False) -> str | None:
+def _ensure_all_deleted(job: Job, expected: dict[str, int], deleted: dict[str, int]) -> None:
+    """Raises if the delete missed rows counted a moment before: rows edited meanwhile."""
+    if {table: n for table, n in deleted.items() if n} != expected:
+        raise RollbackRefused(
+            f"rows of batch {job.batch_id} changed while it was being rolled back; "
+            "nothing was changed — try again",
+            batch_id=job.batch_id,
+        )
+
+
+def _refusal(
+    job: Job, rows: dict[str, int], restores: dict[str, int], *, raise_it: bool = False
+) -> str | None:
     """Why the job's status or empty batch rules a rollback out, or None if they do not."""
     error: RollbackRefused | None = None
     if job.status not in ROLLBACK_FROM:
         error = BatchNotRollbackable(job.batch_id, job.status)
-    elif not rows:
+    elif not rows and not restores:
         error = EmptyBatch(job.batch_id)
     if error is not None and raise_it:
         raise error

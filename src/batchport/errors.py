@@ -10,7 +10,8 @@ BatchportError
 ├── BatchNotFound             no import job has this batch id or job id
 └── RollbackRefused           a rollback was not done; nothing changed
     ├── BatchNotRollbackable  the job's status does not allow a rollback
-    └── RollbackBlocked       rows outside the batch reference rows of the batch
+    ├── RollbackBlocked       rows outside the batch reference rows of the batch
+    └── RowsEdited            rows of the batch were edited after the import
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from batchport.reports import ImportReport, ReferencingRow
+    from batchport.reports import EditedRow, ImportReport, ReferencingRow
 
 
 class BatchportError(Exception):
@@ -76,11 +77,14 @@ class RowError:
     column: str | None
     value: str | None
     message: str
+    #: The workbook sheet the row is on, when one import reads several sheets.
+    sheet: str | None = None
 
     def __str__(self) -> str:
+        sheet = f"sheet {self.sheet}, " if self.sheet else ""
         column = f", column {self.column}" if self.column else ""
         value = f" (value {self.value!r})" if self.value is not None else ""
-        return f"row {self.row}{column}{value}: {self.message}"
+        return f"{sheet}row {self.row}{column}{value}: {self.message}"
 
 
 class FileRejected(BatchportError):
@@ -155,5 +159,18 @@ class RollbackBlocked(RollbackRefused):
         super().__init__(
             f"batch {batch_id} cannot be rolled back: {len(references)} row(s) outside the batch "
             "reference its rows; nothing was deleted",
+            batch_id=batch_id,
+        )
+
+
+class RowsEdited(RollbackRefused):
+    """Rows of the batch were edited after the import; `--force-edited` overrides."""
+
+    def __init__(self, batch_id: str, edited: list[EditedRow]) -> None:
+        self.edited = edited
+        super().__init__(
+            f"batch {batch_id} cannot be rolled back: {len(edited)} of its row(s) were edited "
+            "after the import (roll back anyway, losing those edits, with --force-edited); "
+            "nothing was changed",
             batch_id=batch_id,
         )

@@ -34,6 +34,7 @@ def start_job(
     actor: str,
     worker: str,
     job_id: str | None = None,
+    on_existing: str = "error",
 ) -> Job:
     """Records a new job as `running` with a fresh batch id (and job id unless given)."""
     batch_id = str(uuid.uuid4())
@@ -46,13 +47,23 @@ def start_job(
         "file_sha256": file_sha256,
         "imported_by": actor,
         "worker": worker,
+        "on_existing": on_existing,
         "started_at": now(),
     }
     conn.execute(import_history.insert().values(values))
     return find_job(conn, batch_id)
 
 
-def complete_job(conn: sa.Connection, job: Job, *, rows_total: int, rows_imported: int) -> None:
+def complete_job(
+    conn: sa.Connection,
+    job: Job,
+    *,
+    rows_total: int,
+    rows_imported: int,
+    rows_updated: int = 0,
+    rows_skipped: int = 0,
+    rows_unchanged: int = 0,
+) -> None:
     """Marks the job `completed`; commits with the data it loaded."""
     _update(
         conn,
@@ -60,6 +71,9 @@ def complete_job(conn: sa.Connection, job: Job, *, rows_total: int, rows_importe
         status="completed",
         rows_total=rows_total,
         rows_imported=rows_imported,
+        rows_updated=rows_updated,
+        rows_skipped=rows_skipped,
+        rows_unchanged=rows_unchanged,
         completed_at=now(),
     )
 
@@ -93,8 +107,10 @@ def mark_rolling_back(
     )
 
 
-def mark_rolled_back(conn: sa.Connection, job: Job, *, actor: str, reason: str | None) -> None:
-    """Marks the job `rolled_back` by `actor`."""
+def mark_rolled_back(
+    conn: sa.Connection, job: Job, *, actor: str, reason: str | None, forced: bool = False
+) -> None:
+    """Marks the job `rolled_back` by `actor`; `forced` if edited rows went with it."""
     _update(
         conn,
         job,
@@ -102,6 +118,7 @@ def mark_rolled_back(conn: sa.Connection, job: Job, *, actor: str, reason: str |
         rolled_back_at=now(),
         rolled_back_by=actor,
         rollback_reason=reason,
+        rollback_forced=forced,
     )
 
 
@@ -197,6 +214,10 @@ def _job(row: sa.RowMapping) -> Job:
         rows_total=row["rows_total"],
         rows_imported=row["rows_imported"],
         rows_failed=row["rows_failed"],
+        rows_updated=row["rows_updated"],
+        rows_skipped=row["rows_skipped"],
+        rows_unchanged=row["rows_unchanged"],
+        on_existing=row["on_existing"],
         error_summary=row["error_summary"],
         imported_by=row["imported_by"],
         worker=row["worker"],
@@ -205,4 +226,5 @@ def _job(row: sa.RowMapping) -> Job:
         rolled_back_at=_utc(row["rolled_back_at"]),
         rolled_back_by=row["rolled_back_by"],
         rollback_reason=row["rollback_reason"],
+        rollback_forced=bool(row["rollback_forced"]),
     )

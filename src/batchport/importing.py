@@ -7,6 +7,7 @@ row, checks the whole file with set-based SQL and reports every error exactly.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -14,16 +15,16 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from batchport import history
+from batchport import changes, history
 from batchport.database import Database
 from batchport.declarations import ImportType
-from batchport.errors import FileRejected, RowError
+from batchport.errors import FileRejected, RowError, SourceError
 from batchport.loading.direct import DirectLoader, NotLoadable
-from batchport.loading.load import load_stage
+from batchport.loading.load import Loaded, load_stage
 from batchport.loading.staging import Stage
 from batchport.mapping import Mapping, map_header
 from batchport.reports import ImportReport, Job
-from batchport.sources import Source, open_source
+from batchport.sources import Source, WorkbookSource, is_workbook, open_source
 from batchport.sources.prefetch import CAN_FORK, read_ahead
 from batchport.validation.checks import check_stage
 from batchport.validation.precheck import Precheck
@@ -46,6 +47,8 @@ class ReadOptions:
     encoding: str | None = None
     sheet: str | None = None
     progress: Progress | None = None
+    #: What to do with a row whose key is already in the database: error, skip or update.
+    on_existing: str = "error"
 
 
 def import_file(
@@ -65,7 +68,10 @@ def import_file(
         job_id=job.job_id if job else None,
         batch_id=job.batch_id if job else None,
         dry_run=job is None,
+        on_existing=options.on_existing,
     )
+    if options.on_existing != "error":  # rows may meet existing rows: compare them in SQL
+        return _import_staged(db, import_type, path, job, options=options, report=report)
     try:
         if job is None:
             return _precheck(db, import_type, path, options=options, report=report)
@@ -108,7 +114,7 @@ def _import_direct(
         rows_total = 0
         progress("started", 0)
         try:
-            with db.dialect.begin_write(conn):
+            with db.dialect.begin_write(conn), changes.writing(conn, job.job_id):
                 loader = DirectLoader(conn, db.dialect, db.catalog, import_type, job.batch_id)
                 for chunk in _valid_chunks(mapping, source):
                     loader.write(chunk)
@@ -138,27 +144,170 @@ def _import_staged(
         open_source(path, encoding=options.encoding, sheet=options.sheet) as source,
     ):
         mapping, errors = map_header(import_type, source.header())
-        rows_total = 0
         with conn.begin():
-            stage = Stage.create(conn, import_type)
-            for chunk in parse_chunks(mapping, source.blocks(CHUNK_ROWS), errors):
-                stage.write(conn, db.dialect, chunk)
-                rows_total += len(chunk)
-                progress("validating", rows_total)
+            stage, rows_total = _stage(conn, db, mapping, source, errors=errors, progress=progress)
+        report = _with(report, rows_total=rows_total)
         try:
-            with db.dialect.begin_write(conn):
-                errors += check_stage(conn, stage, db.catalog)
-                report = _with(report, rows_total=rows_total)
+            with db.dialect.begin_write(conn) as transaction:
+                errors += check_stage(conn, stage, db.catalog, on_existing=options.on_existing)
                 if errors:
                     raise FileRejected(_rejected(report, errors))
-                if job is None:
+                if job is None and options.on_existing == "error":
                     return _with(report, created=_staged_counts(conn, stage))
-                created = load_stage(conn, stage, db.catalog, job.batch_id)
-                imported = created[import_type.table.name]
-                history.complete_job(conn, job, rows_total=rows_total, rows_imported=imported)
-                return _with(report, created=created, rows_imported=imported)
+                # A dry run that may update loads too (to compare), then rolls it all back.
+                with changes.writing(conn, job.job_id if job else str(uuid.uuid4())):
+                    loaded = load_stage(
+                        conn, stage, db.catalog, _batch_of(job), options.on_existing
+                    )
+                report = _loaded(report, import_type, loaded)
+                if job is None:
+                    transaction.rollback()
+                else:
+                    _complete(conn, job, [report])
+                return report
         finally:
             _drop_quietly(conn, stage)
+
+
+def import_workbook(
+    db: Database, path: Path, job: Job | None, options: ReadOptions
+) -> list[ImportReport]:
+    """Imports every sheet named after an import type, in dependency order, as one batch.
+
+    All sheets are staged and checked, and all are loaded in one transaction, or none is:
+    errors on any sheet (each naming its sheet) reject the whole workbook.
+    """
+    progress = options.progress or _no_progress
+    with db.connect() as conn:
+        if not is_workbook(path):
+            raise SourceError(str(path), "a workbook import reads an .xlsx (or .xlsm, .ods) file")
+        workbook = WorkbookSource(path)
+        sheets = workbook.sheets
+        workbook.close()
+        chosen = [t for t in db.catalog.types if t.name in sheets]
+        if not chosen:
+            known = ", ".join(db.catalog)
+            raise SourceError(str(path), f"no sheet is named after an import type ({known})")
+        staged: list[tuple[ImportType, Stage, ImportReport, list[RowError]]] = []
+        try:
+            for import_type in chosen:
+                with open_source(path, sheet=import_type.name) as source, conn.begin():
+                    mapping, found = map_header(import_type, source.header())
+                    stage, rows_total = _stage(
+                        conn, db, mapping, source, errors=found, progress=progress
+                    )
+                report = _sheet_report(import_type, path, job, rows_total, options)
+                staged.append((import_type, stage, report, found))
+            return _load_sheets(conn, db, staged, path=path, job=job, options=options)
+        finally:
+            for _, stage, _, _ in staged:
+                _drop_quietly(conn, stage)
+
+
+def _load_sheets(
+    conn: sa.Connection,
+    db: Database,
+    staged: list[tuple[ImportType, Stage, ImportReport, list[RowError]]],
+    *,
+    path: Path,
+    job: Job | None,
+    options: ReadOptions,
+) -> list[ImportReport]:
+    """Checks and loads the staged sheets in order in one transaction; rejects them all if
+    any has errors. Once a sheet is rejected, later sheets (whose rows may point at its rows)
+    are not checked against the database: their errors would mostly echo the first one's."""
+    reports: list[ImportReport] = []
+    errors: list[RowError] = []
+    with db.dialect.begin_write(conn) as transaction:
+        with changes.writing(conn, job.job_id if job else str(uuid.uuid4())):
+            for import_type, stage, report, cell_errors in staged:
+                found = list(cell_errors)
+                if not errors:
+                    found += check_stage(conn, stage, db.catalog, on_existing=options.on_existing)
+                ordered = sorted(found, key=lambda e: e.row)
+                errors += [replace(e, sheet=import_type.name) for e in ordered]
+                if errors:
+                    continue
+                loaded = load_stage(conn, stage, db.catalog, _batch_of(job), options.on_existing)
+                reports.append(_loaded(report, import_type, loaded))
+        if errors:
+            rows_total = sum(report.rows_total for _, _, report, _ in staged)
+            whole = _sheet_report(None, path, job, rows_total, options)
+            raise FileRejected(
+                _with(whole, status="invalid" if job is None else "failed", errors=errors)
+            )
+        if job is None:
+            transaction.rollback()
+        else:
+            _complete(conn, job, reports)
+        return reports
+
+
+def _stage(
+    conn: sa.Connection,
+    db: Database,
+    mapping: Mapping,
+    source: Source,
+    *,
+    errors: list[RowError],
+    progress: Progress,
+) -> tuple[Stage, int]:
+    """The file's rows parsed into new staging tables; cell errors go to `errors`."""
+    stage = Stage.create(conn, mapping.import_type)
+    rows_total = 0
+    for chunk in parse_chunks(mapping, source.blocks(CHUNK_ROWS), errors):
+        stage.write(conn, db.dialect, chunk)
+        rows_total += len(chunk)
+        progress("validating", rows_total)
+    return stage, rows_total
+
+
+def _batch_of(job: Job | None) -> str:
+    """The job's batch id; a dry run loads under a throwaway one and rolls it back."""
+    return job.batch_id if job else f"dry-run-{uuid.uuid4()}"
+
+
+def _loaded(report: ImportReport, import_type: ImportType, loaded: Loaded) -> ImportReport:
+    return _with(
+        report,
+        created=loaded.created,
+        rows_imported=loaded.created[import_type.table.name],
+        updated=loaded.updated,
+        skipped=loaded.skipped,
+        unchanged=loaded.unchanged,
+    )
+
+
+def _complete(conn: sa.Connection, job: Job, reports: list[ImportReport]) -> None:
+    history.complete_job(
+        conn,
+        job,
+        rows_total=sum(r.rows_total for r in reports),
+        rows_imported=sum(r.rows_imported for r in reports),
+        rows_updated=sum(r.updated for r in reports),
+        rows_skipped=sum(r.skipped for r in reports),
+        rows_unchanged=sum(r.unchanged for r in reports),
+    )
+
+
+def _sheet_report(
+    import_type: ImportType | None,
+    path: Path,
+    job: Job | None,
+    rows_total: int,
+    options: ReadOptions,
+) -> ImportReport:
+    return ImportReport(
+        import_type=import_type.name if import_type else "workbook",
+        file_name=f"{path.name}[{import_type.name}]" if import_type else path.name,
+        status="completed" if job else "valid",
+        rows_total=rows_total,
+        rows_imported=0,
+        job_id=job.job_id if job else None,
+        batch_id=job.batch_id if job else None,
+        dry_run=job is None,
+        on_existing=options.on_existing,
+    )
 
 
 @contextmanager

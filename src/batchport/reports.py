@@ -22,6 +22,10 @@ class Job:
     rows_total: int
     rows_imported: int
     rows_failed: int
+    rows_updated: int
+    rows_skipped: int
+    rows_unchanged: int
+    on_existing: str
     error_summary: str | None
     imported_by: str | None
     worker: str | None
@@ -30,6 +34,7 @@ class Job:
     rolled_back_at: dt.datetime | None
     rolled_back_by: str | None
     rollback_reason: str | None
+    rollback_forced: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The job as JSON-ready values."""
@@ -50,6 +55,11 @@ class ImportReport:
     dry_run: bool = False
     created: dict[str, int] = field(default_factory=dict)
     errors: list[RowError] = field(default_factory=list)
+    #: What happened to rows whose key was already in the database (see `on_existing`).
+    on_existing: str = "error"
+    updated: int = 0
+    skipped: int = 0
+    unchanged: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-ready values."""
@@ -75,6 +85,24 @@ class ReferencingRow:
 
 
 @dataclass(frozen=True)
+class EditedRow:
+    """A row of a batch (created or updated by it) changed by someone else since."""
+
+    table: str
+    row_id: object
+    key: object
+    version: int
+    created: bool
+
+    def __str__(self) -> str:
+        what = "created" if self.created else "updated"
+        return (
+            f"{self.table} row {self.row_id} ({self.key!r}, {what} by the batch) was edited "
+            f"since (version {self.version})"
+        )
+
+
+@dataclass(frozen=True)
 class BatchReport:
     """One batch: its job and how many of its rows each table holds (or held)."""
 
@@ -94,11 +122,16 @@ class RollbackPreview:
     rows: dict[str, int]
     references: list[ReferencingRow]
     refusal: str | None
+    #: Rows per table whose values from before the import would be put back.
+    restores: dict[str, int] = field(default_factory=dict)
+    edited: list[EditedRow] = field(default_factory=list)
+    force_edited: bool = False
 
     @property
     def possible(self) -> bool:
         """Whether the rollback would go ahead."""
-        return self.refusal is None and not self.references
+        blocked_by_edits = bool(self.edited) and not self.force_edited
+        return self.refusal is None and not self.references and not blocked_by_edits
 
     def to_json(self) -> dict[str, Any]:
         """The preview as JSON-ready values."""
@@ -109,7 +142,10 @@ class RollbackPreview:
             "possible": self.possible,
             "refusal": self.refusal,
             "would_delete": dict(self.rows),
+            "would_restore": dict(self.restores),
             "blockers": [_json_object(asdict(r)) for r in self.references],
+            "edited": [_json_object(asdict(r)) for r in self.edited],
+            "force_edited": self.force_edited,
         }
 
 
@@ -123,6 +159,8 @@ class RollbackReport:
     deleted: dict[str, int]
     rolled_back_by: str
     reason: str | None
+    restored: dict[str, int] = field(default_factory=dict)
+    forced: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-ready values."""

@@ -13,17 +13,19 @@ import sqlalchemy as sa
 from batchport.declarations import Catalog, ImportType, Link
 from batchport.dialects import Dialect
 from batchport.reports import ReferencingRow
+from batchport.schema import import_changes
 
 #: How many referencing rows a refusal lists per foreign key.
 REFERENCE_LIMIT = 100
 
 
 def batch_rows(
-    conn: sa.Connection, dialect: Dialect, catalog: Catalog, batch_id: str
+    conn: sa.Connection, dialect: Dialect, catalog: Catalog, batch_id: str, *, force: bool = True
 ) -> dict[str, int]:
-    """How many rows of each table carry this batch (tables with none are left out)."""
+    """How many rows of each table carry this batch (tables with none are left out); without
+    `force`, only rows not edited since the import (and their links)."""
     counts: dict[str, int] = {}
-    for table, condition in _batch_tables(dialect, catalog, batch_id):
+    for table, condition in _batch_tables(dialect, catalog, batch_id, force=force):
         count = conn.execute(sa.select(sa.func.count()).select_from(table).where(condition))
         number = count.scalar_one()
         if number:
@@ -32,11 +34,15 @@ def batch_rows(
 
 
 def delete_batch(
-    conn: sa.Connection, dialect: Dialect, catalog: Catalog, batch_id: str
+    conn: sa.Connection, dialect: Dialect, catalog: Catalog, batch_id: str, *, force: bool
 ) -> dict[str, int]:
-    """Deletes the batch's rows, children before parents; returns the rows deleted per table."""
+    """Deletes the batch's rows, children before parents; returns the rows deleted per table.
+
+    Without `force`, a row edited since the import (row version not 0) is left alone, so that
+    an edit made after the edited-rows check shows as a shortfall in the counts.
+    """
     deleted: dict[str, int] = {}
-    for table, condition in _batch_tables(dialect, catalog, batch_id):
+    for table, condition in _batch_tables(dialect, catalog, batch_id, force=force):
         result = conn.execute(table.delete().where(condition))
         deleted[table.name] = deleted.get(table.name, 0) + result.rowcount
     return deleted
@@ -62,11 +68,13 @@ def outside_references(
 
 
 def _batch_tables(
-    dialect: Dialect, catalog: Catalog, batch_id: str
+    dialect: Dialect, catalog: Catalog, batch_id: str, *, force: bool = True
 ) -> Iterator[tuple[sa.Table, sa.ColumnElement[bool]]]:
     """Each table with the condition selecting the batch's rows, in deletion order."""
     for import_type in catalog.children_first():
         own = import_type.table.c.import_batch_id == batch_id
+        if not force:
+            own = own & (import_type.table.c.row_version == 0)
         for link in import_type.links:
             owned = sa.select(import_type.table.c.id).where(own)
             yield link.table, dialect.among(link.table.c[link.owner_column], owned)
@@ -92,16 +100,32 @@ def _referencing(
         .where(batch_row.c.import_batch_id == batch_id)
     )
     if "import_batch_id" in child.c:
-        return query.where(child.c.import_batch_id.is_distinct_from(batch_id))
+        return query.where(
+            child.c.import_batch_id.is_distinct_from(batch_id),
+            ~_restored(child, child.c.id, batch_id),
+        )
     if owner is not None:
         owner_type, link = owner
         if column.name == link.owner_column:
             return None  # the link belongs to its owner row, which is in the batch
         owner_row = owner_type.table.alias("owner_row")
         return query.join(owner_row, owner_row.c.id == child.c[link.owner_column]).where(
-            owner_row.c.import_batch_id.is_distinct_from(batch_id)
+            owner_row.c.import_batch_id.is_distinct_from(batch_id),
+            ~_restored(owner_type.table, owner_row.c.id, batch_id),
         )
     return query
+
+
+def _restored(
+    table: sa.Table, row_id: sa.ColumnElement[object], batch_id: str
+) -> sa.ColumnElement[bool]:
+    """True for a row the batch updated: the rollback puts back its prior values (and links),
+    which pointed at nothing the batch created."""
+    return sa.exists().where(
+        import_changes.c.batch_id == batch_id,
+        import_changes.c.table_name == table.name,
+        import_changes.c.row_id == row_id,
+    )
 
 
 def _references(

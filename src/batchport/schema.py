@@ -70,6 +70,11 @@ import_history = sa.Table(
     sa.Column("rolled_back_at", Timestamp, nullable=True),
     sa.Column("rolled_back_by", sa.String(255), nullable=True),
     sa.Column("rollback_reason", sa.Text(), nullable=True),
+    sa.Column("rows_updated", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("rows_skipped", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("rows_unchanged", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("on_existing", sa.String(10), nullable=False, server_default="error"),
+    sa.Column("rollback_forced", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.CheckConstraint(
         sa.column("status").in_(JOB_STATUSES),
         name="status",
@@ -92,6 +97,8 @@ departments = sa.Table(
     sa.Column("is_active", sa.Boolean(), nullable=False, server_default=sa.true()),
     *_timestamps(),
     sa.Column("import_batch_id", BatchId, nullable=True, index=True),
+    #: 0 when created; a trigger adds one for every change made outside batchport.
+    sa.Column("row_version", sa.BigInteger(), nullable=False, server_default="0"),
     schema=INVENTORY,
 )
 
@@ -105,6 +112,8 @@ users = sa.Table(
     sa.Column("is_active", sa.Boolean(), nullable=False, server_default=sa.true()),
     *_timestamps(),
     sa.Column("import_batch_id", BatchId, nullable=True, index=True),
+    #: 0 when created; a trigger adds one for every change made outside batchport.
+    sa.Column("row_version", sa.BigInteger(), nullable=False, server_default="0"),
 )
 
 user_departments = sa.Table(
@@ -125,4 +134,27 @@ user_departments = sa.Table(
     ),
     sa.Column("is_primary", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("created_at", Timestamp, nullable=False, server_default=sa.func.now()),
+)
+
+#: Holds a job's id while batchport writes in one transaction (visible to it alone), so that
+#: the row-version triggers tell batchport's own changes from everyone else's.
+import_writes = sa.Table(
+    "import_writes",
+    metadata,
+    sa.Column("job_id", sa.String(36), primary_key=True),
+)
+
+#: What an import changed in rows it did not create: their prior values and link rows.
+import_changes = sa.Table(
+    "import_changes",
+    metadata,
+    _id(),
+    sa.Column("batch_id", BatchId, nullable=False),
+    sa.Column("table_name", sa.String(100), nullable=False),
+    sa.Column("row_id", sa.BigInteger(), nullable=False),
+    sa.Column("prior", sa.Text(), nullable=False),
+    sa.Column("prior_links", sa.Text(), nullable=True),
+    sa.Column("version_before", sa.BigInteger(), nullable=False),
+    sa.Column("version_after", sa.BigInteger(), nullable=False),
+    sa.UniqueConstraint("batch_id", "table_name", "row_id", name="import_changes_batch_id_unique"),
 )

@@ -95,7 +95,7 @@ def test_invalid_file_exits_1_with_row_column_and_value(tmp_path):
     assert "Traceback" not in result.stderr
     as_json = json.loads(run("import", "departments", str(path), "--json", cwd=tmp_path).stdout)
     assert as_json["errors"] == [
-        {"row": 3, "column": "name", "value": "", "message": "is required"}
+        {"row": 3, "column": "name", "value": "", "message": "is required", "sheet": None}
     ]
 
 
@@ -221,7 +221,7 @@ def test_postgresql_lifecycle_through_the_cli(tmp_path, pg_url):
     assert "run `batchport db migrate`" in refused.stderr
 
     status = json.loads(run("db", "status", "--json", cwd=tmp_path, env=env).stdout)
-    assert status["current"] is None and len(status["pending"]) == 4
+    assert status["current"] is None and len(status["pending"]) == 5
 
     assert run("db", "migrate", cwd=tmp_path, env=env).returncode == 0
     verify = run("db", "verify", cwd=tmp_path, env=env)
@@ -230,7 +230,7 @@ def test_postgresql_lifecycle_through_the_cli(tmp_path, pg_url):
 
     assert run("db", "rollback", "--yes", cwd=tmp_path, env=env).returncode == 0
     status = json.loads(run("db", "status", "--json", cwd=tmp_path, env=env).stdout)
-    assert status["current"] == "20251213100002"
+    assert status["current"] == "20261125113000"
     back = run("db", "rollback", "--target", "20251213100001", "--yes", cwd=tmp_path, env=env)
     assert back.returncode == 0
     failing = run("db", "verify", cwd=tmp_path, env=env)
@@ -245,6 +245,7 @@ def test_postgresql_lifecycle_through_the_cli(tmp_path, pg_url):
         "20251213100001",
         "20251213100002",
         "20261125113000",
+        "20261125140000",
     ]
     assert run("db", "migrate", cwd=tmp_path, env=env).returncode == 0
     imported = run(

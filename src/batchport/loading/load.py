@@ -2,20 +2,52 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
+from batchport import changes
 from batchport.declarations import Catalog, ImportType
 from batchport.loading.staging import ROW_NUMBER, Stage
 
+#: What an import may do with a row whose key is already in the database.
+ON_EXISTING = ("error", "skip", "update")
+#: Existing rows compared (and updated) per round trip.
+UPDATE_PAGE = 2000
+
+
+@dataclass
+class Loaded:
+    """What loading did: rows created per table, and rows of the type updated, skipped or
+    left unchanged because their key was already there."""
+
+    created: dict[str, int] = field(default_factory=dict)
+    updated: int = 0
+    skipped: int = 0
+    unchanged: int = 0
+
 
 def load_stage(
-    conn: sa.Connection, stage: Stage, catalog: Catalog, batch_id: str
-) -> dict[str, int]:
-    """Inserts the staged rows and their links; returns the rows created per table name."""
+    conn: sa.Connection, stage: Stage, catalog: Catalog, batch_id: str, on_existing: str = "error"
+) -> Loaded:
+    """Inserts the staged rows and their links; with `on_existing` `skip` or `update`, rows
+    whose key is already in the database are left alone or updated (prior values logged)."""
     import_type = stage.import_type
-    created = {import_type.table.name: _insert_rows(conn, stage, catalog, batch_id)}
+    loaded = Loaded()
+    existing = 0
+    if on_existing != "error":
+        existing = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(stage.rows)
+            .join(import_type.table, import_type.key_column == stage.rows.c[import_type.key])
+        ).scalar_one()
+    created = {
+        import_type.table.name: _insert_rows(
+            conn, stage, catalog, batch_id, new_only=on_existing != "error"
+        )
+    }
     _patch_self_references(conn, stage, batch_id)
     for link, table in stage.links:
         owner, target = import_type, catalog[link.to]
@@ -38,32 +70,159 @@ def load_stage(
         columns += [link.primary_flag] if link.primary_flag else []
         result = conn.execute(link.table.insert().from_select(columns, select))
         created[link.table.name] = created.get(link.table.name, 0) + result.rowcount
-    return created
+    loaded.created = created
+    if on_existing == "skip":
+        loaded.skipped = existing
+    elif on_existing == "update":
+        loaded.updated = _update_existing(conn, stage, catalog, batch_id)
+        loaded.unchanged = existing - loaded.updated
+    return loaded
 
 
-def _insert_rows(conn: sa.Connection, stage: Stage, catalog: Catalog, batch_id: str) -> int:
+def _file_values(stage: Stage, catalog: Catalog) -> list[tuple[str, sa.ColumnElement[Any]]]:
+    """Each target column the file sets, with the SQL expression of its value per staged row."""
     import_type = stage.import_type
     table = import_type.table
     rows = stage.rows
-    columns: list[str] = []
-    values: list[sa.ColumnElement[object]] = []
-    for field in import_type.fields:
-        if field.column is None:
-            continue
-        columns.append(field.column)
-        values.append(_or_default(rows.c[field.name], table.c[field.column]))
+    values: list[tuple[str, sa.ColumnElement[Any]]] = [
+        (f.column, _or_default(rows.c[f.name], table.c[f.column]))
+        for f in import_type.fields
+        if f.column is not None
+    ]
     for reference in import_type.references:
         target = catalog[reference.to]
-        columns.append(reference.column)
-        values.append(
+        found = (
             sa.select(target.table.c.id)
             .where(target.key_column == rows.c[reference.field])
             .scalar_subquery()
         )
-    columns.append("import_batch_id")
-    values.append(sa.literal(batch_id, table.c.import_batch_id.type))
-    select = sa.select(*values).order_by(rows.c[ROW_NUMBER])
+        values.append((reference.column, found))
+    return values
+
+
+def _insert_rows(
+    conn: sa.Connection, stage: Stage, catalog: Catalog, batch_id: str, *, new_only: bool
+) -> int:
+    import_type = stage.import_type
+    table = import_type.table
+    rows = stage.rows
+    values = _file_values(stage, catalog)
+    columns = [name for name, _ in values] + ["import_batch_id"]
+    select = sa.select(
+        *(value for _, value in values), sa.literal(batch_id, table.c.import_batch_id.type)
+    ).order_by(rows.c[ROW_NUMBER])
+    if new_only:
+        select = select.where(~sa.exists().where(import_type.key_column == rows.c[import_type.key]))
     return conn.execute(table.insert().from_select(columns, select)).rowcount
+
+
+def _update_existing(conn: sa.Connection, stage: Stage, catalog: Catalog, batch_id: str) -> int:
+    """Updates rows that were in the database before the batch where the file's values (or
+    links) differ, logging their prior values; returns how many it updated."""
+    import_type = stage.import_type
+    table = import_type.table
+    rows = stage.rows
+    values = _file_values(stage, catalog)
+    names = [name for name, _ in values]
+    stamped = "updated_at" in table.c
+    query = (
+        sa.select(
+            rows.c[ROW_NUMBER].label("_row"),
+            rows.c[import_type.key].label("_key"),
+            table.c.id.label("_id"),
+            table.c.row_version.label("_version"),
+            *(table.c[name].label(f"old_{name}") for name in names),
+            *(value.label(f"new_{name}") for name, value in values),
+            *([table.c.updated_at.label("_updated_at")] if stamped else []),
+        )
+        .join(table, import_type.key_column == rows.c[import_type.key])
+        .where(table.c.import_batch_id.is_distinct_from(batch_id))
+        .order_by(rows.c[ROW_NUMBER])
+        .limit(UPDATE_PAGE)
+        .with_for_update(of=table)
+    )
+    update = (
+        table.update()
+        .where(table.c.id == sa.bindparam("_id"))
+        .values(
+            {name: sa.bindparam(f"new_{name}") for name in names},
+            row_version=sa.bindparam("_version"),
+            **({"updated_at": sa.func.now()} if stamped else {}),
+        )
+    )
+    updated = 0
+    last = 0
+    while page := conn.execute(query.where(rows.c[ROW_NUMBER] > last)).mappings().all():
+        last = page[-1]["_row"]
+        links = _link_changes(conn, stage, catalog, page)
+        entries: list[dict[str, Any]] = []
+        params: list[dict[str, Any]] = []
+        for row in page:
+            prior = {n: row[f"old_{n}"] for n in names if row[f"old_{n}"] != row[f"new_{n}"]}
+            row_links = links.get(row["_id"], {})
+            if not prior and not row_links:
+                continue
+            version = row["_version"]
+            if stamped:
+                prior["updated_at"] = row["_updated_at"]
+            entries.append(
+                {
+                    "batch_id": batch_id,
+                    "table_name": table.name,
+                    "row_id": row["_id"],
+                    "prior": changes.encode(prior),
+                    "prior_links": changes.encode(row_links) if row_links else None,
+                    "version_before": version,
+                    "version_after": version + 1,
+                }
+            )
+            params.append(
+                {"_id": row["_id"], "_version": version + 1}
+                | {f"new_{n}": row[f"new_{n}"] for n in names}
+            )
+        if params:
+            conn.execute(update, params)
+            changes.log_changes(conn, entries)
+            updated += len(params)
+    return updated
+
+
+def _link_changes(
+    conn: sa.Connection, stage: Stage, catalog: Catalog, page: Sequence[sa.RowMapping]
+) -> dict[object, dict[str, list[dict[str, Any]]]]:
+    """For each row of `page` whose links the file changes: the link rows it had, per link
+    table. Those rows are replaced by the file's links here and now."""
+    ids = {row["_key"]: row["_id"] for row in page}
+    prior: dict[object, dict[str, list[dict[str, Any]]]] = {}
+    for link, staged in stage.links:
+        target = catalog[link.to]
+        owner = link.table.c[link.owner_column]
+        wanted: dict[object, set[tuple[Any, ...]]] = {row_id: set() for row_id in ids.values()}
+        for key, target_id, position in conn.execute(
+            sa.select(staged.c.owner_key, target.table.c.id, staged.c.position)
+            .join(target.table, target.key_column == staged.c.target_key)
+            .where(staged.c.owner_key.in_(list(ids)))
+        ):
+            flag = (position == 0,) if link.primary_flag else ()
+            wanted[ids[key]].add((target_id, *flag))
+        current: dict[object, list[dict[str, Any]]] = {row_id: [] for row_id in ids.values()}
+        for row in conn.execute(sa.select(link.table).where(owner.in_(list(wanted)))).mappings():
+            current[row[link.owner_column]].append(dict(row))
+        for row_id, links in wanted.items():
+            have = {
+                (r[link.target_column], *((r[link.primary_flag],) if link.primary_flag else ()))
+                for r in current[row_id]
+            }
+            if have == links:
+                continue
+            prior.setdefault(row_id, {})[link.table.name] = current[row_id]
+            conn.execute(link.table.delete().where(owner == row_id))
+            names = [link.owner_column, link.target_column]
+            names += [link.primary_flag] if link.primary_flag else []
+            if links:
+                new = [dict(zip(names, (row_id, *item), strict=True)) for item in links]
+                conn.execute(link.table.insert(), new)
+    return prior
 
 
 def server_default(column: sa.Column[Any]) -> sa.ColumnElement[Any] | None:

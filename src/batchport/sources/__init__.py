@@ -9,14 +9,26 @@ from batchport.sources.base import Source
 from batchport.sources.delimited import DelimitedSource
 from batchport.sources.workbook import WorkbookSource
 
-__all__ = ["DelimitedSource", "Source", "WorkbookSource", "file_sha256", "open_source"]
+__all__ = [
+    "DelimitedSource",
+    "Source",
+    "WorkbookSource",
+    "file_sha256",
+    "is_workbook",
+    "open_source",
+]
 
 _WORKBOOK_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"})
 
 
+def is_workbook(path: Path) -> bool:
+    """Whether the file's suffix names a spreadsheet workbook (else it is read as CSV)."""
+    return path.suffix.lower() in _WORKBOOK_SUFFIXES
+
+
 def open_source(path: Path, *, encoding: str | None = None, sheet: str | None = None) -> Source:
     """Opens `path` with the reader its suffix calls for."""
-    if path.suffix.lower() in _WORKBOOK_SUFFIXES:
+    if is_workbook(path):
         return WorkbookSource(path, sheet=sheet)
     return DelimitedSource(path, encoding=encoding)
 

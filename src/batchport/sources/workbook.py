@@ -38,6 +38,11 @@ class WorkbookSource(Source):
         self._rows = self._numbered_rows()
         self._header: list[str] | None = None
 
+    @property
+    def sheets(self) -> list[str]:
+        """The names of all the workbook's sheets, in order."""
+        return list(self._workbook.sheet_names)
+
     def header(self) -> list[str]:
         if self._header is None:
             first = next(self._rows, None)

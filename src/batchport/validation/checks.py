@@ -13,11 +13,16 @@ from batchport.errors import RowError
 from batchport.loading.staging import ROW_NUMBER, Stage
 
 
-def check_stage(conn: sa.Connection, stage: Stage, catalog: Catalog) -> list[RowError]:
-    """Every error the staged rows have against each other and against the database."""
+def check_stage(
+    conn: sa.Connection, stage: Stage, catalog: Catalog, *, on_existing: str = "error"
+) -> list[RowError]:
+    """Every error the staged rows have against each other and against the database.
+
+    A key already in the database is an error only when `on_existing` is `error`.
+    """
     return [
         *_duplicate_keys(conn, stage),
-        *_existing_keys(conn, stage),
+        *(_existing_keys(conn, stage) if on_existing == "error" else []),
         *_unknown_references(conn, stage, catalog),
         *_unknown_link_targets(conn, stage, catalog),
         *_cycles(conn, stage),
