@@ -15,6 +15,7 @@ from batchport.commands import (
     rollback_batch,
     rollback_migration,
     run_import,
+    run_workbook_import,
     verify_migrations,
 )
 from batchport.database import Database
@@ -32,9 +33,17 @@ from batchport.errors import (
     RollbackBlocked,
     RollbackRefused,
     RowError,
+    RowsEdited,
     SourceError,
 )
-from batchport.reports import BatchReport, ImportReport, Job, RollbackPreview, RollbackReport
+from batchport.reports import (
+    BatchReport,
+    EditedRow,
+    ImportReport,
+    Job,
+    RollbackPreview,
+    RollbackReport,
+)
 
 __all__ = [
     "BatchNotFound",
@@ -46,6 +55,7 @@ __all__ = [
     "Database",
     "DatabaseError",
     "DatabaseNotMigrated",
+    "EditedRow",
     "EmptyBatch",
     "Field",
     "FileRejected",
@@ -61,6 +71,7 @@ __all__ = [
     "RollbackRefused",
     "RollbackReport",
     "RowError",
+    "RowsEdited",
     "SourceError",
     "get_batch",
     "list_history",
@@ -71,5 +82,6 @@ __all__ = [
     "rollback_batch",
     "rollback_migration",
     "run_import",
+    "run_workbook_import",
     "verify_migrations",
 ]

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -18,11 +19,7 @@ from rich.table import Table
 
 from batchport import commands
 from batchport.database import Database
-from batchport.errors import (
-    BatchportError,
-    FileRejected,
-    RollbackBlocked,
-)
+from batchport.errors import BatchportError, FileRejected, RollbackBlocked, RowsEdited
 from batchport.reports import ImportReport, Job, RollbackPreview
 
 #: Exit codes: 0 success, 1 a validation or user error, 2 a usage error (Typer's own).
@@ -41,6 +38,15 @@ app.add_typer(db_app, name="db")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+
+
+class OnExisting(StrEnum):
+    """What an import does with a row whose key is already in the database."""
+
+    error = "error"
+    skip = "skip"
+    update = "update"
+
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 ActorOption = Annotated[
@@ -90,12 +96,25 @@ def _main(
 @app.command("import")
 def import_(
     ctx: typer.Context,
-    import_type: Annotated[str, typer.Argument(help="What the file holds, e.g. departments.")],
+    import_type: Annotated[
+        str,
+        typer.Argument(
+            help="What the file holds, e.g. departments; `workbook` imports every sheet "
+            "named after a type, in dependency order, as one batch."
+        ),
+    ],
     file: Annotated[Path, typer.Argument(help="A .csv or .xlsx file.")],
     sheet: Annotated[str | None, typer.Option(help="The sheet of a workbook to read.")] = None,
     encoding: Annotated[
         str | None, typer.Option(help="The CSV file's encoding (default: UTF-8).")
     ] = None,
+    on_existing: Annotated[
+        OnExisting,
+        typer.Option(
+            help="A row whose key is already in the database: an error, skipped, or updated "
+            "(its prior values are kept, and a rollback restores them)."
+        ),
+    ] = OnExisting.error,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and report; write nothing.")
     ] = False,
@@ -104,16 +123,25 @@ def import_(
 ) -> None:
     """Import FILE as one batch: every row, or none if any row is invalid."""
     with _reported(ctx, as_json):
+        db = ctx.obj.database()
         try:
-            report = commands.run_import(
-                ctx.obj.database(),
-                import_type,
-                file,
-                actor=_actor(actor),
-                encoding=encoding,
-                sheet=sheet,
-                dry_run=dry_run,
-            )
+            if import_type == commands.WORKBOOK:
+                reports = commands.run_workbook_import(
+                    db, file, actor=_actor(actor), dry_run=dry_run, on_existing=on_existing.value
+                )
+            else:
+                reports = [
+                    commands.run_import(
+                        db,
+                        import_type,
+                        file,
+                        actor=_actor(actor),
+                        encoding=encoding,
+                        sheet=sheet,
+                        dry_run=dry_run,
+                        on_existing=on_existing.value,
+                    )
+                ]
         except FileRejected as exc:
             if as_json:
                 _print_json(exc.report.to_json())
@@ -121,9 +149,13 @@ def import_(
                 _print_row_errors(exc)
             raise typer.Exit(EXIT_ERROR) from exc
     if as_json:
-        _print_json(report.to_json())
+        _print_json(
+            reports[0].to_json()
+            if import_type != commands.WORKBOOK
+            else [r.to_json() for r in reports]
+        )
     else:
-        _print_import(report)
+        _print_import(reports)
 
 
 @app.command()
@@ -135,26 +167,43 @@ def rollback(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be deleted and what blocks it.")
     ] = False,
+    force_edited: Annotated[
+        bool,
+        typer.Option(
+            "--force-edited",
+            help="Roll back even rows edited since the import, losing those edits "
+            "(recorded in the history).",
+        ),
+    ] = False,
     actor: ActorOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Delete every row a batch created, children first, in one transaction."""
+    """Take a batch back in one transaction: restore the rows it updated, delete the rows it
+    created (children first)."""
     with _reported(ctx, as_json):
         db = ctx.obj.database()
         if dry_run or not yes:
-            preview = commands.preview_rollback(db, batch_id)
+            preview = commands.preview_rollback(db, batch_id, force_edited=force_edited)
             if dry_run:
                 _print_preview(preview, as_json)
                 raise typer.Exit(0 if preview.possible else EXIT_ERROR)
             _print_preview(preview, as_json=False, console=err)
             if preview.possible:
-                _confirm("Delete these rows?", "Rollback cancelled; nothing was deleted.")
-        report = commands.rollback_batch(db, batch_id, actor=_actor(actor), reason=reason)
+                _confirm("Roll back this batch?", "Rollback cancelled; nothing was changed.")
+        report = commands.rollback_batch(
+            db, batch_id, actor=_actor(actor), reason=reason, force_edited=force_edited
+        )
     if as_json:
         _print_json(report.to_json())
         return
     deleted = ", ".join(f"{n} {table}" for table, n in report.deleted.items() if n) or "no rows"
-    out.print(f"Rolled back batch {report.batch_id}: deleted {deleted}.")
+    restored = ", ".join(f"{n} {table}" for table, n in report.restored.items())
+    out.print(
+        f"Rolled back batch {report.batch_id}: deleted {deleted}"
+        + (f"; restored {restored}" if restored else "")
+        + (" (forced over edited rows)" if report.forced else "")
+        + "."
+    )
 
 
 @app.command("history")
@@ -334,6 +383,8 @@ def _fail(exc: Exception, as_json: bool, *, internal: bool = False) -> NoReturn:
         }
         if isinstance(exc, RollbackBlocked):
             details["references"] = [str(r) for r in exc.references]
+        if isinstance(exc, RowsEdited):
+            details["edited"] = [str(r) for r in exc.edited]
         code = "internal_error" if internal else type(exc).__name__
         _print_json({"error": {"code": code, "message": str(exc), "details": details}})
     else:
@@ -347,6 +398,9 @@ def _fail(exc: Exception, as_json: bool, *, internal: bool = False) -> NoReturn:
         if isinstance(exc, RollbackBlocked):
             for reference in exc.references:
                 err.print(f"  - {reference}", highlight=False)
+        if isinstance(exc, RowsEdited):
+            for edited in exc.edited:
+                err.print(f"  - {edited}", highlight=False)
     raise typer.Exit(EXIT_ERROR)
 
 
@@ -383,26 +437,36 @@ def _print_json(value: object) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
-def _print_import(report: ImportReport) -> None:
-    created = ", ".join(f"{n} {table}" for table, n in report.created.items())
-    if report.dry_run:
+def _print_import(reports: list[ImportReport]) -> None:
+    for report in reports:
+        done = ", ".join(f"{n} {table}" for table, n in report.created.items())
+        if report.on_existing != "error":
+            table = report.import_type
+            done += (
+                f"; {report.updated} {table} updated, {report.unchanged} unchanged"
+                if report.on_existing == "update"
+                else f"; {report.skipped} {table} skipped (already there)"
+            )
+        if report.dry_run:
+            out.print(
+                f"{report.file_name}: {report.rows_total} rows are valid; "
+                f"an import would create {done}. Nothing was written (dry run)."
+            )
+        else:
+            out.print(f"Imported {report.file_name}: created {done}.")
+    last = reports[-1] if reports else None
+    if last is not None and not last.dry_run:
         out.print(
-            f"{report.file_name}: {report.rows_total} rows are valid; "
-            f"an import would create {created}. Nothing was written (dry run)."
+            f"batch_id {last.batch_id} (job {last.job_id}); "
+            f"undo with: batchport rollback {last.batch_id}"
         )
-        return
-    out.print(
-        f"Imported {report.file_name}: created {created}.\n"
-        f"batch_id {report.batch_id} (job {report.job_id}); "
-        f"undo with: batchport rollback {report.batch_id}"
-    )
 
 
 def _print_row_errors(exc: FileRejected) -> None:
     table = Table("row", "column", "value", "problem", title=str(exc), title_justify="left")
     for error in exc.errors[:SHOWN_ERRORS]:
         table.add_row(
-            str(error.row),
+            f"{error.sheet}!{error.row}" if error.sheet else str(error.row),
             error.column or "",
             "" if error.value is None else repr(error.value),
             error.message,
@@ -420,6 +484,10 @@ def _print_preview(preview: RollbackPreview, as_json: bool, console: Console = o
     _print_job(preview.job, preview.rows, console=console, verb="would be deleted")
     if preview.refusal:
         console.print(f"[red]cannot be rolled back:[/] {preview.refusal}", highlight=False)
+    for table, count in preview.restores.items():
+        console.print(
+            f"  {table}: {count} rows would be restored to their values before the import"
+        )
     if preview.references:
         console.print(
             f"[red]blocked:[/] {len(preview.references)} row(s) outside the batch reference it:",
@@ -427,7 +495,18 @@ def _print_preview(preview: RollbackPreview, as_json: bool, console: Console = o
         )
         for reference in preview.references:
             console.print(f"  - {reference}", highlight=False)
-    elif preview.possible:
+    if preview.edited:
+        label = (
+            "[yellow]edits that --force-edited would lose:[/]"
+            if preview.force_edited
+            else (
+                "[red]blocked:[/] rows edited since the import (--force-edited rolls back anyway):"
+            )
+        )
+        console.print(f"{label} {len(preview.edited)} row(s)", highlight=False)
+        for edited in preview.edited:
+            console.print(f"  - {edited}", highlight=False)
+    if preview.possible:
         console.print("Nothing blocks this rollback.")
 
 

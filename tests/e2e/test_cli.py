@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -134,7 +135,7 @@ def test_rollback_asks_first_and_json_lists_deleted_rows(tmp_path):
     cancelled = run("rollback", batch_id, cwd=tmp_path, stdin="n\n")
     assert cancelled.returncode == 1
     assert "departments: 10 rows" in cancelled.stderr
-    assert "nothing was deleted" in cancelled.stderr
+    assert "nothing was changed" in cancelled.stderr
     done = run("rollback", batch_id, "--yes", "--json", "--reason", "test", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -286,3 +287,36 @@ def test_in_process_cli_on_both_databases(cli, csv_file):
     rolled = cli("rollback", batch_id, "--yes", "--json")
     assert rolled.exit_code == 0, rolled.output
     assert json.loads(rolled.stdout)["deleted"]["departments"] == 3
+
+
+def test_workbook_update_and_forced_rollback_through_the_cli(tmp_path):
+    """`import workbook` loads both sheets as one batch; `--on-existing update` reports its
+    counts; an edited row blocks `rollback` (exit 1, listed) until `--force-edited`."""
+    whole = run("import", "workbook", str(EXAMPLES / "workbook.xlsx"), "--json", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    sheets = json.loads(whole.stdout)
+    assert [(s["import_type"], s["rows_imported"]) for s in sheets] == [
+        ("departments", 10),
+        ("users", 8),
+    ]
+    changed = tmp_path / "changed.csv"
+    changed.write_text(
+        "email,first_name,last_name,department_codes\n"
+        "ana.silva@example.org,Anabela,Silva,HQ\n"
+        "zoe.new@example.org,Zoe,New,HQ\n"
+    )
+    update = run("import", "users", str(changed), "--on-existing", "update", cwd=tmp_path)
+    assert update.returncode == 0, update.stderr
+    assert "created 1 users, 1 user_departments; 1 users updated, 0 unchanged" in update.stdout
+    batch_id = update.stdout.split("batch_id ")[1].split()[0]
+
+    with sqlite3.connect(tmp_path / "batchport.db") as conn:
+        conn.execute("UPDATE users SET last_name = 'Hand' WHERE email = 'zoe.new@example.org'")
+    refused = run("rollback", batch_id, "--yes", cwd=tmp_path)
+    assert refused.returncode == 1
+    assert "zoe.new@example.org" in refused.stderr and "--force-edited" in refused.stderr
+    forced = run("rollback", batch_id, "--yes", "--force-edited", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert "restored 1 users (forced over edited rows)" in forced.stdout
+    [job] = json.loads(run("history", "--json", "--limit", "1", cwd=tmp_path).stdout)
+    assert (job["status"], job["rollback_forced"], job["rows_updated"]) == ("rolled_back", True, 1)

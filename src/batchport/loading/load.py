@@ -145,9 +145,9 @@ def _update_existing(conn: sa.Connection, stage: Stage, catalog: Catalog, batch_
         table.update()
         .where(table.c.id == sa.bindparam("_id"))
         .values(
-            {name: sa.bindparam(f"new_{name}") for name in names},
-            row_version=sa.bindparam("_version"),
-            **({"updated_at": sa.func.now()} if stamped else {}),
+            {name: sa.bindparam(f"new_{name}") for name in names}
+            | {"row_version": sa.bindparam("_version")}
+            | ({"updated_at": sa.func.now()} if stamped else {})
         )
     )
     updated = 0

@@ -1,0 +1,215 @@
+"""Imports that meet existing rows (skip / update), rollbacks that restore what they updated,
+rows edited after their import, and one batch across a whole workbook."""
+
+from __future__ import annotations
+
+import pytest
+
+from batchport import (
+    FileRejected,
+    RowsEdited,
+    list_history,
+    preview_rollback,
+    rollback_batch,
+    run_import,
+    run_workbook_import,
+)
+from tests.conftest import DEPARTMENTS
+from tests.integration.test_rollback import manual_sql, users_file
+
+USER_HEADER = ["email", "first_name", "last_name", "department_codes"]
+
+
+@pytest.fixture
+def base(db, csv_file):
+    """Departments, and two users imported by a first batch."""
+    run_import(db, "departments", csv_file(DEPARTMENTS, name="departments.csv"), actor="a")
+    return run_import(
+        db,
+        "users",
+        users_file(csv_file, ["ann@x.org", "Ann", "Lee", "HQ"], ["bob@x.org", "Bob", "Ray", "FIN"]),
+        actor="a",
+    )
+
+
+def user(rows, email):
+    [found] = rows("users", email=email)
+    return found
+
+
+def codes(db, rows, email):
+    """The department codes a user is linked to, primary first."""
+    ids = {d["id"]: d["code"] for d in rows("departments")}
+    links = rows("user_departments", user_id=user(rows, email)["id"])
+    return [ids[link["department_id"]] for link in sorted(links, key=lambda x: not x["is_primary"])]
+
+
+def test_update_changes_rows_keeps_their_batch_and_rollback_restores_them(db, csv_file, rows, base):
+    """Changed rows are updated (values and links), unchanged ones counted; the updated row
+    keeps the batch that created it; the rollback puts back values and links exactly."""
+    before = {u["email"]: u for u in rows("users")}
+    path = users_file(
+        csv_file,
+        ["ann@x.org", "Annie", "Lee", "OPS;FIN"],  # name and links change
+        ["bob@x.org", "Bob", "Ray", "FIN"],  # as it is
+        ["cy@x.org", "Cy", "Poe", "HQ"],  # new
+        name="second.csv",
+    )
+    report = run_import(db, "users", path, actor="b", on_existing="update")
+    assert (report.created["users"], report.updated, report.unchanged) == (1, 1, 1)
+    ann = user(rows, "ann@x.org")
+    assert ann["first_name"] == "Annie" and ann["import_batch_id"] == base.batch_id
+    assert codes(db, rows, "ann@x.org") == ["OPS", "FIN"]
+    [job] = list_history(db, batch_id=report.batch_id)
+    assert (job.rows_imported, job.rows_updated, job.rows_unchanged, job.on_existing) == (
+        1,
+        1,
+        1,
+        "update",
+    )
+
+    preview = preview_rollback(db, report.batch_id)
+    assert preview.possible and preview.restores == {"users": 1}
+    done = rollback_batch(db, report.batch_id, actor="b")
+    assert done.restored == {"users": 1} and done.deleted["users"] == 1
+    assert {u["email"]: u for u in rows("users")} == before
+    assert codes(db, rows, "ann@x.org") == ["HQ"]
+
+
+def test_skip_leaves_existing_rows_and_counts_them(db, csv_file, rows, base):
+    """With skip, rows already there are left exactly as they are and counted as skipped."""
+    before = rows("users")
+    path = users_file(
+        csv_file, ["ann@x.org", "Other", "Name", "OPS"], ["cy@x.org", "Cy", "Poe", "HQ"]
+    )
+    report = run_import(db, "users", path, actor="b", on_existing="skip")
+    assert (report.created["users"], report.skipped) == (1, 1)
+    assert [u for u in rows("users") if u["email"] != "cy@x.org"] == before
+    rollback_batch(db, report.batch_id, actor="b")
+    assert rows("users") == before
+
+
+def test_update_dry_run_counts_and_writes_nothing(db, csv_file, rows, base):
+    """A dry run that would update reports the counts and leaves every row and history alone."""
+    before = (rows("users"), rows("user_departments"), len(list_history(db)))
+    path = users_file(
+        csv_file, ["ann@x.org", "Annie", "Lee", "HQ"], ["cy@x.org", "Cy", "Poe", "HQ"]
+    )
+    report = run_import(db, "users", path, actor="b", on_existing="update", dry_run=True)
+    assert (report.created["users"], report.updated, report.unchanged) == (1, 1, 0)
+    assert (rows("users"), rows("user_departments"), len(list_history(db))) == before
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "UPDATE users SET last_name = 'Edited' WHERE email = 'ann@x.org'",
+        "INSERT INTO user_departments (user_id, department_id, is_primary) "
+        "SELECT u.id, d.id, false FROM users u, inventory.departments d "
+        "WHERE u.email = 'ann@x.org' AND d.code = 'OPS'",
+        "DELETE FROM user_departments WHERE user_id = (SELECT id FROM users "
+        "WHERE email = 'ann@x.org')",
+    ],
+    ids=["value", "link-added", "links-removed"],
+)
+def test_a_row_edited_after_import_blocks_until_forced(db, rows, base, edit):
+    """An edit made outside batchport (to the row or to its links) is listed and blocks the
+    rollback, changing nothing; --force-edited rolls back anyway and history records it."""
+    manual_sql(db, edit)
+    preview = preview_rollback(db, base.batch_id)
+    assert not preview.possible
+    assert [(e.table, e.key, e.created) for e in preview.edited] == [("users", "ann@x.org", True)]
+    before = (rows("users"), rows("user_departments"))
+    with pytest.raises(RowsEdited, match="edited after the import") as refused:
+        rollback_batch(db, base.batch_id, actor="a")
+    assert [e.key for e in refused.value.edited] == ["ann@x.org"]
+    assert (rows("users"), rows("user_departments")) == before
+    [job] = list_history(db, batch_id=base.batch_id)
+    assert job.status == "completed"
+
+    rollback_batch(db, base.batch_id, actor="a", force_edited=True)
+    assert rows("users") == []
+    [job] = list_history(db, batch_id=base.batch_id)
+    assert job.status == "rolled_back" and job.rollback_forced
+
+
+def test_an_updated_row_edited_again_blocks_the_restore(db, csv_file, rows, base):
+    """A row an import updated and someone edited since is not restored over that edit;
+    forced, the values the import changed are put back and the later edit of another column
+    stays."""
+    report = run_import(
+        db,
+        "users",
+        users_file(csv_file, ["bob@x.org", "Robert", "Ray", "FIN"]),
+        actor="b",
+        on_existing="update",
+    )
+    manual_sql(db, "UPDATE users SET last_name = 'Later' WHERE email = 'bob@x.org'")
+    with pytest.raises(RowsEdited):
+        rollback_batch(db, report.batch_id, actor="b")
+    assert user(rows, "bob@x.org")["first_name"] == "Robert"
+    rollback_batch(db, report.batch_id, actor="b", force_edited=True)
+    bob = user(rows, "bob@x.org")
+    assert (bob["first_name"], bob["last_name"]) == ("Bob", "Later")
+
+
+def test_a_later_import_update_protects_the_rows_it_changed(db, csv_file, rows, base):
+    """Rows of batch A updated by a later batch B are edited from A's point of view: A's
+    rollback waits until B is rolled back."""
+    later = run_import(
+        db,
+        "users",
+        users_file(csv_file, ["ann@x.org", "Annie", "Lee", "HQ"]),
+        actor="b",
+        on_existing="update",
+    )
+    with pytest.raises(RowsEdited):
+        rollback_batch(db, base.batch_id, actor="a")
+    rollback_batch(db, later.batch_id, actor="b")
+    rollback_batch(db, base.batch_id, actor="a")
+    assert rows("users") == []
+
+
+def test_workbook_is_one_batch_in_dependency_order(db, xlsx_file, rows):
+    """A workbook's sheets load as one job and batch, parents first whatever the sheet order;
+    its rollback removes links, users and departments together."""
+    path = xlsx_file(
+        {
+            "users": [USER_HEADER, ["ann@x.org", "Ann", "Lee", "FIN;HQ"]],
+            "notes": [["anything"], ["ignored"]],
+            "departments": DEPARTMENTS,
+        }
+    )
+    reports = run_workbook_import(db, path, actor="a")
+    assert [r.import_type for r in reports] == ["departments", "users"]
+    assert len({r.batch_id for r in reports}) == 1
+    [job] = list_history(db)
+    assert (job.import_type, job.status, job.rows_imported) == ("workbook", "completed", 4)
+    assert codes(db, rows, "ann@x.org") == ["FIN", "HQ"]
+
+    done = rollback_batch(db, reports[0].batch_id, actor="a")
+    assert done.deleted == {"user_departments": 2, "users": 1, "departments": 3}
+    assert rows("departments") == [] and rows("users") == []
+
+
+def test_workbook_with_an_error_on_any_sheet_writes_nothing(db, xlsx_file, rows):
+    """An error on the users sheet rejects the departments sheet too; errors name the sheet."""
+    path = xlsx_file(
+        {
+            "departments": DEPARTMENTS,
+            "users": [
+                USER_HEADER,
+                ["not-an-email", "Ann", "Lee", "FIN"],
+                ["b@x.org", "B", "C", "NOPE"],
+            ],
+        }
+    )
+    with pytest.raises(FileRejected) as caught:
+        run_workbook_import(db, path, actor="a")
+    assert [(e.sheet, e.row, e.column, e.value) for e in caught.value.errors] == [
+        ("users", 2, "email", "not-an-email"),
+        ("users", 3, "department_codes", "NOPE"),
+    ]
+    assert rows("departments") == [] and rows("users") == []
+    [job] = list_history(db)
+    assert job.status == "failed"
