@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -354,6 +355,9 @@ def db_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
 def main() -> None:
     """The console script's entry point."""
+    # psycopg logs what it ignores while closing a connection the server ended; the error
+    # itself reaches the user once, as batchport's message.
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
     app()
 
 

@@ -4,6 +4,8 @@ web UI call these and nothing below them; these own every transaction.
 
 from __future__ import annotations
 
+import itertools
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +41,11 @@ from batchport.verify import Check, verify_schema
 WORKBOOK = "workbook"
 
 T = TypeVar("T")
+
+#: How many times a transaction the database aborted to break a deadlock is run again, and
+#: the pause before the first retry (it grows with each).
+RETRIES = 3
+RETRY_PAUSE = 0.05
 
 #: The statuses a batch can be rolled back from: a completed import, or a failed rollback.
 ROLLBACK_FROM = frozenset({"completed", "rollback_failed"})
@@ -142,7 +149,7 @@ def _as_job(
                 on_existing=options.on_existing,
             )
         try:
-            return run(job)
+            return _retrying(db, lambda: run(job))
         except FileRejected as exc:
             _record_failure(
                 db, job, _rejection_summary(exc.errors), exc.report.rows_total, exc.errors
@@ -201,17 +208,9 @@ def rollback_batch(
             _check_rollback(conn, db, job, force_edited=force_edited)
             history.mark_rolling_back(conn, job, actor=actor, reason=reason, worker=this_worker())
         try:
-            with db.dialect.begin_write(conn), changes.writing(conn, job.job_id):
-                # Rows written since the checks above may reference or edit the batch: check
-                # again, this time in the transaction that deletes.
-                _check_rollback(conn, db, job, force_edited=force_edited)
-                expected = batch_rows(conn, db.dialect, db.catalog, job.batch_id)
-                restored = changes.restore(conn, db.catalog, job.batch_id, force=force_edited)
-                deleted = delete_batch(
-                    conn, db.dialect, db.catalog, job.batch_id, force=force_edited
-                )
-                _ensure_all_deleted(job, expected, deleted)
-                history.mark_rolled_back(conn, job, actor=actor, reason=reason, forced=force_edited)
+            restored, deleted = _retrying(
+                db, lambda: _take_back(conn, db, job, actor, reason, force_edited=force_edited)
+            )
         except BaseException as exc:
             failure = exc
             if isinstance(exc, sa.exc.SQLAlchemyError):
@@ -235,6 +234,42 @@ def rollback_batch(
         restored=restored,
         forced=force_edited,
     )
+
+
+def _take_back(
+    conn: sa.Connection,
+    db: Database,
+    job: Job,
+    actor: str,
+    reason: str | None,
+    *,
+    force_edited: bool,
+) -> tuple[dict[str, int], dict[str, int]]:
+    """In one transaction: restores what the batch updated, deletes what it created, marks the
+    job rolled back. Returns the rows restored and deleted per table."""
+    with db.dialect.begin_write(conn), changes.writing(conn, job.job_id):
+        # Rows written since the first checks may reference or edit the batch: check again,
+        # this time in the transaction that deletes.
+        _check_rollback(conn, db, job, force_edited=force_edited)
+        expected = batch_rows(conn, db.dialect, db.catalog, job.batch_id)
+        restored = changes.restore(conn, db.catalog, job.batch_id, force=force_edited)
+        deleted = delete_batch(conn, db.dialect, db.catalog, job.batch_id, force=force_edited)
+        _ensure_all_deleted(job, expected, deleted)
+        history.mark_rolled_back(conn, job, actor=actor, reason=reason, forced=force_edited)
+    return restored, deleted
+
+
+def _retrying(db: Database, work: Callable[[], T]) -> T:
+    """Runs `work`, again (up to `RETRIES` more times) if the database aborted it to break a
+    deadlock; `work` must be one whole transaction."""
+    for attempt in itertools.count():
+        try:
+            return work()
+        except sa.exc.DBAPIError as exc:
+            if attempt >= RETRIES or not db.dialect.retryable(exc):
+                raise
+            time.sleep(RETRY_PAUSE * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def preview_rollback(db: Database, batch_id: str, *, force_edited: bool = False) -> RollbackPreview:

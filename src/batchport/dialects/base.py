@@ -29,6 +29,10 @@ class Dialect:
         """Begins a transaction that will write; held locks make concurrent writers wait."""
         return conn.begin()
 
+    def retryable(self, exc: sa.exc.DBAPIError) -> bool:
+        """Whether the failed transaction may simply be run again (a deadlock's victim)."""
+        return False
+
     def lock_row(self, statement: sa.Select[tuple[object, ...]]) -> sa.Select[tuple[object, ...]]:
         """The select, locking the rows it reads until the transaction ends."""
         return statement

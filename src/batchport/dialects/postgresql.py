@@ -12,6 +12,10 @@ from sqlalchemy.dialects import postgresql
 
 from batchport.dialects.base import Dialect
 
+#: SQLSTATEs of transactions the server aborted to break a deadlock or a serialization
+#: conflict: running them again is the documented remedy.
+_RETRYABLE = frozenset({"40P01", "40001"})
+
 
 class PostgresqlDialect(Dialect):
     """PostgreSQL through psycopg 3."""
@@ -64,6 +68,9 @@ class PostgresqlDialect(Dialect):
     def release_job(self, conn: sa.Connection, job_id: str) -> None:
         conn.exec_driver_sql(f"select pg_advisory_unlock({self._JOB_LOCK})", {"job_id": job_id})
         conn.commit()
+
+    def retryable(self, exc: sa.exc.DBAPIError) -> bool:
+        return getattr(exc.orig, "sqlstate", None) in _RETRYABLE
 
     def job_claimed(self, conn: sa.Connection, job_id: str) -> bool | None:
         free = conn.exec_driver_sql(
