@@ -1,7 +1,10 @@
 """Row versions and the change log: batchport's own changes told apart, and updates undone.
 
 Every imported table has a `row_version`: 0 when a row is created, and one more for every
-change made outside batchport (triggers count them, changes to a row's links included). While
+change made outside batchport (triggers count them, changes to a row's link rows included).
+A link row added by hand to a row the batch created is told by its `created_at`, later than
+the batch's completion (no INSERT trigger slows bulk loading; on SQLite, whose timestamps
+have whole seconds, a link added within the second the import completed goes unseen). While
 batchport writes, its transaction holds a row in `import_writes`, which the triggers see and
 no other transaction does; so its own writes count nothing, except an import's update of an
 existing row, which adds one itself and logs the row's prior values in `import_changes`.
@@ -55,22 +58,34 @@ def encode(values: dict[str, Any]) -> str:
     return json.dumps(values, default=_iso, sort_keys=True)
 
 
-def edited_rows(conn: sa.Connection, catalog: Catalog, batch_id: str) -> list[EditedRow]:
-    """Rows the batch created or updated that were changed outside batchport since."""
-    found: list[EditedRow] = []
+def edited_rows(
+    conn: sa.Connection, catalog: Catalog, batch_id: str, completed_at: dt.datetime | None
+) -> list[EditedRow]:
+    """Rows the batch created or updated that were changed outside batchport since: by the
+    version count, or — for rows it created — by a link row added after `completed_at`."""
+    found: dict[tuple[str, object], EditedRow] = {}
     for import_type in catalog.types:
         table = import_type.table
         key = import_type.key_column
+        own = table.c.import_batch_id == batch_id
+        conditions = [table.c.row_version != 0]
+        if completed_at is not None:
+            conditions += [
+                sa.exists().where(
+                    link.table.c[link.owner_column] == table.c.id,
+                    link.table.c.created_at > completed_at,
+                )
+                for link in import_type.links
+                if "created_at" in link.table.c
+            ]
         created = (
             sa.select(table.c.id, key, table.c.row_version)
-            .where(table.c.import_batch_id == batch_id, table.c.row_version != 0)
+            .where(own, sa.or_(*conditions))
             .order_by(table.c.id)
             .limit(EDITED_LIMIT)
         )
-        found += [
-            EditedRow(table.name, row_id, value, version, created=True)
-            for row_id, value, version in conn.execute(created)
-        ]
+        for row_id, value, version in conn.execute(created):
+            found[table.name, row_id] = EditedRow(table.name, row_id, value, version, created=True)
         changes = _changes_of(table, batch_id)
         updated = (
             sa.select(table.c.id, key, table.c.row_version)
@@ -79,11 +94,9 @@ def edited_rows(conn: sa.Connection, catalog: Catalog, batch_id: str) -> list[Ed
             .order_by(table.c.id)
             .limit(EDITED_LIMIT)
         )
-        found += [
-            EditedRow(table.name, row_id, value, version, created=False)
-            for row_id, value, version in conn.execute(updated)
-        ]
-    return found
+        for row_id, value, version in conn.execute(updated):
+            found[table.name, row_id] = EditedRow(table.name, row_id, value, version, created=False)
+    return list(found.values())
 
 
 def changed_rows(conn: sa.Connection, catalog: Catalog, batch_id: str) -> dict[str, int]:

@@ -253,7 +253,14 @@ def _take_back(
         _check_rollback(conn, db, job, force_edited=force_edited)
         expected = batch_rows(conn, db.dialect, db.catalog, job.batch_id)
         restored = changes.restore(conn, db.catalog, job.batch_id, force=force_edited)
-        deleted = delete_batch(conn, db.dialect, db.catalog, job.batch_id, force=force_edited)
+        deleted = delete_batch(
+            conn,
+            db.dialect,
+            db.catalog,
+            job.batch_id,
+            force=force_edited,
+            completed_at=job.completed_at,
+        )
         _ensure_all_deleted(job, expected, deleted)
         history.mark_rolled_back(conn, job, actor=actor, reason=reason, forced=force_edited)
     return restored, deleted
@@ -286,7 +293,7 @@ def preview_rollback(db: Database, batch_id: str, *, force_edited: bool = False)
             references=outside_references(conn, db.catalog, job.batch_id),
             refusal=_refusal(job, rows, restores),
             restores=restores,
-            edited=changes.edited_rows(conn, db.catalog, job.batch_id),
+            edited=changes.edited_rows(conn, db.catalog, job.batch_id, job.completed_at),
             force_edited=force_edited,
         )
 
@@ -369,7 +376,9 @@ def _check_rollback(conn: sa.Connection, db: Database, job: Job, *, force_edited
     references = outside_references(conn, db.catalog, job.batch_id)
     if references:
         raise RollbackBlocked(job.batch_id, references)
-    if not force_edited and (edited := changes.edited_rows(conn, db.catalog, job.batch_id)):
+    if not force_edited and (
+        edited := changes.edited_rows(conn, db.catalog, job.batch_id, job.completed_at)
+    ):
         raise RowsEdited(job.batch_id, edited)
 
 

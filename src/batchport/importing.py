@@ -156,9 +156,7 @@ def _import_staged(
                     return _with(report, created=_staged_counts(conn, stage))
                 # A dry run that may update loads too (to compare), then rolls it all back.
                 with changes.writing(conn, job.job_id if job else str(uuid.uuid4())):
-                    loaded = load_stage(
-                        conn, stage, db.catalog, _batch_of(job), options.on_existing
-                    )
+                    loaded = _load(conn, db, stage, job, options)
                 report = _loaded(report, import_type, loaded)
                 if job is None:
                     transaction.rollback()
@@ -228,7 +226,7 @@ def _load_sheets(
                 errors += [replace(e, sheet=import_type.name) for e in ordered]
                 if errors:
                     continue
-                loaded = load_stage(conn, stage, db.catalog, _batch_of(job), options.on_existing)
+                loaded = _load(conn, db, stage, job, options)
                 reports.append(_loaded(report, import_type, loaded))
         if errors:
             rows_total = sum(report.rows_total for _, _, report, _ in staged)
@@ -262,9 +260,18 @@ def _stage(
     return stage, rows_total
 
 
-def _batch_of(job: Job | None) -> str:
-    """The job's batch id; a dry run loads under a throwaway one and rolls it back."""
-    return job.batch_id if job else f"dry-run-{uuid.uuid4()}"
+def _load(
+    conn: sa.Connection, db: Database, stage: Stage, job: Job | None, options: ReadOptions
+) -> Loaded:
+    """Loads the stage as the job's batch; a dry run loads under a throwaway batch id, and
+    its caller rolls it all back."""
+    return load_stage(
+        conn,
+        stage,
+        db.catalog,
+        job.batch_id if job else f"dry-run-{uuid.uuid4()}",
+        on_existing=options.on_existing,
+    )
 
 
 def _loaded(report: ImportReport, import_type: ImportType, loaded: Loaded) -> ImportReport:

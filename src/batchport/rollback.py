@@ -6,6 +6,7 @@ the batch of its owner row. Rows are deleted children first, each table in one s
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 import sqlalchemy as sa
@@ -20,12 +21,11 @@ REFERENCE_LIMIT = 100
 
 
 def batch_rows(
-    conn: sa.Connection, dialect: Dialect, catalog: Catalog, batch_id: str, *, force: bool = True
+    conn: sa.Connection, dialect: Dialect, catalog: Catalog, batch_id: str
 ) -> dict[str, int]:
-    """How many rows of each table carry this batch (tables with none are left out); without
-    `force`, only rows not edited since the import (and their links)."""
+    """How many rows of each table carry this batch (tables with none are left out)."""
     counts: dict[str, int] = {}
-    for table, condition in _batch_tables(dialect, catalog, batch_id, force=force):
+    for table, condition in _batch_tables(dialect, catalog, batch_id):
         count = conn.execute(sa.select(sa.func.count()).select_from(table).where(condition))
         number = count.scalar_one()
         if number:
@@ -34,15 +34,24 @@ def batch_rows(
 
 
 def delete_batch(
-    conn: sa.Connection, dialect: Dialect, catalog: Catalog, batch_id: str, *, force: bool
+    conn: sa.Connection,
+    dialect: Dialect,
+    catalog: Catalog,
+    batch_id: str,
+    *,
+    force: bool,
+    completed_at: dt.datetime | None,
 ) -> dict[str, int]:
     """Deletes the batch's rows, children before parents; returns the rows deleted per table.
 
-    Without `force`, a row edited since the import (row version not 0) is left alone, so that
-    an edit made after the edited-rows check shows as a shortfall in the counts.
+    Without `force`, a row edited since the import (row version not 0) and a link row added
+    after `completed_at` are left alone, so that an edit made after the edited-rows check
+    shows as a shortfall in the counts (or a foreign-key error), never as lost work.
     """
     deleted: dict[str, int] = {}
-    for table, condition in _batch_tables(dialect, catalog, batch_id, force=force):
+    for table, condition in _batch_tables(
+        dialect, catalog, batch_id, force=force, completed_at=completed_at
+    ):
         result = conn.execute(table.delete().where(condition))
         deleted[table.name] = deleted.get(table.name, 0) + result.rowcount
     return deleted
@@ -68,7 +77,12 @@ def outside_references(
 
 
 def _batch_tables(
-    dialect: Dialect, catalog: Catalog, batch_id: str, *, force: bool = True
+    dialect: Dialect,
+    catalog: Catalog,
+    batch_id: str,
+    *,
+    force: bool = True,
+    completed_at: dt.datetime | None = None,
 ) -> Iterator[tuple[sa.Table, sa.ColumnElement[bool]]]:
     """Each table with the condition selecting the batch's rows, in deletion order."""
     for import_type in catalog.children_first():
@@ -77,7 +91,10 @@ def _batch_tables(
             own = own & (import_type.table.c.row_version == 0)
         for link in import_type.links:
             owned = sa.select(import_type.table.c.id).where(own)
-            yield link.table, dialect.among(link.table.c[link.owner_column], owned)
+            condition = dialect.among(link.table.c[link.owner_column], owned)
+            if not force and completed_at is not None and "created_at" in link.table.c:
+                condition = condition & (link.table.c.created_at <= completed_at)
+            yield link.table, condition
         yield import_type.table, own
 
 

@@ -5,7 +5,12 @@ The migrations in `batchport/migrations` build exactly this schema; a test compa
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 #: Constraint names follow Knex's, which the seed's database already uses.
 NAMING_CONVENTION = {
@@ -36,6 +41,24 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 JobId = sa.Uuid(as_uuid=False).with_variant(sa.String(36), "sqlite")
 BatchId = sa.String(100)
 Timestamp = sa.DateTime(timezone=True)
+
+
+class PreciseNow(FunctionElement[dt.datetime]):
+    """The current time: `now()`, and on SQLite the time to the millisecond (its
+    CURRENT_TIMESTAMP has whole seconds)."""
+
+    type = Timestamp
+    inherit_cache = True
+
+
+@compiles(PreciseNow)
+def _now(element: PreciseNow, compiler: SQLCompiler, **kw: object) -> str:
+    return "now()"
+
+
+@compiles(PreciseNow, "sqlite")
+def _sqlite_now(element: PreciseNow, compiler: SQLCompiler, **kw: object) -> str:
+    return "(strftime('%Y-%m-%d %H:%M:%f', 'now'))"
 
 
 def _id() -> sa.Column[int]:
@@ -133,7 +156,9 @@ user_departments = sa.Table(
         index=True,
     ),
     sa.Column("is_primary", sa.Boolean(), nullable=False, server_default=sa.false()),
-    sa.Column("created_at", Timestamp, nullable=False, server_default=sa.func.now()),
+    # To the millisecond on SQLite too: a link added by hand just after an import must be
+    # told from the import's own by this time.
+    sa.Column("created_at", Timestamp, nullable=False, server_default=PreciseNow()),
 )
 
 #: Holds a job's id while batchport writes in one transaction (visible to it alone), so that

@@ -107,10 +107,10 @@ def test_update_dry_run_counts_and_writes_nothing(db, csv_file, rows, base):
         "INSERT INTO user_departments (user_id, department_id, is_primary) "
         "SELECT u.id, d.id, false FROM users u, inventory.departments d "
         "WHERE u.email = 'ann@x.org' AND d.code = 'OPS'",
-        "DELETE FROM user_departments WHERE user_id = (SELECT id FROM users "
+        "UPDATE user_departments SET is_primary = false WHERE user_id = (SELECT id FROM users "
         "WHERE email = 'ann@x.org')",
     ],
-    ids=["value", "link-added", "links-removed"],
+    ids=["value", "link-added", "link-changed"],
 )
 def test_a_row_edited_after_import_blocks_until_forced(db, rows, base, edit):
     """An edit made outside batchport (to the row or to its links) is listed and blocks the
@@ -131,6 +131,19 @@ def test_a_row_edited_after_import_blocks_until_forced(db, rows, base, edit):
     assert rows("users") == []
     [job] = list_history(db, batch_id=base.batch_id)
     assert job.status == "rolled_back" and job.rollback_forced
+
+
+def test_a_link_removed_by_hand_loses_nothing_and_does_not_block(db, rows, base):
+    """Removing a link by hand leaves nothing for the rollback to destroy: it goes ahead."""
+    manual_sql(
+        db,
+        "DELETE FROM user_departments WHERE user_id = (SELECT id FROM users "
+        "WHERE email = 'ann@x.org')",
+    )
+    assert preview_rollback(db, base.batch_id).possible
+    done = rollback_batch(db, base.batch_id, actor="a")
+    assert done.deleted == {"user_departments": 1, "users": 2, "departments": 0}
+    assert rows("users") == []
 
 
 def test_an_updated_row_edited_again_blocks_the_restore(db, csv_file, rows, base):

@@ -30,7 +30,12 @@ class Loaded:
 
 
 def load_stage(
-    conn: sa.Connection, stage: Stage, catalog: Catalog, batch_id: str, on_existing: str = "error"
+    conn: sa.Connection,
+    stage: Stage,
+    catalog: Catalog,
+    batch_id: str,
+    *,
+    on_existing: str = "error",
 ) -> Loaded:
     """Inserts the staged rows and their links; with `on_existing` `skip` or `update`, rows
     whose key is already in the database are left alone or updated (prior values logged)."""

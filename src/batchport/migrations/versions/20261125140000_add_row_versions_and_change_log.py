@@ -2,8 +2,11 @@
 
 - `row_version` on `inventory.departments` and `users`: 0 when a row is created; every
   change made outside batchport adds one (a trigger), so a rollback can tell a row edited
-  after its import from one left as imported. A change to a user's department links counts
-  as a change to the user.
+  after its import from one left as imported. A change to one of a user's department links
+  counts as a change to the user. (Links added by hand are told by their `created_at`; no
+  INSERT or DELETE trigger slows the bulk paths. On SQLite, `user_departments.created_at`
+  now defaults to the millisecond rather than the whole second, so that a link added just
+  after an import can be told from the import's own.)
 - `import_writes`: batchport inserts its job id here, in the transaction that writes, and
   deletes it before committing. The triggers leave versions alone while such a row is
   visible, which it is only to that transaction.
@@ -39,6 +42,8 @@ HISTORY_COLUMNS = (
     ("rollback_forced", "BOOLEAN NOT NULL DEFAULT false"),
 )
 
+SQLITE_NOW_MS = sa.text("(strftime('%Y-%m-%d %H:%M:%f', 'now'))")
+
 PG_COUNT_EDIT = """
 CREATE OR REPLACE FUNCTION batchport_count_edit() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
@@ -55,8 +60,7 @@ CREATE OR REPLACE FUNCTION batchport_count_user_link_edit() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM import_writes) THEN
-        UPDATE users SET row_version = row_version + 1
-        WHERE id = CASE WHEN TG_OP = 'DELETE' THEN OLD.user_id ELSE NEW.user_id END;
+        UPDATE users SET row_version = row_version + 1 WHERE id IN (OLD.user_id, NEW.user_id);
     END IF;
     RETURN NULL;
 END $$
@@ -82,6 +86,9 @@ def upgrade() -> None:
             )
         for name, definition in HISTORY_COLUMNS:
             op.execute(f"ALTER TABLE import_history ADD COLUMN {name} {definition}")
+    if not on_postgresql():
+        with op.batch_alter_table("user_departments", recreate="always") as batch:
+            batch.alter_column("created_at", server_default=SQLITE_NOW_MS)
     op.create_table(
         "import_writes",
         sa.Column("job_id", sa.String(36), nullable=False),
@@ -116,8 +123,7 @@ def upgrade() -> None:
                 "FOR EACH ROW EXECUTE FUNCTION batchport_count_edit()"
             )
         op.execute(
-            "CREATE TRIGGER user_departments_row_version "
-            "AFTER INSERT OR UPDATE OR DELETE ON user_departments "
+            "CREATE TRIGGER user_departments_row_version AFTER UPDATE ON user_departments "
             "FOR EACH ROW EXECUTE FUNCTION batchport_count_user_link_edit()"
         )
         return
@@ -128,13 +134,12 @@ def upgrade() -> None:
             "AND NOT EXISTS (SELECT 1 FROM import_writes) "
             f"BEGIN UPDATE {table} SET row_version = OLD.row_version + 1 WHERE id = NEW.id; END"
         )
-    for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
-        op.execute(
-            f"CREATE TRIGGER user_departments_{event.lower()}_row_version "
-            f"AFTER {event} ON user_departments "
-            "WHEN NOT EXISTS (SELECT 1 FROM import_writes) "
-            f"BEGIN UPDATE users SET row_version = row_version + 1 WHERE id = {row}.user_id; END"
-        )
+    op.execute(
+        "CREATE TRIGGER user_departments_row_version AFTER UPDATE ON user_departments "
+        "WHEN NOT EXISTS (SELECT 1 FROM import_writes) BEGIN "
+        "UPDATE users SET row_version = row_version + 1 WHERE id IN (OLD.user_id, NEW.user_id); "
+        "END"
+    )
 
 
 def downgrade() -> None:
@@ -146,12 +151,13 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION IF EXISTS batchport_count_user_link_edit()")
         op.execute("DROP FUNCTION IF EXISTS batchport_count_edit()")
     else:
-        for event in ("insert", "update", "delete"):
-            op.execute(f"DROP TRIGGER IF EXISTS user_departments_{event}_row_version")
-        for table in ("users", "departments"):
+        for table in ("user_departments", "users", "departments"):
             op.execute(f"DROP TRIGGER IF EXISTS {table}_row_version")
     op.drop_table("import_changes")
     op.drop_table("import_writes")
+    if not on_postgresql():
+        with op.batch_alter_table("user_departments", recreate="always") as batch:
+            batch.alter_column("created_at", server_default=sa.func.now())
     if on_postgresql():
         for name, _ in reversed(HISTORY_COLUMNS):
             op.execute(f"ALTER TABLE import_history DROP COLUMN IF EXISTS {name}")
