@@ -28,7 +28,7 @@ from batchport.sources import Source, WorkbookSource, is_workbook, open_source
 from batchport.sources.prefetch import CAN_FORK, read_ahead
 from batchport.validation.checks import check_stage
 from batchport.validation.precheck import Precheck
-from batchport.validation.rows import Chunk, parse_chunks
+from batchport.validation.rows import Chunk, column_texts, parse_chunks, parse_texts
 
 #: Rows parsed and written per round trip; bounds memory whatever the file's size.
 CHUNK_ROWS = 10_000
@@ -93,7 +93,7 @@ def _precheck(
     with db.connect() as conn, _opened(import_type, path, options, report) as (source, mapping):
         checker = Precheck(conn, db.dialect, db.catalog, import_type)
         rows_total = 0
-        for chunk in _valid_chunks(mapping, source):
+        for chunk in _valid_chunks(mapping, source, share=True):
             checker.check(chunk)
             rows_total += len(chunk)
             progress("validating", rows_total)
@@ -329,11 +329,25 @@ def _opened(
         yield source, mapping
 
 
-def _valid_chunks(mapping: Mapping, source: Source) -> Iterator[Chunk]:
-    """The file's parsed chunks, for as long as every cell read is valid (else NotLoadable)."""
-    parts = _valid_parts(mapping, source)
-    if CAN_FORK and source.path.stat().st_size >= READ_AHEAD_BYTES:
-        parts = read_ahead(parts)
+def _valid_chunks(mapping: Mapping, source: Source, *, share: bool = False) -> Iterator[Chunk]:
+    """The file's parsed chunks, for as long as every cell read is valid (else NotLoadable).
+
+    A large file is read in a second process. It parses the rows too, unless `share` is set:
+    then it only splits them into columns and this process parses them, which balances the
+    work when this process has little else to do (a dry run writes nothing).
+    """
+    if not (CAN_FORK and source.path.stat().st_size >= READ_AHEAD_BYTES):
+        parts = _valid_parts(mapping, source)
+    elif not share:
+        parts = read_ahead(_valid_parts(mapping, source))
+    else:
+        found: list[RowError] = []
+        for numbers, texts, shaped in read_ahead(_column_parts(mapping, source)):
+            chunk = parse_texts(mapping, numbers, texts, found)
+            if found or not shaped:
+                raise NotLoadable("invalid cells")
+            yield chunk
+        return
     for numbers, columns in parts:
         yield Chunk(numbers, columns)
 
@@ -348,6 +362,17 @@ def _valid_parts(
         if found:
             raise NotLoadable("invalid cells")
         yield chunk.numbers, chunk.columns
+
+
+def _column_parts(
+    mapping: Mapping, source: Source
+) -> Iterator[tuple[list[int], list[list[str] | None], bool]]:
+    """Each block's row numbers, its cells as columns of text, and whether every row had the
+    header's shape."""
+    for block in source.blocks(CHUNK_ROWS):
+        found: list[RowError] = []
+        texts = column_texts(mapping, block, found)
+        yield block.numbers, texts, not found
 
 
 def _no_progress(_phase: str, _rows: int) -> None:

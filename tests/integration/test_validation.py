@@ -349,18 +349,30 @@ def test_children_before_parents_across_chunks_import(db, csv_file, rows):
 
 
 @pytest.mark.parametrize("dry_run", [False, True])
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        (["u@example.org", "Ann", "Lee", "HQ", "maybe"], [(32, "is_active", "maybe")]),
+        (
+            ["u@example.org", "Ann"],
+            [(32, None, None), (32, "last_name", ""), (32, "department_codes", "")],
+        ),
+        (["u@example.org", "Ann", "Lee", "HQ", "yes", "extra"], [(32, "#6", "extra")]),
+    ],
+    ids=["bad-cell", "short-row", "long-row"],
+)
 def test_errors_found_while_reading_ahead_are_exact(
-    db, csv_file, rows, with_departments, monkeypatch, dry_run
+    db, csv_file, rows, with_departments, monkeypatch, dry_run, bad, expected
 ):
-    """When a second process parses the file (large files), a bad cell deep in it still gets
-    its exact row, column and value, and nothing is written."""
+    """When a second process reads the file (large files), a bad cell or row deep in it still
+    gets its exact row, column and value, and nothing is written."""
     monkeypatch.setattr("batchport.importing.READ_AHEAD_BYTES", 0)
     monkeypatch.setattr("batchport.importing.CHUNK_ROWS", 7)
     body = [
         [f"u{i}@example.org", "Ann", "Lee", "FIN;OPS" if i % 2 else "HQ", "yes"] for i in range(40)
     ]
-    body[30][4] = "maybe"
+    body[30] = bad
     header = ["email", "first_name", "last_name", "department_codes", "is_active"]
     rejection = rejected(db, "users", csv_file([header, *body]), dry_run=dry_run)
-    assert cells(rejection) == [(32, "is_active", "maybe")]
+    assert cells(rejection) == expected
     assert rows("users") == []

@@ -20,6 +20,9 @@ from batchport.validation.rows import Chunk
 
 #: Keys looked up in the database per query.
 LOOKUP_BATCH = 10_000
+#: A table holding at most this many keys has them all read once, into a set, instead of
+#: being asked about each chunk's keys (the common case: a first load into an empty table).
+READ_ALL_KEYS = 100_000
 
 
 class Precheck:
@@ -38,6 +41,10 @@ class Precheck:
         self.links = [(index[link.field], link) for link in import_type.links]
         others = {r.to for r in import_type.references} | {link.to for link in import_type.links}
         self.targets = {name: set(key_ids(conn, catalog[name])) for name in others - {own}}
+        found = conn.execute(sa.select(import_type.key_column).limit(READ_ALL_KEYS + 1))
+        stored = found.scalars().all()
+        #: Every key of this type in the database, when there are few enough to hold.
+        self.stored: set[Any] | None = set(stored) if len(stored) <= READ_ALL_KEYS else None
         self.seen: set[Any] = set()
         #: Keys of this same type that rows refer to: settled once the whole file is read.
         self.forward: set[Any] = set()
@@ -80,6 +87,8 @@ class Precheck:
         return self.counts
 
     def _in_database(self, keys: set[Any]) -> set[Any]:
+        if self.stored is not None:
+            return keys & self.stored
         pending = list(keys)
         found: set[Any] = set()
         for start in range(0, len(pending), LOOKUP_BATCH):

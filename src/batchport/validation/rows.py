@@ -37,24 +37,36 @@ def parse_chunks(
 ) -> Iterator[Chunk]:
     """Yields each block of rows parsed, appending every problem to `errors`."""
     for block in blocks:
-        yield _parse(mapping, block, errors)
+        yield parse_texts(mapping, block.numbers, column_texts(mapping, block, errors), errors)
 
 
-def _parse(mapping: Mapping, block: Block, errors: list[RowError]) -> Chunk:
-    numbers = block.numbers
+def column_texts(mapping: Mapping, block: Block, errors: list[RowError]) -> list[list[str] | None]:
+    """The block's cells column by column, stripped, one list per field of the import type
+    (None for a field the file has no column for); problems with a row's shape go to `errors`.
+    """
     cells = block.rows
     width = mapping.width
     if mapping.unnamed or set(map(len, cells)) != {width}:
-        cells = [_shaped(mapping, n, row, errors) for n, row in zip(numbers, cells, strict=True)]
+        cells = [
+            _shaped(mapping, n, row, errors) for n, row in zip(block.numbers, cells, strict=True)
+        ]
     texts = list(zip(*cells, strict=True)) if width else []
+    return [
+        None if position is None else list(map(str.strip, texts[position]))
+        for position in mapping.positions
+    ]
+
+
+def parse_texts(
+    mapping: Mapping, numbers: list[int], texts: list[list[str] | None], errors: list[RowError]
+) -> Chunk:
+    """Parses the columns `column_texts` gave into a chunk, appending every problem to `errors`."""
     columns: list[list[object]] = []
-    for field, position in zip(mapping.import_type.fields, mapping.positions, strict=True):
-        if position is None:
+    for field, column in zip(mapping.import_type.fields, texts, strict=True):
+        if column is None:
             columns.append([None] * len(numbers))
         else:
-            columns.append(
-                _parse_column(field, list(map(str.strip, texts[position])), numbers, errors)
-            )
+            columns.append(_parse_column(field, column, numbers, errors))
     return Chunk(numbers, columns)
 
 
