@@ -115,12 +115,14 @@ def _import_direct(
         progress("started", 0)
         try:
             with db.dialect.begin_write(conn), changes.writing(conn, job.job_id):
-                loader = DirectLoader(conn, db.dialect, db.catalog, import_type, job.batch_id)
-                for chunk in _valid_chunks(mapping, source):
-                    loader.write(chunk)
-                    rows_total += len(chunk)
-                    progress("loading", rows_total)
-                created = loader.finish()
+                with DirectLoader(
+                    conn, db.dialect, db.catalog, import_type, job.batch_id
+                ) as loader:
+                    for chunk in _valid_chunks(mapping, source):
+                        loader.write(chunk)
+                        rows_total += len(chunk)
+                        progress("loading", rows_total)
+                    created = loader.finish()
                 imported = created[import_type.table.name]
                 history.complete_job(conn, job, rows_total=rows_total, rows_imported=imported)
                 return _with(report, rows_total=rows_total, created=created, rows_imported=imported)

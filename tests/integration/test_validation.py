@@ -376,3 +376,25 @@ def test_errors_found_while_reading_ahead_are_exact(
     rejection = rejected(db, "users", csv_file([header, *body]), dry_run=dry_run)
     assert cells(rejection) == expected
     assert rows("users") == []
+
+
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        (["X29", "Branch", "NOPE"], (31, "parent_code", "NOPE")),
+        (["HQ", "Again", ""], (31, "code", "HQ")),
+    ],
+    ids=["unknown-parent", "key-in-database"],
+)
+def test_errors_met_while_streaming_one_bulk_statement_are_exact(
+    db, csv_file, rows, with_departments, monkeypatch, bad, expected
+):
+    """Departments stream through one COPY on PostgreSQL: a problem met mid-stream (in
+    Python, or by the database) cancels it, and the file's errors come back exact."""
+    monkeypatch.setattr("batchport.importing.CHUNK_ROWS", 7)
+    body = [[f"B{i}", "Branch", "HQ" if i < 5 else f"B{i // 5}"] for i in range(40)]
+    body[29] = bad
+    before = rows("departments")
+    rejection = rejected(db, "departments", csv_file([["code", "name", "parent_code"], *body]))
+    assert cells(rejection) == [expected]
+    assert rows("departments") == before

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -40,6 +40,21 @@ class Dialect:
     def reserve_ids(self, conn: sa.Connection, table: sa.Table, count: int) -> Sequence[int]:
         """`count` fresh ids for `table`, unused by any other writer."""
         raise NotImplementedError
+
+    def id_connection(self, conn: sa.Connection) -> AbstractContextManager[sa.Connection]:
+        """The connection `reserve_ids` runs on while `conn` is busy with a `row_stream`."""
+        return nullcontext(conn)
+
+    @contextmanager
+    def row_stream(
+        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str]
+    ) -> Iterator[Callable[[Iterable[Sequence[object]]], None]]:
+        """A function appending rows to `table` for as long as the context lasts.
+
+        Where the database allows, one bulk statement stays open throughout, so the server
+        never idles between batches; nothing else may run on `conn` meanwhile.
+        """
+        yield lambda rows: self.copy_rows(conn, table, columns, rows)
 
     def existing(self, conn: sa.Connection, column: sa.Column[Any], keys: list[Any]) -> set[Any]:
         """The `keys` that `column` holds in its table."""

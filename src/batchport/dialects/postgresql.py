@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg
@@ -78,6 +79,11 @@ class PostgresqlDialect(Dialect):
         ).scalar_one()
         return not free
 
+    def id_connection(self, conn: sa.Connection) -> AbstractContextManager[sa.Connection]:
+        # Sequences are not transactional: ids drawn on another connection are as much this
+        # import's alone, and drawing them there needs no pause in the COPY on this one.
+        return conn.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
     def copy_rows(
         self,
         conn: sa.Connection,
@@ -85,6 +91,13 @@ class PostgresqlDialect(Dialect):
         columns: Sequence[str],
         rows: Iterable[Sequence[object]],
     ) -> None:
+        with self.row_stream(conn, table, columns) as write:
+            write(rows)
+
+    @contextmanager
+    def row_stream(
+        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str]
+    ) -> Iterator[Callable[[Iterable[Sequence[object]]], None]]:
         statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
             sql.Identifier(*([table.schema] if table.schema else []), table.name),
             sql.SQL(", ").join(sql.Identifier(c) for c in columns),
@@ -93,8 +106,12 @@ class PostgresqlDialect(Dialect):
         assert driver is not None
         try:
             with driver.cursor() as cursor, cursor.copy(statement) as copy:
-                for row in rows:
-                    copy.write_row(row)
+
+                def write(rows: Iterable[Sequence[object]]) -> None:
+                    for row in rows:
+                        copy.write_row(row)
+
+                yield write
         except psycopg.Error as exc:
             raise sa.exc.DBAPIError.instance(
                 statement.as_string(driver), None, exc, psycopg.Error

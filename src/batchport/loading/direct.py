@@ -9,8 +9,10 @@ reports every error exactly) take over. A valid file is thus written once, at bu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from itertools import repeat
+from types import TracebackType
 from typing import Any
 
 import sqlalchemy as sa
@@ -64,11 +66,42 @@ class DirectLoader:
         #: such rows can parents form a cycle: the check after the load starts from them.
         self.forward: list[tuple[str, int]] = []
         self.created = dict.fromkeys([table.name, *(ln.table.name for ln in import_type.links)], 0)
+        self._open = ExitStack()
+        self._ids = conn
+        self._write: Callable[[Iterable[Sequence[object]]], None] | None = None
+
+    def __enter__(self) -> DirectLoader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # A failure cancels an open bulk statement rather than finishing it.
+        self._open.__exit__(exc_type, exc, tb)
+
+    def _writer(self) -> Callable[[Iterable[Sequence[object]]], None]:
+        """Writes rows of the type's table. Without links to write in between, one bulk
+        statement stays open for the whole file (ids then come over a second connection)."""
+        if self._write is None:
+            table = self.import_type.table
+            if self.links:
+                self._write = lambda rows: self.dialect.copy_rows(
+                    self.conn, table, self.columns, rows
+                )
+            else:
+                self._ids = self._open.enter_context(self.dialect.id_connection(self.conn))
+                stream = self.dialect.row_stream(self.conn, table, self.columns)
+                self._write = self._open.enter_context(stream)
+        return self._write
 
     def write(self, chunk: Chunk) -> None:
         """Inserts the chunk's rows and their links."""
         table = self.import_type.table
-        ids = self.dialect.reserve_ids(self.conn, table, len(chunk))
+        write = self._writer()
+        ids = self.dialect.reserve_ids(self._ids, table, len(chunk))
         columns: list[Iterable[object]] = [ids]
         for position, default in self.plain:
             column = chunk.columns[position]
@@ -82,7 +115,7 @@ class DirectLoader:
         ):
             columns.append(self._resolve(reference.column, target, chunk.columns[position], ids))
         columns.append(repeat(self.batch_id, len(chunk)))
-        self.dialect.copy_rows(self.conn, table, self.columns, zip(*columns, strict=True))
+        write(zip(*columns, strict=True))
         self.created[table.name] += len(chunk)
         for position, link in self.links:
             rows = self._link_rows(link, ids, chunk.columns[position])
@@ -116,6 +149,7 @@ class DirectLoader:
 
     def finish(self) -> dict[str, int]:
         """Resolves references to rows in the database; returns rows created per table."""
+        self._open.close()
         if self.deferred:
             self._resolve_deferred()
         starts = self.forward + [(column, row_id) for column, row_id, _ in self.deferred]
