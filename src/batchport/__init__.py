@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from batchport.commands import (
     MigrationStatus,
+    export_errors,
     get_batch,
     list_history,
     migrate,
@@ -44,6 +45,7 @@ from batchport.reports import (
     RollbackPreview,
     RollbackReport,
 )
+from batchport.sources import Limits
 
 __all__ = [
     "BatchNotFound",
@@ -63,6 +65,7 @@ __all__ = [
     "ImportReport",
     "ImportType",
     "Job",
+    "Limits",
     "Link",
     "MigrationStatus",
     "Reference",
@@ -73,6 +76,7 @@ __all__ = [
     "RowError",
     "RowsEdited",
     "SourceError",
+    "export_errors",
     "get_batch",
     "list_history",
     "migrate",

@@ -59,10 +59,16 @@ def encode(values: dict[str, Any]) -> str:
 
 
 def edited_rows(
-    conn: sa.Connection, catalog: Catalog, batch_id: str, completed_at: dt.datetime | None
+    conn: sa.Connection,
+    catalog: Catalog,
+    batch_id: str,
+    completed_at: dt.datetime | None,
+    *,
+    created: bool = True,
 ) -> list[EditedRow]:
     """Rows the batch created or updated that were changed outside batchport since: by the
-    version count, or — for rows it created — by a link row added after `completed_at`."""
+    version count, or — for rows it created — by a link row added after `completed_at`.
+    With `created` false, only the rows it updated are looked at."""
     found: dict[tuple[str, object], EditedRow] = {}
     for import_type in catalog.types:
         table = import_type.table
@@ -78,13 +84,13 @@ def edited_rows(
                 for link in import_type.links
                 if "created_at" in link.table.c
             ]
-        created = (
+        mine = (
             sa.select(table.c.id, key, table.c.row_version)
             .where(own, sa.or_(*conditions))
             .order_by(table.c.id)
             .limit(EDITED_LIMIT)
         )
-        for row_id, value, version in conn.execute(created):
+        for row_id, value, version in conn.execute(mine) if created else ():
             found[table.name, row_id] = EditedRow(table.name, row_id, value, version, created=True)
         changes = _changes_of(table, batch_id)
         updated = (

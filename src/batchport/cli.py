@@ -22,6 +22,7 @@ from batchport import commands
 from batchport.database import Database
 from batchport.errors import BatchportError, FileRejected, RollbackBlocked, RowsEdited
 from batchport.reports import ImportReport, Job, RollbackPreview
+from batchport.sources import Limits
 
 #: Exit codes: 0 success, 1 a validation or user error, 2 a usage error (Typer's own).
 EXIT_ERROR = 1
@@ -116,19 +117,54 @@ def import_(
             "(its prior values are kept, and a rollback restores them)."
         ),
     ] = OnExisting.error,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(help="The CSV delimiter: , ; tab or | (default: detected from the header)."),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and report; write nothing.")
     ] = False,
+    errors_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--errors-out",
+            help="If the file is rejected, write every error with its row's cells to this "
+            "CSV, to fix in a spreadsheet.",
+        ),
+    ] = None,
+    max_rows: Annotated[
+        int, typer.Option(min=1, help="Refuse files with more data rows than this.")
+    ] = Limits.max_rows,
+    max_file_size: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Refuse files (and workbooks unpacking to) more megabytes than this."
+        ),
+    ] = Limits.max_file_bytes >> 20,
+    max_cell_size: Annotated[
+        int, typer.Option(min=1, help="Refuse cells longer than this many characters.")
+    ] = Limits.max_cell_chars,
     actor: ActorOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Import FILE as one batch: every row, or none if any row is invalid."""
+    limits = Limits(
+        max_file_bytes=max_file_size << 20,
+        max_rows=max_rows,
+        max_cell_chars=max_cell_size,
+        max_unpacked_bytes=max_file_size << 20,
+    )
     with _reported(ctx, as_json):
         db = ctx.obj.database()
         try:
             if import_type == commands.WORKBOOK:
                 reports = commands.run_workbook_import(
-                    db, file, actor=_actor(actor), dry_run=dry_run, on_existing=on_existing.value
+                    db,
+                    file,
+                    actor=_actor(actor),
+                    limits=limits,
+                    dry_run=dry_run,
+                    on_existing=on_existing.value,
                 )
             else:
                 reports = [
@@ -139,11 +175,24 @@ def import_(
                         actor=_actor(actor),
                         encoding=encoding,
                         sheet=sheet,
+                        delimiter=delimiter,
+                        limits=limits,
                         dry_run=dry_run,
                         on_existing=on_existing.value,
                     )
                 ]
         except FileRejected as exc:
+            if errors_out is not None:
+                written = commands.export_errors(
+                    exc.errors,
+                    file,
+                    errors_out,
+                    encoding=encoding,
+                    sheet=sheet,
+                    delimiter=delimiter,
+                    limits=limits,
+                )
+                err.print(f"{written} error(s) written to {errors_out}", highlight=False)
             if as_json:
                 _print_json(exc.report.to_json())
             else:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from batchport import changes, history, migrations
 from batchport.database import Database
+from batchport.error_report import write_error_report
 from batchport.errors import (
     BatchNotRollbackable,
     BatchportError,
@@ -32,9 +33,16 @@ from batchport.errors import (
 from batchport.importing import Progress, ReadOptions, import_file, import_workbook
 from batchport.liveness import INTERRUPTED, sweep, this_worker, working_on
 from batchport.loading.load import ON_EXISTING
-from batchport.reports import BatchReport, ImportReport, Job, RollbackPreview, RollbackReport
-from batchport.rollback import batch_rows, delete_batch, outside_references
-from batchport.sources import file_sha256
+from batchport.reports import (
+    BatchReport,
+    EditedRow,
+    ImportReport,
+    Job,
+    RollbackPreview,
+    RollbackReport,
+)
+from batchport.rollback import batch_rows, census, delete_batch, outside_references
+from batchport.sources import Limits, file_sha256
 from batchport.verify import Check, verify_schema
 
 #: The import type recorded for a job that imports a whole workbook.
@@ -68,6 +76,8 @@ def run_import(
     actor: str,
     encoding: str | None = None,
     sheet: str | None = None,
+    delimiter: str | None = None,
+    limits: Limits | None = None,
     dry_run: bool = False,
     on_existing: str = "error",
     progress: Progress | None = None,
@@ -75,13 +85,21 @@ def run_import(
     """Imports one file as one batch, all or nothing.
 
     Raises `FileRejected` (carrying every row error) if any row is invalid; nothing is written
-    then. A row whose key is already in the database is an error, or with `on_existing`
-    `skip` left alone, or with `update` updated (its prior values logged, so that a rollback
-    restores them). With `dry_run`, validates and reports what would be done without writing
-    anything, history included.
+    then. The CSV encoding and delimiter are detected unless given; `limits` bound the file's
+    size, rows and cells. A row whose key is already in the database is an error, or with
+    `on_existing` `skip` left alone, or with `update` updated (its prior values logged, so
+    that a rollback restores them). With `dry_run`, validates and reports what would be done
+    without writing anything, history included.
     """
     declared = db.catalog[import_type]
-    options = ReadOptions(encoding, sheet, progress, _on_existing(on_existing))
+    options = ReadOptions(
+        encoding,
+        sheet,
+        progress,
+        _on_existing(on_existing),
+        delimiter=delimiter,
+        limits=limits or Limits(),
+    )
     path = _existing_file(path)
     _ready(db)
     if dry_run:
@@ -101,13 +119,16 @@ def run_workbook_import(
     path: Path | str,
     *,
     actor: str,
+    limits: Limits | None = None,
     dry_run: bool = False,
     on_existing: str = "error",
     progress: Progress | None = None,
 ) -> list[ImportReport]:
     """Imports every sheet of a workbook named after an import type (`departments`, `users`,
     ...) in dependency order, as one job with one batch id, all or nothing."""
-    options = ReadOptions(progress=progress, on_existing=_on_existing(on_existing))
+    options = ReadOptions(
+        progress=progress, on_existing=_on_existing(on_existing), limits=limits or Limits()
+    )
     path = _existing_file(path)
     _ready(db)
     if dry_run:
@@ -120,6 +141,22 @@ def run_workbook_import(
         actor=actor,
         options=options,
     )
+
+
+def export_errors(
+    errors: list[RowError],
+    path: Path | str,
+    out: Path | str,
+    *,
+    encoding: str | None = None,
+    sheet: str | None = None,
+    delimiter: str | None = None,
+    limits: Limits | None = None,
+) -> int:
+    """Writes a rejected file's errors, each with its row's original cells, to the CSV `out`
+    (cells a spreadsheet would run as formulas neutralised); returns the lines written."""
+    options = ReadOptions(encoding, sheet, delimiter=delimiter, limits=limits or Limits())
+    return write_error_report(Path(out), errors, lambda name: options.open(Path(path), name))
 
 
 def _as_job(
@@ -205,11 +242,14 @@ def rollback_batch(
     with working_on(db, job_id), db.connect() as conn:
         with db.dialect.begin_write(conn):
             job = history.find_job(conn, job_id, dialect=db.dialect)
-            _check_rollback(conn, db, job, force_edited=force_edited)
+            expected = _check_rollback(conn, db, job, force_edited=force_edited)
             history.mark_rolling_back(conn, job, actor=actor, reason=reason, worker=this_worker())
         try:
             restored, deleted = _retrying(
-                db, lambda: _take_back(conn, db, job, actor, reason, force_edited=force_edited)
+                db,
+                lambda: _take_back(
+                    conn, db, job, expected, actor=actor, reason=reason, force_edited=force_edited
+                ),
             )
         except BaseException as exc:
             failure = exc
@@ -240,18 +280,25 @@ def _take_back(
     conn: sa.Connection,
     db: Database,
     job: Job,
+    expected: dict[str, int],
+    *,
     actor: str,
     reason: str | None,
-    *,
     force_edited: bool,
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """In one transaction: restores what the batch updated, deletes what it created, marks the
-    job rolled back. Returns the rows restored and deleted per table."""
+    """In one transaction: restores what the batch updated, deletes what it created (as many
+    rows as the checks counted), marks the job rolled back. Returns the rows restored and
+    deleted per table.
+
+    Rows written since the checks may reference the batch: those are looked for again here.
+    Edits made since need no second look: the deletes leave edited rows alone, and a count
+    short of `expected` (or a link added meanwhile, which its owner's delete then trips
+    over) undoes the whole transaction.
+    """
     with db.dialect.begin_write(conn), changes.writing(conn, job.job_id):
-        # Rows written since the first checks may reference or edit the batch: check again,
-        # this time in the transaction that deletes.
-        _check_rollback(conn, db, job, force_edited=force_edited)
-        expected = batch_rows(conn, db.dialect, db.catalog, job.batch_id)
+        references = outside_references(conn, db.catalog, job.batch_id)
+        if references:
+            raise RollbackBlocked(job.batch_id, references)
         restored = changes.restore(conn, db.catalog, job.batch_id, force=force_edited)
         deleted = delete_batch(
             conn,
@@ -285,7 +332,9 @@ def preview_rollback(db: Database, batch_id: str, *, force_edited: bool = False)
     _ready(db)
     with db.connect() as conn:
         job = history.find_job(conn, batch_id)
-        rows = batch_rows(conn, db.dialect, db.catalog, job.batch_id)
+        rows, edited = census(
+            conn, db.dialect, db.catalog, job.batch_id, completed_at=job.completed_at
+        )
         restores = changes.changed_rows(conn, db.catalog, job.batch_id)
         return RollbackPreview(
             job=job,
@@ -293,7 +342,7 @@ def preview_rollback(db: Database, batch_id: str, *, force_edited: bool = False)
             references=outside_references(conn, db.catalog, job.batch_id),
             refusal=_refusal(job, rows, restores),
             restores=restores,
-            edited=changes.edited_rows(conn, db.catalog, job.batch_id, job.completed_at),
+            edited=_edited(conn, db, job, any_created=bool(edited)),
             force_edited=force_edited,
         )
 
@@ -369,17 +418,29 @@ def _ready(db: Database) -> None:
     sweep(db)
 
 
-def _check_rollback(conn: sa.Connection, db: Database, job: Job, *, force_edited: bool) -> None:
-    """Raises why the batch cannot be rolled back now, if anything stops it."""
-    rows = batch_rows(conn, db.dialect, db.catalog, job.batch_id)
+def _check_rollback(
+    conn: sa.Connection, db: Database, job: Job, *, force_edited: bool
+) -> dict[str, int]:
+    """Raises why the batch cannot be rolled back now, if anything stops it; else returns
+    its rows per table."""
+    rows, edited = census(conn, db.dialect, db.catalog, job.batch_id, completed_at=job.completed_at)
     _refusal(job, rows, changes.changed_rows(conn, db.catalog, job.batch_id), raise_it=True)
     references = outside_references(conn, db.catalog, job.batch_id)
     if references:
         raise RollbackBlocked(job.batch_id, references)
-    if not force_edited and (
-        edited := changes.edited_rows(conn, db.catalog, job.batch_id, job.completed_at)
-    ):
-        raise RowsEdited(job.batch_id, edited)
+    if not force_edited:
+        listed = _edited(conn, db, job, any_created=bool(edited))
+        if listed:
+            raise RowsEdited(job.batch_id, listed)
+    return rows
+
+
+def _edited(conn: sa.Connection, db: Database, job: Job, *, any_created: bool) -> list[EditedRow]:
+    """The batch's rows edited since the import (created rows looked at only if the census
+    found signs of an edit)."""
+    return changes.edited_rows(
+        conn, db.catalog, job.batch_id, job.completed_at, created=any_created
+    )
 
 
 def _ensure_all_deleted(job: Job, expected: dict[str, int], deleted: dict[str, int]) -> None:

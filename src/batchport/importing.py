@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -24,7 +24,7 @@ from batchport.loading.load import Loaded, load_stage
 from batchport.loading.staging import Stage
 from batchport.mapping import Mapping, map_header
 from batchport.reports import ImportReport, Job
-from batchport.sources import Source, WorkbookSource, is_workbook, open_source
+from batchport.sources import Limits, Source, WorkbookSource, is_workbook, open_source
 from batchport.sources.prefetch import CAN_FORK, read_ahead
 from batchport.validation.checks import check_stage
 from batchport.validation.precheck import Precheck
@@ -49,6 +49,18 @@ class ReadOptions:
     progress: Progress | None = None
     #: What to do with a row whose key is already in the database: error, skip or update.
     on_existing: str = "error"
+    delimiter: str | None = None
+    limits: Limits = field(default_factory=Limits)
+
+    def open(self, path: Path, sheet: str | None = None) -> Source:
+        """Opens the file as these options say (`sheet` overriding theirs)."""
+        return open_source(
+            path,
+            encoding=self.encoding,
+            sheet=sheet or self.sheet,
+            delimiter=self.delimiter,
+            limits=self.limits,
+        )
 
 
 def import_file(
@@ -143,7 +155,7 @@ def _import_staged(
     progress = options.progress or _no_progress
     with (
         db.connect() as conn,
-        open_source(path, encoding=options.encoding, sheet=options.sheet) as source,
+        options.open(path) as source,
     ):
         mapping, errors = map_header(import_type, source.header())
         with conn.begin():
@@ -181,7 +193,7 @@ def import_workbook(
     with db.connect() as conn:
         if not is_workbook(path):
             raise SourceError(str(path), "a workbook import reads an .xlsx (or .xlsm, .ods) file")
-        workbook = WorkbookSource(path)
+        workbook = WorkbookSource(path, limits=options.limits)
         sheets = workbook.sheets
         workbook.close()
         chosen = [t for t in db.catalog.types if t.name in sheets]
@@ -191,7 +203,7 @@ def import_workbook(
         staged: list[tuple[ImportType, Stage, ImportReport, list[RowError]]] = []
         try:
             for import_type in chosen:
-                with open_source(path, sheet=import_type.name) as source, conn.begin():
+                with options.open(path, import_type.name) as source, conn.begin():
                     mapping, found = map_header(import_type, source.header())
                     stage, rows_total = _stage(
                         conn, db, mapping, source, errors=found, progress=progress
@@ -324,7 +336,7 @@ def _opened(
     import_type: ImportType, path: Path, options: ReadOptions, report: ImportReport
 ) -> Iterator[tuple[Source, Mapping]]:
     """The open file and its header's mapping; a header with problems rejects the file."""
-    with open_source(path, encoding=options.encoding, sheet=options.sheet) as source:
+    with options.open(path) as source:
         mapping, errors = map_header(import_type, source.header())
         if errors:
             raise FileRejected(_rejected(report, errors))

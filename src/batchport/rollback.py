@@ -24,13 +24,44 @@ def batch_rows(
     conn: sa.Connection, dialect: Dialect, catalog: Catalog, batch_id: str
 ) -> dict[str, int]:
     """How many rows of each table carry this batch (tables with none are left out)."""
+    return census(conn, dialect, catalog, batch_id, completed_at=None)[0]
+
+
+def census(
+    conn: sa.Connection,
+    dialect: Dialect,
+    catalog: Catalog,
+    batch_id: str,
+    *,
+    completed_at: dt.datetime | None,
+) -> tuple[dict[str, int], int]:
+    """The batch's rows per table, and in the same pass how many of them show an edit made
+    outside batchport since the import (a row version not 0; a link row added after
+    `completed_at`), so that listing edits costs a query only when there are some."""
     counts: dict[str, int] = {}
+    edited = 0
     for table, condition in _batch_tables(dialect, catalog, batch_id):
-        count = conn.execute(sa.select(sa.func.count()).select_from(table).where(condition))
-        number = count.scalar_one()
+        sign = _edit_sign(table, completed_at)
+        number, signs = conn.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.count().filter(sign) if sign is not None else sa.literal(0),
+            )
+            .select_from(table)
+            .where(condition)
+        ).one()
+        edited += signs or 0
         if number:
             counts[table.name] = counts.get(table.name, 0) + number
-    return counts
+    return counts, edited
+
+
+def _edit_sign(table: sa.Table, completed_at: dt.datetime | None) -> sa.ColumnElement[bool] | None:
+    if "row_version" in table.c:
+        return table.c.row_version != 0
+    if completed_at is not None and "created_at" in table.c:
+        return table.c.created_at > completed_at
+    return None
 
 
 def delete_batch(

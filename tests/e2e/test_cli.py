@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -320,3 +321,29 @@ def test_workbook_update_and_forced_rollback_through_the_cli(tmp_path):
     assert "restored 1 users (forced over edited rows)" in forced.stdout
     [job] = json.loads(run("history", "--json", "--limit", "1", cwd=tmp_path).stdout)
     assert (job["status"], job["rollback_forced"], job["rows_updated"]) == ("rolled_back", True, 1)
+
+
+def test_errors_out_writes_a_spreadsheet_safe_report(tmp_path):
+    """--errors-out writes each error with its row's cells; cells a spreadsheet would run as a
+    formula are neutralised with a leading quote."""
+    path = tmp_path / "bad.csv"
+    path.write_text(
+        "code,name,parent_code\n"
+        "OK,Fine,\n"
+        '=HYPERLINK("http://x"),"+cmd|calc",@SUM(1)\n'
+        "-2,\tTabbed,NOPE\n"
+    )
+    out = tmp_path / "errors.csv"
+    result = run("import", "departments", str(path), "--errors-out", str(out), cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"error(s) written to {out}" in result.stderr
+    with out.open(newline="", encoding="utf-8-sig") as stream:
+        lines = list(csv.reader(stream))
+    assert lines[0] == ["row", "column", "value", "problem", "code", "name", "parent_code"]
+    by_row = {(line[0], line[1]): line for line in lines[1:]}
+    bad_parent = by_row["3", "parent_code"]
+    assert bad_parent[2] == "'@SUM(1)"
+    assert bad_parent[4:] == ['\'=HYPERLINK("http://x")', "'+cmd|calc", "'@SUM(1)"]
+    assert by_row["4", "parent_code"][4:] == ["'-2", "'\tTabbed", "NOPE"]
+    for line in lines[1:]:
+        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in line)

@@ -8,6 +8,7 @@ import pytest
 from batchport import (
     FileRejected,
     RowsEdited,
+    export_errors,
     list_history,
     preview_rollback,
     rollback_batch,
@@ -226,3 +227,21 @@ def test_workbook_with_an_error_on_any_sheet_writes_nothing(db, xlsx_file, rows)
     assert rows("departments") == [] and rows("users") == []
     [job] = list_history(db)
     assert job.status == "failed"
+
+
+def test_workbook_errors_export_names_each_sheet(db, xlsx_file, tmp_path):
+    """The error report of a rejected workbook says which sheet each row is on."""
+    path = xlsx_file(
+        {
+            "departments": [*DEPARTMENTS, ["HQ", "Twice", ""]],
+            "users": [USER_HEADER, ["not-an-email", "Ann", "Lee", "FIN"]],
+        }
+    )
+    with pytest.raises(FileRejected) as caught:
+        run_workbook_import(db, path, actor="a")
+    out = tmp_path / "errors.csv"
+    assert export_errors(caught.value.errors, path, out) == 2
+    lines = out.read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0].startswith("sheet,row,column,value,problem,cell 1")
+    assert lines[1].startswith("departments,5,code,HQ,") and lines[1].endswith(",HQ,Twice,")
+    assert lines[2].startswith("users,2,email,not-an-email,")

@@ -218,13 +218,22 @@ def test_rejected_import_is_recorded_as_failed(db, csv_file):
 
 
 def test_bytes_invalid_in_the_encoding_suggest_the_encoding_option(db, tmp_path, rows):
-    """A Latin-1 file read as UTF-8 fails with a message naming --encoding; with it, it imports."""
+    """A Latin-1 file is detected as such; read as UTF-8 (named, or because its first 64 KiB
+    are UTF-8) it fails with a message naming --encoding and the line."""
     path = tmp_path / "latin1.csv"
     path.write_bytes("code,name\nZ,Zürich\n".encode("latin-1"))
-    with pytest.raises(SourceError, match="--encoding"):
-        run_import(db, "departments", path, actor="a")
+    with pytest.raises(SourceError, match=r"not valid utf-8 .*at line 2.*--encoding"):
+        run_import(db, "departments", path, actor="a", encoding="utf-8")
+    late = tmp_path / "late.csv"
+    late.write_bytes(
+        b"code,name\n"
+        + b"".join(b"C%d,plain\n" % i for i in range(8000))
+        + "Z,Zürich\n".encode("latin-1")
+    )
+    with pytest.raises(SourceError, match=r"byte 0xfc.*at line 8002.*--encoding"):
+        run_import(db, "departments", late, actor="a")
     assert rows("departments") == []
-    run_import(db, "departments", path, actor="a", encoding="latin-1")
+    run_import(db, "departments", path, actor="a")
     assert [d["name"] for d in rows("departments")] == ["Zürich"]
 
 

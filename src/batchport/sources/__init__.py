@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from batchport.sources.base import Source
+from batchport.sources.base import Limits, Source
 from batchport.sources.delimited import DelimitedSource
 from batchport.sources.workbook import WorkbookSource
 
 __all__ = [
     "DelimitedSource",
+    "Limits",
     "Source",
     "WorkbookSource",
     "file_sha256",
@@ -26,11 +27,18 @@ def is_workbook(path: Path) -> bool:
     return path.suffix.lower() in _WORKBOOK_SUFFIXES
 
 
-def open_source(path: Path, *, encoding: str | None = None, sheet: str | None = None) -> Source:
+def open_source(
+    path: Path,
+    *,
+    encoding: str | None = None,
+    sheet: str | None = None,
+    delimiter: str | None = None,
+    limits: Limits | None = None,
+) -> Source:
     """Opens `path` with the reader its suffix calls for."""
     if is_workbook(path):
-        return WorkbookSource(path, sheet=sheet)
-    return DelimitedSource(path, encoding=encoding)
+        return WorkbookSource(path, sheet=sheet, limits=limits)
+    return DelimitedSource(path, encoding=encoding, delimiter=delimiter, limits=limits)
 
 
 def file_sha256(path: Path) -> str:

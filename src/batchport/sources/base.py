@@ -8,8 +8,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from batchport.errors import SourceError
+
 #: A data row: its number as a spreadsheet shows it (the header is row 1) and its cells as text.
 Row = tuple[int, list[str]]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much a file may hold; beyond any of these it is refused with a clear error before
+    (or as soon as) the excess is read, so memory stays bounded for any file."""
+
+    #: Bytes of the file itself.
+    max_file_bytes: int = 2 << 30
+    #: Data rows below the header.
+    max_rows: int = 10_000_000
+    #: Characters in one cell.
+    max_cell_chars: int = 1 << 20
+    #: Bytes a workbook (a zip archive) unpacks to, summed over its entries.
+    max_unpacked_bytes: int = 2 << 30
+    #: Entries in a workbook's zip archive.
+    max_zip_entries: int = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,17 +42,47 @@ class Block:
 class Source(ABC):
     """An open input file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, limits: Limits) -> None:
         self.path = path
         self.name = str(path)
+        self.limits = limits
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise SourceError(self.name, f"cannot open the file: {exc.strerror}") from exc
+        if size > limits.max_file_bytes:
+            raise SourceError(
+                self.name,
+                f"the file has {size:,} bytes; the limit is {limits.max_file_bytes:,} "
+                "(raise it with --max-file-size)",
+            )
 
     @abstractmethod
     def header(self) -> list[str]:
         """The header row's cells; raises `SourceError` if the file has none."""
 
-    @abstractmethod
     def blocks(self, size: int) -> Iterator[Block]:
-        """The non-blank data rows after the header, in file order, up to `size` at a time."""
+        """The non-blank data rows after the header, in file order, up to `size` at a time.
+
+        A file with no data row, or with more than the row limit, is a `SourceError`.
+        """
+        rows = 0
+        for block in self._blocks(size):
+            rows += len(block.numbers)
+            if rows > self.limits.max_rows:
+                raise SourceError(
+                    self.name,
+                    f"the file has more than {self.limits.max_rows:,} data rows, the limit "
+                    "(raise it with --max-rows)",
+                    row=block.numbers[-1],
+                )
+            yield block
+        if not rows:
+            raise SourceError(self.name, "the file has no data rows below its header")
+
+    @abstractmethod
+    def _blocks(self, size: int) -> Iterator[Block]:
+        """`blocks` without the limits."""
 
     def rows(self) -> Iterator[Row]:
         """The non-blank data rows one by one."""

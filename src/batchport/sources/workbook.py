@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zipfile
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
@@ -10,14 +11,68 @@ from pathlib import Path
 import python_calamine
 
 from batchport.errors import SourceError
-from batchport.sources.base import Block, Row, Source, non_blank
+from batchport.sources.base import Block, Limits, Row, Source, non_blank
+
+#: Workbook formats that are zip archives of XML parts.
+_ZIPPED = frozenset({".xlsx", ".xlsm", ".xlsb", ".ods"})
+#: How far into each XML part a DOCTYPE could be (it must come before the root element).
+_PROLOGUE_BYTES = 4096
+
+
+def _check_archive(path: Path, name: str, limits: Limits) -> None:
+    """Refuses, before anything is parsed, an archive that is no zip, that unpacks to more
+    than the limits allow (a zip bomb), or whose XML declares a DTD or entities (billion
+    laughs, external entities): a spreadsheet never needs one. What is no zip archive at all
+    (an encrypted workbook, a stray file) is left to calamine to name."""
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+            if len(entries) > limits.max_zip_entries:
+                raise SourceError(
+                    name,
+                    f"the workbook's archive has {len(entries):,} entries; the limit is "
+                    f"{limits.max_zip_entries:,}",
+                )
+            unpacked = sum(entry.file_size for entry in entries)
+            if unpacked > limits.max_unpacked_bytes:
+                raise SourceError(
+                    name,
+                    f"the workbook unpacks to {unpacked:,} bytes; the limit is "
+                    f"{limits.max_unpacked_bytes:,} (raise it with --max-file-size)",
+                )
+            for entry in entries:
+                if entry.filename.endswith((".xml", ".rels", ".vml")) and _declares_dtd(
+                    archive, entry
+                ):
+                    raise SourceError(
+                        name,
+                        f"the workbook part {entry.filename} declares a DTD or XML entities, "
+                        "which no spreadsheet needs; refusing it (an XML bomb or an "
+                        "external-entity attack?)",
+                    )
+    except zipfile.BadZipFile as exc:
+        raise SourceError(name, f"not a readable workbook: not a zip archive ({exc})") from exc
+    except (OSError, RuntimeError, NotImplementedError) as exc:
+        raise SourceError(name, f"not a readable workbook ({exc})") from exc
+
+
+def _declares_dtd(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> bool:
+    with archive.open(entry) as stream:
+        prologue = stream.read(_PROLOGUE_BYTES)
+    return b"<!DOCTYPE" in prologue.upper() or b"<!ENTITY" in prologue.upper()
 
 
 class WorkbookSource(Source):
     """One sheet of a workbook: the one named `sheet`, else the first."""
 
-    def __init__(self, path: Path, *, sheet: str | None = None) -> None:
-        super().__init__(path)
+    def __init__(
+        self, path: Path, *, sheet: str | None = None, limits: Limits | None = None
+    ) -> None:
+        super().__init__(path, limits or Limits())
+        if path.suffix.lower() in _ZIPPED:
+            _check_archive(path, self.name, self.limits)
         try:
             self._workbook = python_calamine.CalamineWorkbook.from_path(str(path))
         except FileNotFoundError as exc:
@@ -51,7 +106,7 @@ class WorkbookSource(Source):
             self._header = first[1]
         return self._header
 
-    def blocks(self, size: int) -> Iterator[Block]:
+    def _blocks(self, size: int) -> Iterator[Block]:
         self.header()
         while rows := list(islice(self._rows, size)):
             block = non_blank(rows[0][0], [cells for _, cells in rows])
