@@ -37,6 +37,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+accounts_app = typer.Typer(help="Accounts of the API service.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -342,6 +344,98 @@ def types_(ctx: typer.Context, as_json: JsonOption = False) -> None:
             c["name"] + ("" if c["required"] else " (optional)") for c in entry["columns"]
         )
         out.print(f"[bold]{entry['import_type']}[/]: {entry['description']}\n  columns: {columns}")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    worker: Annotated[
+        bool, typer.Option(help="Validate and import sessions in this process too.")
+    ] = True,
+) -> None:
+    """Run the REST API (OpenAPI at /openapi.json, docs at /docs) with uvicorn."""
+    import uvicorn  # noqa: PLC0415 - only the service needs the web stack
+
+    from batchport.service.app import create_app  # noqa: PLC0415
+
+    with _reported(ctx, as_json=False):
+        db = ctx.obj.database()
+        db.ensure_ready()
+        uvicorn.run(create_app(db, worker=worker), host=host, port=port, log_level="info")
+
+
+@accounts_app.command("create")
+def accounts_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The account's name, recorded on its work.")],
+    role: Annotated[str, typer.Option(help="admin, importer or viewer.")] = "importer",
+    actor: ActorOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an account and print its API token (shown this once; stored hashed)."""
+    from batchport import audit  # noqa: PLC0415
+    from batchport.service import accounts  # noqa: PLC0415
+
+    with _reported(ctx, as_json):
+        db = ctx.obj.database()
+        token = accounts.create_account(db, name, role, created_by=_actor(actor))
+        audit.record(
+            db,
+            actor=_actor(actor),
+            action="create account",
+            outcome="ok",
+            detail=f"{name} ({role})",
+        )
+    if as_json:
+        _print_json({"name": name, "role": role, "token": token})
+    else:
+        out.print(f"Created {role} {name}. Its API token (shown once, keep it safe):\n{token}")
+
+
+@accounts_app.command("list")
+def accounts_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List the accounts (never their tokens)."""
+    from batchport.service import accounts  # noqa: PLC0415
+
+    with _reported(ctx, as_json):
+        found = accounts.list_accounts(ctx.obj.database())
+    if as_json:
+        _print_json(found)
+        return
+    for account in found:
+        out.print(f"{account['name']}: {account['role']} (created {account['created_at']})")
+
+
+@app.command("audit")
+def audit_(
+    ctx: typer.Context,
+    actor: Annotated[str | None, typer.Option("--actor", help="Only this account.")] = None,
+    action: Annotated[str | None, typer.Option(help="Only this action.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many entries.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List the audit log, newest first."""
+    from batchport import audit  # noqa: PLC0415
+
+    with _reported(ctx, as_json):
+        found = audit.entries(ctx.obj.database(), actor=actor, action=action, limit=limit)
+    if as_json:
+        _print_json(found)
+        return
+    table = Table("at (UTC)", "who", "action", "outcome", "from", "batch", "detail")
+    for entry in found:
+        table.add_row(
+            f"{entry['at']:%Y-%m-%d %H:%M:%S}",
+            entry["actor"] or "",
+            entry["action"],
+            entry["outcome"],
+            entry["remote"] or "",
+            entry["batch_id"] or "",
+            entry["detail"] or "",
+        )
+    out.print(table if found else "No audit entries.")
 
 
 @db_app.command("migrate")

@@ -4,17 +4,18 @@ web UI call these and nothing below them; these own every transaction.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from batchport import changes, history, migrations
+from batchport import audit, changes, history, migrations
 from batchport.database import Database
 from batchport.error_report import write_error_report
 from batchport.errors import (
@@ -81,6 +82,8 @@ def run_import(
     dry_run: bool = False,
     on_existing: str = "error",
     progress: Progress | None = None,
+    job_id: str | None = None,
+    remote: str | None = None,
 ) -> ImportReport:
     """Imports one file as one batch, all or nothing.
 
@@ -89,14 +92,15 @@ def run_import(
     size, rows and cells. A row whose key is already in the database is an error, or with
     `on_existing` `skip` left alone, or with `update` updated (its prior values logged, so
     that a rollback restores them). With `dry_run`, validates and reports what would be done
-    without writing anything, history included.
+    without writing anything, history included. `job_id` names the job to create (a service
+    that promised its client a job id before running it).
     """
     declared = db.catalog[import_type]
     options = ReadOptions(
         encoding,
         sheet,
         progress,
-        _on_existing(on_existing),
+        check_on_existing(on_existing),
         delimiter=delimiter,
         limits=limits or Limits(),
     )
@@ -111,6 +115,8 @@ def run_import(
         lambda job: import_file(db, declared, path, job, options),
         actor=actor,
         options=options,
+        job_id=job_id,
+        remote=remote,
     )
 
 
@@ -127,7 +133,7 @@ def run_workbook_import(
     """Imports every sheet of a workbook named after an import type (`departments`, `users`,
     ...) in dependency order, as one job with one batch id, all or nothing."""
     options = ReadOptions(
-        progress=progress, on_existing=_on_existing(on_existing), limits=limits or Limits()
+        progress=progress, on_existing=check_on_existing(on_existing), limits=limits or Limits()
     )
     path = _existing_file(path)
     _ready(db)
@@ -167,11 +173,13 @@ def _as_job(
     *,
     actor: str,
     options: ReadOptions,
+    job_id: str | None = None,
+    remote: str | None = None,
 ) -> T:
     """Runs `run` as a new job: recorded `running` first, then completed with its data or
-    failed with the reason."""
+    failed with the reason; either way the audit log gets a row."""
     file_sha = file_sha256(path)
-    job_id = str(uuid.uuid4())
+    job_id = job_id or str(uuid.uuid4())
     # The claim comes first, so that no sweep ever sees this job running without a worker.
     with working_on(db, job_id):
         with db.connect() as conn, conn.begin():
@@ -186,25 +194,44 @@ def _as_job(
                 on_existing=options.on_existing,
             )
         try:
-            return _retrying(db, lambda: run(job))
+            result = _retrying(db, lambda: run(job))
         except FileRejected as exc:
             _record_failure(
                 db, job, _rejection_summary(exc.errors), exc.report.rows_total, exc.errors
             )
+            _audit_import(db, job, "rejected", remote, str(exc))
             raise
         except BatchportError as exc:
             _record_failure(db, job, str(exc))
+            _audit_import(db, job, "failed", remote, str(exc))
             raise
         except sa.exc.SQLAlchemyError as exc:
             reason = _database_failure(exc)
             _record_failure(db, job, reason)
+            _audit_import(db, job, "failed", remote, reason)
             raise ImportFailed(reason, job_id=job.job_id, batch_id=job.batch_id) from exc
         except BaseException:
             _record_failure(db, job, INTERRUPTED)
             raise
+    _audit_import(db, job, "ok", remote, f"job {job.job_id}, {import_type}")
+    return result
 
 
-def _on_existing(value: str) -> str:
+def _audit_import(db: Database, job: Job, outcome: str, remote: str | None, detail: str) -> None:
+    audit.record(
+        db,
+        actor=job.imported_by,
+        action="import",
+        outcome=outcome,
+        remote=remote,
+        batch_id=job.batch_id,
+        file_sha256=job.file_sha256,
+        detail=detail,
+    )
+
+
+def check_on_existing(value: str) -> str:
+    """The value, if it is one of `ON_EXISTING`; else a `ConfigurationError`."""
     if value not in ON_EXISTING:
         raise ConfigurationError(
             f"on_existing must be one of {', '.join(ON_EXISTING)}, not {value!r}"
@@ -226,6 +253,7 @@ def rollback_batch(
     actor: str,
     reason: str | None = None,
     force_edited: bool = False,
+    remote: str | None = None,
 ) -> RollbackReport:
     """Takes the batch back in one transaction: restores the rows it updated to their prior
     values, then deletes every row it created, children first.
@@ -234,8 +262,37 @@ def rollback_batch(
     `completed` (or `rollback_failed`, to retry), if it has no rows, if rows outside the batch
     still reference its rows, or if rows of the batch were edited since the import (unless
     `force_edited`, which history records). The job is `rolling_back` while this runs,
-    `rolled_back` once done, and `rollback_failed` (data unchanged) if it fails.
+    `rolled_back` once done, and `rollback_failed` (data unchanged) if it fails. The audit log
+    gets a row either way.
     """
+    try:
+        report = _rollback(db, batch_id, actor=actor, reason=reason, force_edited=force_edited)
+    except BatchportError as exc:
+        audit.record(
+            db,
+            actor=actor,
+            action="rollback",
+            outcome="refused",
+            remote=remote,
+            batch_id=getattr(exc, "batch_id", None) or batch_id,
+            detail=str(exc),
+        )
+        raise
+    audit.record(
+        db,
+        actor=actor,
+        action="rollback",
+        outcome="ok",
+        remote=remote,
+        batch_id=report.batch_id,
+        detail=reason,
+    )
+    return report
+
+
+def _rollback(
+    db: Database, batch_id: str, *, actor: str, reason: str | None, force_edited: bool
+) -> RollbackReport:
     _ready(db)
     with db.connect() as conn:
         job_id = history.find_job(conn, batch_id).job_id
@@ -355,19 +412,52 @@ def get_batch(db: Database, batch_id: str) -> BatchReport:
         return BatchReport(job, batch_rows(conn, db.dialect, db.catalog, job.batch_id))
 
 
+def batch_records(
+    db: Database, batch_id: str, table: str, *, limit: int = 100, offset: int = 0
+) -> list[dict[str, Any]]:
+    """A page of the rows of `table` (an import type's table) that carry the batch, by id."""
+    _ready(db)
+    types = {t.table.name: t for t in db.catalog.types}
+    if table not in types:
+        raise ConfigurationError(f"no import type has table {table!r}; tables: {', '.join(types)}")
+    target = types[table].table
+    with db.connect() as conn:
+        job = history.find_job(conn, batch_id)
+        rows = conn.execute(
+            sa.select(target)
+            .where(target.c.import_batch_id == job.batch_id)
+            .order_by(target.c.id)
+            .limit(limit)
+            .offset(offset)
+        ).mappings()
+        return [dict(row) for row in rows]
+
+
 def list_history(
     db: Database,
     *,
     import_type: str | None = None,
     status: str | None = None,
     batch_id: str | None = None,
+    imported_by: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
     limit: int = 50,
+    offset: int = 0,
 ) -> list[Job]:
-    """Import jobs, newest first."""
+    """Import jobs, newest first, filtered and a page at a time."""
     _ready(db)
     with db.connect() as conn:
         return history.list_jobs(
-            conn, import_type=import_type, status=status, batch_id=batch_id, limit=limit
+            conn,
+            import_type=import_type,
+            status=status,
+            batch_id=batch_id,
+            imported_by=imported_by,
+            since=since,
+            until=until,
+            limit=limit,
+            offset=offset,
         )
 
 

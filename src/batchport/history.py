@@ -163,19 +163,32 @@ def list_jobs(
     import_type: str | None = None,
     status: str | None = None,
     batch_id: str | None = None,
+    imported_by: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
     limit: int = 50,
+    offset: int = 0,
 ) -> list[Job]:
-    """Jobs newest first, filtered by type, status and batch id."""
+    """Jobs newest first, filtered by type, status, batch id, who ran them and when they
+    started (`since` inclusive, `until` exclusive)."""
     statement = sa.select(import_history).order_by(
         import_history.c.started_at.desc(), import_history.c.id.desc()
     )
-    if import_type:
-        statement = statement.where(import_history.c.import_type == import_type)
-    if status:
-        statement = statement.where(import_history.c.status == status)
-    if batch_id:
-        statement = statement.where(import_history.c.batch_id == batch_id)
-    return [_job(row) for row in conn.execute(statement.limit(limit)).mappings()]
+    filters = {
+        import_history.c.import_type: import_type,
+        import_history.c.status: status,
+        import_history.c.batch_id: batch_id,
+        import_history.c.imported_by: imported_by,
+    }
+    for column, wanted in filters.items():
+        if wanted:
+            statement = statement.where(column == wanted)
+    if since is not None:
+        statement = statement.where(import_history.c.started_at >= since)
+    if until is not None:
+        statement = statement.where(import_history.c.started_at < until)
+    statement = statement.limit(limit).offset(offset)
+    return [_job(row) for row in conn.execute(statement).mappings()]
 
 
 def _update(conn: sa.Connection, job: Job, **values: object) -> None:

@@ -69,10 +69,10 @@ def _alive(db: Database, conn: sa.Connection, job: Job) -> bool:
     held = db.dialect.job_claimed(conn, job.job_id)
     if held is not None:
         return held
-    return _process_alive(job.worker)
+    return process_alive(job.worker)
 
 
-def _process_alive(worker: str | None) -> bool:
+def process_alive(worker: str | None) -> bool:
     """Whether the worker process runs.
 
     A worker on another host cannot be checked from here and is presumed alive: the sweep

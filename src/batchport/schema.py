@@ -183,3 +183,58 @@ import_changes = sa.Table(
     sa.Column("version_after", sa.BigInteger(), nullable=False),
     sa.UniqueConstraint("batch_id", "table_name", "row_id", name="import_changes_batch_id_unique"),
 )
+
+#: Who may use the service: a role, and an API token stored hashed (argon2).
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("token_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("token_hash", sa.Text(), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False, server_default=sa.func.now()),
+    sa.Column("created_by", sa.String(100), nullable=True),
+    sa.Column("disabled_at", Timestamp, nullable=True),
+    sa.CheckConstraint(sa.column("role").in_(("admin", "importer", "viewer")), name="role"),
+)
+
+#: An uploaded file on its way in: validated, then committed as an import job.
+import_sessions = sa.Table(
+    "import_sessions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("owner", sa.String(100), nullable=False),
+    sa.Column("import_type", sa.String(50), nullable=False),
+    sa.Column("file_name", sa.Text(), nullable=False),
+    sa.Column("file_sha256", sa.String(64), nullable=False),
+    sa.Column("content", sa.LargeBinary(), nullable=False),
+    sa.Column("on_existing", sa.String(10), nullable=False, server_default="error"),
+    sa.Column("status", sa.String(20), nullable=False, index=True),
+    sa.Column("worker", sa.Text(), nullable=True),
+    sa.Column("rows_read", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("rows_total", sa.BigInteger(), nullable=True),
+    sa.Column("error_count", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("errors", sa.Text(), nullable=True),
+    sa.Column("created", sa.Text(), nullable=True),
+    sa.Column("message", sa.Text(), nullable=True),
+    sa.Column("job_id", sa.String(36), nullable=True, unique=True),
+    sa.Column("created_at", Timestamp, nullable=False, server_default=sa.func.now()),
+    sa.Column("updated_at", Timestamp, nullable=False, server_default=sa.func.now()),
+    sa.Column("expires_at", Timestamp, nullable=False),
+)
+
+#: Who did what, when, from where, and how it ended. Append-only: a trigger refuses changes.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    _id(),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("actor", sa.String(100), nullable=True),
+    sa.Column("action", sa.String(50), nullable=False),
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("remote", sa.String(100), nullable=True),
+    sa.Column("batch_id", sa.String(100), nullable=True),
+    sa.Column("file_sha256", sa.String(64), nullable=True),
+    sa.Column("detail", sa.Text(), nullable=True),
+)

@@ -1,0 +1,62 @@
+"""The audit log: who did what, when (UTC), from where, how it ended. Rows are only ever
+added; the database refuses to change or delete them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+
+from batchport.database import Database
+from batchport.history import now
+from batchport.schema import audit_log
+
+
+def record(
+    db: Database,
+    *,
+    actor: str | None,
+    action: str,
+    outcome: str,
+    remote: str | None = None,
+    batch_id: str | None = None,
+    file_sha256: str | None = None,
+    detail: str | None = None,
+) -> None:
+    """Adds one row, in its own transaction (a failed action is recorded too)."""
+    with db.connect() as conn, conn.begin():
+        conn.execute(
+            audit_log.insert().values(
+                at=now(),
+                actor=actor,
+                action=action,
+                outcome=outcome,
+                remote=remote,
+                batch_id=batch_id,
+                file_sha256=file_sha256,
+                detail=(detail or "")[:2000] or None,
+            )
+        )
+
+
+def entries(
+    db: Database,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    since: dt.datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Rows newest first, filtered by who, what and from when."""
+    statement = sa.select(audit_log).order_by(audit_log.c.id.desc())
+    if actor:
+        statement = statement.where(audit_log.c.actor == actor)
+    if action:
+        statement = statement.where(audit_log.c.action == action)
+    if since is not None:
+        statement = statement.where(audit_log.c.at >= since)
+    with db.connect() as conn:
+        rows = conn.execute(statement.limit(limit).offset(offset)).mappings()
+        return [dict(row) for row in rows]

@@ -1,0 +1,464 @@
+"""The REST API: a thin FastAPI layer over the use cases, with accounts, roles and an audit
+row for everything that changes something or is refused.
+
+Roles: `admin` may do everything, accounts included; `importer` uploads, commits and rolls
+back its own sessions and batches and reads everything but others' sessions and the audit
+log; `viewer` reads jobs and batches only. Errors are `{"error": {"code", "message",
+"details"}}` with the status their kind calls for; a request never gets a 500 for bad input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException
+
+from batchport import audit, commands
+from batchport.database import Database
+from batchport.errors import (
+    BatchNotFound,
+    BatchportError,
+    ConfigurationError,
+    RollbackRefused,
+    RowError,
+    SourceError,
+)
+from batchport.service import accounts, sessions
+from batchport.service.accounts import Account, AccountExists
+from batchport.sources import Limits, open_source
+
+#: Upload limits: the file's bytes and its data rows.
+MAX_UPLOAD_BYTES = 50 << 20
+MAX_UPLOAD_ROWS = 1_000_000
+#: How often an idle worker looks for waiting sessions (seconds).
+POLL_SECONDS = 0.2
+
+STATUS = {
+    ConfigurationError: 400,
+    SourceError: 400,
+    BatchNotFound: 404,
+    sessions.SessionNotFound: 404,
+    sessions.SessionConflict: 409,
+    RollbackRefused: 409,
+    AccountExists: 409,
+}
+
+
+class Problem(Exception):
+    """An HTTP error with a stable code."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.details = status, code, details
+
+
+class Strict(BaseModel):
+    """Request bodies: unknown fields (server-owned ones included) are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RollbackRequest(Strict):
+    reason: str | None = Field(default=None, max_length=2000)
+    force_edited: bool = False
+
+
+class AccountRequest(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    role: Literal["admin", "importer", "viewer"]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413, 422)
+}
+
+
+def create_app(db: Database, *, worker: bool = True, limits: Limits | None = None) -> FastAPI:
+    """The API over `db`; with `worker`, a background thread validates and imports."""
+    read_limits = limits or Limits(max_rows=MAX_UPLOAD_ROWS)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        db.ensure_ready()
+        stop = threading.Event()
+        thread = threading.Thread(target=_work, args=(db, read_limits, stop), daemon=True)
+        if worker:
+            thread.start()
+        yield
+        stop.set()
+        if worker:
+            thread.join(timeout=30)
+
+    app = FastAPI(
+        title="batchport",
+        version="1",
+        description="Import spreadsheets so that every import can be taken back exactly.",
+        lifespan=lifespan,
+        responses=ERRORS,
+    )
+
+    @app.exception_handler(Problem)
+    async def problem(_request: Request, exc: Problem) -> JSONResponse:
+        return _error(exc.status, exc.code, str(exc), exc.details)
+
+    @app.exception_handler(BatchportError)
+    async def refused(_request: Request, exc: BatchportError) -> JSONResponse:
+        status = next((s for kind, s in STATUS.items() if isinstance(exc, kind)), 400)
+        return _error(status, type(exc).__name__, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        return _error(422, "invalid_request", "the request is not valid", details)
+
+    @app.exception_handler(HTTPException)
+    async def http(_request: Request, exc: HTTPException) -> JSONResponse:
+        return _error(exc.status_code, "http_error", str(exc.detail))
+
+    def caller(request: Request) -> Account:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        account = accounts.authenticate(db, token.strip()) if scheme.lower() == "bearer" else None
+        if account is None:
+            audit.record(
+                db, actor=None, action="authenticate", outcome="denied", remote=_remote(request)
+            )
+            raise Problem(
+                401, "unauthenticated", "send a valid API token as `Authorization: Bearer`"
+            )
+        return account
+
+    Caller = Annotated[Account, Depends(caller)]  # noqa: N806 - a type alias
+
+    def deny(request: Request, account: Account, action: str, why: str) -> Problem:
+        audit.record(
+            db,
+            actor=account.name,
+            action=action,
+            outcome="denied",
+            remote=_remote(request),
+            detail=why,
+        )
+        return Problem(403, "forbidden", why)
+
+    def importer(request: Request, account: Account, action: str) -> None:
+        if not account.can_import:
+            raise deny(request, account, action, f"role {account.role} may not {action}")
+
+    def own_session(
+        request: Request, account: Account, session_id: str, action: str
+    ) -> dict[str, Any]:
+        found = sessions.get(db, session_id)
+        if not account.is_admin and found["owner"] != account.name:
+            raise deny(request, account, action, f"session {session_id} belongs to another account")
+        return found
+
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, str]:
+        """Whether the service runs (no token needed)."""
+        return {"status": "ok"}
+
+    @app.post("/sessions", status_code=201, tags=["sessions"])
+    def upload(
+        request: Request,
+        account: Caller,
+        import_type: Annotated[str, Form(min_length=1, max_length=50)],
+        file: Annotated[UploadFile, File()],
+        on_existing: Annotated[Literal["error", "skip", "update"], Form()] = "error",
+    ) -> dict[str, Any]:
+        """Uploads a file for an import type; it is validated in the background."""
+        importer(request, account, "upload")
+        content = _read_upload(file)
+        _check_rows(content, file.filename or "upload.csv", read_limits)
+        created = sessions.create(
+            db,
+            owner=account.name,
+            import_type=import_type,
+            file_name=file.filename or "upload.csv",
+            content=content,
+            on_existing=on_existing,
+        )
+        audit.record(
+            db,
+            actor=account.name,
+            action="upload",
+            outcome="ok",
+            remote=_remote(request),
+            file_sha256=created["file_sha256"],
+            detail=f"session {created['id']}",
+        )
+        return _jsonable(created)
+
+    @app.get("/sessions/{session_id}", tags=["sessions"])
+    def session(request: Request, account: Caller, session_id: str) -> dict[str, Any]:
+        """A session's status, progress and counts."""
+        return _jsonable(own_session(request, account, session_id, "read session"))
+
+    @app.get("/sessions/{session_id}/errors", tags=["sessions"])
+    def session_errors(
+        request: Request,
+        account: Caller,
+        session_id: str,
+        offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """A page of the validation errors."""
+        own_session(request, account, session_id, "read session")
+        found = sessions.errors(db, session_id)
+        page = found[offset : offset + limit]
+        return {
+            "total": len(found),
+            "offset": offset,
+            "limit": limit,
+            "errors": [_row(e) for e in page],
+        }
+
+    @app.get("/sessions/{session_id}/errors.csv", tags=["sessions"], response_class=FileResponse)
+    def session_errors_csv(request: Request, account: Caller, session_id: str) -> FileResponse:
+        """Every error with its row's cells, as a spreadsheet-safe CSV."""
+        own_session(request, account, session_id, "read session")
+        found = sessions.errors(db, session_id)
+        folder = tempfile.mkdtemp(prefix="batchport-errors-")
+        out = Path(folder) / "errors.csv"
+        with sessions.file_of(db, session_id) as path:
+            commands.export_errors(found, path, out, limits=read_limits)
+        return FileResponse(
+            out,
+            media_type="text/csv",
+            filename="errors.csv",
+            background=BackgroundTask(_remove, out),
+        )
+
+    @app.post("/sessions/{session_id}/commit", status_code=202, tags=["sessions"])
+    def commit(request: Request, account: Caller, session_id: str) -> dict[str, Any]:
+        """Queues the import of a valid session; committing twice gives the same job."""
+        found = own_session(request, account, session_id, "commit")
+        importer(request, account, "commit")
+        try:
+            queued = sessions.commit(db, session_id)
+        except BatchportError as exc:
+            audit.record(
+                db,
+                actor=account.name,
+                action="commit",
+                outcome="refused",
+                remote=_remote(request),
+                file_sha256=found["file_sha256"],
+                detail=str(exc),
+            )
+            raise
+        audit.record(
+            db,
+            actor=account.name,
+            action="commit",
+            outcome="ok",
+            remote=_remote(request),
+            file_sha256=found["file_sha256"],
+            detail=f"job {queued['job_id']}",
+        )
+        return _jsonable(queued)
+
+    @app.get("/jobs", tags=["history"])
+    def jobs(
+        account: Caller,
+        import_type: Annotated[str | None, Query(max_length=50)] = None,
+        status: Annotated[str | None, Query(max_length=20)] = None,
+        imported_by: Annotated[str | None, Query(max_length=100)] = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> dict[str, Any]:
+        """Import jobs, newest first, filtered and paginated."""
+        found = commands.list_history(
+            db,
+            import_type=import_type,
+            status=status,
+            imported_by=imported_by,
+            since=since,
+            until=until,
+            offset=offset,
+            limit=limit,
+        )
+        return {"offset": offset, "limit": limit, "jobs": [job.to_json() for job in found]}
+
+    @app.get("/jobs/{job_id}", tags=["history"])
+    def job(account: Caller, job_id: str) -> dict[str, Any]:
+        """One job (by job id or batch id)."""
+        return commands.get_batch(db, job_id).job.to_json()
+
+    @app.get("/batches/{batch_id}", tags=["history"])
+    def batch(
+        account: Caller,
+        batch_id: str,
+        table: Annotated[str | None, Query(max_length=100)] = None,
+        offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """A batch with its rows per table; with `table`, a page of that table's records."""
+        report = commands.get_batch(db, batch_id)
+        body = report.to_json()
+        if table is not None:
+            records = commands.batch_records(db, batch_id, table, offset=offset, limit=limit)
+            body["records"] = [_jsonable(r) for r in records]
+        return body
+
+    @app.get("/batches/{batch_id}/rollback", tags=["rollback"])
+    def preview(account: Caller, batch_id: str, force_edited: bool = False) -> dict[str, Any]:
+        """What a rollback would delete and restore, and what blocks it; changes nothing."""
+        return commands.preview_rollback(db, batch_id, force_edited=force_edited).to_json()
+
+    @app.post("/batches/{batch_id}/rollback", tags=["rollback"])
+    def rollback(
+        request: Request, account: Caller, batch_id: str, body: RollbackRequest
+    ) -> dict[str, Any]:
+        """Rolls the batch back, with the CLI's rules and states."""
+        importer(request, account, "rollback")
+        target = commands.get_batch(db, batch_id).job
+        if not account.is_admin and target.imported_by != account.name:
+            raise deny(
+                request,
+                account,
+                "rollback",
+                f"batch {target.batch_id} was imported by another account",
+            )
+        report = commands.rollback_batch(
+            db,
+            batch_id,
+            actor=account.name,
+            reason=body.reason,
+            force_edited=body.force_edited,
+            remote=_remote(request),
+        )
+        return report.to_json()
+
+    @app.get("/accounts", tags=["accounts"])
+    def account_list(request: Request, account: Caller) -> list[dict[str, Any]]:
+        """Every account (admin only)."""
+        if not account.is_admin:
+            raise deny(request, account, "list accounts", "only an admin may list accounts")
+        return [_jsonable(a) for a in accounts.list_accounts(db)]
+
+    @app.post("/accounts", status_code=201, tags=["accounts"])
+    def account_create(request: Request, account: Caller, body: AccountRequest) -> dict[str, Any]:
+        """Creates an account; its token is in this response only (admin only)."""
+        if not account.is_admin:
+            raise deny(request, account, "create account", "only an admin may create accounts")
+        token = accounts.create_account(db, body.name, body.role, created_by=account.name)
+        audit.record(
+            db,
+            actor=account.name,
+            action="create account",
+            outcome="ok",
+            remote=_remote(request),
+            detail=f"{body.name} ({body.role})",
+        )
+        return {"name": body.name.strip(), "role": body.role, "token": token}
+
+    @app.get("/audit", tags=["accounts"])
+    def audit_entries(
+        request: Request,
+        account: Caller,
+        actor: Annotated[str | None, Query(max_length=100)] = None,
+        action: Annotated[str | None, Query(max_length=50)] = None,
+        offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """The audit log, newest first (admin only)."""
+        if not account.is_admin:
+            raise deny(request, account, "read audit", "only an admin may read the audit log")
+        found = audit.entries(db, actor=actor, action=action, offset=offset, limit=limit)
+        return {"offset": offset, "limit": limit, "entries": [_jsonable(e) for e in found]}
+
+    return app
+
+
+def _work(db: Database, limits: Limits, stop: threading.Event) -> None:
+    """The background worker: validates and imports waiting sessions until told to stop."""
+    while not stop.is_set():
+        try:
+            sessions.expire(db)
+            busy = sessions.work_once(db, limits)
+        except (BatchportError, sa.exc.SQLAlchemyError):
+            busy = False  # the database is away; try again shortly
+        if not busy:
+            stop.wait(POLL_SECONDS)
+
+
+def _read_upload(file: UploadFile) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := file.file.read(1 << 20):
+        size += len(chunk)
+        if size > MAX_UPLOAD_BYTES:
+            raise Problem(
+                413, "too_large", f"the file is over the upload limit of {MAX_UPLOAD_BYTES:,} bytes"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_rows(content: bytes, name: str, limits: Limits) -> None:
+    """Refuses (413) a file with more data rows than the limit; other problems are left to
+    the validation, which reports them all."""
+    with tempfile.TemporaryDirectory(prefix="batchport-upload-") as folder:
+        path = Path(folder) / Path(name).name
+        path.write_bytes(content)
+        try:
+            with open_source(path, limits=limits) as source:
+                for _ in source.blocks(10_000):
+                    pass
+        except SourceError as exc:
+            if "data rows, the limit" in str(exc):
+                raise Problem(413, "too_many_rows", str(exc)) from exc
+
+
+def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "details": details}}, status_code=status
+    )
+
+
+def _remote(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in value.items()}
+
+
+def _row(error: RowError) -> dict[str, Any]:
+    return {
+        "row": error.row,
+        "column": error.column,
+        "value": error.value,
+        "message": error.message,
+        "sheet": error.sheet,
+    }
+
+
+def _remove(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    path.parent.rmdir()
