@@ -5,11 +5,13 @@ Roles: `admin` may do everything, accounts included; `importer` uploads, commits
 back its own sessions and batches and reads everything but others' sessions and the audit
 log; `viewer` reads jobs and batches only. Errors are `{"error": {"code", "message",
 "details"}}` with the status their kind calls for; a request never gets a 500 for bad input.
+
+(No `from __future__ import annotations` here: FastAPI reads the handlers' annotations, some
+of them local to the app factory, at run time.)
 """
 
-from __future__ import annotations
-
 import datetime as dt
+import logging
 import tempfile
 import threading
 from collections.abc import AsyncIterator
@@ -17,7 +19,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import sqlalchemy as sa
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
@@ -39,6 +40,7 @@ from batchport.service import accounts, sessions
 from batchport.service.accounts import Account, AccountExists
 from batchport.sources import Limits, open_source
 
+LOG = logging.getLogger("batchport.service")
 #: Upload limits: the file's bytes and its data rows.
 MAX_UPLOAD_BYTES = 50 << 20
 MAX_UPLOAD_ROWS = 1_000_000
@@ -401,8 +403,9 @@ def _work(db: Database, limits: Limits, stop: threading.Event) -> None:
         try:
             sessions.expire(db)
             busy = sessions.work_once(db, limits)
-        except (BatchportError, sa.exc.SQLAlchemyError):
-            busy = False  # the database is away; try again shortly
+        except Exception:  # the worker must outlive any one failure: log it, go on
+            LOG.exception("the background worker failed; trying again shortly")
+            busy = False
         if not busy:
             stop.wait(POLL_SECONDS)
 

@@ -28,10 +28,11 @@ import sqlalchemy as sa
 
 from batchport import commands, history
 from batchport.database import Database
-from batchport.errors import BatchportError, FileRejected, RowError
+from batchport.errors import BatchNotFound, BatchportError, FileRejected, RowError
 from batchport.importing import Progress
-from batchport.liveness import process_alive, this_worker
-from batchport.schema import import_history, import_sessions
+from batchport.liveness import process_alive, sweep, this_worker
+from batchport.reports import Job
+from batchport.schema import import_sessions
 from batchport.sources import Limits
 
 #: How long an uncommitted session is kept.
@@ -313,9 +314,10 @@ def _recover(db: Database) -> None:
             ).where(import_sessions.c.status.in_(("validating", "committing")))
         ).all()
         conn.rollback()
-        for session_id, status, worker in stuck:
-            if process_alive(worker):
-                continue
+        dead = [(i, status) for i, status, worker in stuck if not process_alive(worker)]
+        if any(status == "committing" for _, status in dead):
+            sweep(db)  # the dead worker's import job: `failed: interrupted`
+        for session_id, status in dead:
             with conn.begin():
                 if status == "validating":
                     conn.execute(
@@ -327,11 +329,7 @@ def _recover(db: Database) -> None:
                         .values(status="uploaded", worker=None)
                     )
                     continue
-                job = conn.execute(
-                    sa.select(import_history.c.status, import_history.c.batch_id)
-                    .join(import_sessions, import_sessions.c.job_id == import_history.c.job_id)
-                    .where(import_sessions.c.id == session_id)
-                ).first()
+                job = _job_of(conn, session_id)
                 if job is not None and job.status == "running":
                     continue  # the sweep decides first
                 done = job is not None and job.status == "completed"
@@ -346,6 +344,17 @@ def _recover(db: Database) -> None:
                         message=f"batch {job.batch_id}" if done and job else "interrupted",
                     )
                 )
+
+
+def _job_of(conn: sa.Connection, session_id: str) -> Job | None:
+    """The import job a session was committed as, if it has started."""
+    job_id = conn.execute(
+        sa.select(import_sessions.c.job_id).where(import_sessions.c.id == session_id)
+    ).scalar()
+    try:
+        return history.find_job(conn, job_id) if job_id else None
+    except BatchNotFound:
+        return None
 
 
 def _error(error: RowError) -> dict[str, Any]:

@@ -1,0 +1,173 @@
+"""The API over real HTTP: `batchport serve` (uvicorn) on loopback ports against PostgreSQL —
+the whole flow across a restart, two servers sharing one database, a queued job that runs
+when a server starts, and a server killed mid-import."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from batchport import Database
+from batchport.service import accounts
+from tests.conftest import create_pg_database, drop_pg_database
+
+WAIT = 60
+CSV = "code,name,parent_code\nHQ,Headquarters,\nFIN,Finance,HQ\n"
+
+
+@pytest.fixture
+def pg(postgresql_template) -> Iterator[tuple[str, str]]:
+    """A fresh PostgreSQL database and an importer's token for it."""
+    url = create_pg_database(postgresql_template)
+    db = Database.from_url(url)
+    token = accounts.create_account(db, "alice", "importer", created_by="test")
+    db.dispose()
+    yield url, token
+    drop_pg_database(url)
+
+
+class Server:
+    """`batchport serve` in its own process."""
+
+    def __init__(self, url: str, token: str, *extra: str) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.process = subprocess.Popen(
+            ["batchport", "serve", "--port", str(self.port), *extra],
+            env={**os.environ, "BATCHPORT_DATABASE_URL": url},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.client = httpx.Client(
+            base_url=f"http://127.0.0.1:{self.port}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            try:
+                if self.client.get("/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError("the server did not start")
+
+    def upload(self, text: str) -> dict:
+        answer = self.client.post(
+            "/sessions",
+            data={"import_type": "departments"},
+            files={"file": ("d.csv", text.encode(), "text/csv")},
+        )
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+    def wait(self, session_id: str, *statuses: str) -> dict:
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            found = self.client.get(f"/sessions/{session_id}").json()
+            if found["status"] in statuses:
+                return found
+            time.sleep(0.1)
+        raise AssertionError(f"session stayed {found['status']}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        self.client.close()
+        self.process.send_signal(sig)
+        self.process.wait(timeout=WAIT)
+
+
+def test_flow_across_a_restart(pg):
+    """Upload and validate on one server, stop it; commit and roll back on a new one."""
+    url, token = pg
+    first = Server(url, token)
+    session = first.upload(CSV)
+    first.wait(session["id"], "valid")
+    first.stop()
+    second = Server(url, token)
+    try:
+        assert second.client.post(f"/sessions/{session['id']}/commit").status_code == 202
+        done = second.wait(session["id"], "committed", "failed")
+        assert done["status"] == "committed", done["message"]
+        job = second.client.get(f"/jobs/{done['job_id']}").json()
+        assert (job["status"], job["imported_by"]) == ("completed", "alice")
+        undone = second.client.post(f"/batches/{job['batch_id']}/rollback", json={})
+        assert undone.status_code == 200 and undone.json()["deleted"]["departments"] == 2
+    finally:
+        second.stop()
+
+
+def test_two_servers_share_one_database(pg):
+    """A session made on one server is seen and committed on the other; committing on both at
+    once makes one job."""
+    url, token = pg
+    a, b = Server(url, token), Server(url, token)
+    try:
+        session = a.upload(CSV)
+        b.wait(session["id"], "valid")
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(
+                pool.map(lambda s: s.client.post(f"/sessions/{session['id']}/commit"), [a, b])
+            )
+        assert {r.status_code for r in answers} == {202}
+        assert len({r.json()["job_id"] for r in answers}) == 1
+        done = a.wait(session["id"], "committed", "failed")
+        assert done["status"] == "committed"
+        assert len(b.client.get("/jobs").json()["jobs"]) == 1
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_a_queued_job_runs_when_a_server_starts(pg):
+    """Committed on a server without a worker, the job waits; a server that starts later
+    runs it."""
+    url, token = pg
+    checker = Server(url, token)
+    session = checker.upload(CSV)
+    checker.wait(session["id"], "valid")
+    checker.stop()
+    idle = Server(url, token, "--no-worker")
+    assert idle.client.post(f"/sessions/{session['id']}/commit").status_code == 202
+    time.sleep(1)
+    assert idle.client.get(f"/sessions/{session['id']}").json()["status"] == "queued"
+    idle.stop()
+    worker = Server(url, token)
+    try:
+        assert worker.wait(session["id"], "committed", "failed")["status"] == "committed"
+    finally:
+        worker.stop()
+
+
+def test_server_killed_mid_import_leaves_a_failed_job(pg):
+    """SIGKILL while a large commit runs: after a restart the job is `failed: interrupted`,
+    the session `failed`, and no row of it is left."""
+    url, token = pg
+    server = Server(url, token)
+    text = "code,name\n" + "".join(f"B{i},Branch {i}\n" for i in range(150_000))
+    session = server.upload(text)
+    server.wait(session["id"], "valid")
+    server.client.post(f"/sessions/{session['id']}/commit")
+    server.wait(session["id"], "committing")
+    time.sleep(0.3)
+    server.stop(signal.SIGKILL)
+    restarted = Server(url, token)
+    try:
+        found = restarted.wait(session["id"], "failed", "committed")
+        job = restarted.client.get(f"/jobs/{found['job_id']}").json()
+        if found["status"] == "committed":  # the import beat the kill
+            assert job["status"] == "completed"
+        else:
+            assert (job["status"], job["error_summary"]) == ("failed", "interrupted")
+            batch = restarted.client.get(f"/batches/{job['batch_id']}").json()
+            assert batch["rows"] == {}
+    finally:
+        restarted.stop()

@@ -1,0 +1,165 @@
+"""The REST API: upload, validate, commit, history, rollback; errors, limits, idempotency,
+the audit log."""
+
+from __future__ import annotations
+
+import csv
+import io
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from batchport.schema import audit_log
+from batchport.service.app import create_app
+from batchport.sources import Limits
+from tests.service.conftest import DEPARTMENTS_CSV, upload, wait_for
+
+
+def test_upload_validate_commit_and_roll_back(api, rows):
+    """The whole flow: the session validates in the background, the commit imports as the
+    owner, the batch shows its records, the rollback takes it back, all recorded."""
+    created = upload(api, "alice", DEPARTMENTS_CSV)
+    assert created.status_code == 201, created.text
+    session = created.json()
+    assert (session["status"], session["owner"]) == ("uploaded", "alice")
+    valid = wait_for(api, "alice", session["id"], "valid", "invalid", "failed")
+    assert valid["status"] == "valid" and valid["created"]["departments"] == 2
+    assert valid["progress"] == 100
+    assert rows("departments") == []  # validation writes nothing
+
+    committed = api("alice", "POST", f"/sessions/{session['id']}/commit")
+    assert committed.status_code == 202
+    job_id = committed.json()["job_id"]
+    done = wait_for(api, "alice", session["id"], "committed", "failed")
+    assert done["status"] == "committed", done["message"]
+    job = api("vic", "GET", f"/jobs/{job_id}").json()
+    assert (job["status"], job["imported_by"], job["rows_imported"]) == ("completed", "alice", 2)
+    batch = api("vic", "GET", f"/batches/{job['batch_id']}", params={"table": "departments"})
+    assert batch.json()["rows"] == {"departments": 2}
+    assert [r["code"] for r in batch.json()["records"]] == ["HQ", "FIN"]
+
+    preview = api("alice", "GET", f"/batches/{job['batch_id']}/rollback").json()
+    assert preview["possible"] and preview["would_delete"] == {"departments": 2}
+    undone = api("alice", "POST", f"/batches/{job['batch_id']}/rollback", json={"reason": "test"})
+    assert undone.status_code == 200, undone.text
+    assert rows("departments") == []
+    job = api("vic", "GET", f"/jobs/{job_id}").json()
+    assert (job["status"], job["rolled_back_by"]) == ("rolled_back", "alice")
+    actions = {(e["actor"], e["action"], e["outcome"]) for e in audit_entries(api)}
+    assert {
+        ("alice", "upload", "ok"),
+        ("alice", "commit", "ok"),
+        ("alice", "import", "ok"),
+        ("alice", "rollback", "ok"),
+    } <= actions
+
+
+def audit_entries(api) -> list[dict]:
+    return api("root", "GET", "/audit", params={"limit": 1000}).json()["entries"]
+
+
+def test_invalid_file_reports_paginated_errors_and_a_safe_csv(api):
+    """An invalid upload becomes `invalid`; its errors come a page at a time and as a CSV
+    with formula cells neutralised; it cannot be committed."""
+    text = "code,name,parent_code\n" + "".join(f"C{i},,=cmd{i}\n" for i in range(7))
+    session = upload(api, "alice", text).json()
+    invalid = wait_for(api, "alice", session["id"], "valid", "invalid", "failed")
+    assert invalid["status"] == "invalid" and invalid["error_count"] == 14
+    page = api(
+        "alice", "GET", f"/sessions/{session['id']}/errors", params={"offset": 10, "limit": 3}
+    )
+    assert page.json()["total"] == 14 and len(page.json()["errors"]) == 3
+    assert page.json()["errors"][0]["row"] == 7
+    exported = api("alice", "GET", f"/sessions/{session['id']}/errors.csv")
+    assert exported.status_code == 200
+    lines = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    assert lines[0][:4] == ["row", "column", "value", "problem"]
+    assert all(not cell.startswith("=") for line in lines for cell in line)
+    refused = api("alice", "POST", f"/sessions/{session['id']}/commit")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "SessionConflict"
+
+
+def test_committing_twice_at_once_gives_one_job(api):
+    """Two concurrent commits of one session: one job, both told its id."""
+    session = upload(api, "alice", DEPARTMENTS_CSV).json()
+    wait_for(api, "alice", session["id"], "valid")
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(
+            pool.map(lambda _: api("alice", "POST", f"/sessions/{session['id']}/commit"), range(4))
+        )
+    assert {a.status_code for a in answers} == {202}
+    assert len({a.json()["job_id"] for a in answers}) == 1
+    done = wait_for(api, "alice", session["id"], "committed", "failed")
+    jobs = api("alice", "GET", "/jobs").json()["jobs"]
+    assert [j["job_id"] for j in jobs] == [done["job_id"]]
+
+
+def test_missing_or_wrong_token_is_401_and_audited(api):
+    """No token or a wrong one: 401 with the error shape, and an audit row."""
+    for headers in ({}, {"Authorization": "Bearer bp_nothing_here"}, {"Authorization": "Basic x"}):
+        answer = api(None, "GET", "/jobs", headers=headers)
+        assert answer.status_code == 401
+        assert answer.json()["error"]["code"] == "unauthenticated"
+    denied = [e for e in audit_entries(api) if e["action"] == "authenticate"]
+    assert len(denied) == 3 and {e["outcome"] for e in denied} == {"denied"}
+
+
+def test_upload_limits_answer_413(api, monkeypatch):
+    """A file over the byte limit, or over the row limit, is refused with 413."""
+    monkeypatch.setattr("batchport.service.app.MAX_UPLOAD_BYTES", 100)
+    big = upload(api, "alice", "code,name\n" + "A,a\n" * 100)
+    assert big.status_code == 413 and big.json()["error"]["code"] == "too_large"
+
+
+def test_too_many_rows_answer_413(db, tokens):
+    """The row limit is checked at upload, reading the file as a stream."""
+    with TestClient(create_app(db, worker=False, limits=Limits(max_rows=5))) as client:
+        answer = client.post(
+            "/sessions",
+            headers={"Authorization": f"Bearer {tokens['alice']}"},
+            data={"import_type": "departments"},
+            files={"file": ("d.csv", b"code,name\n" + b"A,a\n" * 6, "text/csv")},
+        )
+    assert answer.status_code == 413 and answer.json()["error"]["code"] == "too_many_rows"
+
+
+def test_server_owned_fields_cannot_be_set(api):
+    """Extra form fields and body fields are ignored or refused; a CSV column named after a
+    server-owned column is an unknown column."""
+    sneaky = upload(api, "alice", DEPARTMENTS_CSV, status="committed", owner="root")
+    assert sneaky.status_code == 201
+    assert (sneaky.json()["status"], sneaky.json()["owner"]) == ("uploaded", "alice")
+    refused = api("alice", "POST", "/batches/x/rollback", json={"status": "rolled_back"})
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "invalid_request"
+    column = upload(api, "alice", "code,name,import_batch_id\nA,a,mine\n").json()
+    invalid = wait_for(api, "alice", column["id"], "invalid", "valid", "failed")
+    assert invalid["status"] == "invalid"
+    errors = api("alice", "GET", f"/sessions/{column['id']}/errors").json()["errors"]
+    assert errors[0]["column"] == "import_batch_id" and "unknown column" in errors[0]["message"]
+
+
+def test_unknown_things_are_404(api):
+    for url in ("/sessions/nope", "/jobs/nope", "/batches/nope", "/batches/nope/rollback"):
+        answer = api("root", "GET", url)
+        assert answer.status_code == 404, url
+        assert set(answer.json()["error"]) == {"code", "message", "details"}
+
+
+@pytest.mark.parametrize(
+    "statement", ["UPDATE audit_log SET outcome = 'ok'", "DELETE FROM audit_log"]
+)
+def test_audit_log_is_append_only(db, api, statement):
+    """The database refuses to change or delete audit rows, whoever asks."""
+    upload(api, "alice", DEPARTMENTS_CSV)
+    with (
+        pytest.raises(sa.exc.DatabaseError, match="append-only"),
+        db.connect() as conn,
+        conn.begin(),
+    ):
+        conn.exec_driver_sql(statement)
+    with db.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(audit_log)).scalar_one() >= 1
