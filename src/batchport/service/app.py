@@ -16,13 +16,16 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 
@@ -46,6 +49,9 @@ MAX_UPLOAD_BYTES = 50 << 20
 MAX_UPLOAD_ROWS = 1_000_000
 #: How often an idle worker looks for waiting sessions (seconds).
 POLL_SECONDS = 0.2
+
+#: Declares the API token in the OpenAPI schema; `caller` answers a missing one with 401.
+BEARER = HTTPBearer(auto_error=False, description="An API token from `batchport accounts create`.")
 
 STATUS = {
     ConfigurationError: 400,
@@ -100,6 +106,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 def create_app(db: Database, *, worker: bool = True, limits: Limits | None = None) -> FastAPI:
     """The API over `db`; with `worker`, a background thread validates and imports."""
     read_limits = limits or Limits(max_rows=MAX_UPLOAD_ROWS)
+    TypeName = Enum("TypeName", {n: n for n in db.catalog}, type=str)  # type: ignore[misc]  # noqa: N806
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -136,13 +143,19 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
         return _error(422, "invalid_request", "the request is not valid", details)
 
     @app.exception_handler(HTTPException)
-    async def http(_request: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, "http_error", str(exc.detail))
+    async def http(request: Request, exc: HTTPException) -> JSONResponse:
+        answer = _error(exc.status_code, "http_error", str(exc.detail))
+        answer.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # every method the path has, not just one route's
+            answer.headers["Allow"] = ", ".join(sorted(_methods(request)))
+        return answer
 
-    def caller(request: Request) -> Account:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        account = accounts.authenticate(db, token.strip()) if scheme.lower() == "bearer" else None
+    def caller(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+    ) -> Account:
+        token = credentials.credentials if credentials else ""
+        account = accounts.authenticate(db, token.strip()) if token else None
         if account is None:
             audit.record(
                 db, actor=None, action="authenticate", outcome="denied", remote=_remote(request)
@@ -186,7 +199,7 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
     def upload(
         request: Request,
         account: Caller,
-        import_type: Annotated[str, Form(min_length=1, max_length=50)],
+        import_type: Annotated[TypeName, Form()],
         file: Annotated[UploadFile, File()],
         on_existing: Annotated[Literal["error", "skip", "update"], Form()] = "error",
     ) -> dict[str, Any]:
@@ -197,7 +210,7 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
         created = sessions.create(
             db,
             owner=account.name,
-            import_type=import_type,
+            import_type=import_type.value,
             file_name=file.filename or "upload.csv",
             content=content,
             on_existing=on_existing,
@@ -288,8 +301,8 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
         import_type: Annotated[str | None, Query(max_length=50)] = None,
         status: Annotated[str | None, Query(max_length=20)] = None,
         imported_by: Annotated[str | None, Query(max_length=100)] = None,
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
+        since: IsoTime = None,
+        until: IsoTime = None,
         offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> dict[str, Any]:
@@ -436,6 +449,25 @@ def _check_rows(content: bytes, name: str, limits: Limits) -> None:
         except SourceError as exc:
             if "data rows, the limit" in str(exc):
                 raise Problem(413, "too_many_rows", str(exc)) from exc
+
+
+def _methods(request: Request) -> set[str]:
+    """The methods some route of the app answers at the request's path."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, APIRoute) and route.path_regex.match(request.url.path):
+            methods |= route.methods or set()
+    return methods
+
+
+def _iso(value: object) -> object:
+    """Only ISO 8601 text is a time here (not a number of seconds)."""
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value)
+    raise ValueError("expected an ISO 8601 date-time")
+
+
+IsoTime = Annotated[dt.datetime | None, BeforeValidator(_iso)]
 
 
 def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
