@@ -348,3 +348,27 @@ def test_errors_out_writes_a_spreadsheet_safe_report(tmp_path):
     assert by_row["4", "parent_code"][4:] == ["'-2", "'\tTabbed", "NOPE"]
     for line in lines[1:]:
         assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in line)
+
+
+def test_accounts_and_audit_through_the_cli(tmp_path):
+    """`accounts create` prints a token once (stored hashed), `accounts list` never shows it,
+    and `audit` lists the account's creation and the imports."""
+    created = json.loads(
+        run("accounts", "create", "alice", "--role", "importer", "--json", cwd=tmp_path).stdout
+    )
+    assert created["token"].startswith("bp_") and created["role"] == "importer"
+    listed = run("accounts", "list", "--json", cwd=tmp_path)
+    assert created["token"] not in listed.stdout
+    assert [a["name"] for a in json.loads(listed.stdout)] == ["alice"]
+    with sqlite3.connect(tmp_path / "batchport.db") as conn:
+        [stored] = conn.execute("select token_hash from accounts").fetchone()
+    assert stored.startswith("$argon2") and created["token"].split("_")[2] not in stored
+    refused = run("accounts", "create", "alice", cwd=tmp_path)
+    assert refused.returncode == 1 and "exists already" in refused.stderr
+    run("import", "departments", str(EXAMPLES / "departments.csv"), "--as", "carol", cwd=tmp_path)
+    entries = json.loads(run("audit", "--json", cwd=tmp_path).stdout)
+    assert [(e["action"], e["outcome"]) for e in entries][:2] == [
+        ("import", "ok"),
+        ("create account", "ok"),
+    ]
+    assert entries[0]["actor"] == "carol" and entries[0]["file_sha256"]

@@ -4,14 +4,18 @@ the audit log."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import re
+import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from batchport.schema import audit_log
+from batchport.schema import audit_log, import_sessions
 from batchport.service.app import create_app
 from batchport.sources import Limits
 from tests.service.conftest import DEPARTMENTS_CSV, upload, wait_for
@@ -163,3 +167,38 @@ def test_audit_log_is_append_only(db, api, statement):
         conn.exec_driver_sql(statement)
     with db.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(audit_log)).scalar_one() >= 1
+
+
+def test_expired_sessions_are_cleaned_up(db, api):
+    """A session past its lifetime that was never committed is deleted by the worker."""
+    session = upload(api, "alice", DEPARTMENTS_CSV).json()
+    wait_for(api, "alice", session["id"], "valid")
+    with db.connect() as conn, conn.begin():
+        conn.execute(
+            import_sessions.update()
+            .where(import_sessions.c.id == session["id"])
+            .values(expires_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+        )
+    deadline = time.monotonic() + 30
+    while api("alice", "GET", f"/sessions/{session['id']}").status_code != 404:
+        assert time.monotonic() < deadline, "the expired session is still there"
+        time.sleep(0.05)
+
+
+def test_no_code_path_changes_audit_rows_or_deletes_history():
+    """The application has no statement that updates or deletes audit rows, or deletes
+    history rows (history rows change state as a job moves on, as the seed's model has it)."""
+    source = Path(__file__).parents[2] / "src" / "batchport"
+    forbidden = re.compile(
+        r"audit_log\s*\.\s*(update|delete)\(|import_history\s*\.\s*delete\(|"
+        r"(UPDATE|DELETE FROM)\s+audit_log|DELETE FROM\s+import_history",
+        re.IGNORECASE,
+    )
+    offenders = [
+        f"{path.relative_to(source)}:{number}"
+        for path in source.rglob("*.py")
+        if "migrations" not in path.parts
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if forbidden.search(line)
+    ]
+    assert offenders == []
