@@ -38,7 +38,9 @@ def test_upload_validate_commit_and_roll_back(api, rows):
     job_id = committed.json()["job_id"]
     done = wait_for(api, "alice", session["id"], "committed", "failed")
     assert done["status"] == "committed", done["message"]
+    assert done["job_status"] == "completed" and done["created"] == {"departments": 2}
     job = api("vic", "GET", f"/jobs/{job_id}").json()
+    assert done["batch_id"] == job["batch_id"]
     assert (job["status"], job["imported_by"], job["rows_imported"]) == ("completed", "alice", 2)
     batch = api("vic", "GET", f"/batches/{job['batch_id']}", params={"table": "departments"})
     assert batch.json()["rows"] == {"departments": 2}
@@ -202,3 +204,30 @@ def test_no_code_path_changes_audit_rows_or_deletes_history():
         if forbidden.search(line)
     ]
     assert offenders == []
+
+
+def test_nul_characters_are_refused_not_500(api):
+    """A NUL in a query, a path or a body is a 400/422, never a server error."""
+    assert api("root", "GET", "/jobs", params={"imported_by": "\x00"}).status_code == 400
+    assert api("root", "GET", "/jobs/a%00b").status_code == 400
+    body = api("root", "POST", "/accounts", json={"name": "x\x00y", "role": "viewer"})
+    assert body.status_code == 422
+
+
+@pytest.mark.parametrize("name", ["..", "../../etc/d.csv", "a\x00b.csv", ""])
+def test_hostile_file_names_are_made_safe(api, name):
+    """An upload's name never leads the worker out of its folder, nor into a 500."""
+    answer = api(
+        "alice",
+        "POST",
+        "/sessions",
+        data={"import_type": "departments"},
+        files={"file": (name, DEPARTMENTS_CSV.encode(), "text/csv")},
+    )
+    assert answer.status_code in {201, 422}, answer.text
+    if answer.status_code == 201:
+        session = answer.json()
+        assert "/" not in session["file_name"] and session["file_name"] not in {".", ".."}
+        assert (
+            wait_for(api, "alice", session["id"], "valid", "invalid", "failed")["status"] == "valid"
+        )

@@ -19,13 +19,14 @@ from contextlib import asynccontextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote
 
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 
@@ -73,9 +74,17 @@ class Problem(Exception):
 
 
 class Strict(BaseModel):
-    """Request bodies: unknown fields (server-owned ones included) are refused."""
+    """Request bodies: unknown fields (server-owned ones included) are refused, and so is
+    text holding a NUL character (no database stores one)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("text may not hold a NUL character")
+        return value
 
 
 class RollbackRequest(Strict):
@@ -127,6 +136,13 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
         lifespan=lifespan,
         responses=ERRORS,
     )
+
+    @app.middleware("http")
+    async def no_nul(request: Request, call_next: Any) -> Any:
+        """Refuses a path or query holding a NUL character (400): no database stores one."""
+        if "\x00" in request.url.path or "\x00" in unquote(request.url.query):
+            return _error(400, "invalid_request", "the request holds a NUL character")
+        return await call_next(request)
 
     @app.exception_handler(Problem)
     async def problem(_request: Request, exc: Problem) -> JSONResponse:
@@ -206,7 +222,7 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
         """Uploads a file for an import type; it is validated in the background."""
         importer(request, account, "upload")
         content = _read_upload(file)
-        _check_rows(content, file.filename or "upload.csv", read_limits)
+        rows = _count_rows(content, sessions.safe_name(file.filename or ""), read_limits)
         created = sessions.create(
             db,
             owner=account.name,
@@ -214,6 +230,7 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
             file_name=file.filename or "upload.csv",
             content=content,
             on_existing=on_existing,
+            rows_total=rows,
         )
         audit.record(
             db,
@@ -436,19 +453,20 @@ def _read_upload(file: UploadFile) -> bytes:
     return b"".join(chunks)
 
 
-def _check_rows(content: bytes, name: str, limits: Limits) -> None:
-    """Refuses (413) a file with more data rows than the limit; other problems are left to
-    the validation, which reports them all."""
+def _count_rows(content: bytes, name: str, limits: Limits) -> int | None:
+    """The file's data rows, read as a stream (so progress can be a percentage); more than
+    the limit is refused with 413. A file that cannot be read is left to the validation,
+    which reports every problem (None then)."""
     with tempfile.TemporaryDirectory(prefix="batchport-upload-") as folder:
         path = Path(folder) / Path(name).name
         path.write_bytes(content)
         try:
             with open_source(path, limits=limits) as source:
-                for _ in source.blocks(10_000):
-                    pass
+                return sum(len(block.numbers) for block in source.blocks(10_000))
         except SourceError as exc:
             if "data rows, the limit" in str(exc):
                 raise Problem(413, "too_many_rows", str(exc)) from exc
+            return None
 
 
 def _methods(request: Request) -> set[str]:

@@ -59,8 +59,10 @@ def create(
     file_name: str,
     content: bytes,
     on_existing: str,
+    rows_total: int | None = None,
 ) -> dict[str, Any]:
-    """Stores an uploaded file as a new session, `uploaded`, for the worker to validate."""
+    """Stores an uploaded file as a new session, `uploaded`, for the worker to validate
+    (`rows_total`, when counted, makes its progress a percentage)."""
     db.catalog[import_type]  # an unknown type is a ConfigurationError now, not later
     commands.check_on_existing(on_existing)
     session_id = str(uuid.uuid4())
@@ -71,17 +73,25 @@ def create(
                 id=session_id,
                 owner=owner,
                 import_type=import_type,
-                file_name=Path(file_name).name or "upload",
+                file_name=safe_name(file_name),
                 file_sha256=hashlib.sha256(content).hexdigest(),
                 content=content,
                 on_existing=on_existing,
                 status="uploaded",
+                rows_total=rows_total,
                 created_at=stamp,
                 updated_at=stamp,
                 expires_at=stamp + LIFETIME,
             )
         )
     return get(db, session_id)
+
+
+def safe_name(file_name: str) -> str:
+    """The upload's base name, printable, never `.` or `..` (the worker writes the file under
+    this name); its suffix, which picks the reader, is kept."""
+    name = "".join(c for c in Path(file_name.replace("\\", "/")).name if c.isprintable())
+    return name[-200:] if name.strip(". ") else "upload.csv"
 
 
 def get(db: Database, session_id: str) -> dict[str, Any]:
@@ -93,14 +103,17 @@ def get(db: Database, session_id: str) -> dict[str, Any]:
             .mappings()
             .first()
         )
+        job = _job_of(conn, session_id) if row is not None and row["job_id"] else None
     if row is None:
         raise SessionNotFound(f"no import session {session_id}")
     found = dict(row)
+    found["batch_id"] = job.batch_id if job else None
+    found["job_status"] = job.status if job else None
     found["created"] = json.loads(found["created"]) if found["created"] else None
     total = found["rows_total"]
     found["progress"] = (
         100
-        if found["status"] in FINAL or found["status"] == "valid"
+        if found["status"] in {*FINAL, "valid"}
         else (min(99, int(100 * found["rows_read"] / total)) if total else 0)
     )
     return found
