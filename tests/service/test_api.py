@@ -133,11 +133,11 @@ def test_too_many_rows_answer_413(db, tokens):
 
 
 def test_server_owned_fields_cannot_be_set(api):
-    """Extra form fields and body fields are ignored or refused; a CSV column named after a
+    """Form and body fields the API does not declare are refused; a CSV column named after a
     server-owned column is an unknown column."""
     sneaky = upload(api, "alice", DEPARTMENTS_CSV, status="committed", owner="root")
-    assert sneaky.status_code == 201
-    assert (sneaky.json()["status"], sneaky.json()["owner"]) == ("uploaded", "alice")
+    assert sneaky.status_code == 422
+    assert sneaky.json()["error"]["details"] == ["owner", "status"]
     refused = api("alice", "POST", "/batches/x/rollback", json={"status": "rolled_back"})
     assert refused.status_code == 422
     assert refused.json()["error"]["code"] == "invalid_request"

@@ -22,11 +22,12 @@ from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 
@@ -48,6 +49,8 @@ LOG = logging.getLogger("batchport.service")
 #: Upload limits: the file's bytes and its data rows.
 MAX_UPLOAD_BYTES = 50 << 20
 MAX_UPLOAD_ROWS = 1_000_000
+#: The form fields an upload may have.
+UPLOAD_FIELDS = frozenset({"import_type", "file", "on_existing"})
 #: How often an idle worker looks for waiting sessions (seconds).
 POLL_SECONDS = 0.2
 
@@ -73,27 +76,28 @@ class Problem(Exception):
         self.status, self.code, self.details = status, code, details
 
 
+#: Text without NUL characters (no database stores one); the middleware refuses them in
+#: paths and queries too.
+NO_NUL = r"^[^\x00]*$"
+
+
+#: A path's id: any text but a NUL character.
+Key = Annotated[str, PathParam(pattern=NO_NUL)]
+
+
 class Strict(BaseModel):
-    """Request bodies: unknown fields (server-owned ones included) are refused, and so is
-    text holding a NUL character (no database stores one)."""
+    """Request bodies: unknown fields (server-owned ones included) are refused."""
 
     model_config = ConfigDict(extra="forbid")
 
-    @field_validator("*")
-    @classmethod
-    def _no_nul(cls, value: object) -> object:
-        if isinstance(value, str) and "\x00" in value:
-            raise ValueError("text may not hold a NUL character")
-        return value
-
 
 class RollbackRequest(Strict):
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: str | None = Field(default=None, max_length=2000, pattern=NO_NUL)
     force_edited: bool = False
 
 
 class AccountRequest(Strict):
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=100, pattern=NO_NUL)
     role: Literal["admin", "importer", "viewer"]
 
 
@@ -211,7 +215,23 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
         """Whether the service runs (no token needed)."""
         return {"status": "ok"}
 
-    @app.post("/sessions", status_code=201, tags=["sessions"])
+    async def only_upload_fields(request: Request) -> None:
+        """Refuses form fields the upload does not declare (owner, status, batch id...), and
+        empty ones."""
+        form = await request.form()
+        unknown = sorted(set(form.keys()) - UPLOAD_FIELDS)
+        if unknown:
+            raise Problem(422, "invalid_request", "unknown form fields", unknown)
+        empty = sorted(key for key, value in form.multi_items() if value == "")
+        if empty:  # FastAPI would read an empty field as absent, and take its default
+            raise Problem(422, "invalid_request", "empty form fields", empty)
+
+    @app.post(
+        "/sessions",
+        status_code=201,
+        tags=["sessions"],
+        dependencies=[Depends(only_upload_fields)],
+    )
     def upload(
         request: Request,
         account: Caller,
@@ -244,7 +264,7 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
         return _jsonable(created)
 
     @app.get("/sessions/{session_id}", tags=["sessions"])
-    def session(request: Request, account: Caller, session_id: str) -> dict[str, Any]:
+    def session(request: Request, account: Caller, session_id: Key) -> dict[str, Any]:
         """A session's status, progress and counts."""
         return _jsonable(own_session(request, account, session_id, "read session"))
 
@@ -252,7 +272,7 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
     def session_errors(
         request: Request,
         account: Caller,
-        session_id: str,
+        session_id: Key,
         offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
@@ -268,7 +288,7 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
         }
 
     @app.get("/sessions/{session_id}/errors.csv", tags=["sessions"], response_class=FileResponse)
-    def session_errors_csv(request: Request, account: Caller, session_id: str) -> FileResponse:
+    def session_errors_csv(request: Request, account: Caller, session_id: Key) -> FileResponse:
         """Every error with its row's cells, as a spreadsheet-safe CSV."""
         own_session(request, account, session_id, "read session")
         found = sessions.errors(db, session_id)
@@ -284,7 +304,7 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
         )
 
     @app.post("/sessions/{session_id}/commit", status_code=202, tags=["sessions"])
-    def commit(request: Request, account: Caller, session_id: str) -> dict[str, Any]:
+    def commit(request: Request, account: Caller, session_id: Key) -> dict[str, Any]:
         """Queues the import of a valid session; committing twice gives the same job."""
         found = own_session(request, account, session_id, "commit")
         importer(request, account, "commit")
@@ -315,9 +335,9 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
     @app.get("/jobs", tags=["history"])
     def jobs(
         account: Caller,
-        import_type: Annotated[str | None, Query(max_length=50)] = None,
-        status: Annotated[str | None, Query(max_length=20)] = None,
-        imported_by: Annotated[str | None, Query(max_length=100)] = None,
+        import_type: Annotated[str | None, Query(max_length=50, pattern=NO_NUL)] = None,
+        status: Annotated[str | None, Query(max_length=20, pattern=NO_NUL)] = None,
+        imported_by: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
         since: IsoTime = None,
         until: IsoTime = None,
         offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
@@ -337,15 +357,15 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
         return {"offset": offset, "limit": limit, "jobs": [job.to_json() for job in found]}
 
     @app.get("/jobs/{job_id}", tags=["history"])
-    def job(account: Caller, job_id: str) -> dict[str, Any]:
+    def job(account: Caller, job_id: Key) -> dict[str, Any]:
         """One job (by job id or batch id)."""
         return commands.get_batch(db, job_id).job.to_json()
 
     @app.get("/batches/{batch_id}", tags=["history"])
     def batch(
         account: Caller,
-        batch_id: str,
-        table: Annotated[str | None, Query(max_length=100)] = None,
+        batch_id: Key,
+        table: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
         offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
@@ -358,13 +378,13 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
         return body
 
     @app.get("/batches/{batch_id}/rollback", tags=["rollback"])
-    def preview(account: Caller, batch_id: str, force_edited: bool = False) -> dict[str, Any]:
+    def preview(account: Caller, batch_id: Key, force_edited: bool = False) -> dict[str, Any]:
         """What a rollback would delete and restore, and what blocks it; changes nothing."""
         return commands.preview_rollback(db, batch_id, force_edited=force_edited).to_json()
 
     @app.post("/batches/{batch_id}/rollback", tags=["rollback"])
     def rollback(
-        request: Request, account: Caller, batch_id: str, body: RollbackRequest
+        request: Request, account: Caller, batch_id: Key, body: RollbackRequest
     ) -> dict[str, Any]:
         """Rolls the batch back, with the CLI's rules and states."""
         importer(request, account, "rollback")
@@ -413,8 +433,8 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
     def audit_entries(
         request: Request,
         account: Caller,
-        actor: Annotated[str | None, Query(max_length=100)] = None,
-        action: Annotated[str | None, Query(max_length=50)] = None,
+        actor: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
+        action: Annotated[str | None, Query(max_length=50, pattern=NO_NUL)] = None,
         offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
@@ -424,6 +444,16 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
         found = audit.entries(db, actor=actor, action=action, offset=offset, limit=limit)
         return {"offset": offset, "limit": limit, "entries": [_jsonable(e) for e in found]}
 
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """The generated schema, saying also that an upload takes no other form fields."""
+        schema = generate()
+        body = schema["components"]["schemas"].get("Body_upload_sessions_post", {})
+        body["additionalProperties"] = False
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 
