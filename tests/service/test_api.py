@@ -107,7 +107,7 @@ def test_missing_or_wrong_token_is_401_and_audited(api):
     """No token or a wrong one: 401 with the error shape, and an audit row."""
     for headers in ({}, {"Authorization": "Bearer bp_nothing_here"}, {"Authorization": "Basic x"}):
         answer = api(None, "GET", "/jobs", headers=headers)
-        assert answer.status_code == 401
+        assert answer.status_code == 401 and answer.headers["WWW-Authenticate"] == "Bearer"
         assert answer.json()["error"]["code"] == "unauthenticated"
     denied = [e for e in audit_entries(api) if e["action"] == "authenticate"]
     assert len(denied) == 3 and {e["outcome"] for e in denied} == {"denied"}

@@ -150,7 +150,10 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
 
     @app.exception_handler(Problem)
     async def problem(_request: Request, exc: Problem) -> JSONResponse:
-        return _error(exc.status, exc.code, str(exc), exc.details)
+        answer = _error(exc.status, exc.code, str(exc), exc.details)
+        if exc.status == 401:
+            answer.headers["WWW-Authenticate"] = "Bearer"
+        return answer
 
     @app.exception_handler(BatchportError)
     async def refused(_request: Request, exc: BatchportError) -> JSONResponse:
