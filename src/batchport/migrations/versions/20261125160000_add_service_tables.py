@@ -1,7 +1,11 @@
 """The service's tables: accounts with roles and hashed API tokens, import sessions kept in
 the database (so they survive restarts and serve every server process), and the audit log.
 
-The audit log is append-only for everyone: a trigger refuses UPDATE and DELETE on it.
+The audit log is append-only for everyone: a trigger refuses UPDATE and DELETE on it. The
+history is append-only in the same spirit: a trigger refuses DELETE, any change to a job's
+facts (ids, type, file, who, start), and any status change but a job's way forward
+(running -> completed | failed; completed | rollback_failed -> rolling_back;
+rolling_back -> rolled_back | rollback_failed).
 
 Revision ID: 20261125160000
 Revises: 20261125140000
@@ -22,6 +26,44 @@ depends_on = None
 
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 Timestamp = sa.DateTime(timezone=True)
+
+FACTS = (
+    "job_id",
+    "batch_id",
+    "import_type",
+    "file_name",
+    "file_sha256",
+    "imported_by",
+    "started_at",
+)
+MOVES = (
+    "pending>running",
+    "pending>failed",
+    "running>completed",
+    "running>failed",
+    "completed>rolling_back",
+    "rollback_failed>rolling_back",
+    "rolling_back>rolled_back",
+    "rolling_back>rollback_failed",
+)
+_CHANGED_FACT = " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}" for c in FACTS)
+_MOVES = ", ".join(f"'{m}'" for m in MOVES)
+
+PG_HISTORY = f"""
+CREATE OR REPLACE FUNCTION batchport_history_forward_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        RAISE EXCEPTION 'import_history is append-only: its rows are never deleted';
+    END IF;
+    IF {_CHANGED_FACT} OR (NEW.status <> OLD.status AND OLD.status || '>' || NEW.status
+            NOT IN ({_MOVES})) THEN
+        RAISE EXCEPTION 'import_history keeps its facts; a job only moves forward (% to %)',
+            OLD.status, NEW.status;
+    END IF;
+    RETURN NEW;
+END $$
+"""
 
 PG_APPEND_ONLY = """
 CREATE OR REPLACE FUNCTION batchport_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -93,22 +135,47 @@ def upgrade() -> None:
             "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
             "FOR EACH ROW EXECUTE FUNCTION batchport_append_only()"
         )
+        op.execute(PG_HISTORY)
+        op.execute(
+            "CREATE TRIGGER import_history_forward_only BEFORE UPDATE OR DELETE "
+            "ON import_history FOR EACH ROW EXECUTE FUNCTION batchport_history_forward_only()"
+        )
         return
     for event in ("UPDATE", "DELETE"):
         op.execute(
             f"CREATE TRIGGER audit_log_no_{event.lower()} BEFORE {event} ON audit_log "
             "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
         )
+    op.execute(
+        "CREATE TRIGGER import_history_no_delete BEFORE DELETE ON import_history "
+        "BEGIN SELECT RAISE(ABORT, 'import_history is append-only: its rows are never "
+        "deleted'); END"
+    )
+    changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in FACTS)
+    op.execute(
+        "CREATE TRIGGER import_history_forward_only BEFORE UPDATE ON import_history "
+        f"WHEN {changed} OR (NEW.status <> OLD.status "
+        f"AND OLD.status || '>' || NEW.status NOT IN ({_MOVES})) "
+        "BEGIN SELECT RAISE(ABORT, 'import_history keeps its facts; a job only moves "
+        "forward'); END"
+    )
 
 
 def downgrade() -> None:
     if on_postgresql():
         set_timeouts()
+        op.execute("DROP TRIGGER IF EXISTS import_history_forward_only ON import_history")
+        op.execute("DROP FUNCTION IF EXISTS batchport_history_forward_only()")
         op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
         op.execute("DROP FUNCTION IF EXISTS batchport_append_only()")
     else:
-        for event in ("update", "delete"):
-            op.execute(f"DROP TRIGGER IF EXISTS audit_log_no_{event}")
+        for trigger in (
+            "import_history_forward_only",
+            "import_history_no_delete",
+            "audit_log_no_update",
+            "audit_log_no_delete",
+        ):
+            op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
     op.drop_table("audit_log")
     op.drop_index("import_sessions_status_index", table_name="import_sessions")
     op.drop_table("import_sessions")
