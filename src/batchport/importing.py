@@ -25,7 +25,7 @@ from batchport.loading.staging import Stage
 from batchport.mapping import Mapping, map_header
 from batchport.reports import ImportReport, Job
 from batchport.sources import Limits, Source, WorkbookSource, is_workbook, open_source
-from batchport.sources.prefetch import CAN_FORK, read_ahead
+from batchport.sources.prefetch import may_fork, read_ahead
 from batchport.validation.checks import check_stage
 from batchport.validation.precheck import Precheck
 from batchport.validation.rows import Chunk, column_texts, parse_chunks, parse_texts
@@ -346,11 +346,12 @@ def _opened(
 def _valid_chunks(mapping: Mapping, source: Source, *, share: bool = False) -> Iterator[Chunk]:
     """The file's parsed chunks, for as long as every cell read is valid (else NotLoadable).
 
-    A large file is read in a second process. It parses the rows too, unless `share` is set:
+    A large file is read in a second process (when this one has a single thread: see
+    `may_fork`). It parses the rows too, unless `share` is set:
     then it only splits them into columns and this process parses them, which balances the
     work when this process has little else to do (a dry run writes nothing).
     """
-    if not (CAN_FORK and source.path.stat().st_size >= READ_AHEAD_BYTES):
+    if not (may_fork() and source.path.stat().st_size >= READ_AHEAD_BYTES):
         parts = _valid_parts(mapping, source)
     elif not share:
         parts = read_ahead(_valid_parts(mapping, source))

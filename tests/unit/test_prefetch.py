@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
 
 import pytest
 
 from batchport.errors import SourceError
-from batchport.sources.prefetch import read_ahead
+from batchport.sources.prefetch import CAN_FORK, may_fork, read_ahead
 
 
 def test_items_arrive_in_order():
@@ -71,3 +72,16 @@ def test_values_of_any_kind_arrive_equal():
     got = list(read_ahead(iter(items)))
     assert got[:2] == items[:2] and got[3] == b"raw"
     assert str(got[2]) == "f.csv: odd"
+
+
+def test_no_fork_while_other_threads_run():
+    """A process with a second thread (a server's worker) does not fork to read ahead."""
+    assert may_fork() is CAN_FORK
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert may_fork() is False
+    finally:
+        stop.set()
+        other.join()

@@ -15,6 +15,7 @@ import os
 import pickle
 import queue
 import signal
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -27,6 +28,15 @@ _PARENT_CHECK_SECONDS = 0.2
 
 #: Whether this platform can fork; elsewhere chunks are parsed in place.
 CAN_FORK = "fork" in multiprocessing.get_all_start_methods()
+
+
+def may_fork() -> bool:
+    """Whether reading ahead may fork now: only in a process with one thread (the CLI).
+
+    A fork copies every lock as it is at that moment; with other threads running (a server's
+    worker, a thread pool), one may be held mid-use and never released in the child.
+    """
+    return CAN_FORK and threading.active_count() == 1
 
 
 def read_ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
