@@ -67,26 +67,25 @@ def edited_rows(
     created: bool = True,
 ) -> list[EditedRow]:
     """Rows the batch created or updated that were changed outside batchport since: by the
-    version count, or — for rows it created — by a link row added after `completed_at`.
+    version count, or by a link row added after `completed_at` (a restore or a delete would
+    lose it).
     With `created` false, only the rows it updated are looked at."""
     found: dict[tuple[str, object], EditedRow] = {}
     for import_type in catalog.types:
         table = import_type.table
         key = import_type.key_column
         own = table.c.import_batch_id == batch_id
-        conditions = [table.c.row_version != 0]
-        if completed_at is not None:
-            conditions += [
-                sa.exists().where(
-                    link.table.c[link.owner_column] == table.c.id,
-                    link.table.c.created_at > completed_at,
-                )
-                for link in import_type.links
-                if "created_at" in link.table.c
-            ]
+        late_links = [
+            sa.exists().where(
+                link.table.c[link.owner_column] == table.c.id,
+                link.table.c.created_at > completed_at,
+            )
+            for link in import_type.links
+            if completed_at is not None and "created_at" in link.table.c
+        ]
         mine = (
             sa.select(table.c.id, key, table.c.row_version)
-            .where(own, sa.or_(*conditions))
+            .where(own, sa.or_(table.c.row_version != 0, *late_links))
             .order_by(table.c.id)
             .limit(EDITED_LIMIT)
         )
@@ -96,7 +95,7 @@ def edited_rows(
         updated = (
             sa.select(table.c.id, key, table.c.row_version)
             .join(changes, changes.c.row_id == table.c.id)
-            .where(table.c.row_version != changes.c.version_after)
+            .where(sa.or_(table.c.row_version != changes.c.version_after, *late_links))
             .order_by(table.c.id)
             .limit(EDITED_LIMIT)
         )

@@ -74,8 +74,15 @@ def complete_job(
         rows_updated=rows_updated,
         rows_skipped=rows_skipped,
         rows_unchanged=rows_unchanged,
-        completed_at=now(),
+        completed_at=_server_now(conn),
     )
+
+
+def _server_now(conn: sa.Connection) -> dt.datetime | sa.ColumnElement[dt.datetime]:
+    """The time rows written in this transaction carry as `created_at`: PostgreSQL's
+    transaction time (so the two clocks compared by the rollback's checks are one); on SQLite
+    the database and this process share one clock."""
+    return sa.func.now() if conn.dialect.name == "postgresql" else now()
 
 
 def fail_job(

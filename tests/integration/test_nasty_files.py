@@ -217,6 +217,17 @@ CASES = [
         options={"limits": Limits(max_zip_entries=100)},
     ),
     Case(
+        "cells far apart (a grid bomb)",
+        workbook(
+            lambda b: (
+                b.add_worksheet("departments").write_row(0, 0, ["code", "name"]),
+                b.worksheets()[0].write_string(1048575, 16383, "far"),
+            )
+        ),
+        refused="spans 17,179,869,184 cells",
+        options={"sheet": "departments"},
+    ),
+    Case(
         "missing sheet",
         workbook(lambda b: b.add_worksheet("Other").write_row(0, 0, ["code", "name"])),
         refused="no sheet 'departments'",

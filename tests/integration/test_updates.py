@@ -3,9 +3,12 @@ rows edited after their import, and one batch across a whole workbook."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from batchport import (
+    BatchportError,
     FileRejected,
     RowsEdited,
     export_errors,
@@ -245,3 +248,54 @@ def test_workbook_errors_export_names_each_sheet(db, xlsx_file, tmp_path):
     assert lines[0].startswith("sheet,row,column,value,problem,cell 1")
     assert lines[1].startswith("departments,5,code,HQ,") and lines[1].endswith(",HQ,Twice,")
     assert lines[2].startswith("users,2,email,not-an-email,")
+
+
+def test_departments_update_and_refuse_a_cycle_through_the_database(db, csv_file, rows):
+    """Self-referencing rows update (parents resolved within the table); an update that
+    would make a row its own ancestor through rows already there is refused whole."""
+    run_import(db, "departments", csv_file(DEPARTMENTS, name="d.csv"), actor="a")
+    moved = run_import(
+        db,
+        "departments",
+        csv_file([["code", "name", "parent_code"], ["OPS", "Ops", "FIN"], ["NEW", "New", "OPS"]]),
+        actor="b",
+        on_existing="update",
+    )
+    assert (moved.updated, moved.created["departments"]) == (1, 1)
+    by_code = {d["code"]: d for d in rows("departments")}
+    assert by_code["OPS"]["parent_id"] == by_code["FIN"]["id"]
+    before = rows("departments")
+    with pytest.raises(BatchportError, match="own ancestor"):
+        run_import(
+            db,
+            "departments",
+            csv_file([["code", "name", "parent_code"], ["HQ", "Top", "NEW"]], name="loop.csv"),
+            actor="c",
+            on_existing="update",
+        )
+    assert rows("departments") == before
+    rollback_batch(db, moved.batch_id, actor="b")
+    by_code = {d["code"]: d for d in rows("departments")}
+    assert by_code["OPS"]["parent_id"] == by_code["HQ"]["id"] and "NEW" not in by_code
+
+
+def test_a_link_added_by_hand_after_an_update_blocks_its_restore(db, csv_file, rows, base):
+    """Restoring an updated row's links would drop a link added by hand since: refused."""
+    report = run_import(
+        db,
+        "users",
+        users_file(csv_file, ["ann@x.org", "Ann", "Lee", "FIN"]),
+        actor="b",
+        on_existing="update",
+    )
+    time.sleep(0.01)
+    manual_sql(
+        db,
+        "INSERT INTO user_departments (user_id, department_id, is_primary) "
+        "SELECT u.id, d.id, false FROM users u, inventory.departments d "
+        "WHERE u.email = 'ann@x.org' AND d.code = 'OPS'",
+    )
+    with pytest.raises(RowsEdited) as refused:
+        rollback_batch(db, report.batch_id, actor="b")
+    assert [(e.key, e.created) for e in refused.value.edited] == [("ann@x.org", False)]
+    assert codes(db, rows, "ann@x.org") == ["FIN", "OPS"]

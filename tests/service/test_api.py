@@ -231,3 +231,49 @@ def test_hostile_file_names_are_made_safe(api, name):
         assert (
             wait_for(api, "alice", session["id"], "valid", "invalid", "failed")["status"] == "valid"
         )
+
+
+def test_a_long_non_ascii_file_name_is_shortened(api):
+    """A name over the file system's 255 bytes is cut, keeping its suffix."""
+    answer = api(
+        "alice",
+        "POST",
+        "/sessions",
+        data={"import_type": "departments"},
+        files={"file": ("é" * 150 + ".csv", DEPARTMENTS_CSV.encode(), "text/csv")},
+    )
+    assert answer.status_code == 201
+    name = answer.json()["file_name"]
+    assert name.endswith(".csv") and len(name.encode()) <= 200
+    assert wait_for(api, "alice", answer.json()["id"], "valid", "failed")["status"] == "valid"
+
+
+def test_repeated_fields_and_declared_oversize_are_refused(api, monkeypatch):
+    """Two file parts are a 422; a body that says it is over the limit is a 413 unread."""
+    twice = api(
+        "alice",
+        "POST",
+        "/sessions",
+        data={"import_type": "departments"},
+        files=[
+            ("file", ("a.csv", b"code,name\nA,a\n", "text/csv")),
+            ("file", ("b.csv", b"x", "text/csv")),
+        ],
+    )
+    assert twice.status_code == 422 and twice.json()["error"]["details"] == ["file"]
+    monkeypatch.setattr("batchport.service.app.MAX_UPLOAD_BYTES", 10)
+    big = upload(api, "alice", "code,name\n" + "A,a\n" * 30_000)
+    assert big.status_code == 413
+
+
+def test_a_commit_of_many_rows_completes_on_either_database(api, monkeypatch):
+    """The worker's progress never competes with its own import for SQLite's one writer."""
+    monkeypatch.setattr("batchport.service.sessions.PROGRESS_EVERY", 0)
+    text = "code,name\n" + "".join(f"C{i},Unit {i}\n" for i in range(25_000))
+    session = upload(api, "alice", text).json()
+    assert session["rows_total"] == 25_000
+    wait_for(api, "alice", session["id"], "valid")
+    api("alice", "POST", f"/sessions/{session['id']}/commit")
+    done = wait_for(api, "alice", session["id"], "committed", "failed")
+    assert done["status"] == "committed", done["message"]
+    assert done["created"] == {"departments": 25_000}

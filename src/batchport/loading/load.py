@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from batchport import changes
 from batchport.declarations import Catalog, ImportType
+from batchport.errors import BatchportError
 from batchport.loading.staging import ROW_NUMBER, Stage
 
 #: What an import may do with a row whose key is already in the database.
@@ -96,9 +97,11 @@ def _file_values(stage: Stage, catalog: Catalog) -> list[tuple[str, sa.ColumnEle
     ]
     for reference in import_type.references:
         target = catalog[reference.to]
+        # An alias, so that a reference to the type's own table never correlates with it.
+        referenced = target.table.alias("referenced")
         found = (
-            sa.select(target.table.c.id)
-            .where(target.key_column == rows.c[reference.field])
+            sa.select(referenced.c.id)
+            .where(referenced.c[target.key_column.name] == rows.c[reference.field])
             .scalar_subquery()
         )
         values.append((reference.column, found))
@@ -189,7 +192,51 @@ def _update_existing(conn: sa.Connection, stage: Stage, catalog: Catalog, batch_
             conn.execute(update, params)
             changes.log_changes(conn, entries)
             updated += len(params)
+            _refuse_cycles(conn, import_type, [p["_id"] for p in params])
     return updated
+
+
+class UpdateMakesCycle(BatchportError):
+    """Updating a row's parent would make the row its own ancestor."""
+
+
+def _refuse_cycles(conn: sa.Connection, import_type: ImportType, ids: list[object]) -> None:
+    """Raises if, after the update, a reference of the type to itself leads from one of the
+    updated rows back to that row (through rows already in the database, too)."""
+    table = import_type.table
+    for reference in import_type.references:
+        if reference.to != import_type.name:
+            continue
+        column = table.c[reference.column]
+        limit = sa.select(sa.func.count()).select_from(table).scalar_subquery()
+        walk = (
+            sa.select(
+                table.c.id.label("origin"), column.label("current"), sa.literal(1).label("depth")
+            )
+            .where(table.c.id.in_(ids), column.is_not(None))
+            .cte("walk", recursive=True)
+        )
+        step = table.alias("step")
+        walk = walk.union_all(
+            sa.select(walk.c.origin, step.c[reference.column], walk.c.depth + 1)
+            .join(step, step.c.id == walk.c.current)
+            .where(
+                walk.c.current != walk.c.origin,
+                step.c[reference.column].is_not(None),
+                walk.c.depth < limit,
+            )
+        )
+        looped = conn.execute(
+            sa.select(import_type.key_column)
+            .join(walk, walk.c.origin == table.c.id)
+            .where(walk.c.current == walk.c.origin)
+            .limit(1)
+        ).scalar()
+        if looped is not None:
+            raise UpdateMakesCycle(
+                f"updating {import_type.name} {looped!r} would make it its own ancestor: its "
+                f"{reference.field} chain would lead back to it; nothing was imported"
+            )
 
 
 def _link_changes(

@@ -219,9 +219,18 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
         return {"status": "ok"}
 
     async def only_upload_fields(request: Request) -> None:
-        """Refuses form fields the upload does not declare (owner, status, batch id...), and
-        empty ones."""
+        """Refuses an upload whose body is over the limit (before reading it, when it says its
+        length), form fields the upload does not declare (owner, status, batch id...),
+        repeated fields and empty ones."""
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_UPLOAD_BYTES + (1 << 16):
+            raise Problem(
+                413, "too_large", f"the upload is over the limit of {MAX_UPLOAD_BYTES:,} bytes"
+            )
         form = await request.form()
+        repeated = sorted({k for k in form if len(form.getlist(k)) > 1})
+        if repeated:
+            raise Problem(422, "invalid_request", "repeated form fields", repeated)
         unknown = sorted(set(form.keys()) - UPLOAD_FIELDS)
         if unknown:
             raise Problem(422, "invalid_request", "unknown form fields", unknown)

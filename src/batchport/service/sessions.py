@@ -91,7 +91,12 @@ def safe_name(file_name: str) -> str:
     """The upload's base name, printable, never `.` or `..` (the worker writes the file under
     this name); its suffix, which picks the reader, is kept."""
     name = "".join(c for c in Path(file_name.replace("\\", "/")).name if c.isprintable())
-    return name[-200:] if name.strip(". ") else "upload.csv"
+    if not name.strip(". "):
+        return "upload.csv"
+    stem, suffix = Path(name).stem, Path(name).suffix[:20]
+    while len((stem + suffix).encode()) > 200:  # file systems allow 255 bytes
+        stem = stem[:-1]
+    return (stem or "upload") + suffix
 
 
 def get(db: Database, session_id: str) -> dict[str, Any]:
@@ -262,6 +267,8 @@ def _validate(db: Database, session_id: str, limits: Limits) -> None:
         )
     except BatchportError as exc:
         _update(db, session_id, status="failed", message=str(exc))
+    except Exception as exc:  # never leave the session claimed: fail it, say why
+        _update(db, session_id, status="failed", message=_unexpected(exc))
     else:
         _update(
             db,
@@ -293,7 +300,8 @@ def _import(db: Database, session_id: str, limits: Limits) -> None:
                 on_existing=session["on_existing"],
                 limits=limits,
                 job_id=session["job_id"],
-                progress=_progress(db, session_id),
+                # SQLite has one writer: the import holds it, so progress cannot be written.
+                progress=None if db.dialect.name == "sqlite" else _progress(db, session_id),
             )
     except FileRejected as exc:  # the database changed since the validation
         _update(
@@ -306,6 +314,8 @@ def _import(db: Database, session_id: str, limits: Limits) -> None:
         )
     except BatchportError as exc:
         _update(db, session_id, status="failed", message=str(exc))
+    except Exception as exc:  # never leave the session claimed: fail it, say why
+        _update(db, session_id, status="failed", message=_unexpected(exc))
     else:
         _update(
             db,
@@ -368,6 +378,11 @@ def _job_of(conn: sa.Connection, session_id: str) -> Job | None:
         return history.find_job(conn, job_id) if job_id else None
     except BatchNotFound:
         return None
+
+
+def _unexpected(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"internal error: {type(exc).__name__}: {text}"[:2000]
 
 
 def _error(error: RowError) -> dict[str, Any]:

@@ -29,6 +29,9 @@ class Limits:
     max_unpacked_bytes: int = 2 << 30
     #: Entries in a workbook's zip archive.
     max_zip_entries: int = 10_000
+    #: Cells a worksheet spans (rows times columns between its first and last cell): a reader
+    #: holds that grid in memory, however few cells are filled.
+    max_sheet_cells: int = 10_000_000
 
 
 @dataclass(frozen=True, slots=True)

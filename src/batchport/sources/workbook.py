@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zipfile
 from collections.abc import Iterator
 from itertools import islice
@@ -43,6 +44,8 @@ def _check_archive(path: Path, name: str, limits: Limits) -> None:
                     f"{limits.max_unpacked_bytes:,} (raise it with --max-file-size)",
                 )
             for entry in entries:
+                if entry.filename.startswith("xl/worksheets/") and entry.filename.endswith(".xml"):
+                    _check_span(archive, entry, name, limits)
                 if entry.filename.endswith((".xml", ".rels", ".vml")) and _declares_dtd(
                     archive, entry
                 ):
@@ -56,6 +59,43 @@ def _check_archive(path: Path, name: str, limits: Limits) -> None:
         raise SourceError(name, f"not a readable workbook: not a zip archive ({exc})") from exc
     except (OSError, RuntimeError, NotImplementedError) as exc:
         raise SourceError(name, f"not a readable workbook ({exc})") from exc
+
+
+_CELL = re.compile(rb'<(?:\w+:)?c\b[^>]*?\br="([A-Z]{1,3})([0-9]{1,7})"')
+
+
+def _check_span(
+    archive: zipfile.ZipFile, entry: zipfile.ZipInfo, name: str, limits: Limits
+) -> None:
+    """Refuses a worksheet whose cells span more than `max_sheet_cells` (two cells far apart
+    make a reader allocate the whole grid between them), read as a stream."""
+    rows: list[int] = []
+    columns: list[int] = []
+    tail = b""
+    with archive.open(entry) as stream:
+        while block := stream.read(1 << 20):
+            text = tail + block
+            for column, row in _CELL.findall(text):
+                rows.append(int(row))
+                columns.append(_column_number(column))
+            if len(rows) > 4096:  # keep only the extremes
+                rows, columns = [min(rows), max(rows)], [min(columns), max(columns)]
+            tail = text[-256:]
+    if rows:
+        span = (max(rows) - min(rows) + 1) * (max(columns) - min(columns) + 1)
+        if span > limits.max_sheet_cells:
+            raise SourceError(
+                name,
+                f"the worksheet {entry.filename} spans {span:,} cells, the limit is "
+                f"{limits.max_sheet_cells:,} (its cells lie far apart)",
+            )
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
 
 
 def _declares_dtd(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> bool:
