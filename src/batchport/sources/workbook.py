@@ -61,7 +61,8 @@ def _check_archive(path: Path, name: str, limits: Limits) -> None:
         raise SourceError(name, f"not a readable workbook ({exc})") from exc
 
 
-_CELL = re.compile(rb'<(?:\w+:)?c\b[^>]*?\br="([A-Z]{1,3})([0-9]{1,7})"')
+#: A cell's reference attribute (rows carry digits only; ranges use `ref=`).
+_CELL = re.compile(rb' r="([A-Z]{1,3})([0-9]{1,7})"')
 
 
 def _check_span(
@@ -69,20 +70,22 @@ def _check_span(
 ) -> None:
     """Refuses a worksheet whose cells span more than `max_sheet_cells` (two cells far apart
     make a reader allocate the whole grid between them), read as a stream."""
-    rows: list[int] = []
-    columns: list[int] = []
+    low_row = low_column = 1 << 30
+    high_row = high_column = 0
     tail = b""
     with archive.open(entry) as stream:
         while block := stream.read(1 << 20):
             text = tail + block
-            for column, row in _CELL.findall(text):
-                rows.append(int(row))
-                columns.append(_column_number(column))
-            if len(rows) > 4096:  # keep only the extremes
-                rows, columns = [min(rows), max(rows)], [min(columns), max(columns)]
-            tail = text[-256:]
-    if rows:
-        span = (max(rows) - min(rows) + 1) * (max(columns) - min(columns) + 1)
+            found = _CELL.findall(text)
+            if found:
+                rows = [int(row) for _, row in found]
+                columns = {column for column, _ in found}
+                low_row, high_row = min(low_row, *rows), max(high_row, *rows)
+                numbers = [_column_number(column) for column in columns]
+                low_column, high_column = min(low_column, *numbers), max(high_column, *numbers)
+            tail = text[-64:]
+    if high_row:
+        span = (high_row - low_row + 1) * (high_column - low_column + 1)
         if span > limits.max_sheet_cells:
             raise SourceError(
                 name,
