@@ -38,7 +38,6 @@ from batchport.errors import (
     BatchportError,
     ConfigurationError,
     RollbackRefused,
-    RowError,
     SourceError,
 )
 from batchport.service import accounts, sessions
@@ -296,7 +295,7 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
             "total": len(found),
             "offset": offset,
             "limit": limit,
-            "errors": [_row(e) for e in page],
+            "errors": [sessions.error_json(e) for e in page],
         }
 
     @app.get("/sessions/{session_id}/errors.csv", tags=["sessions"], response_class=FileResponse)
@@ -542,16 +541,6 @@ def _remote(request: Request) -> str | None:
 
 def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in value.items()}
-
-
-def _row(error: RowError) -> dict[str, Any]:
-    return {
-        "row": error.row,
-        "column": error.column,
-        "value": error.value,
-        "message": error.message,
-        "sheet": error.sheet,
-    }
 
 
 def _remove(path: Path) -> None:

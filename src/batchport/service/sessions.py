@@ -241,55 +241,19 @@ def _progress(db: Database, session_id: str) -> Progress:
 
 
 def _validate(db: Database, session_id: str, limits: Limits) -> None:
-    session = get(db, session_id)
-    try:
-        with file_of(db, session_id) as path:
-            report = commands.run_import(
-                db,
-                session["import_type"],
-                path,
-                actor=session["owner"],
-                dry_run=True,
-                on_existing=session["on_existing"],
-                limits=limits,
-                progress=_progress(db, session_id),
-            )
-    except FileRejected as exc:
-        _update(
-            db,
-            session_id,
-            status="invalid",
-            rows_read=exc.report.rows_total,
-            rows_total=exc.report.rows_total,
-            error_count=len(exc.errors),
-            errors=json.dumps([_error(e) for e in exc.errors]),
-            message=str(exc),
-        )
-    except BatchportError as exc:
-        _update(db, session_id, status="failed", message=str(exc))
-    except Exception as exc:  # never leave the session claimed: fail it, say why
-        _update(db, session_id, status="failed", message=_unexpected(exc))
-    else:
-        _update(
-            db,
-            session_id,
-            status="valid",
-            rows_read=report.rows_total,
-            rows_total=report.rows_total,
-            created=json.dumps(
-                {
-                    **report.created,
-                    "updated": report.updated,
-                    "skipped": report.skipped,
-                    "unchanged": report.unchanged,
-                }
-            ),
-            message=None,
-        )
+    _run(db, session_id, limits, dry_run=True)
 
 
 def _import(db: Database, session_id: str, limits: Limits) -> None:
+    _run(db, session_id, limits, dry_run=False)
+
+
+def _run(db: Database, session_id: str, limits: Limits, *, dry_run: bool) -> None:
+    """Validates (`dry_run`) or imports the session's file and records the outcome; the
+    session never stays claimed, whatever goes wrong."""
     session = get(db, session_id)
+    # SQLite has one writer: an import holds it, so its progress cannot be written.
+    quiet = not dry_run and db.dialect.name == "sqlite"
     try:
         with file_of(db, session_id) as path:
             report = commands.run_import(
@@ -297,34 +261,40 @@ def _import(db: Database, session_id: str, limits: Limits) -> None:
                 session["import_type"],
                 path,
                 actor=session["owner"],
+                dry_run=dry_run,
                 on_existing=session["on_existing"],
                 limits=limits,
-                job_id=session["job_id"],
-                # SQLite has one writer: the import holds it, so progress cannot be written.
-                progress=None if db.dialect.name == "sqlite" else _progress(db, session_id),
+                job_id=None if dry_run else session["job_id"],
+                progress=None if quiet else _progress(db, session_id),
             )
-    except FileRejected as exc:  # the database changed since the validation
+    except FileRejected as exc:  # on commit: the database changed since the validation
+        rows = {"rows_read": exc.report.rows_total, "rows_total": exc.report.rows_total}
         _update(
             db,
             session_id,
-            status="failed",
+            status="invalid" if dry_run else "failed",
             error_count=len(exc.errors),
-            errors=json.dumps([_error(e) for e in exc.errors]),
+            errors=json.dumps([error_json(e) for e in exc.errors]),
             message=str(exc),
+            **(rows if dry_run else {}),
         )
     except BatchportError as exc:
         _update(db, session_id, status="failed", message=str(exc))
     except Exception as exc:  # never leave the session claimed: fail it, say why
         _update(db, session_id, status="failed", message=_unexpected(exc))
     else:
-        _update(
-            db,
-            session_id,
-            status="committed",
-            rows_read=report.rows_total,
-            created=json.dumps(report.created),
-            message=f"batch {report.batch_id}",
-        )
+        if dry_run:
+            counts = {
+                **report.created,
+                "updated": report.updated,
+                "skipped": report.skipped,
+                "unchanged": report.unchanged,
+            }
+            done = {"status": "valid", "rows_total": report.rows_total, "message": None}
+        else:
+            counts = report.created
+            done = {"status": "committed", "message": f"batch {report.batch_id}"}
+        _update(db, session_id, rows_read=report.rows_total, created=json.dumps(counts), **done)
 
 
 def _recover(db: Database) -> None:
@@ -385,7 +355,8 @@ def _unexpected(exc: Exception) -> str:
     return f"internal error: {type(exc).__name__}: {text}"[:2000]
 
 
-def _error(error: RowError) -> dict[str, Any]:
+def error_json(error: RowError) -> dict[str, Any]:
+    """A row error as the API shows it."""
     return {
         "row": error.row,
         "column": error.column,
