@@ -362,7 +362,7 @@ def test_accounts_and_audit_through_the_cli(tmp_path):
     assert [a["name"] for a in json.loads(listed.stdout)] == ["alice"]
     with sqlite3.connect(tmp_path / "batchport.db") as conn:
         [stored] = conn.execute("select token_hash from accounts").fetchone()
-    assert stored.startswith("$argon2") and created["token"].split("_")[2] not in stored
+    assert stored.startswith("$argon2") and created["token"].split("_", 2)[2] not in stored
     refused = run("accounts", "create", "alice", cwd=tmp_path)
     assert refused.returncode == 1 and "exists already" in refused.stderr
     run("import", "departments", str(EXAMPLES / "departments.csv"), "--as", "carol", cwd=tmp_path)
