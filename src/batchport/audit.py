@@ -13,8 +13,15 @@ from batchport.history import now
 from batchport.schema import audit_log
 
 
-def record(
-    db: Database,
+def record(db: Database, **entry: Any) -> None:
+    """Adds one row (the keywords of `write`) in a transaction of its own: for an action that
+    changed nothing else."""
+    with db.connect() as conn, conn.begin():
+        write(conn, **entry)
+
+
+def write(
+    conn: sa.Connection,
     *,
     actor: str | None,
     action: str,
@@ -24,20 +31,25 @@ def record(
     file_sha256: str | None = None,
     detail: str | None = None,
 ) -> None:
-    """Adds one row, in its own transaction (a failed action is recorded too)."""
-    with db.connect() as conn, conn.begin():
-        conn.execute(
-            audit_log.insert().values(
-                at=now(),
-                actor=actor,
-                action=action,
-                outcome=outcome,
-                remote=remote,
-                batch_id=batch_id,
-                file_sha256=file_sha256,
-                detail=(detail or "")[:2000] or None,
-            )
+    """Adds one row in the caller's transaction, so that it stands or falls with the action
+    it records. Text that would not fit its column is cut, never refused."""
+    conn.execute(
+        audit_log.insert().values(
+            at=now(),
+            actor=_cut(actor, audit_log.c.actor),
+            action=action,
+            outcome=outcome,
+            remote=_cut(remote, audit_log.c.remote),
+            batch_id=batch_id,
+            file_sha256=file_sha256,
+            detail=(detail or "")[:2000] or None,
         )
+    )
+
+
+def _cut(text: str | None, column: sa.Column[str]) -> str | None:
+    length = getattr(column.type, "length", None)
+    return text[:length] if text is not None and length else text
 
 
 def entries(

@@ -530,6 +530,7 @@ def _fail(exc: Exception, as_json: bool, *, internal: bool = False) -> NoReturn:
         }
         if isinstance(exc, RollbackBlocked):
             details["references"] = [str(r) for r in exc.references]
+            details["conflicts"] = [str(c) for c in exc.conflicts]
         if isinstance(exc, RowsEdited):
             details["edited"] = [str(r) for r in exc.edited]
         code = "internal_error" if internal else type(exc).__name__
@@ -543,8 +544,8 @@ def _fail(exc: Exception, as_json: bool, *, internal: bool = False) -> NoReturn:
             chain += f" (caused by {type(cause).__name__}: {str(cause).splitlines()[0]})"
         err.print(f"[red]error:[/] {chain}", highlight=False, markup=True)
         if isinstance(exc, RollbackBlocked):
-            for reference in exc.references:
-                err.print(f"  - {reference}", highlight=False)
+            for blocker in [*exc.references, *exc.conflicts]:
+                err.print(f"  - {blocker}", highlight=False)
         if isinstance(exc, RowsEdited):
             for edited in exc.edited:
                 err.print(f"  - {edited}", highlight=False)
@@ -642,6 +643,14 @@ def _print_preview(preview: RollbackPreview, as_json: bool, console: Console = o
         )
         for reference in preview.references:
             console.print(f"  - {reference}", highlight=False)
+    if preview.conflicts:
+        console.print(
+            f"[red]blocked:[/] {len(preview.conflicts)} row(s) the batch updated cannot be "
+            "restored:",
+            highlight=False,
+        )
+        for conflict in preview.conflicts:
+            console.print(f"  - {conflict}", highlight=False)
     if preview.edited:
         label = (
             "[yellow]edits that --force-edited would lose:[/]"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -15,34 +16,32 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from batchport import audit, changes, history, migrations
+from batchport import audit, changes, history, migrations, rollback
 from batchport.database import Database
 from batchport.error_report import write_error_report
 from batchport.errors import (
+    BatchNotFound,
     BatchNotRollbackable,
     BatchportError,
     ConfigurationError,
     EmptyBatch,
     FileRejected,
     ImportFailed,
-    RollbackBlocked,
     RollbackRefused,
     RowError,
-    RowsEdited,
     SourceError,
 )
-from batchport.importing import Progress, ReadOptions, import_file, import_workbook
-from batchport.liveness import INTERRUPTED, sweep, this_worker, working_on
+from batchport.importing import Finish, Progress, ReadOptions, import_file, import_workbook
+from batchport.liveness import INTERRUPTED, sweep, working_on
 from batchport.loading.load import ON_EXISTING
+from batchport.process import this_worker
 from batchport.reports import (
     BatchReport,
-    EditedRow,
     ImportReport,
     Job,
     RollbackPreview,
     RollbackReport,
 )
-from batchport.rollback import batch_rows, census, delete_batch, outside_references
 from batchport.sources import Limits, file_sha256
 from batchport.verify import Check, verify_schema
 
@@ -50,6 +49,8 @@ from batchport.verify import Check, verify_schema
 WORKBOOK = "workbook"
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 #: How many times a transaction the database aborted to break a deadlock is run again, and
 #: the pause before the first retry (it grows with each).
@@ -112,7 +113,7 @@ def run_import(
         db,
         declared.name,
         path,
-        lambda job: import_file(db, declared, path, job, options),
+        lambda job, finish: import_file(db, declared, path, job, options, finish=finish),
         actor=actor,
         options=options,
         job_id=job_id,
@@ -143,7 +144,7 @@ def run_workbook_import(
         db,
         WORKBOOK,
         path,
-        lambda job: import_workbook(db, path, job, options),
+        lambda job, finish: import_workbook(db, path, job, options, finish=finish),
         actor=actor,
         options=options,
     )
@@ -169,7 +170,7 @@ def _as_job(
     db: Database,
     import_type: str,
     path: Path,
-    run: Callable[[Job], T],
+    run: Callable[[Job, Finish], T],
     *,
     actor: str,
     options: ReadOptions,
@@ -177,7 +178,8 @@ def _as_job(
     remote: str | None = None,
 ) -> T:
     """Runs `run` as a new job: recorded `running` first, then completed with its data or
-    failed with the reason; either way the audit log gets a row."""
+    failed with the reason; either way the audit log gets a row, in the transaction that
+    records the outcome. Once the data has committed, nothing can turn success into failure."""
     file_sha = file_sha256(path)
     job_id = job_id or str(uuid.uuid4())
     # The claim comes first, so that no sweep ever sees this job running without a worker.
@@ -193,33 +195,41 @@ def _as_job(
                 worker=this_worker(),
                 on_existing=options.on_existing,
             )
+
+        def finish(conn: sa.Connection) -> None:
+            _audit_import(conn, job, "ok", remote, f"job {job.job_id}, {import_type}")
+
         try:
-            result = _retrying(db, lambda: run(job))
+            return _retrying(db, lambda: run(job, finish))
         except FileRejected as exc:
+            summary = _rejection_summary(exc.errors)
             _record_failure(
-                db, job, _rejection_summary(exc.errors), exc.report.rows_total, exc.errors
+                db,
+                job,
+                summary,
+                remote=remote,
+                outcome="rejected",
+                rows_total=exc.report.rows_total,
+                errors=exc.errors,
             )
-            _audit_import(db, job, "rejected", remote, str(exc))
             raise
         except BatchportError as exc:
-            _record_failure(db, job, str(exc))
-            _audit_import(db, job, "failed", remote, str(exc))
+            _record_failure(db, job, str(exc), remote=remote, outcome="failed")
             raise
         except sa.exc.SQLAlchemyError as exc:
             reason = _database_failure(exc)
-            _record_failure(db, job, reason)
-            _audit_import(db, job, "failed", remote, reason)
+            _record_failure(db, job, reason, remote=remote, outcome="failed")
             raise ImportFailed(reason, job_id=job.job_id, batch_id=job.batch_id) from exc
         except BaseException:
-            _record_failure(db, job, INTERRUPTED)
+            _record_failure(db, job, INTERRUPTED, remote=remote, outcome="failed")
             raise
-    _audit_import(db, job, "ok", remote, f"job {job.job_id}, {import_type}")
-    return result
 
 
-def _audit_import(db: Database, job: Job, outcome: str, remote: str | None, detail: str) -> None:
-    audit.record(
-        db,
+def _audit_import(
+    conn: sa.Connection, job: Job, outcome: str, remote: str | None, detail: str
+) -> None:
+    audit.write(
+        conn,
         actor=job.imported_by,
         action="import",
         outcome=outcome,
@@ -260,67 +270,74 @@ def rollback_batch(
 
     `batch_id` may also be the job id. Refuses, changing nothing, if the batch is not
     `completed` (or `rollback_failed`, to retry), if it has no rows, if rows outside the batch
-    still reference its rows, or if rows of the batch were edited since the import (unless
+    (in any table of the database) still reference its rows, if a row it updated cannot get
+    its prior values back, or if rows of the batch were edited since the import (unless
     `force_edited`, which history records). The job is `rolling_back` while this runs,
     `rolled_back` once done, and `rollback_failed` (data unchanged) if it fails. The audit log
-    gets a row either way.
+    gets a row either way, in the transaction that records the outcome.
     """
-    try:
-        report = _rollback(db, batch_id, actor=actor, reason=reason, force_edited=force_edited)
-    except BatchportError as exc:
-        audit.record(
-            db,
-            actor=actor,
-            action="rollback",
-            outcome="refused",
-            remote=remote,
-            batch_id=getattr(exc, "batch_id", None) or batch_id,
-            detail=str(exc),
-        )
-        raise
-    audit.record(
-        db,
-        actor=actor,
-        action="rollback",
-        outcome="ok",
-        remote=remote,
-        batch_id=report.batch_id,
-        detail=reason,
-    )
-    return report
-
-
-def _rollback(
-    db: Database, batch_id: str, *, actor: str, reason: str | None, force_edited: bool
-) -> RollbackReport:
+    audit_entry = {"actor": actor, "action": "rollback", "remote": remote}
     _ready(db)
-    with db.connect() as conn:
-        job_id = history.find_job(conn, batch_id).job_id
-    with working_on(db, job_id), db.connect() as conn:
-        with db.dialect.begin_write(conn):
-            job = history.find_job(conn, job_id, dialect=db.dialect)
-            expected = _check_rollback(conn, db, job, force_edited=force_edited)
-            history.mark_rolling_back(conn, job, actor=actor, reason=reason, worker=this_worker())
+    try:
+        with db.connect() as conn:
+            job = history.find_job(conn, batch_id)
+    except BatchNotFound as exc:
+        audit.record(db, **audit_entry, outcome="refused", batch_id=batch_id, detail=str(exc))
+        raise
+    with working_on(db, job.job_id), db.connect() as conn:
         try:
-            restored, deleted = _retrying(
-                db,
-                lambda: _take_back(
-                    conn, db, job, expected, actor=actor, reason=reason, force_edited=force_edited
-                ),
-            )
-        except BaseException as exc:
-            failure = exc
-            if isinstance(exc, sa.exc.SQLAlchemyError):
-                failure = RollbackRefused(
-                    f"batch {job.batch_id} could not be rolled back "
-                    f"({_database_failure(exc, 'deleting')}); nothing was deleted",
-                    batch_id=job.batch_id,
+            with db.dialect.begin_write(conn):
+                job = history.find_job(conn, job.job_id, dialect=db.dialect)
+                assessed = _assess(conn, db, job, force=force_edited, refuse=True)
+                history.mark_rolling_back(
+                    conn, job, actor=actor, reason=reason, worker=this_worker()
                 )
-            with conn.begin():
-                history.mark_rollback_failed(conn, job, str(failure) or INTERRUPTED)
-            if failure is exc:
-                raise
-            raise failure from exc
+        except BatchportError as exc:
+            audit.record(
+                db, **audit_entry, outcome="refused", batch_id=job.batch_id, detail=str(exc)
+            )
+            raise
+        return _take_back(
+            conn, db, job, assessed, reason=reason, force=force_edited, audit_entry=audit_entry
+        )
+
+
+def _take_back(
+    conn: sa.Connection,
+    db: Database,
+    job: Job,
+    assessed: rollback.Assessment,
+    *,
+    reason: str | None,
+    force: bool,
+    audit_entry: dict[str, Any],
+) -> RollbackReport:
+    """The rollback's one deleting transaction (run again if the database aborts it for a
+    deadlock or a conflicting write), then the report; on failure the job is marked
+    `rollback_failed` with the reason, and audited, in one transaction."""
+    actor = audit_entry["actor"]
+
+    def attempt() -> tuple[dict[str, int], dict[str, int]]:
+        with db.dialect.begin_write(conn, snapshot=True), changes.writing(conn, job.job_id):
+            done = rollback.take_back(
+                conn, db.dialect, db.catalog, job.batch_id, assessed, force=force
+            )
+            history.mark_rolled_back(conn, job, actor=actor, reason=reason, forced=force)
+            audit.write(conn, **audit_entry, outcome="ok", batch_id=job.batch_id, detail=reason)
+            return done
+
+    try:
+        restored, deleted = _retrying(db, attempt)
+    except BaseException as exc:
+        failure = _rollback_failure(db, job, exc, force=force)
+        with conn.begin():
+            history.mark_rollback_failed(conn, job, str(failure) or INTERRUPTED)
+            audit.write(
+                conn, **audit_entry, outcome="failed", batch_id=job.batch_id, detail=str(failure)
+            )
+        if failure is exc:
+            raise
+        raise failure from exc
     return RollbackReport(
         batch_id=job.batch_id,
         job_id=job.job_id,
@@ -329,45 +346,27 @@ def _rollback(
         rolled_back_by=actor,
         reason=reason,
         restored=restored,
-        forced=force_edited,
+        forced=force,
     )
 
 
-def _take_back(
-    conn: sa.Connection,
-    db: Database,
-    job: Job,
-    expected: dict[str, int],
-    *,
-    actor: str,
-    reason: str | None,
-    force_edited: bool,
-) -> tuple[dict[str, int], dict[str, int]]:
-    """In one transaction: restores what the batch updated, deletes what it created (as many
-    rows as the checks counted), marks the job rolled back. Returns the rows restored and
-    deleted per table.
-
-    Rows written since the checks may reference the batch: those are looked for again here.
-    Edits made since need no second look: the deletes leave edited rows alone, and a count
-    short of `expected` (or a link added meanwhile, which its owner's delete then trips
-    over) undoes the whole transaction.
-    """
-    with db.dialect.begin_write(conn), changes.writing(conn, job.job_id):
-        references = outside_references(conn, db.catalog, job.batch_id)
-        if references:
-            raise RollbackBlocked(job.batch_id, references)
-        restored = changes.restore(conn, db.catalog, job.batch_id, force=force_edited)
-        deleted = delete_batch(
-            conn,
-            db.dialect,
-            db.catalog,
-            job.batch_id,
-            force=force_edited,
-            completed_at=job.completed_at,
-        )
-        _ensure_all_deleted(job, expected, deleted)
-        history.mark_rolled_back(conn, job, actor=actor, reason=reason, forced=force_edited)
-    return restored, deleted
+def _rollback_failure(db: Database, job: Job, exc: BaseException, *, force: bool) -> BaseException:
+    """What to tell of a failed deleting transaction: a database error becomes a refusal,
+    listing what blocks the batch now if a look finds it (a row written meanwhile that the
+    database's own foreign keys refused to lose)."""
+    if not isinstance(exc, sa.exc.SQLAlchemyError):
+        return exc
+    try:
+        with db.connect() as conn:
+            found = _assess(conn, db, job, force=force)
+    except sa.exc.SQLAlchemyError:
+        found = None
+    blocker = found.blocker(job.batch_id, force=force) if found else None
+    return blocker or RollbackRefused(
+        f"batch {job.batch_id} could not be rolled back "
+        f"({_database_failure(exc, 'deleting')}); nothing was changed",
+        batch_id=job.batch_id,
+    )
 
 
 def _retrying(db: Database, work: Callable[[], T]) -> T:
@@ -389,19 +388,18 @@ def preview_rollback(db: Database, batch_id: str, *, force_edited: bool = False)
     _ready(db)
     with db.connect() as conn:
         job = history.find_job(conn, batch_id)
-        rows, edited = census(
-            conn, db.dialect, db.catalog, job.batch_id, completed_at=job.completed_at
-        )
-        restores = changes.changed_rows(conn, db.catalog, job.batch_id)
-        return RollbackPreview(
-            job=job,
-            rows=rows,
-            references=outside_references(conn, db.catalog, job.batch_id),
-            refusal=_refusal(job, rows, restores),
-            restores=restores,
-            edited=_edited(conn, db, job, any_created=bool(edited)),
-            force_edited=force_edited,
-        )
+        conn.rollback()
+        found = _assess(conn, db, job, force=force_edited)
+    return RollbackPreview(
+        job=job,
+        rows=found.rows,
+        references=found.references,
+        refusal=_refusal(job, found.rows, found.restores),
+        restores=found.restores,
+        edited=found.edited,
+        force_edited=force_edited,
+        conflicts=found.conflicts,
+    )
 
 
 def get_batch(db: Database, batch_id: str) -> BatchReport:
@@ -409,7 +407,7 @@ def get_batch(db: Database, batch_id: str) -> BatchReport:
     _ready(db)
     with db.connect() as conn:
         job = history.find_job(conn, batch_id)
-        return BatchReport(job, batch_rows(conn, db.dialect, db.catalog, job.batch_id))
+        return BatchReport(job, rollback.census(conn, db.dialect, db.catalog, job.batch_id)[0])
 
 
 def batch_records(
@@ -508,39 +506,26 @@ def _ready(db: Database) -> None:
     sweep(db)
 
 
-def _check_rollback(
-    conn: sa.Connection, db: Database, job: Job, *, force_edited: bool
-) -> dict[str, int]:
-    """Raises why the batch cannot be rolled back now, if anything stops it; else returns
-    its rows per table."""
-    rows, edited = census(conn, db.dialect, db.catalog, job.batch_id, completed_at=job.completed_at)
-    _refusal(job, rows, changes.changed_rows(conn, db.catalog, job.batch_id), raise_it=True)
-    references = outside_references(conn, db.catalog, job.batch_id)
-    if references:
-        raise RollbackBlocked(job.batch_id, references)
-    if not force_edited:
-        listed = _edited(conn, db, job, any_created=bool(edited))
-        if listed:
-            raise RowsEdited(job.batch_id, listed)
-    return rows
-
-
-def _edited(conn: sa.Connection, db: Database, job: Job, *, any_created: bool) -> list[EditedRow]:
-    """The batch's rows edited since the import (created rows looked at only if the census
-    found signs of an edit)."""
-    return changes.edited_rows(
-        conn, db.catalog, job.batch_id, job.completed_at, created=any_created
-    )
-
-
-def _ensure_all_deleted(job: Job, expected: dict[str, int], deleted: dict[str, int]) -> None:
-    """Raises if the delete missed rows counted a moment before: rows edited meanwhile."""
-    if {table: n for table, n in deleted.items() if n} != expected:
-        raise RollbackRefused(
-            f"rows of batch {job.batch_id} changed while it was being rolled back; "
-            "nothing was changed — try again",
-            batch_id=job.batch_id,
-        )
+def _assess(
+    conn: sa.Connection, db: Database, job: Job, *, force: bool, refuse: bool = False
+) -> rollback.Assessment:
+    """What decides the job's rollback, read in one transaction (a write transaction when
+    the batch updated rows: their restore is tried and undone); with `refuse`, raises what
+    stops it. Otherwise the transaction ends undone."""
+    if not refuse:
+        updates = rollback.changed_rows(conn, db.catalog, job.batch_id)
+        conn.rollback()
+        begin = db.dialect.begin_write(conn) if updates else conn.begin()
+        with begin as transaction:
+            found = rollback.assess(conn, db.dialect, db.catalog, job.batch_id, force=force)
+            transaction.rollback()
+        return found
+    found = rollback.assess(conn, db.dialect, db.catalog, job.batch_id, force=force)
+    _refusal(job, found.rows, found.restores, raise_it=True)
+    blocker = found.blocker(job.batch_id, force=force)
+    if blocker is not None:
+        raise blocker
+    return found
 
 
 def _refusal(
@@ -561,17 +546,29 @@ def _record_failure(
     db: Database,
     job: Job,
     reason: str,
+    *,
+    remote: str | None,
+    outcome: str,
     rows_total: int = 0,
     errors: list[RowError] | None = None,
 ) -> None:
-    with db.connect() as conn, conn.begin():
-        history.fail_job(
-            conn,
-            job,
-            reason,
-            rows_total=rows_total,
-            rows_failed=len({e.row for e in errors or []}),
-        )
+    """Marks the job failed and audits it, in one transaction; if the audit cannot be
+    written, marks it failed alone. If even that fails (the database is gone), the job is
+    left `running` for the sweep: the caller's own error, which says what happened to the
+    data, is what the user must see."""
+    rows_failed = len({e.row for e in errors or []})
+    for audited in (True, False):
+        try:
+            with db.connect() as conn, conn.begin():
+                history.fail_job(conn, job, reason, rows_total=rows_total, rows_failed=rows_failed)
+                if audited:
+                    _audit_import(conn, job, outcome, remote, reason)
+        except sa.exc.SQLAlchemyError as exc:
+            logger.warning(
+                "could not record the failure of job %s: %s", job.job_id, _database_failure(exc)
+            )
+        else:
+            return
 
 
 def _rejection_summary(errors: list[RowError]) -> str:

@@ -70,8 +70,11 @@ class ImportType:
         for name in [self.key, *sources]:
             if name not in names:
                 raise ConfigurationError(f"import type {self.name}: no field named {name!r}")
-        if "import_batch_id" not in self.table.c:
-            raise ConfigurationError(f"import type {self.name}: table has no import_batch_id")
+        for table in [self.table, *(link.table for link in self.links)]:
+            if "import_batch_id" not in table.c:
+                raise ConfigurationError(
+                    f"import type {self.name}: table {table.name} has no import_batch_id"
+                )
 
     @property
     def key_column(self) -> sa.Column[object]:

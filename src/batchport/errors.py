@@ -7,10 +7,11 @@ BatchportError
 ├── SourceError               a file cannot be read at all (encoding, format, sheet)
 ├── FileRejected              a file was read but has invalid rows; carries every error
 ├── ImportFailed              loading a valid file failed; the batch was rolled back
+├── JobMoved                  a job was no longer in the status its worker left it in
 ├── BatchNotFound             no import job has this batch id or job id
 └── RollbackRefused           a rollback was not done; nothing changed
     ├── BatchNotRollbackable  the job's status does not allow a rollback
-    ├── RollbackBlocked       rows outside the batch reference rows of the batch
+    ├── RollbackBlocked       rows outside the batch reference its rows, or a restore conflicts
     └── RowsEdited            rows of the batch were edited after the import
 """
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from batchport.reports import EditedRow, ImportReport, ReferencingRow
+    from batchport.reports import EditedRow, ImportReport, Job, ReferencingRow, RestoreConflict
 
 
 class BatchportError(Exception):
@@ -108,6 +109,19 @@ class ImportFailed(BatchportError):
         super().__init__(message)
 
 
+class JobMoved(BatchportError):
+    """The job's status changed under its worker (a sweep took the worker for dead); what the
+    worker was doing is undone."""
+
+    def __init__(self, job: Job, expected: str, status: str | None) -> None:
+        self.job_id = job.job_id
+        self.batch_id = job.batch_id
+        super().__init__(
+            f"job {job.job_id} was {status} when its worker expected it {expected} (taken for "
+            "interrupted while it ran); nothing it did was kept"
+        )
+
+
 class BatchNotFound(BatchportError):
     """No import job has this batch id or job id."""
 
@@ -152,13 +166,24 @@ class EmptyBatch(RollbackRefused):
 
 
 class RollbackBlocked(RollbackRefused):
-    """Rows outside the batch still reference rows of the batch."""
+    """Rows outside the batch still reference rows of the batch, or rows it updated cannot
+    get their prior values back; `--force-edited` does not override either."""
 
-    def __init__(self, batch_id: str, references: list[ReferencingRow]) -> None:
+    def __init__(
+        self,
+        batch_id: str,
+        references: list[ReferencingRow],
+        conflicts: list[RestoreConflict] | None = None,
+    ) -> None:
         self.references = references
+        self.conflicts = conflicts or []
+        reasons = []
+        if references:
+            reasons.append(f"{len(references)} row(s) outside the batch reference its rows")
+        if self.conflicts:
+            reasons.append(f"{len(self.conflicts)} row(s) it updated cannot be restored")
         super().__init__(
-            f"batch {batch_id} cannot be rolled back: {len(references)} row(s) outside the batch "
-            "reference its rows; nothing was deleted",
+            f"batch {batch_id} cannot be rolled back: {' and '.join(reasons)}; nothing was changed",
             batch_id=batch_id,
         )
 

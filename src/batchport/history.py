@@ -12,7 +12,7 @@ import uuid
 import sqlalchemy as sa
 
 from batchport.dialects import Dialect
-from batchport.errors import BatchNotFound
+from batchport.errors import BatchNotFound, JobMoved
 from batchport.reports import Job
 from batchport.schema import import_history
 
@@ -48,7 +48,7 @@ def start_job(
         "imported_by": actor,
         "worker": worker,
         "on_existing": on_existing,
-        "started_at": now(),
+        "started_at": clock(conn),
     }
     conn.execute(import_history.insert().values(values))
     return find_job(conn, batch_id)
@@ -64,7 +64,12 @@ def complete_job(
     rows_skipped: int = 0,
     rows_unchanged: int = 0,
 ) -> None:
-    """Marks the job `completed`; commits with the data it loaded."""
+    """Marks the job `completed`; commits with the data it loaded, as the transaction's last
+    statement, so `completed_at` is (within a statement) when the data became visible.
+
+    Raises `ImportFailed` if the job is no longer `running` (a sweep took it for dead): the
+    data must then not be kept.
+    """
     _update(
         conn,
         job,
@@ -74,15 +79,15 @@ def complete_job(
         rows_updated=rows_updated,
         rows_skipped=rows_skipped,
         rows_unchanged=rows_unchanged,
-        completed_at=_server_now(conn),
+        completed_at=clock(conn),
+        expected="running",
     )
 
 
-def _server_now(conn: sa.Connection) -> dt.datetime | sa.ColumnElement[dt.datetime]:
-    """The time rows written in this transaction carry as `created_at`: PostgreSQL's
-    transaction time (so the two clocks compared by the rollback's checks are one); on SQLite
-    the database and this process share one clock."""
-    return sa.func.now() if conn.dialect.name == "postgresql" else now()
+def clock(conn: sa.Connection) -> dt.datetime | sa.ColumnElement[dt.datetime]:
+    """The database's time now: on PostgreSQL `clock_timestamp()` (not `now()`, which is when
+    the transaction began); SQLite has no clock of its own but this machine's."""
+    return sa.func.clock_timestamp() if conn.dialect.name == "postgresql" else now()
 
 
 def fail_job(
@@ -96,7 +101,7 @@ def fail_job(
         error_summary=_summary(reason),
         rows_total=rows_total,
         rows_failed=rows_failed,
-        completed_at=now(),
+        completed_at=clock(conn),
     )
 
 
@@ -117,15 +122,18 @@ def mark_rolling_back(
 def mark_rolled_back(
     conn: sa.Connection, job: Job, *, actor: str, reason: str | None, forced: bool = False
 ) -> None:
-    """Marks the job `rolled_back` by `actor`; `forced` if edited rows went with it."""
+    """Marks the job `rolled_back` by `actor` (clearing the reason of any failed attempt
+    before); `forced` if edited rows went with it."""
     _update(
         conn,
         job,
         status="rolled_back",
-        rolled_back_at=now(),
+        rolled_back_at=clock(conn),
         rolled_back_by=actor,
         rollback_reason=reason,
         rollback_forced=forced,
+        error_summary=None,
+        expected="rolling_back",
     )
 
 
@@ -198,10 +206,19 @@ def list_jobs(
     return [_job(row) for row in conn.execute(statement).mappings()]
 
 
-def _update(conn: sa.Connection, job: Job, **values: object) -> None:
-    conn.execute(
-        import_history.update().where(import_history.c.job_id == job.job_id).values(**values)
-    )
+def _update(
+    conn: sa.Connection, job: Job, *, expected: str | None = None, **values: object
+) -> None:
+    """Writes `values` to the job's row; with `expected`, only if the job is in that status
+    (else `JobMoved`)."""
+    statement = import_history.update().where(import_history.c.job_id == job.job_id)
+    if expected is not None:
+        statement = statement.where(import_history.c.status == expected)
+    if conn.execute(statement.values(**values)).rowcount == 0 and expected is not None:
+        status = conn.execute(
+            sa.select(import_history.c.status).where(import_history.c.job_id == job.job_id)
+        ).scalar()
+        raise JobMoved(job, expected, status)
 
 
 def _summary(reason: str) -> str:

@@ -38,6 +38,9 @@ READ_AHEAD_BYTES = 1 << 20
 
 #: Called as `progress(phase, rows_so_far)` while an import runs.
 Progress = Callable[[str, int], None]
+#: Called in the import's transaction, after its job is marked completed and before it
+#: commits: whatever must stand or fall with the data (the audit row).
+Finish = Callable[[sa.Connection], None]
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,13 @@ class ReadOptions:
 
 
 def import_file(
-    db: Database, import_type: ImportType, path: Path, job: Job | None, options: ReadOptions
+    db: Database,
+    import_type: ImportType,
+    path: Path,
+    job: Job | None,
+    options: ReadOptions,
+    *,
+    finish: Finish | None = None,
 ) -> ImportReport:
     """Reads, validates and (for a job) loads the file; `job=None` is a dry run.
 
@@ -82,14 +91,15 @@ def import_file(
         dry_run=job is None,
         on_existing=options.on_existing,
     )
+    finish = finish or _nothing
     if options.on_existing != "error":  # rows may meet existing rows: compare them in SQL
-        return _import_staged(db, import_type, path, job, options=options, report=report)
+        return _import_staged(db, import_type, path, job, options, report, finish)
     try:
         if job is None:
             return _precheck(db, import_type, path, options=options, report=report)
-        return _import_direct(db, import_type, path, job, options=options, report=report)
+        return _import_direct(db, import_type, path, job, options, report, finish)
     except NotLoadable:
-        return _import_staged(db, import_type, path, job, options=options, report=report)
+        return _import_staged(db, import_type, path, job, options, report, finish)
 
 
 def _precheck(
@@ -112,14 +122,14 @@ def _precheck(
         return _with(report, rows_total=rows_total, created=checker.finish())
 
 
-def _import_direct(
+def _import_direct(  # noqa: PLR0917 - the staged path's arguments, in its order
     db: Database,
     import_type: ImportType,
     path: Path,
     job: Job,
-    *,
     options: ReadOptions,
     report: ImportReport,
+    finish: Finish,
 ) -> ImportReport:
     progress = options.progress or _no_progress
     with db.connect() as conn, _opened(import_type, path, options, report) as (source, mapping):
@@ -136,20 +146,23 @@ def _import_direct(
                         progress("loading", rows_total)
                     created = loader.finish()
                 imported = created[import_type.table.name]
-                history.complete_job(conn, job, rows_total=rows_total, rows_imported=imported)
-                return _with(report, rows_total=rows_total, created=created, rows_imported=imported)
+                report = _with(
+                    report, rows_total=rows_total, created=created, rows_imported=imported
+                )
+                _complete(conn, job, [report], finish)
+                return report
         except sa.exc.IntegrityError as exc:
             raise NotLoadable(str(exc)) from exc
 
 
-def _import_staged(
+def _import_staged(  # noqa: PLR0917 - one file, one job, how to read it, what to report
     db: Database,
     import_type: ImportType,
     path: Path,
     job: Job | None,
-    *,
     options: ReadOptions,
     report: ImportReport,
+    finish: Finish,
 ) -> ImportReport:
     """Stages every row, checks the whole file with set-based SQL, loads only if all is valid."""
     progress = options.progress or _no_progress
@@ -175,14 +188,19 @@ def _import_staged(
                 if job is None:
                     transaction.rollback()
                 else:
-                    _complete(conn, job, [report])
+                    _complete(conn, job, [report], finish)
                 return report
         finally:
             _drop_quietly(conn, stage)
 
 
 def import_workbook(
-    db: Database, path: Path, job: Job | None, options: ReadOptions
+    db: Database,
+    path: Path,
+    job: Job | None,
+    options: ReadOptions,
+    *,
+    finish: Finish | None = None,
 ) -> list[ImportReport]:
     """Imports every sheet named after an import type, in dependency order, as one batch.
 
@@ -210,7 +228,9 @@ def import_workbook(
                     )
                 report = _sheet_report(import_type, path, job, rows_total, options)
                 staged.append((import_type, stage, report, found))
-            return _load_sheets(conn, db, staged, path=path, job=job, options=options)
+            return _load_sheets(
+                conn, db, staged, path=path, job=job, options=options, finish=finish or _nothing
+            )
         finally:
             for _, stage, _, _ in staged:
                 _drop_quietly(conn, stage)
@@ -224,6 +244,7 @@ def _load_sheets(
     path: Path,
     job: Job | None,
     options: ReadOptions,
+    finish: Finish,
 ) -> list[ImportReport]:
     """Checks and loads the staged sheets in order in one transaction; rejects them all if
     any has errors. Once a sheet is rejected, later sheets (whose rows may point at its rows)
@@ -251,7 +272,7 @@ def _load_sheets(
         if job is None:
             transaction.rollback()
         else:
-            _complete(conn, job, reports)
+            _complete(conn, job, reports, finish)
         return reports
 
 
@@ -265,7 +286,7 @@ def _stage(
     progress: Progress,
 ) -> tuple[Stage, int]:
     """The file's rows parsed into new staging tables; cell errors go to `errors`."""
-    stage = Stage.create(conn, mapping.import_type)
+    stage = Stage.create(conn, mapping.import_type, mapping.present)
     rows_total = 0
     for chunk in parse_chunks(mapping, source.blocks(CHUNK_ROWS), errors):
         stage.write(conn, db.dialect, chunk)
@@ -299,7 +320,8 @@ def _loaded(report: ImportReport, import_type: ImportType, loaded: Loaded) -> Im
     )
 
 
-def _complete(conn: sa.Connection, job: Job, reports: list[ImportReport]) -> None:
+def _complete(conn: sa.Connection, job: Job, reports: list[ImportReport], finish: Finish) -> None:
+    """Marks the job completed and runs `finish`, the last steps before the data commits."""
     history.complete_job(
         conn,
         job,
@@ -309,6 +331,11 @@ def _complete(conn: sa.Connection, job: Job, reports: list[ImportReport]) -> Non
         rows_skipped=sum(r.skipped for r in reports),
         rows_unchanged=sum(r.unchanged for r in reports),
     )
+    finish(conn)
+
+
+def _nothing(_conn: sa.Connection) -> None:
+    """Nothing else commits with the data."""
 
 
 def _sheet_report(

@@ -2,10 +2,11 @@
 
 A job is `running` (importing) or `rolling_back` only while some process works on it. Each job
 records its worker (`host:pid`); on PostgreSQL the worker also holds an advisory lock on the
-job for as long as it runs, which the server releases the moment the process or its connection
-dies. A job whose worker is gone is swept: `running` becomes `failed` and `rolling_back`
-becomes `rollback_failed`, both with the reason `interrupted`. The data is all or nothing by
-construction (the worker's transaction died with it); the sweep only puts the history right.
+job for as long as it runs, and names every session it opens after itself. A job whose claim
+is free and whose worker has no session left (on SQLite: whose process is gone) is swept:
+`running` becomes `failed` and `rolling_back` becomes `rollback_failed`, both with the reason
+`interrupted`. The data is all or nothing by construction (the worker's transaction died with
+it); the sweep only puts the history right.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 
 from batchport import history
 from batchport.database import Database
+from batchport.process import host_and_pid, this_worker
 from batchport.reports import Job
 
 #: The statuses that need a live worker, and what they become without one.
@@ -26,20 +28,21 @@ SWEPT = {"running": "failed", "rolling_back": "rollback_failed"}
 INTERRUPTED = "interrupted"
 
 
-def this_worker() -> str:
-    """This process, as `host:pid`."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 @contextmanager
 def working_on(db: Database, job_id: str) -> Iterator[None]:
-    """Holds the job's liveness lock (where the database has one) while the block runs."""
+    """Holds the job's liveness lock (where the database has one) while the block runs.
+
+    Letting go never fails the block: a claim whose session was lost is gone already.
+    """
     with db.connect() as conn:
         db.dialect.claim_job(conn, job_id)
         try:
             yield
         finally:
-            db.dialect.release_job(conn, job_id)
+            try:
+                db.dialect.release_job(conn, job_id)
+            except sa.exc.SQLAlchemyError:
+                conn.invalidate()
 
 
 def sweep(db: Database) -> list[Job]:
@@ -64,11 +67,19 @@ def sweep(db: Database) -> list[Job]:
 
 
 def _alive(db: Database, conn: sa.Connection, job: Job) -> bool:
+    """Whether the job's worker may still be working on it.
+
+    The claim's session can end while its process lives (the server ended it, the network
+    dropped it): a free claim proves nothing while the worker still has a session open, and
+    a worker that has none has no transaction left that could commit.
+    """
     if job.worker is None:
         return True  # not run by batchport (older or other software): not ours to judge
-    held = db.dialect.job_claimed(conn, job.job_id)
-    if held is not None:
-        return held
+    if job.worker == this_worker() or db.dialect.job_claimed(conn, job.job_id):
+        return True
+    connected = db.dialect.worker_connected(conn, job.worker)
+    if connected is not None:
+        return connected
     return process_alive(job.worker)
 
 
@@ -78,11 +89,11 @@ def process_alive(worker: str | None) -> bool:
     A worker on another host cannot be checked from here and is presumed alive: the sweep
     never touches a job it cannot prove dead.
     """
-    host, _, pid = (worker or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    host, pid = host_and_pid(worker or "")
+    if host != socket.gethostname() or pid is None:
         return True
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:

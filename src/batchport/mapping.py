@@ -30,6 +30,13 @@ class Mapping:
         """The field names, in the order of `positions`."""
         return tuple(f.name for f in self.import_type.fields)
 
+    @property
+    def present(self) -> frozenset[str]:
+        """The fields the file has a column for."""
+        return frozenset(
+            n for n, p in zip(self.names, self.positions, strict=True) if p is not None
+        )
+
 
 def map_header(import_type: ImportType, header: list[str]) -> tuple[Mapping, list[RowError]]:
     """Maps `header` (row 1) to the type's fields; returns the mapping and header errors."""

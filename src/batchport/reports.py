@@ -68,7 +68,13 @@ class ImportReport:
 
 @dataclass(frozen=True)
 class ReferencingRow:
-    """A row outside a batch that points at a row of the batch."""
+    """A row outside a batch that points at a row of the batch, in any table of the database.
+
+    `row_id` is the row's primary key (`a=1, b=2` for several columns; None if its table has
+    none), `column` the referencing column(s), `batch_id` the row's own batch if its table
+    carries one, `on_delete` what the foreign key would do to the row if the batch's row were
+    deleted.
+    """
 
     table: str
     row_id: object
@@ -76,30 +82,60 @@ class ReferencingRow:
     referenced_table: str
     referenced_id: object
     referenced_key: object
+    batch_id: str | None = None
+    on_delete: str = "NO ACTION"
 
     def __str__(self) -> str:
-        return (
-            f"{self.table} row {self.row_id} ({self.column}) references "
+        row = f"row {self.row_id}" if self.row_id is not None else "a row"
+        text = (
+            f"{self.table} {row} ({self.column}) references "
             f"{self.referenced_table} {self.referenced_key!r} (id {self.referenced_id})"
         )
+        if self.batch_id:
+            text += f"; it belongs to batch {self.batch_id}"
+        if self.on_delete in _SILENT:
+            text += f"; ON DELETE {self.on_delete} would {_SILENT[self.on_delete]} it"
+        return text
+
+
+#: What a foreign key's action does, unasked, to a referencing row.
+_SILENT = {"CASCADE": "delete", "SET NULL": "blank", "SET DEFAULT": "reset"}
 
 
 @dataclass(frozen=True)
 class EditedRow:
-    """A row of a batch (created or updated by it) changed by someone else since."""
+    """A row of a batch (created or updated by it) changed by someone else since, or (`gone`)
+    a row it updated that was deleted since."""
 
     table: str
     row_id: object
     key: object
-    version: int
+    version: int | None
     created: bool
+    gone: bool = False
 
     def __str__(self) -> str:
         what = "created" if self.created else "updated"
+        if self.gone:
+            return f"{self.table} row {self.row_id} ({what} by the batch) was deleted since"
         return (
             f"{self.table} row {self.row_id} ({self.key!r}, {what} by the batch) was edited "
             f"since (version {self.version})"
         )
+
+
+@dataclass(frozen=True)
+class RestoreConflict:
+    """A row the batch updated whose prior values cannot be put back as they were."""
+
+    table: str
+    row_id: object
+    key: object
+    problem: str
+
+    def __str__(self) -> str:
+        key = f" ({self.key!r})" if self.key is not None else ""
+        return f"{self.table} row {self.row_id}{key}: {self.problem}"
 
 
 @dataclass(frozen=True)
@@ -126,12 +162,14 @@ class RollbackPreview:
     restores: dict[str, int] = field(default_factory=dict)
     edited: list[EditedRow] = field(default_factory=list)
     force_edited: bool = False
+    conflicts: list[RestoreConflict] = field(default_factory=list)
 
     @property
     def possible(self) -> bool:
         """Whether the rollback would go ahead."""
         blocked_by_edits = bool(self.edited) and not self.force_edited
-        return self.refusal is None and not self.references and not blocked_by_edits
+        blocked = bool(self.references or self.conflicts) or blocked_by_edits
+        return self.refusal is None and not blocked
 
     def to_json(self) -> dict[str, Any]:
         """The preview as JSON-ready values."""
@@ -143,8 +181,9 @@ class RollbackPreview:
             "refusal": self.refusal,
             "would_delete": dict(self.rows),
             "would_restore": dict(self.restores),
-            "blockers": [_json_object(asdict(r)) for r in self.references],
-            "edited": [_json_object(asdict(r)) for r in self.edited],
+            "blockers": [to_json(r) for r in self.references],
+            "conflicts": [to_json(c) for c in self.conflicts],
+            "edited": [to_json(e) for e in self.edited],
             "force_edited": self.force_edited,
         }
 
@@ -167,6 +206,11 @@ class RollbackReport:
         return _json_object(asdict(self))
 
 
+def to_json(record: Any) -> dict[str, Any]:
+    """A record (a dataclass) as JSON-ready values."""
+    return _json_object(asdict(record))
+
+
 def _json_object(value: dict[str, Any]) -> dict[str, Any]:
     return {key: _json(item) for key, item in value.items()}
 
@@ -176,6 +220,8 @@ def _json(value: Any) -> Any:
         return {k: _json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_json(v) for v in value]
-    if isinstance(value, dt.datetime):
+    if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
-    return value
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)  # a key of another program's table: a UUID, a decimal, bytes ...

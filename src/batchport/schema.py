@@ -123,6 +123,9 @@ departments = sa.Table(
     #: 0 when created; a trigger adds one for every change made outside batchport.
     sa.Column("row_version", sa.BigInteger(), nullable=False, server_default="0"),
     schema=INVENTORY,
+    # Ids are never reused (SQLite would hand a deleted row's id to the next insert): the
+    # change log restores rows by id.
+    sqlite_autoincrement=True,
 )
 
 users = sa.Table(
@@ -137,6 +140,7 @@ users = sa.Table(
     sa.Column("import_batch_id", BatchId, nullable=True, index=True),
     #: 0 when created; a trigger adds one for every change made outside batchport.
     sa.Column("row_version", sa.BigInteger(), nullable=False, server_default="0"),
+    sqlite_autoincrement=True,
 )
 
 user_departments = sa.Table(
@@ -156,9 +160,10 @@ user_departments = sa.Table(
         index=True,
     ),
     sa.Column("is_primary", sa.Boolean(), nullable=False, server_default=sa.false()),
-    # To the millisecond on SQLite too: a link added by hand just after an import must be
-    # told from the import's own by this time.
     sa.Column("created_at", Timestamp, nullable=False, server_default=PreciseNow()),
+    # The batch that wrote the link: a link row belongs to the batch of its stamp, not of its
+    # owner (another writer may link a hand-made row to an imported one, or the reverse).
+    sa.Column("import_batch_id", BatchId, nullable=True),
 )
 
 #: Holds a job's id while batchport writes in one transaction (visible to it alone), so that

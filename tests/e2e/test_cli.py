@@ -223,7 +223,7 @@ def test_postgresql_lifecycle_through_the_cli(tmp_path, pg_url):
     assert "run `batchport db migrate`" in refused.stderr
 
     status = json.loads(run("db", "status", "--json", cwd=tmp_path, env=env).stdout)
-    assert status["current"] is None and len(status["pending"]) == 6
+    assert status["current"] is None and len(status["pending"]) == 7
 
     assert run("db", "migrate", cwd=tmp_path, env=env).returncode == 0
     verify = run("db", "verify", cwd=tmp_path, env=env)
@@ -232,7 +232,7 @@ def test_postgresql_lifecycle_through_the_cli(tmp_path, pg_url):
 
     assert run("db", "rollback", "--yes", cwd=tmp_path, env=env).returncode == 0
     status = json.loads(run("db", "status", "--json", cwd=tmp_path, env=env).stdout)
-    assert status["current"] == "20261125140000"
+    assert status["current"] == "20261125160000"
     back = run("db", "rollback", "--target", "20251213100001", "--yes", cwd=tmp_path, env=env)
     assert back.returncode == 0
     failing = run("db", "verify", cwd=tmp_path, env=env)
@@ -249,6 +249,7 @@ def test_postgresql_lifecycle_through_the_cli(tmp_path, pg_url):
         "20261125113000",
         "20261125140000",
         "20261125160000",
+        "20261201100000",
     ]
     assert run("db", "migrate", cwd=tmp_path, env=env).returncode == 0
     imported = run(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -14,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from batchport import list_history, recover, run_import
-from batchport.liveness import this_worker
 from tests.conftest import DEPARTMENTS
 
 TIMEOUT = 60
@@ -30,7 +30,7 @@ def dead_worker() -> str:
     """A host:pid of this host whose process has exited."""
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()
-    return f"{this_worker().rpartition(':')[0]}:{process.pid}"
+    return f"{socket.gethostname()}:{process.pid}"
 
 
 def insert_job(db, status: str, worker: str | None, job_id: str) -> None:

@@ -23,7 +23,8 @@ BATCH_TRACKING = "20251213100001"
 BATCH_COLUMNS = "20251213100002"
 JOB_WORKER = "20261125113000"
 ROW_VERSIONS = "20261125140000"
-HEAD = "20261125160000"
+SERVICE = "20261125160000"
+HEAD = "20261201100000"
 
 #: squawk rules these revisions break on purpose, each with the reason.
 ACCEPTED_SQUAWK_RULES = {
@@ -88,11 +89,11 @@ def test_each_revision_downgrades_one_step(empty_db):
     """Undoing the revisions one by one passes through each earlier revision."""
     upgrade(empty_db)
     seen = []
-    for _ in range(6):
+    for _ in range(7):
         downgrade(empty_db, "-1")
         with empty_db.connect() as conn:
             seen.append(migrations.current_revision(conn))
-    assert seen == [ROW_VERSIONS, JOB_WORKER, BATCH_COLUMNS, BATCH_TRACKING, BASE, None]
+    assert seen == [SERVICE, ROW_VERSIONS, JOB_WORKER, BATCH_COLUMNS, BATCH_TRACKING, BASE, None]
 
 
 def test_backfill_sets_every_batch_id_to_its_job_id(empty_db):

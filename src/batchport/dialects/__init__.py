@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from batchport.dialects.base import Dialect
+from batchport.dialects.base import Dialect, ForeignKey
 from batchport.errors import ConfigurationError
 
-__all__ = ["Dialect", "dialect_for"]
+__all__ = ["Dialect", "ForeignKey", "dialect_for"]
 
 #: Each dialect's class, imported only when a database of its kind is opened (so that, say,
 #: the SQLite default never pays for loading the PostgreSQL driver).

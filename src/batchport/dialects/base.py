@@ -4,9 +4,41 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
+
+#: The `ON DELETE` actions, as SQL names them.
+ON_DELETE = ("NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT")
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """A foreign key found in the database's own catalog, pointing at one of the tables
+    asked about (`referred`); the referencing table is `table` in `schema`, which is one of
+    the tables asked about (`declared`) or one batchport has never heard of."""
+
+    schema: str | None
+    table: str
+    columns: tuple[str, ...]
+    referred: sa.Table
+    referred_columns: tuple[str, ...]
+    on_delete: str
+    #: The referencing table's primary key columns (empty if it has none).
+    primary_key: tuple[str, ...]
+    #: Whether the referencing table has an `import_batch_id` column.
+    stamped: bool
+    declared: sa.Table | None = None
+
+    @property
+    def table_name(self) -> str:
+        """The referencing table as a user knows it (its schema named unless the default)."""
+        if self.declared is not None:
+            return self.declared.name
+        return (
+            self.table if self.schema in (None, "public", "main") else f"{self.schema}.{self.table}"
+        )
 
 
 class Dialect:
@@ -25,9 +57,21 @@ class Dialect:
     def configure(self, engine: sa.Engine) -> None:
         """Installs connection hooks the dialect needs on a new engine."""
 
-    def begin_write(self, conn: sa.Connection) -> AbstractContextManager[sa.RootTransaction]:
-        """Begins a transaction that will write; held locks make concurrent writers wait."""
+    def begin_write(
+        self, conn: sa.Connection, *, snapshot: bool = False
+    ) -> AbstractContextManager[sa.RootTransaction]:
+        """Begins a transaction that will write; held locks make concurrent writers wait.
+
+        With `snapshot`, every statement sees the data as the transaction's first one did,
+        and a write that would touch a row committed since fails as a serialization conflict
+        (`retryable`), so that checks made at the start still hold when it commits.
+        """
         return conn.begin()
+
+    def foreign_keys_to(self, conn: sa.Connection, tables: Sequence[sa.Table]) -> list[ForeignKey]:
+        """Every foreign key in the database, from any table in any schema, that points at
+        one of `tables`."""
+        raise NotImplementedError
 
     def retryable(self, exc: sa.exc.DBAPIError) -> bool:
         """Whether the failed transaction may simply be run again (a deadlock's victim)."""
@@ -77,6 +121,11 @@ class Dialect:
 
     def job_claimed(self, conn: sa.Connection, job_id: str) -> bool | None:
         """Whether a live session holds the job's claim; None if the database cannot tell."""
+        return None
+
+    def worker_connected(self, conn: sa.Connection, worker: str) -> bool | None:
+        """Whether the worker process (`host:pid`) has a session open on the database; None if
+        the database cannot tell."""
         return None
 
     def copy_rows(

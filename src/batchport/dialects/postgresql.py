@@ -11,11 +11,52 @@ import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy.dialects import postgresql
 
-from batchport.dialects.base import Dialect
+from batchport.dialects.base import Dialect, ForeignKey
+from batchport.process import this_worker
 
 #: SQLSTATEs of transactions the server aborted to break a deadlock or a serialization
 #: conflict: running them again is the documented remedy.
 _RETRYABLE = frozenset({"40P01", "40001"})
+
+#: `pg_constraint.confdeltype` letters.
+_ON_DELETE = {
+    "a": "NO ACTION",
+    "r": "RESTRICT",
+    "c": "CASCADE",
+    "n": "SET NULL",
+    "d": "SET DEFAULT",
+}
+
+#: Every foreign key pointing at one of the tables given by oid, from the catalog. A key
+#: declared on a partitioned table is read once, from that table (not from each partition).
+_FOREIGN_KEYS = """
+SELECT c.confrelid AS referred, c.conrelid AS child, n.nspname AS schema, t.relname AS table,
+    c.confdeltype AS on_delete,
+    ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY AS k(number, position)
+          JOIN pg_attribute AS a ON a.attrelid = c.conrelid AND a.attnum = k.number
+          ORDER BY k.position)::text[] AS columns,
+    ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY AS k(number, position)
+          JOIN pg_attribute AS a ON a.attrelid = c.confrelid AND a.attnum = k.number
+          ORDER BY k.position)::text[] AS referred_columns,
+    ARRAY(SELECT a.attname FROM pg_index AS i
+          CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(number, position)
+          JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.number
+          WHERE i.indrelid = c.conrelid AND i.indisprimary
+          ORDER BY k.position)::text[] AS primary_key,
+    EXISTS (SELECT FROM pg_attribute AS a WHERE a.attrelid = c.conrelid
+            AND a.attname = 'import_batch_id' AND NOT a.attisdropped) AS stamped
+FROM pg_constraint AS c
+JOIN pg_class AS t ON t.oid = c.conrelid
+JOIN pg_namespace AS n ON n.oid = t.relnamespace
+WHERE c.contype = 'f' AND c.conparentid = 0 AND c.confrelid = ANY(%(oids)s)
+ORDER BY n.nspname, t.relname, c.conname
+"""
+
+
+def application_name(worker: str) -> str:
+    """The name a worker's sessions carry in `pg_stat_activity` (cut to PostgreSQL's 63
+    bytes, as the server cuts it)."""
+    return f"batchport {worker}".encode()[:63].decode(errors="ignore")
 
 
 class PostgresqlDialect(Dialect):
@@ -25,6 +66,57 @@ class PostgresqlDialect(Dialect):
 
     def __init__(self) -> None:
         self._sequences: dict[str, str] = {}
+
+    def configure(self, engine: sa.Engine) -> None:
+        @sa.event.listens_for(engine, "do_connect")
+        def _name(_dialect: object, _record: object, _args: object, params: dict[str, Any]) -> None:
+            # Named at each connect, so a session tells which process (host:pid) holds it.
+            params["application_name"] = application_name(this_worker())
+
+    @contextmanager
+    def begin_write(
+        self, conn: sa.Connection, *, snapshot: bool = False
+    ) -> Iterator[sa.RootTransaction]:
+        with conn.begin() as transaction:
+            if snapshot:
+                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield transaction
+
+    def foreign_keys_to(self, conn: sa.Connection, tables: Sequence[sa.Table]) -> list[ForeignKey]:
+        oids: dict[int, sa.Table] = {}
+        for table in tables:
+            # A table declared without a schema is found as a query would: on the search path.
+            oid = conn.exec_driver_sql(
+                "select to_regclass(concat_ws('.', quote_ident(%(schema)s::text), "
+                "quote_ident(%(name)s::text)))::oid",
+                {"schema": table.schema, "name": table.name},
+            ).scalar()
+            if oid is not None:
+                oids[oid] = table
+        found = conn.exec_driver_sql(_FOREIGN_KEYS, {"oids": list(oids)}).mappings()
+        return [
+            ForeignKey(
+                schema=row["schema"],
+                table=row["table"],
+                columns=tuple(row["columns"]),
+                referred=oids[row["referred"]],
+                referred_columns=tuple(row["referred_columns"]),
+                on_delete=_ON_DELETE[row["on_delete"]],
+                primary_key=tuple(row["primary_key"]),
+                stamped=row["stamped"],
+                declared=oids.get(row["child"]),
+            )
+            for row in found
+        ]
+
+    def worker_connected(self, conn: sa.Connection, worker: str) -> bool | None:
+        return bool(
+            conn.exec_driver_sql(
+                "select exists (select from pg_stat_activity where application_name = %(name)s "
+                "and pid <> pg_backend_pid())",
+                {"name": application_name(worker)},
+            ).scalar()
+        )
 
     def lock_row(self, statement: sa.Select[tuple[object, ...]]) -> sa.Select[tuple[object, ...]]:
         return statement.with_for_update()

@@ -10,8 +10,28 @@ from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
-from batchport.dialects.base import Dialect
+from batchport.dialects.base import Dialect, ForeignKey
 from batchport.schema import INVENTORY
+
+#: Every foreign key of every table, one row per column, in the catalog's own words.
+_FOREIGN_KEYS = """
+SELECT t.name AS child, f.id, f.seq, f."table" AS referred, f."from" AS column, f."to",
+    f.on_delete
+FROM sqlite_master AS t, pragma_foreign_key_list(t.name) AS f
+WHERE t.type = 'table'
+ORDER BY t.name, f.id, f.seq
+"""
+
+
+def _table_shapes(conn: sa.Connection, names: set[str]) -> Iterator[tuple[str, list[str], bool]]:
+    """Each table's primary key columns and whether it has an `import_batch_id`."""
+    for name in sorted(names):
+        columns = conn.exec_driver_sql(
+            "SELECT name, pk FROM pragma_table_info(?) ORDER BY pk", (name,)
+        ).all()
+        primary = [column for column, position in columns if position]
+        yield name, primary, any(column == "import_batch_id" for column, _ in columns)
+
 
 #: How long a writer waits for another writer's transaction before giving up.
 BUSY_TIMEOUT_MS = 60_000
@@ -38,12 +58,20 @@ class SqliteDialect(Dialect):
 
         @sa.event.listens_for(engine, "begin")
         def _begin(conn: sa.Connection) -> None:
-            conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get(_BEGIN_MODE, '')}")
+            options = conn.get_execution_options()
+            # An autocommit block (a migration step SQLite allows only outside a
+            # transaction) opens its own transactions, if any.
+            if options.get("isolation_level") != "AUTOCOMMIT":
+                conn.exec_driver_sql(f"BEGIN {options.get(_BEGIN_MODE, '')}")
 
     @contextmanager
-    def begin_write(self, conn: sa.Connection) -> Iterator[sa.RootTransaction]:
+    def begin_write(
+        self, conn: sa.Connection, *, snapshot: bool = False
+    ) -> Iterator[sa.RootTransaction]:
         # A deferred transaction that reads and then writes can fail at once with
         # SQLITE_BUSY; IMMEDIATE takes the write lock up front and waits for it instead.
+        # Holding the one write lock, the transaction sees no other writer's commits: every
+        # write transaction is a snapshot.
         conn.execution_options(**{_BEGIN_MODE: "IMMEDIATE"})
         try:
             transaction = conn.begin()
@@ -52,9 +80,54 @@ class SqliteDialect(Dialect):
         with transaction:
             yield transaction
 
+    def foreign_keys_to(self, conn: sa.Connection, tables: Sequence[sa.Table]) -> list[ForeignKey]:
+        wanted = {table.name.casefold(): table for table in tables}
+        found: dict[tuple[str, int], dict[str, Any]] = {}
+        for row in conn.exec_driver_sql(_FOREIGN_KEYS).mappings():
+            referred = wanted.get(row["referred"].casefold())
+            if referred is None:
+                continue
+            key = found.setdefault(
+                (row["child"], row["id"]),
+                {"row": row, "referred": referred, "columns": [], "referred_columns": []},
+            )
+            key["columns"].append(row["column"])
+            # A key naming no columns points at the referred table's primary key.
+            primary = [c.name for c in referred.primary_key.columns]
+            key["referred_columns"].append(row["to"] or primary[row["seq"]])
+        shapes = {
+            name: (tuple(primary), stamped)
+            for name, primary, stamped in _table_shapes(conn, {child for child, _ in found})
+        }
+        return [
+            ForeignKey(
+                schema=None,
+                table=child,
+                columns=tuple(key["columns"]),
+                referred=key["referred"],
+                referred_columns=tuple(key["referred_columns"]),
+                on_delete=key["row"]["on_delete"].upper(),
+                primary_key=shapes[child][0],
+                stamped=shapes[child][1],
+                declared=wanted.get(child.casefold()),
+            )
+            for (child, _), key in sorted(found.items())
+        ]
+
     def reserve_ids(self, conn: sa.Connection, table: sa.Table, count: int) -> Sequence[int]:
-        # The write transaction (BEGIN IMMEDIATE) excludes other writers until it ends.
-        last = conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
+        # The write transaction (BEGIN IMMEDIATE) excludes other writers until it ends. Past
+        # both the largest id and, for an AUTOINCREMENT table, the largest ever used.
+        used = (
+            sa.select(sa.column("seq"))
+            .select_from(sa.table("sqlite_sequence"))
+            .where(sa.column("name") == table.name)
+            .scalar_subquery()
+        )
+        last = conn.execute(
+            sa.select(
+                sa.func.max(sa.func.coalesce(sa.func.max(table.c.id), 0), sa.func.coalesce(used, 0))
+            )
+        ).scalar_one()
         return range(last + 1, last + 1 + count)
 
     def existing(self, conn: sa.Connection, column: sa.Column[Any], keys: list[Any]) -> set[Any]:

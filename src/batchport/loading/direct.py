@@ -121,7 +121,7 @@ class DirectLoader:
             rows = self._link_rows(link, ids, chunk.columns[position])
             names = [link.owner_column, link.target_column]
             names += [link.primary_flag] if link.primary_flag else []
-            self.dialect.copy_rows(self.conn, link.table, names, rows)
+            self.dialect.copy_rows(self.conn, link.table, [*names, "import_batch_id"], rows)
             self.created[link.table.name] += len(rows)
 
     def _link_rows(
@@ -134,15 +134,16 @@ class DirectLoader:
         else:
             targets = self.keys[link.to]
         flagged = link.primary_flag is not None
+        batch = self.batch_id
         try:
             for row_id, keys in zip(ids, cells, strict=True):
                 if type(keys) is not tuple:
                     continue
                 if flagged:
-                    rows.append((row_id, targets[keys[0]], True))
-                    rows += [(row_id, targets[key], False) for key in keys[1:]]
+                    rows.append((row_id, targets[keys[0]], True, batch))
+                    rows += [(row_id, targets[key], False, batch) for key in keys[1:]]
                 else:
-                    rows += [(row_id, targets[key]) for key in keys]
+                    rows += [(row_id, targets[key], batch) for key in keys]
         except KeyError as exc:
             raise NotLoadable(f"unknown {link.to} key {exc.args[0]!r}") from None
         return rows

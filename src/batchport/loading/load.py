@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from batchport import changes
 from batchport.declarations import Catalog, ImportType
 from batchport.errors import BatchportError
+from batchport.hierarchy import own_ancestors
 from batchport.loading.staging import ROW_NUMBER, Stage
 
 #: What an import may do with a row whose key is already in the database.
@@ -44,11 +45,7 @@ def load_stage(
     loaded = Loaded()
     existing = 0
     if on_existing != "error":
-        existing = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(stage.rows)
-            .join(import_type.table, import_type.key_column == stage.rows.c[import_type.key])
-        ).scalar_one()
+        existing = _lock_existing(conn, stage)
     created = {
         import_type.table.name: _insert_rows(
             conn, stage, catalog, batch_id, new_only=on_existing != "error"
@@ -74,7 +71,10 @@ def load_stage(
         )
         columns = [link.owner_column, link.target_column]
         columns += [link.primary_flag] if link.primary_flag else []
-        result = conn.execute(link.table.insert().from_select(columns, select))
+        select = select.add_columns(_stamp(link.table, batch_id))
+        result = conn.execute(
+            link.table.insert().from_select([*columns, "import_batch_id"], select)
+        )
         created[link.table.name] = created.get(link.table.name, 0) + result.rowcount
     loaded.created = created
     if on_existing == "skip":
@@ -85,17 +85,50 @@ def load_stage(
     return loaded
 
 
-def _file_values(stage: Stage, catalog: Catalog) -> list[tuple[str, sa.ColumnElement[Any]]]:
-    """Each target column the file sets, with the SQL expression of its value per staged row."""
+def _lock_existing(conn: sa.Connection, stage: Stage) -> int:
+    """Locks the rows already in the database that staged rows match by key, until the
+    transaction ends; returns how many there are.
+
+    From here on those rows can neither disappear (a rollback racing this import waits, then
+    finds them updated) nor appear: a key not matched now is inserted anew, so every count
+    this import reports is one a serial order of the two gives.
+    """
+    import_type = stage.import_type
+    table = import_type.table
+    matched = (
+        sa.select(table.c.id)
+        .join(stage.rows, import_type.key_column == stage.rows.c[import_type.key])
+        .with_for_update(of=table, key_share=True)
+    )
+    return int(
+        conn.execute(sa.select(sa.func.count()).select_from(matched.subquery())).scalar_one()
+    )
+
+
+def _stamp(table: sa.Table, batch_id: str) -> sa.ColumnElement[Any]:
+    return sa.literal(batch_id, table.c.import_batch_id.type)
+
+
+def _file_values(
+    stage: Stage, catalog: Catalog, *, updating: bool = False
+) -> list[tuple[str, sa.ColumnElement[Any]]]:
+    """Each target column the file sets, with the SQL expression of its value per staged row.
+
+    A new row takes a column's default where its cell is empty. `updating` an existing row
+    sets only the columns present in the file, and an empty cell leaves a column with a
+    default as it is (a column without one, such as a parent reference, is cleared).
+    """
     import_type = stage.import_type
     table = import_type.table
     rows = stage.rows
     values: list[tuple[str, sa.ColumnElement[Any]]] = [
-        (f.column, _or_default(rows.c[f.name], table.c[f.column]))
+        (f.column, _or_default(rows.c[f.name], table.c[f.column], keep=updating))
         for f in import_type.fields
-        if f.column is not None
+        if f.column is not None and (not updating or f.name in stage.present)
     ]
     for reference in import_type.references:
+        if updating and reference.field not in stage.present:
+            continue
         target = catalog[reference.to]
         # An alias, so that a reference to the type's own table never correlates with it.
         referenced = target.table.alias("referenced")
@@ -116,9 +149,9 @@ def _insert_rows(
     rows = stage.rows
     values = _file_values(stage, catalog)
     columns = [name for name, _ in values] + ["import_batch_id"]
-    select = sa.select(
-        *(value for _, value in values), sa.literal(batch_id, table.c.import_batch_id.type)
-    ).order_by(rows.c[ROW_NUMBER])
+    select = sa.select(*(value for _, value in values), _stamp(table, batch_id)).order_by(
+        rows.c[ROW_NUMBER]
+    )
     if new_only:
         select = select.where(~sa.exists().where(import_type.key_column == rows.c[import_type.key]))
     return conn.execute(table.insert().from_select(columns, select)).rowcount
@@ -130,7 +163,7 @@ def _update_existing(conn: sa.Connection, stage: Stage, catalog: Catalog, batch_
     import_type = stage.import_type
     table = import_type.table
     rows = stage.rows
-    values = _file_values(stage, catalog)
+    values = _file_values(stage, catalog, updating=True)
     names = [name for name, _ in values]
     stamped = "updated_at" in table.c
     query = (
@@ -147,7 +180,6 @@ def _update_existing(conn: sa.Connection, stage: Stage, catalog: Catalog, batch_
         .where(table.c.import_batch_id.is_distinct_from(batch_id))
         .order_by(rows.c[ROW_NUMBER])
         .limit(UPDATE_PAGE)
-        .with_for_update(of=table)
     )
     update = (
         table.update()
@@ -162,7 +194,7 @@ def _update_existing(conn: sa.Connection, stage: Stage, catalog: Catalog, batch_
     last = 0
     while page := conn.execute(query.where(rows.c[ROW_NUMBER] > last)).mappings().all():
         last = page[-1]["_row"]
-        links = _link_changes(conn, stage, catalog, page)
+        links = _link_changes(conn, stage, catalog, page, batch_id)
         entries: list[dict[str, Any]] = []
         params: list[dict[str, Any]] = []
         for row in page:
@@ -203,50 +235,27 @@ class UpdateMakesCycle(BatchportError):
 def _refuse_cycles(conn: sa.Connection, import_type: ImportType, ids: list[object]) -> None:
     """Raises if, after the update, a reference of the type to itself leads from one of the
     updated rows back to that row (through rows already in the database, too)."""
-    table = import_type.table
-    for reference in import_type.references:
-        if reference.to != import_type.name:
-            continue
-        column = table.c[reference.column]
-        limit = sa.select(sa.func.count()).select_from(table).scalar_subquery()
-        walk = (
-            sa.select(
-                table.c.id.label("origin"), column.label("current"), sa.literal(1).label("depth")
-            )
-            .where(table.c.id.in_(ids), column.is_not(None))
-            .cte("walk", recursive=True)
+    for reference, _, key in own_ancestors(conn, import_type, ids)[:1]:
+        raise UpdateMakesCycle(
+            f"updating {import_type.name} {key!r} would make it its own ancestor: its "
+            f"{reference.field} chain would lead back to it; nothing was imported"
         )
-        step = table.alias("step")
-        walk = walk.union_all(
-            sa.select(walk.c.origin, step.c[reference.column], walk.c.depth + 1)
-            .join(step, step.c.id == walk.c.current)
-            .where(
-                walk.c.current != walk.c.origin,
-                step.c[reference.column].is_not(None),
-                walk.c.depth < limit,
-            )
-        )
-        looped = conn.execute(
-            sa.select(import_type.key_column)
-            .join(walk, walk.c.origin == table.c.id)
-            .where(walk.c.current == walk.c.origin)
-            .limit(1)
-        ).scalar()
-        if looped is not None:
-            raise UpdateMakesCycle(
-                f"updating {import_type.name} {looped!r} would make it its own ancestor: its "
-                f"{reference.field} chain would lead back to it; nothing was imported"
-            )
 
 
 def _link_changes(
-    conn: sa.Connection, stage: Stage, catalog: Catalog, page: Sequence[sa.RowMapping]
+    conn: sa.Connection,
+    stage: Stage,
+    catalog: Catalog,
+    page: Sequence[sa.RowMapping],
+    batch_id: str,
 ) -> dict[object, dict[str, list[dict[str, Any]]]]:
     """For each row of `page` whose links the file changes: the link rows it had, per link
-    table. Those rows are replaced by the file's links here and now."""
+    table. Those rows are replaced by the file's links (stamped with the batch) here and now."""
     ids = {row["_key"]: row["_id"] for row in page}
     prior: dict[object, dict[str, list[dict[str, Any]]]] = {}
     for link, staged in stage.links:
+        if link.field not in stage.present:
+            continue
         target = catalog[link.to]
         owner = link.table.c[link.owner_column]
         wanted: dict[object, set[tuple[Any, ...]]] = {row_id: set() for row_id in ids.values()}
@@ -272,7 +281,10 @@ def _link_changes(
             names = [link.owner_column, link.target_column]
             names += [link.primary_flag] if link.primary_flag else []
             if links:
-                new = [dict(zip(names, (row_id, *item), strict=True)) for item in links]
+                new = [
+                    dict(zip(names, (row_id, *item), strict=True)) | {"import_batch_id": batch_id}
+                    for item in links
+                ]
                 conn.execute(link.table.insert(), new)
     return prior
 
@@ -286,10 +298,15 @@ def server_default(column: sa.Column[Any]) -> sa.ColumnElement[Any] | None:
     return sa.literal(arg, column.type) if isinstance(arg, str) else arg  # type: ignore[return-value]
 
 
-def _or_default(value: sa.ColumnElement[Any], column: sa.Column[Any]) -> sa.ColumnElement[Any]:
-    """The staged value, or the column's server default where the cell was empty."""
+def _or_default(
+    value: sa.ColumnElement[Any], column: sa.Column[Any], *, keep: bool = False
+) -> sa.ColumnElement[Any]:
+    """The staged value, or where the cell was empty the column's server default (or with
+    `keep`, the column's current value, if it has a default)."""
     default = server_default(column)
-    return value if default is None else sa.func.coalesce(value, default, type_=column.type)
+    if default is None:
+        return value
+    return sa.func.coalesce(value, column if keep else default, type_=column.type)
 
 
 def _patch_self_references(conn: sa.Connection, stage: Stage, batch_id: str) -> None:

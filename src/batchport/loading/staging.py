@@ -23,9 +23,11 @@ class Stage:
     import_type: ImportType
     rows: sa.Table
     links: tuple[tuple[Link, sa.Table], ...]
+    #: The fields the file has a column for (an update changes only those).
+    present: frozenset[str]
 
     @classmethod
-    def create(cls, conn: sa.Connection, import_type: ImportType) -> Stage:
+    def create(cls, conn: sa.Connection, import_type: ImportType, present: frozenset[str]) -> Stage:
         """Creates the staging tables, private to this connection's session."""
         metadata = sa.MetaData()
         prefix = f"bp_stage_{uuid.uuid4().hex[:12]}"
@@ -57,7 +59,7 @@ class Stage:
                 )
             )
         metadata.create_all(conn)
-        return cls(import_type, rows, tuple(links))
+        return cls(import_type, rows, tuple(links), present)
 
     def write(self, conn: sa.Connection, dialect: Dialect, chunk: Chunk) -> None:
         """Appends a chunk of parsed rows to the staging tables."""

@@ -37,9 +37,13 @@ from batchport.errors import (
     BatchNotFound,
     BatchportError,
     ConfigurationError,
+    JobMoved,
+    RollbackBlocked,
     RollbackRefused,
+    RowsEdited,
     SourceError,
 )
+from batchport.reports import to_json
 from batchport.service import accounts, sessions
 from batchport.service.accounts import Account, AccountExists
 from batchport.sources import Limits, open_source
@@ -63,8 +67,21 @@ STATUS = {
     sessions.SessionNotFound: 404,
     sessions.SessionConflict: 409,
     RollbackRefused: 409,
+    JobMoved: 409,
     AccountExists: 409,
 }
+
+
+def _blockers(exc: BatchportError) -> dict[str, Any] | None:
+    """What stops a refused rollback, row by row, as the preview lists it."""
+    if isinstance(exc, RollbackBlocked):
+        return {
+            "references": [to_json(r) for r in exc.references],
+            "conflicts": [to_json(c) for c in exc.conflicts],
+        }
+    if isinstance(exc, RowsEdited):
+        return {"edited": [to_json(e) for e in exc.edited]}
+    return None
 
 
 class Problem(Exception):
@@ -157,7 +174,7 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
     @app.exception_handler(BatchportError)
     async def refused(_request: Request, exc: BatchportError) -> JSONResponse:
         status = next((s for kind, s in STATUS.items() if isinstance(exc, kind)), 400)
-        return _error(status, type(exc).__name__, str(exc))
+        return _error(status, type(exc).__name__, str(exc), _blockers(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -30,7 +30,8 @@ from batchport import commands, history
 from batchport.database import Database
 from batchport.errors import BatchNotFound, BatchportError, FileRejected, RowError
 from batchport.importing import Progress
-from batchport.liveness import process_alive, sweep, this_worker
+from batchport.liveness import process_alive, sweep
+from batchport.process import this_worker
 from batchport.reports import Job
 from batchport.schema import import_sessions
 from batchport.sources import Limits
