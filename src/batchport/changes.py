@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 
+from batchport.declarations import Catalog, ImportType
 from batchport.schema import import_changes, import_writes
 
 
@@ -43,6 +44,52 @@ def log_changes(conn: sa.Connection, entries: list[dict[str, Any]]) -> None:
 def encode(values: dict[str, Any]) -> str:
     """Column values as JSON, timestamps as ISO 8601 text."""
     return json.dumps(values, default=_iso, sort_keys=True)
+
+
+def decode(table: sa.Table, values: dict[str, Any]) -> dict[str, Any]:
+    """JSON values back as the column types want them (timestamps from ISO text)."""
+    return {
+        name: dt.datetime.fromisoformat(value)
+        if isinstance(value, str) and isinstance(table.c[name].type, sa.DateTime)
+        else value
+        for name, value in values.items()
+    }
+
+
+def pointers(
+    import_type: ImportType, prior: dict[str, Any], prior_links: dict[str, list[dict[str, Any]]]
+) -> Iterator[tuple[sa.Column[Any], Any, str]]:
+    """The rows a change-log entry's prior values point at: (the referenced column, the
+    value, which column of the entry holds it), for every foreign key of the row's table and
+    of its logged link rows, the link's own row aside."""
+    for foreign_key in import_type.table.foreign_keys:
+        value = prior.get(foreign_key.parent.name)
+        if value is not None:
+            yield foreign_key.column, value, foreign_key.parent.name
+    for link in import_type.links:
+        for row in prior_links.get(link.table.name, []):
+            for foreign_key in link.table.foreign_keys:
+                value = row.get(foreign_key.parent.name)
+                if foreign_key.parent.name != link.owner_column and value is not None:
+                    yield foreign_key.column, value, f"link in {link.table.name}"
+
+
+def identities(
+    conn: sa.Connection, catalog: Catalog, values: Iterable[tuple[sa.Column[Any], Any]]
+) -> dict[str, dict[str, Any]]:
+    """The natural keys of the rows these (column, value) pairs point at, per table and id,
+    for the import types' tables: what tells a restore that an id still names the same row."""
+    keys = {t.table.name: t.key_column for t in catalog.types}
+    wanted: dict[sa.Column[Any], set[Any]] = {}
+    for column, value in values:
+        if column.table.name in keys and column.name == "id":
+            wanted.setdefault(column, set()).add(value)
+    found: dict[str, dict[str, Any]] = {}
+    for column, ids in wanted.items():
+        key = keys[column.table.name]
+        rows = conn.execute(sa.select(column, key).where(column.in_(sorted(ids))))
+        found[column.table.name] = {str(row_id): value for row_id, value in rows}
+    return found
 
 
 def _iso(value: object) -> str:

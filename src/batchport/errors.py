@@ -7,6 +7,10 @@ BatchportError
 ├── SourceError               a file cannot be read at all (encoding, format, sheet)
 ├── FileRejected              a file was read but has invalid rows; carries every error
 ├── ImportFailed              loading a valid file failed; the batch was rolled back
+├── ImportConflict            data written meanwhile stops a valid file; nothing was imported
+│   ├── UpdateMakesCycle      an update would make a row its own ancestor
+│   ├── RowsGone              rows the file names were deleted while it was imported
+│   └── LinksReferenced       an update would delete link rows other rows point at
 ├── JobMoved                  a job was no longer in the status its worker left it in
 ├── BatchNotFound             no import job has this batch id or job id
 └── RollbackRefused           a rollback was not done; nothing changed
@@ -107,6 +111,41 @@ class ImportFailed(BatchportError):
         self.job_id = job_id
         self.batch_id = batch_id
         super().__init__(message)
+
+
+class ImportConflict(BatchportError):
+    """Data in the database stops this file from being imported as it is; nothing was
+    imported."""
+
+
+class UpdateMakesCycle(ImportConflict):
+    """Updating a row's parent would make the row its own ancestor."""
+
+
+class RowsGone(ImportConflict):
+    """Rows the file names were deleted while it was being imported."""
+
+    def __init__(self, table: str, keys: list[object]) -> None:
+        self.table = table
+        self.keys = keys
+        shown = ", ".join(repr(k) for k in keys)
+        super().__init__(
+            f"{table} {shown} named by the file were deleted while it was being imported; "
+            "nothing was imported — try again"
+        )
+
+
+class LinksReferenced(ImportConflict):
+    """The update would remove link rows that other rows point at."""
+
+    def __init__(self, references: list[ReferencingRow]) -> None:
+        self.references = references
+        shown = "; ".join(str(r) for r in references[:5])
+        more = f"; and {len(references) - 5} more" if len(references) > 5 else ""
+        super().__init__(
+            f"the file removes links that other rows point at ({shown}{more}); remove those "
+            "references first; nothing was imported"
+        )
 
 
 class JobMoved(BatchportError):

@@ -4,11 +4,12 @@ parent), walked in SQL through every row of the table, whoever wrote it."""
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from batchport.declarations import ImportType, Reference
+if TYPE_CHECKING:
+    from batchport.declarations import ImportType, Reference
 
 #: Rows listed per reference when several are their own ancestors.
 LIMIT = 100

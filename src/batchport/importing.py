@@ -302,6 +302,7 @@ def _load(
     its caller rolls it all back."""
     return load_stage(
         conn,
+        db.dialect,
         stage,
         db.catalog,
         job.batch_id if job else f"dry-run-{uuid.uuid4()}",

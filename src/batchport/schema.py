@@ -186,6 +186,10 @@ import_changes = sa.Table(
     sa.Column("prior_links", sa.Text(), nullable=True),
     sa.Column("version_before", sa.BigInteger(), nullable=False),
     sa.Column("version_after", sa.BigInteger(), nullable=False),
+    # The row's natural key, and those of the rows its prior values point at (JSON: table ->
+    # id -> key): a restore lands only where an id still names the same row.
+    sa.Column("row_key", sa.Text(), nullable=True),
+    sa.Column("targets", sa.Text(), nullable=True),
     sa.UniqueConstraint("batch_id", "table_name", "row_id", name="import_changes_batch_id_unique"),
 )
 

@@ -454,11 +454,12 @@ def test_a_rollback_racing_an_update_import_ends_as_one_after_the_other(
     path = users_file(csv_file, ["ann@x.org", "Annie", "Lee", "HQ"], name="update.csv")
     rollback = ("DELETE FROM users%", lambda: rollback_batch(db, users_batch.batch_id, actor="r"))
     update = (
-        "%FOR NO KEY UPDATE OF users%",
+        "%FOR NO KEY UPDATE%",
         lambda: run_import(db, "users", path, actor="u", on_existing="update"),
     )
     order = [rollback, update] if first == "rollback" else [update, rollback]
-    with db.engine.connect() as holder, ThreadPoolExecutor(2) as pool:
+    # The lock is let go (the connection closed) before the pool waits for its threads.
+    with ThreadPoolExecutor(2) as pool, db.engine.connect() as holder:
         holder.exec_driver_sql("SELECT id FROM users WHERE email = 'ann@x.org' FOR UPDATE")
         futures = {}
         for pattern, run in order:
@@ -519,7 +520,7 @@ def test_completed_at_orders_imports_as_they_took_effect(db, csv_file):
     run_import(db, "departments", csv_file(DEPARTMENTS, name="departments.csv"), actor="a")
     users = users_file(csv_file, ["ann@x.org", "Ann", "Lee", "HQ"])
     others = csv_file([["code", "name"], ["LAB", "Lab"]], name="others.csv")
-    with db.engine.connect() as holder, ThreadPoolExecutor(1) as pool:
+    with ThreadPoolExecutor(1) as pool, db.engine.connect() as holder:
         holder.exec_driver_sql("SELECT id FROM inventory.departments WHERE code = 'HQ' FOR UPDATE")
         slow = pool.submit(run_import, db, "users", users, actor="slow")
         wait_until(lambda: waiting_on_a_lock(db, "%user_departments%"))

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from batchport.declarations import Catalog, ImportType, Link
 from batchport.dialects import Dialect
-from batchport.loading.load import server_default
+from batchport.loading.values import server_default
 from batchport.validation.rows import Chunk
 
 

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
-from batchport import changes
 from batchport.declarations import Catalog, ImportType
-from batchport.errors import BatchportError
-from batchport.hierarchy import own_ancestors
-from batchport.loading.staging import ROW_NUMBER, Stage
+from batchport.dialects import Dialect
+from batchport.errors import RowsGone
+from batchport.loading.staging import EXISTING_ID, ROW_NUMBER, Stage
+from batchport.loading.update import update_existing
+from batchport.loading.values import file_values, stamp
 
 #: What an import may do with a row whose key is already in the database.
 ON_EXISTING = ("error", "skip", "update")
-#: Existing rows compared (and updated) per round trip.
-UPDATE_PAGE = 2000
 
 
 @dataclass
@@ -33,6 +31,7 @@ class Loaded:
 
 def load_stage(
     conn: sa.Connection,
+    dialect: Dialect,
     stage: Stage,
     catalog: Catalog,
     batch_id: str,
@@ -43,14 +42,9 @@ def load_stage(
     whose key is already in the database are left alone or updated (prior values logged)."""
     import_type = stage.import_type
     loaded = Loaded()
-    existing = 0
-    if on_existing != "error":
-        existing = _lock_existing(conn, stage)
-    created = {
-        import_type.table.name: _insert_rows(
-            conn, stage, catalog, batch_id, new_only=on_existing != "error"
-        )
-    }
+    existing = _match_existing(conn, stage) if on_existing != "error" else 0
+    _hold_targets(conn, stage, catalog)
+    created = {import_type.table.name: _insert_rows(conn, stage, catalog, batch_id)}
     _patch_self_references(conn, stage, batch_id)
     for link, table in stage.links:
         owner, target = import_type, catalog[link.to]
@@ -60,7 +54,7 @@ def load_stage(
         owner_row = owner.table.alias("owner")
         target_row = target.table.alias("target")
         select = (
-            sa.select(owner_row.c.id, target_row.c.id, *flag)
+            sa.select(owner_row.c.id, target_row.c.id, *flag, stamp(link.table, batch_id))
             .select_from(table)
             .join(
                 owner_row,
@@ -71,7 +65,6 @@ def load_stage(
         )
         columns = [link.owner_column, link.target_column]
         columns += [link.primary_flag] if link.primary_flag else []
-        select = select.add_columns(_stamp(link.table, batch_id))
         result = conn.execute(
             link.table.insert().from_select([*columns, "import_batch_id"], select)
         )
@@ -80,233 +73,77 @@ def load_stage(
     if on_existing == "skip":
         loaded.skipped = existing
     elif on_existing == "update":
-        loaded.updated = _update_existing(conn, stage, catalog, batch_id)
+        loaded.updated = update_existing(conn, dialect, stage, catalog, batch_id)
         loaded.unchanged = existing - loaded.updated
     return loaded
 
 
-def _lock_existing(conn: sa.Connection, stage: Stage) -> int:
-    """Locks the rows already in the database that staged rows match by key, until the
-    transaction ends; returns how many there are.
+def _match_existing(conn: sa.Connection, stage: Stage) -> int:
+    """Notes, on each staged row, the id of the row already in the database with its key, and
+    locks those rows until the transaction ends, in one statement; returns how many matched.
 
-    From here on those rows can neither disappear (a rollback racing this import waits, then
-    finds them updated) nor appear: a key not matched now is inserted anew, so every count
-    this import reports is one a serial order of the two gives.
+    From here on the matched rows can neither disappear (a rollback racing this import waits,
+    then finds them updated) nor change under the import; a row not matched now is inserted,
+    and fails the import if its key was taken meanwhile. Every count this import reports is
+    one a serial order gives.
     """
     import_type = stage.import_type
-    table = import_type.table
-    matched = (
-        sa.select(table.c.id)
-        .join(stage.rows, import_type.key_column == stage.rows.c[import_type.key])
-        .with_for_update(of=table, key_share=True)
-    )
-    return int(
-        conn.execute(sa.select(sa.func.count()).select_from(matched.subquery())).scalar_one()
-    )
-
-
-def _stamp(table: sa.Table, batch_id: str) -> sa.ColumnElement[Any]:
-    return sa.literal(batch_id, table.c.import_batch_id.type)
-
-
-def _file_values(
-    stage: Stage, catalog: Catalog, *, updating: bool = False
-) -> list[tuple[str, sa.ColumnElement[Any]]]:
-    """Each target column the file sets, with the SQL expression of its value per staged row.
-
-    A new row takes a column's default where its cell is empty. `updating` an existing row
-    sets only the columns present in the file, and an empty cell leaves a column with a
-    default as it is (a column without one, such as a parent reference, is cleared).
-    """
-    import_type = stage.import_type
-    table = import_type.table
     rows = stage.rows
-    values: list[tuple[str, sa.ColumnElement[Any]]] = [
-        (f.column, _or_default(rows.c[f.name], table.c[f.column], keep=updating))
-        for f in import_type.fields
-        if f.column is not None and (not updating or f.name in stage.present)
+    key = rows.c[import_type.key]
+    held = (
+        sa.select(import_type.table.c.id, import_type.key_column.label("key"))
+        .where(import_type.key_column.in_(sa.select(key)))
+        .with_for_update(key_share=True)
+        .subquery("held")
+    )
+    statement = rows.update().where(key == held.c.key).values({EXISTING_ID: held.c.id})
+    return int(conn.execute(statement).rowcount)
+
+
+def _hold_targets(conn: sa.Connection, stage: Stage, catalog: Catalog) -> None:
+    """Locks (FOR KEY SHARE) the rows of other import types, and of this one outside the
+    file, that the staged rows name, so that none is deleted before this transaction ends;
+    raises `RowsGone` if one was deleted since the file was checked."""
+    import_type = stage.import_type
+    named: list[tuple[str, sa.ColumnElement[Any], sa.FromClause]] = [
+        (r.to, stage.rows.c[r.field], stage.rows) for r in import_type.references
     ]
-    for reference in import_type.references:
-        if updating and reference.field not in stage.present:
-            continue
-        target = catalog[reference.to]
-        # An alias, so that a reference to the type's own table never correlates with it.
-        referenced = target.table.alias("referenced")
-        found = (
-            sa.select(referenced.c.id)
-            .where(referenced.c[target.key_column.name] == rows.c[reference.field])
-            .scalar_subquery()
+    named += [(link.to, table.c.target_key, table) for link, table in stage.links]
+    for target_name, value, source in named:
+        target = catalog[target_name]
+        wanted = sa.select(value).select_from(source).where(value.is_not(None))
+        if target.name == import_type.name:
+            wanted = wanted.where(value.not_in(sa.select(stage.rows.c[import_type.key])))
+        wanted = wanted.distinct()
+        held = (
+            sa.select(target.key_column)
+            .where(target.key_column.in_(wanted))
+            .with_for_update(read=True, key_share=True)
+            .subquery()
         )
-        values.append((reference.column, found))
-    return values
-
-
-def _insert_rows(
-    conn: sa.Connection, stage: Stage, catalog: Catalog, batch_id: str, *, new_only: bool
-) -> int:
-    import_type = stage.import_type
-    table = import_type.table
-    rows = stage.rows
-    values = _file_values(stage, catalog)
-    columns = [name for name, _ in values] + ["import_batch_id"]
-    select = sa.select(*(value for _, value in values), _stamp(table, batch_id)).order_by(
-        rows.c[ROW_NUMBER]
-    )
-    if new_only:
-        select = select.where(~sa.exists().where(import_type.key_column == rows.c[import_type.key]))
-    return conn.execute(table.insert().from_select(columns, select)).rowcount
-
-
-def _update_existing(conn: sa.Connection, stage: Stage, catalog: Catalog, batch_id: str) -> int:
-    """Updates rows that were in the database before the batch where the file's values (or
-    links) differ, logging their prior values; returns how many it updated."""
-    import_type = stage.import_type
-    table = import_type.table
-    rows = stage.rows
-    values = _file_values(stage, catalog, updating=True)
-    names = [name for name, _ in values]
-    stamped = "updated_at" in table.c
-    query = (
-        sa.select(
-            rows.c[ROW_NUMBER].label("_row"),
-            rows.c[import_type.key].label("_key"),
-            table.c.id.label("_id"),
-            table.c.row_version.label("_version"),
-            *(table.c[name].label(f"old_{name}") for name in names),
-            *(value.label(f"new_{name}") for name, value in values),
-            *([table.c.updated_at.label("_updated_at")] if stamped else []),
-        )
-        .join(table, import_type.key_column == rows.c[import_type.key])
-        .where(table.c.import_batch_id.is_distinct_from(batch_id))
-        .order_by(rows.c[ROW_NUMBER])
-        .limit(UPDATE_PAGE)
-    )
-    update = (
-        table.update()
-        .where(table.c.id == sa.bindparam("_id"))
-        .values(
-            {name: sa.bindparam(f"new_{name}") for name in names}
-            | {"row_version": sa.bindparam("_version")}
-            | ({"updated_at": sa.func.now()} if stamped else {})
-        )
-    )
-    updated = 0
-    last = 0
-    while page := conn.execute(query.where(rows.c[ROW_NUMBER] > last)).mappings().all():
-        last = page[-1]["_row"]
-        links = _link_changes(conn, stage, catalog, page, batch_id)
-        entries: list[dict[str, Any]] = []
-        params: list[dict[str, Any]] = []
-        for row in page:
-            prior = {n: row[f"old_{n}"] for n in names if row[f"old_{n}"] != row[f"new_{n}"]}
-            row_links = links.get(row["_id"], {})
-            if not prior and not row_links:
-                continue
-            version = row["_version"]
-            if stamped:
-                prior["updated_at"] = row["_updated_at"]
-            entries.append(
-                {
-                    "batch_id": batch_id,
-                    "table_name": table.name,
-                    "row_id": row["_id"],
-                    "prior": changes.encode(prior),
-                    "prior_links": changes.encode(row_links) if row_links else None,
-                    "version_before": version,
-                    "version_after": version + 1,
-                }
-            )
-            params.append(
-                {"_id": row["_id"], "_version": version + 1}
-                | {f"new_{n}": row[f"new_{n}"] for n in names}
-            )
-        if params:
-            conn.execute(update, params)
-            changes.log_changes(conn, entries)
-            updated += len(params)
-            _refuse_cycles(conn, import_type, [p["_id"] for p in params])
-    return updated
-
-
-class UpdateMakesCycle(BatchportError):
-    """Updating a row's parent would make the row its own ancestor."""
-
-
-def _refuse_cycles(conn: sa.Connection, import_type: ImportType, ids: list[object]) -> None:
-    """Raises if, after the update, a reference of the type to itself leads from one of the
-    updated rows back to that row (through rows already in the database, too)."""
-    for reference, _, key in own_ancestors(conn, import_type, ids)[:1]:
-        raise UpdateMakesCycle(
-            f"updating {import_type.name} {key!r} would make it its own ancestor: its "
-            f"{reference.field} chain would lead back to it; nothing was imported"
-        )
-
-
-def _link_changes(
-    conn: sa.Connection,
-    stage: Stage,
-    catalog: Catalog,
-    page: Sequence[sa.RowMapping],
-    batch_id: str,
-) -> dict[object, dict[str, list[dict[str, Any]]]]:
-    """For each row of `page` whose links the file changes: the link rows it had, per link
-    table. Those rows are replaced by the file's links (stamped with the batch) here and now."""
-    ids = {row["_key"]: row["_id"] for row in page}
-    prior: dict[object, dict[str, list[dict[str, Any]]]] = {}
-    for link, staged in stage.links:
-        if link.field not in stage.present:
-            continue
-        target = catalog[link.to]
-        owner = link.table.c[link.owner_column]
-        wanted: dict[object, set[tuple[Any, ...]]] = {row_id: set() for row_id in ids.values()}
-        for key, target_id, position in conn.execute(
-            sa.select(staged.c.owner_key, target.table.c.id, staged.c.position)
-            .join(target.table, target.key_column == staged.c.target_key)
-            .where(staged.c.owner_key.in_(list(ids)))
+        count = sa.select(sa.func.count()).select_from
+        if (
+            conn.execute(count(held)).scalar_one()
+            < conn.execute(count(wanted.subquery())).scalar_one()
         ):
-            flag = (position == 0,) if link.primary_flag else ()
-            wanted[ids[key]].add((target_id, *flag))
-        current: dict[object, list[dict[str, Any]]] = {row_id: [] for row_id in ids.values()}
-        for row in conn.execute(sa.select(link.table).where(owner.in_(list(wanted)))).mappings():
-            current[row[link.owner_column]].append(dict(row))
-        for row_id, links in wanted.items():
-            have = {
-                (r[link.target_column], *((r[link.primary_flag],) if link.primary_flag else ()))
-                for r in current[row_id]
-            }
-            if have == links:
-                continue
-            prior.setdefault(row_id, {})[link.table.name] = current[row_id]
-            conn.execute(link.table.delete().where(owner == row_id))
-            names = [link.owner_column, link.target_column]
-            names += [link.primary_flag] if link.primary_flag else []
-            if links:
-                new = [
-                    dict(zip(names, (row_id, *item), strict=True)) | {"import_batch_id": batch_id}
-                    for item in links
-                ]
-                conn.execute(link.table.insert(), new)
-    return prior
+            gone = conn.execute(
+                wanted.where(~sa.exists().where(target.key_column == value)).limit(5)
+            ).scalars()
+            raise RowsGone(target.name, list(gone))
 
 
-def server_default(column: sa.Column[Any]) -> sa.ColumnElement[Any] | None:
-    """The SQL expression the database fills `column` with when a row gives no value."""
-    default = column.server_default
-    if not isinstance(default, sa.DefaultClause):
-        return None
-    arg = default.arg
-    return sa.literal(arg, column.type) if isinstance(arg, str) else arg  # type: ignore[return-value]
-
-
-def _or_default(
-    value: sa.ColumnElement[Any], column: sa.Column[Any], *, keep: bool = False
-) -> sa.ColumnElement[Any]:
-    """The staged value, or where the cell was empty the column's server default (or with
-    `keep`, the column's current value, if it has a default)."""
-    default = server_default(column)
-    if default is None:
-        return value
-    return sa.func.coalesce(value, column if keep else default, type_=column.type)
+def _insert_rows(conn: sa.Connection, stage: Stage, catalog: Catalog, batch_id: str) -> int:
+    """Inserts the staged rows that matched no row in the database."""
+    table = stage.import_type.table
+    rows = stage.rows
+    values = file_values(stage, catalog)
+    columns = [name for name, _ in values] + ["import_batch_id"]
+    select = (
+        sa.select(*(value for _, value in values), stamp(table, batch_id))
+        .where(rows.c[EXISTING_ID].is_(None))
+        .order_by(rows.c[ROW_NUMBER])
+    )
+    return conn.execute(table.insert().from_select(columns, select)).rowcount
 
 
 def _patch_self_references(conn: sa.Connection, stage: Stage, batch_id: str) -> None:

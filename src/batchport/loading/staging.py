@@ -13,6 +13,9 @@ from batchport.dialects import Dialect
 from batchport.validation.rows import Chunk
 
 ROW_NUMBER = "row_number"
+#: The id of the row already in the database that a staged row's key matches (and that the
+#: loading transaction holds locked), if any.
+EXISTING_ID = "existing_id"
 TEMPORARY = ["TEMPORARY"]
 
 
@@ -40,6 +43,7 @@ class Stage:
             # A reference field holds a natural key of its target; plain text suits any key.
             column_type = table.c[field.column].type if field.column else sa.String()
             columns.append(sa.Column(field.name, column_type))
+        columns.append(sa.Column(EXISTING_ID, table.c.id.type))
         rows = sa.Table(prefix, metadata, *columns, prefixes=TEMPORARY)
         rows.append_constraint(sa.Index(f"{prefix}_key", rows.c[import_type.key]))
         links = []
@@ -64,9 +68,12 @@ class Stage:
     def write(self, conn: sa.Connection, dialect: Dialect, chunk: Chunk) -> None:
         """Appends a chunk of parsed rows to the staging tables."""
         fields = self.import_type.fields
-        plain = [chunk.columns[i] for i, f in enumerate(fields) if f.name in self.rows.c]
+        written = [i for i, f in enumerate(fields) if f.name in self.rows.c]
         dialect.copy_rows(
-            conn, self.rows, [c.name for c in self.rows.c], zip(chunk.numbers, *plain, strict=True)
+            conn,
+            self.rows,
+            [ROW_NUMBER, *(fields[i].name for i in written)],
+            zip(chunk.numbers, *(chunk.columns[i] for i in written), strict=True),
         )
         keys = chunk.columns[fields.index(self.import_type.field(self.import_type.key))]
         for link, table in self.links:

@@ -25,7 +25,7 @@ from batchport.errors import RollbackBlocked, RollbackRefused, RowsEdited
 from batchport.reports import EditedRow, ReferencingRow, RestoreConflict
 from batchport.rollback.edits import edited_rows
 from batchport.rollback.references import outside_references
-from batchport.rollback.restore import changed_rows, looping, missing_targets, restore
+from batchport.rollback.restore import changed_rows, looping, restore, review
 from batchport.rollback.scope import census, delete
 
 __all__ = ["Assessment", "assess", "census", "changed_rows", "take_back"]
@@ -58,22 +58,30 @@ def assess(
     """Everything that decides whether the batch can be rolled back now, read in the caller's
     transaction; changes nothing.
 
-    When the batch updated rows, their restore is tried in a savepoint and undone, so that
-    the rows it would make their own ancestors, and the rows that would still point at the
-    batch afterwards, are found exactly as the rollback would meet them.
+    When the batch updated rows, their restore is reviewed, then tried in a savepoint and
+    undone, so that the rows it would make their own ancestors, and the rows that would still
+    point at the batch afterwards, are found exactly as the rollback would meet them.
     """
     rows, signs = census(conn, dialect, catalog, batch_id, force=force)
     restores = changed_rows(conn, catalog, batch_id)
-    edited = edited_rows(conn, catalog, batch_id, created=bool(signs)) if signs or restores else []
-    conflicts = missing_targets(conn, catalog, batch_id) if restores else []
-    if not restores or conflicts:
-        references = outside_references(conn, dialect, catalog, batch_id)
-        return Assessment(rows, restores, references, conflicts, edited)
+    edited = edited_rows(conn, catalog, batch_id) if signs else []
+    if not restores:
+        references = outside_references(conn, dialect, catalog, batch_id, force=force)
+        return Assessment(rows, restores, references, [], edited)
+    found = review(conn, dialect, catalog, batch_id)
+    edited += found.edited
+    if found.conflicts or found.references:
+        return Assessment(rows, restores, found.references, found.conflicts, edited)
     with conn.begin_nested() as savepoint:
-        with changes.writing(conn, str(uuid.uuid4())):
-            restore(conn, catalog, batch_id, force=True)
-            conflicts = looping(conn, catalog, batch_id)
-            references = outside_references(conn, dialect, catalog, batch_id)
+        try:
+            with changes.writing(conn, str(uuid.uuid4())):
+                restore(conn, dialect, catalog, batch_id, force=True)
+                conflicts = looping(conn, catalog, batch_id)
+                references = outside_references(conn, dialect, catalog, batch_id, force=force)
+        except sa.exc.DBAPIError as exc:
+            problem = str(exc.orig or exc).strip().splitlines()[0]
+            conflicts = [RestoreConflict("", None, None, f"putting rows back fails: {problem}")]
+            references = []
         savepoint.rollback()
     return Assessment(rows, restores, references, conflicts, edited)
 
@@ -91,19 +99,19 @@ def take_back(
     transaction (a snapshot, marked as batchport's); returns rows restored and deleted per
     table.
 
-    Raises, for the caller to undo it all, if a restore conflicts or a row points at the
-    batch now, or if fewer rows were deleted than `assessed` counted (rows edited meanwhile:
-    the deletes leave edited rows alone unless forced).
+    Raises, for the caller to undo it all, if a restore conflicts or a row points at what the
+    rollback deletes, or if fewer rows were deleted than `assessed` counted (rows edited
+    meanwhile: the deletes leave edited rows alone unless forced).
     """
     restored: dict[str, int] = {}
     conflicts: list[RestoreConflict] = []
     if assessed.restores:
-        conflicts = missing_targets(conn, catalog, batch_id)
-        if conflicts:
-            raise RollbackBlocked(batch_id, [], conflicts)
-        restored = restore(conn, catalog, batch_id, force=force)
+        found = review(conn, dialect, catalog, batch_id)
+        if found.conflicts or found.references:
+            raise RollbackBlocked(batch_id, found.references, found.conflicts)
+        restored = restore(conn, dialect, catalog, batch_id, force=force)
         conflicts = looping(conn, catalog, batch_id)
-    references = outside_references(conn, dialect, catalog, batch_id)
+    references = outside_references(conn, dialect, catalog, batch_id, force=force)
     if references or conflicts:
         raise RollbackBlocked(batch_id, references, conflicts)
     deleted = delete(conn, dialect, catalog, batch_id, force=force)

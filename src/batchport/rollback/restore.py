@@ -1,28 +1,31 @@
 """Putting back what a batch updated: the values and link rows its rows had before, from the
 change log, on the very rows they were taken from.
 
-Ids are never reused (identities on PostgreSQL, AUTOINCREMENT on SQLite), so a row is found
-again by its id or not at all. Before anything is written, every value that points at
-another row is checked: a prior value whose row is gone cannot be put back, and neither can
-one that would make a row its own ancestor. Those are conflicts, listed; no option forces
-them.
+A row is found again by its id and proven by its natural key (logged with the change), so a
+restore never lands on another row that got the same id. Before anything is written, the
+rows the change log would point at again are proven the same way, and the link rows a
+restore would delete are checked for rows of other tables pointing at them; a row edited
+since (a value, or a link row another writer added) blocks unless the rollback is forced.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
-from batchport.declarations import Catalog, ImportType
+from batchport import changes
+from batchport.declarations import Catalog, ImportType, Link
+from batchport.dialects import Dialect
 from batchport.errors import RollbackRefused
 from batchport.hierarchy import own_ancestors
-from batchport.reports import RestoreConflict
-from batchport.rollback.edits import changes_of
+from batchport.loading.update import LinkChange, current_links
+from batchport.references import rows_pointing_at
+from batchport.reports import EditedRow, ReferencingRow, RestoreConflict
+from batchport.rollback.edits import LIMIT, changes_of
 from batchport.schema import import_changes
 
 #: Change-log entries read per round trip.
@@ -40,38 +43,101 @@ def changed_rows(conn: sa.Connection, catalog: Catalog, batch_id: str) -> dict[s
     return counts
 
 
-def missing_targets(conn: sa.Connection, catalog: Catalog, batch_id: str) -> list[RestoreConflict]:
-    """Rows whose prior values (or prior link rows) point at rows that no longer exist."""
-    conflicts: list[RestoreConflict] = []
+@dataclass
+class Review:
+    """What stands in the way of restoring a batch's updated rows."""
+
+    #: Rows edited since the batch updated them, or gone (forcing skips those).
+    edited: list[EditedRow] = field(default_factory=list)
+    #: Prior values pointing at rows that are gone or are other rows now.
+    conflicts: list[RestoreConflict] = field(default_factory=list)
+    #: Rows of other tables pointing at link rows the restore would delete.
+    references: list[ReferencingRow] = field(default_factory=list)
+
+
+def review(conn: sa.Connection, dialect: Dialect, catalog: Catalog, batch_id: str) -> Review:
+    """Looks at every row the batch updated, as a restore would; changes nothing."""
+    found = Review()
+    referring = dialect.foreign_keys_to(
+        conn, [link.table for t in catalog.types for link in t.links]
+    )
     for import_type in catalog.types:
         for page in _pages(conn, import_type, batch_id):
-            wanted: dict[sa.Column[Any], dict[object, list[tuple[sa.RowMapping, str]]]]
-            wanted = defaultdict(lambda: defaultdict(list))
+            now = _Now.read(conn, import_type, page)
+            doomed: dict[str, LinkChange] = {}
             for entry in page:
-                for table, values in _prior_rows(import_type, entry):
-                    for foreign_key in table.foreign_keys:
-                        value = values.get(foreign_key.parent.name)
-                        if value is None:
-                            continue
-                        what = foreign_key.parent.name
-                        if table is not import_type.table:
-                            what = f"link in {table.name} ({what})"
-                        wanted[foreign_key.column][value].append((entry, what))
-            for column, uses in wanted.items():
-                present = set(
-                    conn.execute(sa.select(column).where(column.in_(list(uses)))).scalars()
-                )
-                for value in uses.keys() - present:
-                    for entry, what in uses[value]:
-                        conflicts.append(
-                            _conflict(
-                                import_type,
-                                entry,
-                                f"its prior {what} points at {column.table.name} "
-                                f"{column.name} {value!r}, which no longer exists",
-                            )
+                row = now.row(entry)
+                if row is None:
+                    found.edited.append(_edited(import_type, entry, None, gone=True))
+                    continue
+                prior_links = _prior_links(import_type, entry, row["import_batch_id"])
+                if row["row_version"] != entry["version_after"] or now.foreign_links(
+                    entry, prior_links
+                ):
+                    found.edited.append(_edited(import_type, entry, row))
+                for link in import_type.links:
+                    if link.table.name in prior_links:
+                        change = doomed.setdefault(link.table.name, LinkChange(link, batch_id))
+                        change.put(
+                            now.links[link.table.name][entry["row_id"]],
+                            prior_links[link.table.name],
                         )
-    return conflicts
+            found.conflicts += _missing_targets(conn, catalog, import_type, page)
+            for change in doomed.values():
+                found.references += rows_pointing_at(
+                    conn, dialect, change.link.table, change.keys(), referring
+                )
+    found.edited = found.edited[:LIMIT]
+    return found
+
+
+def restore(
+    conn: sa.Connection, dialect: Dialect, catalog: Catalog, batch_id: str, *, force: bool
+) -> dict[str, int]:
+    """Puts back the values (and link rows) rows had before the batch updated them; returns
+    how many rows per table. Run after `review` found nothing in the way (within one
+    snapshot: what it found still holds).
+
+    A row edited since is restored only with `force`, and then counts one more edit, so that
+    it still shows it was edited to every batch before and after this one. Without `force`,
+    a row edited or deleted after the review stops the rollback; with it, a row gone (or
+    holding another row under its id) is left alone.
+    """
+    restored: dict[str, int] = {}
+    for import_type in catalog.types:
+        table = import_type.table
+        for page in _pages(conn, import_type, batch_id):
+            now = _Now.read(conn, import_type, page)
+            relinked = {link.table.name: LinkChange(link, batch_id) for link in import_type.links}
+            for entry in page:
+                row = now.row(entry)
+                if row is None and force:
+                    continue
+                if row is None:
+                    raise _changed_meanwhile(table, entry)
+                prior_links = _prior_links(import_type, entry, row["import_batch_id"])
+                edited = row["row_version"] != entry["version_after"] or bool(
+                    now.foreign_links(entry, prior_links)
+                )
+                if edited and not force:
+                    raise _changed_meanwhile(table, entry)
+                version = entry["version_before"]
+                if edited:
+                    version = max(row["row_version"], entry["version_after"]) + 1
+                prior = changes.decode(table, json.loads(entry["prior"]))
+                statement = (
+                    table.update()
+                    .where(table.c.id == entry["row_id"], table.c.row_version == row["row_version"])
+                    .values(**prior, row_version=version)
+                )
+                if conn.execute(statement).rowcount == 0:
+                    raise _changed_meanwhile(table, entry)
+                for name, rows in prior_links.items():
+                    relinked[name].put(now.links[name][entry["row_id"]], rows)
+                restored[table.name] = restored.get(table.name, 0) + 1
+            for change in relinked.values():
+                change.apply(conn, dialect, check=False)
+    return restored
 
 
 def looping(conn: sa.Connection, catalog: Catalog, batch_id: str) -> list[RestoreConflict]:
@@ -95,63 +161,137 @@ def looping(conn: sa.Connection, catalog: Catalog, batch_id: str) -> list[Restor
     return conflicts
 
 
-def restore(conn: sa.Connection, catalog: Catalog, batch_id: str, *, force: bool) -> dict[str, int]:
-    """Puts back the values (and links) rows had before the batch updated them; returns how
-    many rows per table.
+@dataclass
+class _Now:
+    """The rows of one page of change-log entries as they are now, and their link rows."""
 
-    A row edited since is restored only with `force`, and keeps its row version then, so
-    that it still shows it was edited. Without `force`, a row edited or deleted after the
-    checks stops the rollback; with it, a deleted row stays deleted.
-    """
-    restored: dict[str, int] = {}
-    for import_type in catalog.types:
-        for page in _pages(conn, import_type, batch_id):
-            for entry in page:
-                if _restore_row(conn, import_type, entry, force=force):
-                    name = import_type.table.name
-                    restored[name] = restored.get(name, 0) + 1
-    return restored
+    import_type: ImportType
+    rows: dict[object, sa.RowMapping]
+    links: dict[str, dict[object, list[dict[str, Any]]]]
+
+    @classmethod
+    def read(
+        cls, conn: sa.Connection, import_type: ImportType, page: Sequence[sa.RowMapping]
+    ) -> _Now:
+        table = import_type.table
+        ids = [entry["row_id"] for entry in page]
+        rows = conn.execute(
+            sa.select(
+                table.c.id,
+                import_type.key_column.label("key"),
+                table.c.row_version,
+                table.c.import_batch_id,
+            ).where(table.c.id.in_(ids))
+        ).mappings()
+        links = {link.table.name: current_links(conn, link, ids) for link in import_type.links}
+        return cls(import_type, {row["id"]: row for row in rows}, links)
+
+    def row(self, entry: sa.RowMapping) -> sa.RowMapping | None:
+        """The entry's row, if it is still there and still the same row (its key)."""
+        row = self.rows.get(entry["row_id"])
+        if row is None or (entry["row_key"] is not None and str(row["key"]) != entry["row_key"]):
+            return None
+        return row
+
+    def foreign_links(
+        self, entry: sa.RowMapping, prior_links: dict[str, list[dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """Link rows of the entry's row that another writer added since the batch: not the
+        batch's (by stamp), and not there before it either; only where the batch changed the
+        row's links (elsewhere the restore leaves them alone)."""
+        foreign = []
+        for link in self.import_type.links:
+            if link.table.name not in prior_links:
+                continue
+            before = {_identity(link, row) for row in prior_links[link.table.name]}
+            foreign += [
+                row
+                for row in self.links[link.table.name][entry["row_id"]]
+                if row["import_batch_id"] != entry["batch_id"]
+                and _identity(link, row) not in before
+            ]
+        return foreign
 
 
-def _restore_row(
-    conn: sa.Connection, import_type: ImportType, entry: sa.RowMapping, *, force: bool
-) -> bool:
-    table = import_type.table
-    prior = _decoded(table, json.loads(entry["prior"]))
-    untouched = table.c.row_version == entry["version_after"]
-    statement = (
-        table.update()
-        .where(table.c.id == entry["row_id"])
-        .values(
-            **prior,
-            row_version=sa.case((untouched, entry["version_before"]), else_=table.c.row_version),
+def _identity(link: Link, row: dict[str, Any]) -> tuple[object, object]:
+    return row[link.target_column], row.get("import_batch_id")
+
+
+def _prior_links(
+    import_type: ImportType, entry: sa.RowMapping, owner_batch: str | None
+) -> dict[str, list[dict[str, Any]]]:
+    """The entry's logged link rows, decoded; rows logged before links carried stamps get
+    their row's batch, as the migration stamped the rest."""
+    logged = json.loads(entry["prior_links"] or "{}")
+    tables = {link.table.name: link.table for link in import_type.links}
+    return {
+        name: [{"import_batch_id": owner_batch} | changes.decode(tables[name], row) for row in rows]
+        for name, rows in logged.items()
+        if name in tables
+    }
+
+
+def _missing_targets(
+    conn: sa.Connection, catalog: Catalog, import_type: ImportType, page: Sequence[sa.RowMapping]
+) -> list[RestoreConflict]:
+    """Entries whose prior values (or prior link rows) point at rows that no longer exist, or
+    whose id now names another row."""
+    uses: dict[sa.Column[Any], dict[object, list[tuple[sa.RowMapping, str, object]]]] = {}
+    for entry in page:
+        targets = json.loads(entry["targets"] or "{}")
+        prior = json.loads(entry["prior"])
+        logged_links = json.loads(entry["prior_links"] or "{}")
+        for column, value, what in changes.pointers(import_type, prior, logged_links):
+            expected = targets.get(column.table.name, {}).get(str(value))
+            uses.setdefault(column, {}).setdefault(value, []).append((entry, what, expected))
+    keys = {t.table.name: t.key_column for t in catalog.types}
+    conflicts = []
+    for column, values in uses.items():
+        key = keys.get(column.table.name)
+        if key is None or column.name != "id":
+            key = column
+        present: dict[object, object] = dict(
+            conn.execute(sa.select(column, key).where(column.in_(list(values)))).all()
         )
+        for value, places in values.items():
+            for entry, what, expected in places:
+                if value not in present:
+                    problem = "which no longer exists"
+                elif expected is not None and present[value] != expected:
+                    problem = f"which is another row now ({present[value]!r}, was {expected!r})"
+                else:
+                    continue
+                conflicts.append(
+                    RestoreConflict(
+                        import_type.table.name,
+                        entry["row_id"],
+                        entry["row_key"],
+                        f"its prior {what} points at {column.table.name} {column.name} "
+                        f"{value!r}, {problem}",
+                    )
+                )
+    return conflicts
+
+
+def _edited(
+    import_type: ImportType, entry: sa.RowMapping, row: sa.RowMapping | None, *, gone: bool = False
+) -> EditedRow:
+    return EditedRow(
+        import_type.table.name,
+        entry["row_id"],
+        row["key"] if row is not None else entry["row_key"],
+        row["row_version"] if row is not None else None,
+        created=False,
+        gone=gone,
     )
-    if not force:
-        statement = statement.where(untouched)
-    if conn.execute(statement).rowcount == 0:
-        if force:
-            return False
-        raise RollbackRefused(
-            f"{table.name} row {entry['row_id']} was edited or deleted while the rollback ran; "
-            "nothing was changed — try again",
-            batch_id=entry["batch_id"],
-        )
-    links = json.loads(entry["prior_links"] or "{}")
-    owner_batch = sa.select(table.c.import_batch_id).where(table.c.id == entry["row_id"])
-    for link in import_type.links:
-        if link.table.name not in links:
-            continue
-        owner = link.table.c[link.owner_column]
-        conn.execute(link.table.delete().where(owner == entry["row_id"]))
-        rows = [_decoded(link.table, row) for row in links[link.table.name]]
-        if any("import_batch_id" not in row for row in rows):
-            # Logged before links carried stamps: they belong with the row they link.
-            stamp = conn.execute(owner_batch).scalar()
-            rows = [{"import_batch_id": stamp} | row for row in rows]
-        if rows:
-            conn.execute(link.table.insert(), rows)
-    return True
+
+
+def _changed_meanwhile(table: sa.Table, entry: sa.RowMapping) -> RollbackRefused:
+    return RollbackRefused(
+        f"{table.name} row {entry['row_id']} was edited or deleted while the rollback ran; "
+        "nothing was changed — try again",
+        batch_id=entry["batch_id"],
+    )
 
 
 def _pages(
@@ -178,28 +318,3 @@ def _pages(
             return
         last = page[-1]["id"]
         yield page
-
-
-def _prior_rows(
-    import_type: ImportType, entry: sa.RowMapping
-) -> Iterator[tuple[sa.Table, dict[str, Any]]]:
-    """The values a restore would write: the row's prior values, then each prior link row."""
-    yield import_type.table, json.loads(entry["prior"])
-    links = json.loads(entry["prior_links"] or "{}")
-    for link in import_type.links:
-        for row in links.get(link.table.name, []):
-            yield link.table, {k: v for k, v in row.items() if k != link.owner_column}
-
-
-def _conflict(import_type: ImportType, entry: sa.RowMapping, problem: str) -> RestoreConflict:
-    return RestoreConflict(import_type.table.name, entry["row_id"], None, problem)
-
-
-def _decoded(table: sa.Table, values: dict[str, Any]) -> dict[str, Any]:
-    """JSON values back as the column types want them (timestamps from ISO text)."""
-    return {
-        name: dt.datetime.fromisoformat(value)
-        if isinstance(value, str) and isinstance(table.c[name].type, sa.DateTime)
-        else value
-        for name, value in values.items()
-    }

@@ -73,6 +73,10 @@ END
 $$
 """
 
+#: The change log's new columns: the row's natural key and those of the rows its prior values
+#: point at, so that a restore can prove an id still names the same row.
+CHANGE_COLUMNS = ("row_key", "targets")
+
 #: The tables whose ids the change log relies on.
 KEPT_IDS = ("departments", "users")
 
@@ -83,6 +87,8 @@ def upgrade() -> None:
         op.execute(
             "ALTER TABLE user_departments ADD COLUMN IF NOT EXISTS import_batch_id VARCHAR(100)"
         )
+        for column in CHANGE_COLUMNS:
+            op.execute(f"ALTER TABLE import_changes ADD COLUMN IF NOT EXISTS {column} TEXT")
         with op.get_context().autocommit_block():
             lift_statement_timeout()
             op.execute(PG_BACKFILL)
@@ -90,6 +96,8 @@ def upgrade() -> None:
         return
     with op.batch_alter_table("user_departments") as batch:
         batch.add_column(sa.Column("import_batch_id", sa.String(100), nullable=True))
+    for column in CHANGE_COLUMNS:
+        op.execute(f"ALTER TABLE import_changes ADD COLUMN {column} TEXT")
     op.execute(f"INSERT INTO import_writes (job_id) VALUES ('{MARK}')")
     op.execute(
         f"UPDATE user_departments AS link SET import_batch_id = {LINK_STAMP} "
@@ -102,9 +110,14 @@ def upgrade() -> None:
 def downgrade() -> None:
     if on_postgresql():
         set_timeouts()
+        for column in CHANGE_COLUMNS:
+            op.execute(f"ALTER TABLE import_changes DROP COLUMN IF EXISTS {column}")
         op.execute("ALTER TABLE user_departments DROP COLUMN IF EXISTS import_batch_id")
         return
     _rebuild_sqlite_tables(autoincrement=False)
+    with op.batch_alter_table("import_changes") as batch:
+        for column in CHANGE_COLUMNS:
+            batch.drop_column(column)
     with op.batch_alter_table("user_departments") as batch:
         batch.drop_column("import_batch_id")
 
