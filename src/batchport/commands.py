@@ -329,11 +329,14 @@ def _take_back(
     try:
         restored, deleted = _retrying(db, attempt)
     except BaseException as exc:
+        # A connection whose commit failed may be left in any state: the outcome is
+        # recorded on a fresh one.
+        conn.invalidate()
         failure = _rollback_failure(db, job, exc, force=force)
-        with conn.begin():
-            history.mark_rollback_failed(conn, job, str(failure) or INTERRUPTED)
+        with db.connect() as fresh, fresh.begin():
+            history.mark_rollback_failed(fresh, job, str(failure) or INTERRUPTED)
             audit.write(
-                conn, **audit_entry, outcome="failed", batch_id=job.batch_id, detail=str(failure)
+                fresh, **audit_entry, outcome="failed", batch_id=job.batch_id, detail=str(failure)
             )
         if failure is exc:
             raise

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -27,6 +28,11 @@ from batchport.reports import Job
 SWEPT = {"running": "failed", "rolling_back": "rollback_failed"}
 INTERRUPTED = "interrupted"
 
+#: The jobs this process is working on now: of its own jobs, the sweep needs no database to
+#: tell which still have a worker (one whose outcome could not be recorded has none).
+_working: set[str] = set()
+_working_lock = threading.Lock()
+
 
 @contextmanager
 def working_on(db: Database, job_id: str) -> Iterator[None]:
@@ -34,15 +40,21 @@ def working_on(db: Database, job_id: str) -> Iterator[None]:
 
     Letting go never fails the block: a claim whose session was lost is gone already.
     """
-    with db.connect() as conn:
-        db.dialect.claim_job(conn, job_id)
-        try:
-            yield
-        finally:
+    with _working_lock:
+        _working.add(job_id)
+    try:
+        with db.connect() as conn:
+            db.dialect.claim_job(conn, job_id)
             try:
-                db.dialect.release_job(conn, job_id)
-            except sa.exc.SQLAlchemyError:
-                conn.invalidate()
+                yield
+            finally:
+                try:
+                    db.dialect.release_job(conn, job_id)
+                except sa.exc.SQLAlchemyError:
+                    conn.invalidate()
+    finally:
+        with _working_lock:
+            _working.discard(job_id)
 
 
 def sweep(db: Database) -> list[Job]:
@@ -75,7 +87,10 @@ def _alive(db: Database, conn: sa.Connection, job: Job) -> bool:
     """
     if job.worker is None:
         return True  # not run by batchport (older or other software): not ours to judge
-    if job.worker == this_worker() or db.dialect.job_claimed(conn, job.job_id):
+    if job.worker == this_worker():
+        with _working_lock:
+            return job.job_id in _working
+    if db.dialect.job_claimed(conn, job.job_id):
         return True
     connected = db.dialect.worker_connected(conn, job.worker)
     if connected is not None:

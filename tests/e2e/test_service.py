@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +43,7 @@ class Server:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.process = subprocess.Popen(
-            ["batchport", "serve", "--port", str(self.port), *extra],
+            [sys.executable, "-m", "batchport", "serve", "--port", str(self.port), *extra],
             env={**os.environ, "BATCHPORT_DATABASE_URL": url},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

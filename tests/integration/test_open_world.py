@@ -15,10 +15,12 @@ import sqlalchemy as sa
 
 from batchport import (
     BatchportError,
+    ImportConflict,
     ImportFailed,
     RollbackBlocked,
     RollbackRefused,
     RowsEdited,
+    RowsGone,
     audit,
     list_history,
     preview_rollback,
@@ -562,3 +564,216 @@ def test_an_import_whose_audit_row_fails_keeps_nothing(db, csv_file, rows, faili
     assert rows("departments") == []
     [job] = list_history(db)
     assert job.status == "failed" and "audit log is full" in job.error_summary
+
+
+# --- link rows other tables point at ---------------------------------------------------
+
+
+def notes_on_links(db, action: str = "CASCADE", deferred: bool = False) -> str:
+    """An application table of notes about user-department assignments (a foreign key onto
+    the link table); returns its listed name."""
+    later = " DEFERRABLE INITIALLY DEFERRED" if deferred else ""
+    return app_table(
+        db,
+        "notes",
+        "id bigint generated always as identity primary key, user_id bigint, "
+        "department_id bigint, FOREIGN KEY (user_id, department_id) REFERENCES "
+        f"user_departments (user_id, department_id) ON DELETE {action}{later}",
+    )
+
+
+def note_on(db, listed: str, email: str, code: str) -> None:
+    manual_sql(
+        db,
+        f"INSERT INTO {listed} (user_id, department_id) SELECT u.id, d.id "
+        "FROM users u, inventory.departments d "
+        f"WHERE u.email = '{email}' AND d.code = '{code}'",
+    )
+
+
+@pytest.mark.parametrize("deferred", [False, True], ids=["immediate", "deferred"])
+def test_a_note_on_a_link_an_update_wrote_blocks_its_restore(
+    db, csv_file, rows, users_batch, deferred
+):
+    """An update moves ann to FIN; a note on her FIN link is written. Rolling the update back
+    would delete that link: listed in the preview and the refusal, the note kept."""
+    listed = notes_on_links(db, deferred=deferred)
+    moved = run_import(
+        db,
+        "users",
+        users_file(csv_file, ["ann@x.org", "Ann", "Lee", "FIN"], name="move.csv"),
+        actor="b",
+        on_existing="update",
+    )
+    note_on(db, listed, "ann@x.org", "FIN")
+    [reference] = preview_rollback(db, moved.batch_id).references
+    assert (reference.table, reference.referenced_table) == (listed, "user_departments")
+    with pytest.raises(RollbackBlocked):
+        rollback_batch(db, moved.batch_id, actor="b", force_edited=True)
+    assert len(app_rows(db, "notes")) == 1
+    [job] = list_history(db, batch_id=moved.batch_id)
+    assert job.status == "completed"
+
+
+def test_a_forced_rollback_never_takes_rows_pointing_at_an_edit(db, rows, users_batch):
+    """A link added by hand to an imported user is an edit a forced rollback may undo, but not
+    while a note points at it: the note is listed and kept."""
+    listed = notes_on_links(db)
+    manual_sql(
+        db,
+        "INSERT INTO user_departments (user_id, department_id) SELECT u.id, d.id "
+        "FROM users u, inventory.departments d WHERE u.email = 'ann@x.org' AND d.code = 'OPS'",
+    )
+    note_on(db, listed, "ann@x.org", "OPS")
+    with pytest.raises(RollbackBlocked) as refused:
+        rollback_batch(db, users_batch.batch_id, actor="a", force_edited=True)
+    assert [r.table for r in refused.value.references] == [listed]
+    assert len(app_rows(db, "notes")) == 1 and len(rows("users")) == 2
+
+
+def test_an_update_never_deletes_a_link_another_row_points_at(db, csv_file, rows, users_batch):
+    """A file that keeps a link (only its primary flag changes) leaves the link row and the
+    note on it alone; a file that drops the link is refused whole, naming the note."""
+    listed = notes_on_links(db)
+    note_on(db, listed, "ann@x.org", "HQ")
+    kept = run_import(
+        db,
+        "users",
+        users_file(csv_file, ["ann@x.org", "Ann", "Lee", "OPS;HQ"], name="keep.csv"),
+        actor="b",
+        on_existing="update",
+    )
+    assert kept.updated == 1 and len(app_rows(db, "notes")) == 1
+    before = (rows("users"), rows("user_departments"))
+    with pytest.raises(ImportConflict, match="point at") as refused:
+        run_import(
+            db,
+            "users",
+            users_file(csv_file, ["ann@x.org", "Ann", "Lee", "FIN"], name="drop.csv"),
+            actor="b",
+            on_existing="update",
+        )
+    assert listed in str(refused.value)
+    assert (rows("users"), rows("user_departments")) == before
+    assert len(app_rows(db, "notes")) == 1
+
+
+# --- forced restores and the sign of an edit ---------------------------------------------
+
+
+def test_a_forced_restore_of_links_keeps_the_sign_of_the_edit(db, csv_file, rows, users_batch):
+    """B changes ann's links; a link is then added by hand; B is rolled back by force. Her row
+    shows the edit, so A's plain rollback is refused instead of deleting her."""
+    moved = run_import(
+        db,
+        "users",
+        users_file(csv_file, ["ann@x.org", "Ann", "Lee", "FIN"], name="move.csv"),
+        actor="b",
+        on_existing="update",
+    )
+    manual_sql(
+        db,
+        "INSERT INTO user_departments (user_id, department_id) SELECT u.id, d.id "
+        "FROM users u, inventory.departments d WHERE u.email = 'ann@x.org' AND d.code = 'OPS'",
+    )
+    assert [e.key for e in preview_rollback(db, moved.batch_id).edited] == ["ann@x.org"]
+    rollback_batch(db, moved.batch_id, actor="b", force_edited=True)
+    with pytest.raises(RowsEdited):
+        rollback_batch(db, users_batch.batch_id, actor="a")
+    assert len(rows("users", email="ann@x.org")) == 1
+
+
+def test_a_forced_rollback_is_an_edit_to_later_batches(db, csv_file, rows):
+    """A hand-made user is updated by A and then by B; A is rolled back by force (the name
+    made by hand comes back). B's plain rollback must not bring A's name back: refused."""
+    run_import(db, "departments", csv_file(DEPARTMENTS, name="departments.csv"), actor="a")
+    manual_sql(db, "INSERT INTO users (email, first_name, last_name) VALUES ('u@x.org', 'H', 'X')")
+    first, second = (
+        run_import(
+            db,
+            "users",
+            users_file(csv_file, ["u@x.org", name, "X", "HQ"], name=f"{name}.csv"),
+            actor="b",
+            on_existing="update",
+        )
+        for name in ("A", "B")
+    )
+    rollback_batch(db, first.batch_id, actor="b", force_edited=True)
+    assert rows("users")[0]["first_name"] == "H"
+    with pytest.raises(RowsEdited):
+        rollback_batch(db, second.batch_id, actor="b")
+    assert rows("users")[0]["first_name"] == "H"
+
+
+def test_a_restore_never_lands_on_a_stranger_given_the_same_id(db, csv_file, rows, users_batch):
+    """B updates bob; bob is deleted by hand and another user is inserted with bob's id (a
+    sync tool, a backup). B's rollback lists bob as gone; forced, it writes nothing onto the
+    stranger."""
+    update = run_import(
+        db,
+        "users",
+        users_file(csv_file, ["bob@x.org", "Robert", "Ray", "FIN"], name="b.csv"),
+        actor="b",
+        on_existing="update",
+    )
+    [bob] = rows("users", email="bob@x.org")
+    manual_sql(db, f"DELETE FROM user_departments WHERE user_id = {bob['id']}")
+    manual_sql(db, f"DELETE FROM users WHERE id = {bob['id']}")
+    manual_sql(
+        db,
+        "INSERT INTO users (id, email, first_name, last_name) "
+        f"VALUES ({bob['id']}, 'stranger@y.org', 'Sam', 'Stranger')",
+    )
+    stranger = rows("users", email="stranger@y.org")
+    assert [e.gone for e in preview_rollback(db, update.batch_id).edited] == [True]
+    rollback_batch(db, update.batch_id, actor="b", force_edited=True)
+    assert rows("users", email="stranger@y.org") == stranger
+
+
+# --- imports that meet other writers ---------------------------------------------------
+
+
+def test_a_key_taken_meanwhile_fails_the_update_import_whole(db, csv_file, rows, users_batch):
+    """An update import of ann (there) and cy (new) while cy is inserted by hand between the
+    import's look at existing rows and its insert: the import fails whole and says why; its
+    history never counts a row twice or not at all."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers queue: nothing is inserted while an import writes")
+    path = users_file(
+        csv_file, ["ann@x.org", "Ann", "Lee", "HQ"], ["cy@x.org", "Cy", "Poe", "HQ"], name="u.csv"
+    )
+    with ThreadPoolExecutor(1) as pool, db.engine.connect() as holder:
+        holder.exec_driver_sql("SELECT id FROM users WHERE email = 'ann@x.org' FOR UPDATE")
+        running = pool.submit(run_import, db, "users", path, actor="u", on_existing="update")
+        wait_until(lambda: waiting_on_a_lock(db, "%FOR NO KEY UPDATE%"))
+        manual_sql(
+            db, "INSERT INTO users (email, first_name, last_name) VALUES ('cy@x.org', 'C', 'H')"
+        )
+        holder.rollback()
+        failed = outcome(running)
+    assert isinstance(failed, ImportFailed) and "meanwhile" in str(failed)
+    assert [u["first_name"] for u in rows("users", email="cy@x.org")] == ["C"]
+    [job] = list_history(db, batch_id=failed.batch_id)
+    assert job.status == "failed" and job.rows_imported == job.rows_updated == 0
+
+
+def test_a_department_deleted_while_an_import_names_it_fails_the_import(
+    db, csv_file, rows, users_batch
+):
+    """A file naming FIN is checked, and FIN is deleted (by a rollback, by hand) before the
+    import loads: the import fails whole, naming FIN, rather than load users without it."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers queue: nothing is deleted while an import writes")
+    manual_sql(db, "INSERT INTO inventory.departments (code, name) VALUES ('TMP', 'Temporary')")
+    path = users_file(
+        csv_file, ["ann@x.org", "Ann", "Lee", "HQ"], ["cy@x.org", "Cy", "Poe", "TMP"], name="u.csv"
+    )
+    with ThreadPoolExecutor(1) as pool, db.engine.connect() as holder:
+        holder.exec_driver_sql("SELECT id FROM users WHERE email = 'ann@x.org' FOR UPDATE")
+        running = pool.submit(run_import, db, "users", path, actor="u", on_existing="skip")
+        wait_until(lambda: waiting_on_a_lock(db, "%FOR NO KEY UPDATE%"))
+        manual_sql(db, "DELETE FROM inventory.departments WHERE code = 'TMP'")
+        holder.rollback()
+        failed = outcome(running)
+    assert isinstance(failed, RowsGone) and "'TMP'" in str(failed)
+    assert rows("users", email="cy@x.org") == []

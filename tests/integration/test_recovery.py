@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from batchport import list_history, recover, run_import
 from tests.conftest import DEPARTMENTS
@@ -129,7 +130,7 @@ def test_killed_import_is_all_or_nothing(db, database_url, big_users, rows, tmp_
     after the sweep, `failed` (interrupted)."""
     env = {**os.environ, "BATCHPORT_DATABASE_URL": database_url}
     process = subprocess.Popen(
-        ["batchport", "import", "users", str(big_users)],
+        [sys.executable, "-m", "batchport", "import", "users", str(big_users)],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
@@ -156,3 +157,36 @@ def test_killed_import_is_all_or_nothing(db, database_url, big_users, rows, tmp_
     else:
         assert (job.status, job.error_summary) == ("failed", "interrupted")
         assert rows("users") == [] and rows("user_departments") == []
+
+
+def test_a_lost_claim_is_not_a_dead_worker(db, database_url, big_users, rows, tmp_path):
+    """The server ends the session holding an import's claim (its advisory lock) while the
+    import goes on loading over another session: the sweep leaves the job alone, and the
+    import completes and says so, though it cannot let go of its claim."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's own claim: an advisory lock that a session holds")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "batchport", "import", "users", str(big_users)],
+        env={**os.environ, "BATCHPORT_DATABASE_URL": database_url},
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    claims = sa.text(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = "
+        "(SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    ended = False
+    deadline = time.monotonic() + TIMEOUT
+    with db.connect() as conn:
+        while not ended and time.monotonic() < deadline and process.poll() is None:
+            for pid in conn.execute(claims).scalars():
+                ended |= conn.execute(sa.select(sa.func.pg_terminate_backend(pid))).scalar_one()
+            conn.commit()
+    assert ended
+    assert recover(db) == []
+    _, stderr = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 0, stderr
+    [job] = list_history(db, import_type="users")
+    assert job.status == "completed" and len(rows("users")) == 60_000

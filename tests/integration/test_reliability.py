@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -314,7 +315,7 @@ def test_connection_dropped_mid_load(db, database_url, csv_file, tmp_path, rows)
         pytest.skip("PostgreSQL's own fault: ending a backend")
     run_import(db, "departments", csv_file(DEPARTMENTS), actor="setup")
     process = subprocess.Popen(
-        ["batchport", "import", "users", str(big_users_file(tmp_path))],
+        [sys.executable, "-m", "batchport", "import", "users", str(big_users_file(tmp_path))],
         env={**os.environ, "BATCHPORT_DATABASE_URL": database_url},
         cwd=tmp_path,
         stdout=subprocess.PIPE,

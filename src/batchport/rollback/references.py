@@ -39,9 +39,7 @@ def outside_references(
             key = None
         exempt = None
         if declared is not None:
-            exempt = (
-                _own(batch_id) if owned is None else _link_leaving(dialect, *owned, batch_id)
-            )
+            exempt = _own(batch_id) if owned is None else _link_leaving(dialect, *owned, batch_id)
         found += referencing(conn, foreign_key, referenced=doomed, exempt=exempt, key=key)
     return found
 

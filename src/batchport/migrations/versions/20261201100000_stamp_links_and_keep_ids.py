@@ -19,6 +19,8 @@ Create Date: 2026-12-01 10:00:00
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -125,11 +127,13 @@ def downgrade() -> None:
 def _rebuild_sqlite_tables(*, autoincrement: bool) -> None:
     """Rebuilds `KEPT_IDS` with or without AUTOINCREMENT, rows and ids unchanged.
 
-    Foreign keys can only be switched off outside a transaction, so the rebuild runs in a
-    transaction of its own, opened in an autocommit block; the swap is checked with
-    `PRAGMA foreign_key_check` before it commits. Legacy renaming keeps SQLite from re-reading
-    triggers and views that name a table while it is being swapped; the triggers on a rebuilt
-    table go with its old copy and are created again.
+    SQLite's own procedure: foreign keys off (possible only outside a transaction, so in an
+    autocommit block), then in one transaction a copy of each table made from its own
+    `CREATE TABLE` text with the primary key changed and nothing else (so collations, checks,
+    foreign keys and columns an application added survive), its rows copied, the old table
+    dropped, the copy renamed, and the table's indexes and triggers created again from their
+    own text; `PRAGMA foreign_key_check` must find nothing before it commits. Legacy renaming
+    keeps SQLite from re-reading views and triggers that name a table while it is swapped.
     """
     with op.get_context().autocommit_block():
         bind = op.get_bind()
@@ -137,7 +141,9 @@ def _rebuild_sqlite_tables(*, autoincrement: bool) -> None:
         bind.exec_driver_sql("PRAGMA legacy_alter_table=ON")
         bind.exec_driver_sql("BEGIN IMMEDIATE")
         try:
-            _swap_tables(bind, autoincrement=autoincrement)
+            for table in KEPT_IDS:
+                _swap_table(bind, table, autoincrement=autoincrement)
+            _check_foreign_keys(bind)
         except BaseException:
             bind.exec_driver_sql("ROLLBACK")
             raise
@@ -148,21 +154,54 @@ def _rebuild_sqlite_tables(*, autoincrement: bool) -> None:
             bind.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 
-def _swap_tables(bind: sa.Connection, *, autoincrement: bool) -> None:
-    for table in KEPT_IDS:
-        triggers = (
-            bind.exec_driver_sql(
-                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,)
-            )
-            .scalars()
-            .all()
-        )
-        with op.batch_alter_table(
-            table, recreate="always", table_kwargs={"sqlite_autoincrement": autoincrement}
-        ):
-            pass
-        for trigger in triggers:
-            bind.exec_driver_sql(trigger)
+def _check_foreign_keys(bind: sa.Connection) -> None:
     broken = bind.exec_driver_sql("PRAGMA foreign_key_check").all()
     if broken:
         raise RuntimeError(f"rebuilding {KEPT_IDS} broke foreign keys: {broken[:5]}")
+
+
+def _swap_table(bind: sa.Connection, table: str, *, autoincrement: bool) -> None:
+    schema = bind.exec_driver_sql(
+        "SELECT type, sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL "
+        "ORDER BY type = 'table' DESC",
+        (table,),
+    ).all()
+    [(kind, created), *others] = schema
+    assert kind == "table"
+    copy = f"{table}__rebuilt"
+    rebuilt = _primary_key(created, table, autoincrement=autoincrement)
+    bind.exec_driver_sql(re.sub(r"^CREATE TABLE\s+\"?\w+\"?", f'CREATE TABLE "{copy}"', rebuilt))
+    columns = ", ".join(
+        f'"{name}"'
+        for name in bind.exec_driver_sql(f'SELECT name FROM pragma_table_info("{table}")')
+        .scalars()
+        .all()
+    )
+    bind.exec_driver_sql(f'INSERT INTO "{copy}" ({columns}) SELECT {columns} FROM "{table}"')
+    bind.exec_driver_sql(f'DROP TABLE "{table}"')
+    bind.exec_driver_sql(f'ALTER TABLE "{copy}" RENAME TO "{table}"')
+    for _, sql in others:
+        bind.exec_driver_sql(sql)
+
+
+_TABLE_KEY = re.compile(r",\s*CONSTRAINT\s+\w+\s+PRIMARY KEY\s*\(\s*id\s*\)", re.IGNORECASE)
+_ID = re.compile(r"\bid INTEGER NOT NULL\b(?! PRIMARY)", re.IGNORECASE)
+_ID_AUTOINCREMENT = re.compile(r"\bid INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT\b", re.IGNORECASE)
+
+
+def _primary_key(created: str, table: str, *, autoincrement: bool) -> str:
+    """A table's `CREATE TABLE` text with its integer primary key made AUTOINCREMENT, or back
+    to the plain, named key batchport's first revisions gave it."""
+    if autoincrement:
+        changed, keys = _TABLE_KEY.subn("", created)
+        changed, ids = _ID.subn("id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT", changed, count=1)
+    else:
+        changed, ids = _ID_AUTOINCREMENT.subn("id INTEGER NOT NULL", created, count=1)
+        end = changed.rstrip().rfind(")")
+        changed = f"{changed[:end].rstrip()}, \n\tCONSTRAINT {table}_pkey PRIMARY KEY (id)\n)"
+        keys = 1
+    if not (ids and keys):
+        raise RuntimeError(
+            f"{table}: its CREATE TABLE has no primary key batchport knows: {created}"
+        )
+    return changed
