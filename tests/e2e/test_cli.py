@@ -5,28 +5,27 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.conftest import DEPARTMENTS, create_pg_database, drop_pg_database
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-BATCHPORT = shutil.which("batchport") or "batchport"
 
 
 def run(
     *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    """Runs the installed console script in `cwd`."""
+    """Runs the command (`python -m batchport`, so no venv need be active) in `cwd`."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("BATCHPORT_")}
     environment.update(env or {})
     return subprocess.run(
-        [BATCHPORT, *args],
+        [sys.executable, "-m", "batchport", *args],
         cwd=cwd,
         env=environment,
         input=stdin,
@@ -181,6 +180,51 @@ def test_rollback_dry_run_previews_and_exits_by_outcome(tmp_path):
     assert report["possible"] is False and len(report["blockers"]) == 13
     history = json.loads(run("history", "--json", cwd=tmp_path).stdout)
     assert {j["status"] for j in history} == {"completed"}
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_row_of_an_application_table_blocks_and_is_listed(tmp_path, database):
+    """An application's order pointing at an imported user (ON DELETE CASCADE): the dry run
+    and the refusal both name it and say what the cascade would have done; exit 1; the order
+    and the user stay."""
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    if database == "postgresql":
+        url = create_pg_database()
+    env = {"BATCHPORT_DATABASE_URL": url}
+    try:
+        if database == "postgresql":
+            run("db", "migrate", cwd=tmp_path, env=env)
+        run("import", "departments", str(EXAMPLES / "departments.csv"), cwd=tmp_path, env=env)
+        users = json.loads(
+            run(
+                "import", "users", str(EXAMPLES / "users.csv"), "--json", cwd=tmp_path, env=env
+            ).stdout
+        )
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER "
+                "REFERENCES users (id) ON DELETE CASCADE)"
+            )
+            conn.exec_driver_sql("INSERT INTO orders (id, user_id) SELECT 7, min(id) FROM users")
+        preview = run("rollback", users["batch_id"], "--dry-run", "--json", cwd=tmp_path, env=env)
+        assert preview.returncode == 1
+        [blocker] = json.loads(preview.stdout)["blockers"]
+        assert (blocker["table"], blocker["row_id"], blocker["column"]) == ("orders", 7, "user_id")
+        assert blocker["on_delete"] == "CASCADE"
+        refused = run(
+            "rollback", users["batch_id"], "--yes", "--force-edited", cwd=tmp_path, env=env
+        )
+        assert refused.returncode == 1
+        assert "orders row 7 (user_id) references users" in refused.stderr
+        assert "ON DELETE CASCADE would delete it" in refused.stderr
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM orders").scalar_one() == 1
+            assert conn.exec_driver_sql("SELECT count(*) FROM users").scalar_one() == 8
+        engine.dispose()
+    finally:
+        if database == "postgresql":
+            drop_pg_database(url)
 
 
 def test_history_filters_and_batch_view(tmp_path):

@@ -144,6 +144,54 @@ def test_migrated_schema_equals_the_table_definitions(empty_db):
     assert differences == []
 
 
+def test_link_rows_written_before_stamps_get_the_batch_that_wrote_them(empty_db):
+    """Upgrading a database that holds batches: a link written by its user's import gets that
+    batch; one an update batch wrote when it replaced the user's links gets the update's; one
+    added by hand later stays unstamped. Users' row versions stay as they were; SQLite stops
+    reusing ids, keeping the rows it has."""
+    upgrade(empty_db, SERVICE)
+    prefix = "inventory." if empty_db.dialect.name == "postgresql" else ""
+    statements = [
+        f"INSERT INTO {prefix}departments (id, code, name) VALUES (1, 'HQ', 'H'), (2, 'FIN', 'F')",
+        "INSERT INTO import_history (job_id, batch_id, import_type, status, started_at, "
+        "completed_at) VALUES "
+        "('00000000-0000-4000-8000-000000000001', 'A', 'users', 'completed', "
+        "'2026-01-01 10:00:00', '2026-01-01 10:00:05'), "
+        "('00000000-0000-4000-8000-000000000002', 'U', 'users', 'completed', "
+        "'2026-01-02 10:00:00', '2026-01-02 10:00:05')",
+        "INSERT INTO users (id, email, first_name, last_name, import_batch_id, row_version) "
+        "VALUES (1, 'ann@x.org', 'A', 'L', 'A', 0), (2, 'bob@x.org', 'B', 'R', 'A', 1)",
+        "INSERT INTO user_departments (user_id, department_id, created_at) VALUES "
+        "(1, 1, '2026-01-01 10:00:05'), (1, 2, '2026-01-03 09:00:00'), "
+        "(2, 2, '2026-01-02 10:00:05')",
+        "INSERT INTO import_changes (batch_id, table_name, row_id, prior, prior_links, "
+        "version_before, version_after) VALUES ('U', 'users', 2, '{}', "
+        '\'{"user_departments": [{"user_id": 2, "department_id": 1}]}\', 0, 1)',
+    ]
+    if empty_db.dialect.name == "postgresql":  # ids given by hand: move the identity on
+        statements.append("SELECT setval(pg_get_serial_sequence('users', 'id'), 2)")
+    with empty_db.connect() as conn, conn.begin():
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+    upgrade(empty_db)
+    with empty_db.connect() as conn:
+        stamps = conn.exec_driver_sql(
+            "SELECT user_id, department_id, import_batch_id FROM user_departments "
+            "ORDER BY user_id, department_id"
+        ).all()
+        versions = conn.exec_driver_sql("SELECT id, row_version FROM users ORDER BY id").all()
+    assert [tuple(s) for s in stamps] == [(1, 1, "A"), (1, 2, None), (2, 2, "U")]
+    assert [tuple(v) for v in versions] == [(1, 0), (2, 1)]
+    with empty_db.connect() as conn, conn.begin():
+        conn.exec_driver_sql("DELETE FROM user_departments WHERE user_id = 2")
+        conn.exec_driver_sql("DELETE FROM users WHERE id = 2")
+        conn.exec_driver_sql(
+            "INSERT INTO users (email, first_name, last_name) VALUES ('new@x.org', 'N', 'X')"
+        )
+        [new_id] = conn.exec_driver_sql("SELECT id FROM users WHERE email = 'new@x.org'").one()
+    assert new_id == 3
+
+
 def test_verify_fails_before_batch_tracking(empty_db):
     """At the pre-batch revision db verify reports the missing columns as failed checks."""
     upgrade(empty_db, BASE)
