@@ -32,12 +32,16 @@ from batchport import (
     rollback_batch,
     run_import,
 )
-from batchport.schema import departments, import_history, user_departments, users
+from batchport.schema import departments, import_changes, import_history, user_departments, users
 from tests.conftest import DEPARTMENTS
 
 IMPORTS = 32
 ROLLBACKS = 12
 MANUAL = 12
+#: Orders an application writes by hand for imported users, and rollbacks raced by an update
+#: import of the rows of the batch they take back.
+ORDERS = 8
+RACES = 4
 BASE_CODES = ["HQ", "FIN", "OPS"]
 
 
@@ -50,6 +54,7 @@ class Plan:
     outcomes: Counter[str] = field(default_factory=Counter)
     reports: dict[str, ImportReport] = field(default_factory=dict)
     manual_users: list[str] = field(default_factory=list)
+    orders: list[int] = field(default_factory=list)
     crashes: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -93,6 +98,8 @@ def plan_operations(db: Database, plan: Plan) -> list:
     operations += [("rollback", rng.random()) for _ in range(ROLLBACKS)]
     operations += [("manual_user", n, rng.choice(BASE_CODES)) for n in range(MANUAL // 2)]
     operations += [("manual_edit", rng.random()) for _ in range(MANUAL - MANUAL // 2)]
+    operations += [("order", n, rng.random()) for n in range(ORDERS)]
+    operations += [("race", n, rng.random()) for n in range(RACES)]
     rng.shuffle(operations)
     return operations
 
@@ -110,6 +117,8 @@ def run_operation(db: Database, plan: Plan, operation: tuple) -> None:
             "rollback": _rollback,
             "manual_user": _manual_user,
             "manual_edit": _manual_edit,
+            "order": _order,
+            "race": _race,
         }[operation[0]](db, plan, *operation[1:])
     except Exception as exc:  # anything else is a crash the suite must not see
         with plan.lock:
@@ -130,8 +139,8 @@ def _import(db: Database, plan: Plan, import_type: str, path: Path, mode: str) -
         plan.note("import failed: key taken meanwhile, reported")
 
 
-def _rollback(db: Database, plan: Plan, pick: float) -> None:
-    batch_id = _completed_batch(plan, pick)
+def _rollback(db: Database, plan: Plan, pick: float, batch_id: str | None = None) -> None:
+    batch_id = batch_id or _completed_batch(plan, pick)
     if batch_id is None:
         plan.note("rollback skipped: nothing completed yet")
         return
@@ -176,11 +185,68 @@ def _manual_edit(db: Database, plan: Plan, pick: float) -> None:
     plan.note("manual edit")
 
 
-def _completed_batch(plan: Plan, pick: float) -> str | None:
+#: The application's own table: orders of users, deleted with their user by the database.
+ORDERS_TABLE = sa.Table(
+    "app_orders",
+    sa.MetaData(),
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey(users.c.id, ondelete="CASCADE")),
+)
+
+
+def _order(db: Database, plan: Plan, number: int, pick: float) -> None:
+    """The application records an order for an imported user (if that user is still there
+    by the time it commits)."""
+    try:
+        with db.connect() as conn, db.dialect.begin_write(conn):
+            imported = (
+                conn.execute(sa.select(users.c.id).where(users.c.import_batch_id.is_not(None)))
+                .scalars()
+                .all()
+            )
+            if not imported:
+                plan.note("order skipped: no imported user yet")
+                return
+            user_id = imported[int(pick * len(imported))]
+            conn.execute(ORDERS_TABLE.insert().values(id=number + 1, user_id=user_id))
+    except sa.exc.IntegrityError:
+        plan.note("order refused: its user was rolled back first")
+        return
+    with plan.lock:
+        plan.orders.append(number + 1)
+    plan.note("order written")
+
+
+def _race(db: Database, plan: Plan, number: int, pick: float) -> None:
+    """A rollback of a users batch and an update import of that batch's rows, at once."""
+    batch_id = _completed_batch(plan, pick, kind="users")
+    if batch_id is None:
+        plan.note("race skipped: nothing completed yet")
+        return
+    with db.connect() as conn:
+        emails = (
+            conn.execute(
+                sa.select(users.c.email).where(users.c.import_batch_id == batch_id).limit(5)
+            )
+            .scalars()
+            .all()
+        )
+    rows = [[email, "Raced", f"R{number}", "HQ"] for email in emails]
+    header = ["email", "first_name", "last_name", "department_codes"]
+    path = write_csv(
+        plan.folder / f"race{number}.csv", header, rows or [["r@x.org", "R", "R", "HQ"]]
+    )
+    with ThreadPoolExecutor(2) as pool:
+        updating = pool.submit(_import, db, plan, "users", path, "update")
+        _rollback(db, plan, pick, batch_id=batch_id)
+        updating.result()
+
+
+def _completed_batch(plan: Plan, pick: float, kind: str | None = None) -> str | None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with plan.lock:
-            done = sorted(plan.reports)
+            done = sorted(b for b, r in plan.reports.items() if kind in (None, r.import_type))
         if done:
             return done[int(pick * len(done))]
         time.sleep(0.05)
@@ -233,10 +299,45 @@ def invariant_violations(db: Database, plan: Plan) -> list[str]:
         ).scalar_one()
         if dangling:
             found.append(f"{dangling} dangling links")
+        found += _orders_lost(conn, plan)
+        found += _counts_disagree(conn, plan, jobs)
         for table, key in ((users, users.c.email), (departments, departments.c.code)):
             repeated = conn.execute(sa.select(key).group_by(key).having(sa.func.count() > 1)).all()
             if repeated:
                 found.append(f"duplicate keys in {table.name}: {repeated[:3]}")
+    return found
+
+
+def _orders_lost(conn: sa.Connection, plan: Plan) -> list[str]:
+    """Orders the application wrote that a rollback took (cascaded) or blanked."""
+    if not sa.inspect(conn).has_table(ORDERS_TABLE.name):
+        return []
+    kept = dict(conn.execute(sa.select(ORDERS_TABLE.c.id, ORDERS_TABLE.c.user_id)).all())
+    lost = [n for n in plan.orders if kept.get(n) is None]
+    return [f"orders lost or blanked: {lost}"] if lost else []
+
+
+def _counts_disagree(conn: sa.Connection, plan: Plan, jobs: list) -> list[str]:
+    """Jobs whose history counts differ from their report, or from the change log."""
+    found = []
+    for job in jobs:
+        report = plan.reports.get(job["batch_id"])
+        if report is None or job["status"] not in {"completed", "rolled_back", "rollback_failed"}:
+            continue
+        said = (report.rows_imported, report.updated, report.unchanged, report.skipped)
+        recorded = (
+            job["rows_imported"],
+            job["rows_updated"],
+            job["rows_unchanged"],
+            job["rows_skipped"],
+        )
+        logged = conn.execute(
+            sa.select(sa.func.count()).where(import_changes.c.batch_id == job["batch_id"])
+        ).scalar_one()
+        if said != recorded or logged != report.updated:
+            found.append(
+                f"batch {job['batch_id']}: report {said}, history {recorded}, log {logged}"
+            )
     return found
 
 
@@ -257,6 +358,8 @@ def test_concurrent_operations_keep_every_invariant(db, database_url, csv_file, 
         [*DEPARTMENTS, *[[f"X{i}", f"Extra {i}", "HQ"] for i in range(3)]], name="base.csv"
     )
     base = run_import(db, "departments", departments_path, actor="setup")
+    with db.connect() as conn, conn.begin():
+        ORDERS_TABLE.create(conn)
     plan = Plan(seed, tmp_path)
     operations = plan_operations(db, plan)
     with ThreadPoolExecutor(max_workers=6) as pool:
@@ -264,7 +367,10 @@ def test_concurrent_operations_keep_every_invariant(db, database_url, csv_file, 
     assert plan.crashes == []
     plan.reports[base.batch_id] = base  # never a rollback's target: every user points at it
     assert invariant_violations(db, plan) == []
-    assert sum(plan.outcomes.values()) == IMPORTS + ROLLBACKS + MANUAL
+    skipped = plan.outcomes["race skipped: nothing completed yet"]
+    assert (
+        sum(plan.outcomes.values()) == IMPORTS + ROLLBACKS + MANUAL + ORDERS + 2 * RACES - skipped
+    )
     assert plan.outcomes["import completed"] >= IMPORTS // 3
     assert plan.outcomes["rollback done"] >= 1
     statuses = Counter(job.status for job in list_history(db, limit=1000))
@@ -273,10 +379,26 @@ def test_concurrent_operations_keep_every_invariant(db, database_url, csv_file, 
 
 def test_the_invariant_checker_sees_broken_data(db, csv_file, tmp_path):
     """The checker is not blind: a lost manual row, a row of an unknown batch, a job left
-    running and a completed batch missing a row are all reported."""
+    running, a completed batch missing a row, an application's order lost or blanked and a
+    history count that is not the report's are all reported."""
     report = run_import(db, "departments", csv_file(DEPARTMENTS), actor="setup")
-    plan = Plan(0, tmp_path, reports={report.batch_id: report}, manual_users=["gone@x.org"])
+    plan = Plan(
+        0,
+        tmp_path,
+        reports={report.batch_id: report},
+        manual_users=["gone@x.org"],
+        orders=[1, 2, 3],
+    )
     with db.connect() as conn, conn.begin():
+        ORDERS_TABLE.create(conn)
+        conn.execute(
+            ORDERS_TABLE.insert(), [{"id": 1, "user_id": None}, {"id": 2, "user_id": None}]
+        )
+        conn.execute(
+            import_history.update()
+            .where(import_history.c.batch_id == report.batch_id)
+            .values(rows_updated=5)
+        )
         conn.execute(
             users.insert().values(
                 email="stray@x.org", first_name="S", last_name="T", import_batch_id="nobody"
@@ -297,6 +419,8 @@ def test_the_invariant_checker_sees_broken_data(db, csv_file, tmp_path):
         "job left-running left running",
         "rows of unknown batches: [('nobody',)]",
         "manual rows lost: ['gone@x.org']",
+        "orders lost or blanked: [1, 2, 3]",
+        f"batch {report.batch_id}: report (3, 0, 0, 0), history (3, 5, 0, 0), log 0",
     ]
 
 
