@@ -8,9 +8,10 @@ Run as its own process, as the batchport command is, so that both pay for starti
     python benchmarks/baseline.py sqlite-users PATH FILE BATCH_ID
     python benchmarks/baseline.py sqlite-departments PATH FILE BATCH_ID
 
-Each reads the CSV with the csv module and writes the rows, stamped with the batch id, with
-psycopg 3 COPY ... FROM STDIN (write_row) or sqlite3 executemany; ids are given explicitly
-(the tables are fresh), so links and parents need no lookups beyond a dict.
+Each reads the CSV with the csv module and writes the rows, stamped with the batch id (link
+rows too: a rollback tells its own link rows by that stamp), with psycopg 3 COPY ... FROM
+STDIN (write_row) or sqlite3 executemany; ids are given explicitly (the tables are fresh), so
+links and parents need no lookups beyond a dict.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ def pg_users(url: str, path: str, batch_id: str) -> None:
         links: list[tuple[int, int, bool]] = []
         for email, first_name, last_name, codes, active in _rows(path):
             users.append((user_id, email, first_name, last_name, active, batch_id))
-            links += [(user_id, departments[c], i == 0) for i, c in enumerate(codes.split(";"))]
+            links += [
+                (user_id, departments[c], i == 0, batch_id) for i, c in enumerate(codes.split(";"))
+            ]
             user_id += 1
             if len(users) == CHUNK:
                 _pg_flush(cur, users, links)
@@ -59,7 +62,9 @@ def _pg_flush(cur: psycopg.Cursor, users: list, links: list) -> None:  # type: i
     ) as copy:
         for row in users:
             copy.write_row(row)
-    with cur.copy("copy user_departments (user_id, department_id, is_primary) from stdin") as copy:
+    with cur.copy(
+        "copy user_departments (user_id, department_id, is_primary, import_batch_id) from stdin"
+    ) as copy:
         for link in links:
             copy.write_row(link)
     users.clear()
@@ -70,10 +75,13 @@ def pg_departments(url: str, path: str, batch_id: str) -> None:
     with psycopg.connect(url) as conn:
         ids: dict[str, int] = {}
         first = _next_id(conn.execute, "inventory.departments")
-        with conn.cursor() as cur, cur.copy(
-            "copy inventory.departments (id, code, name, parent_id, is_active, import_batch_id) "
-            "from stdin"
-        ) as copy:
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "copy inventory.departments (id, code, name, parent_id, is_active, import_batch_id) "
+                "from stdin"
+            ) as copy,
+        ):
             for offset, (code, name, parent, active) in enumerate(_rows(path)):
                 ids[code] = first + offset
                 copy.write_row((first + offset, code, name, ids.get(parent), active, batch_id))
@@ -103,7 +111,9 @@ def sqlite_users(path: str, file: str, batch_id: str) -> None:
     for offset, (email, first_name, last_name, codes, active) in enumerate(_rows(file)):
         user_id = first + offset
         users.append((user_id, email, first_name, last_name, active == "true", batch_id))
-        links += [(user_id, departments[c], i == 0) for i, c in enumerate(codes.split(";"))]
+        links += [
+            (user_id, departments[c], i == 0, batch_id) for i, c in enumerate(codes.split(";"))
+        ]
         if len(users) == 10_000:
             _sqlite_flush(conn, users, links)
     _sqlite_flush(conn, users, links)
@@ -118,7 +128,9 @@ def _sqlite_flush(conn: sqlite3.Connection, users: list, links: list) -> None:  
         users,
     )
     conn.executemany(
-        "insert into user_departments (user_id, department_id, is_primary) values (?, ?, ?)", links
+        "insert into user_departments (user_id, department_id, is_primary, import_batch_id) "
+        "values (?, ?, ?, ?)",
+        links,
     )
     users.clear()
     links.clear()

@@ -96,7 +96,9 @@ def write_reference_departments() -> Path:
             writer = csv.writer(stream)
             writer.writerow(["code", "name", "parent_code", "is_active"])
             for i, code in enumerate(department_codes()):
-                writer.writerow([code, f"Department {i}", "" if i < 10 else f"D{i // 10:03d}", "true"])
+                writer.writerow(
+                    [code, f"Department {i}", "" if i < 10 else f"D{i // 10:03d}", "true"]
+                )
     return path
 
 
@@ -163,12 +165,20 @@ class Postgres:
         self.created: list[str] = []
         self.template = self._create()
         url = self.url(self.template)
-        subprocess.run([BATCHPORT, "--database-url", url, "db", "migrate"], check=True,
-                       capture_output=True)
         subprocess.run(
-            [BATCHPORT, "--database-url", url, "import", "departments",
-             str(write_reference_departments())],
-            check=True, capture_output=True,
+            [BATCHPORT, "--database-url", url, "db", "migrate"], check=True, capture_output=True
+        )
+        subprocess.run(
+            [
+                BATCHPORT,
+                "--database-url",
+                url,
+                "import",
+                "departments",
+                str(write_reference_departments()),
+            ],
+            check=True,
+            capture_output=True,
         )
 
     def _create(self, template: str | None = None) -> str:
@@ -207,9 +217,16 @@ class Sqlite:
         self.template = folder / "template.db"
         url = self.url(self.template)
         subprocess.run(
-            [BATCHPORT, "--database-url", url, "import", "departments",
-             str(write_reference_departments())],
-            check=True, capture_output=True,
+            [
+                BATCHPORT,
+                "--database-url",
+                url,
+                "import",
+                "departments",
+                str(write_reference_departments()),
+            ],
+            check=True,
+            capture_output=True,
         )
 
     def url(self, path: Path) -> str:
@@ -233,9 +250,22 @@ def batchport_import(url: str, kind: str, path: Path, *extra: str) -> Run:
 
 def batch_of(url: str, kind: str) -> str:
     out = subprocess.run(
-        [BATCHPORT, "--database-url", url, "history", "--type", kind, "--status", "completed",
-         "--limit", "1", "--json"],
-        check=True, capture_output=True, text=True,
+        [
+            BATCHPORT,
+            "--database-url",
+            url,
+            "history",
+            "--type",
+            kind,
+            "--status",
+            "completed",
+            "--limit",
+            "1",
+            "--json",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return str(json.loads(out)[0]["batch_id"])
 
@@ -274,13 +304,37 @@ def postgres_suite(args: argparse.Namespace) -> list[tuple[Measure, Measure | No
         alternate(
             args.repeat,
             [
-                (base_users, lambda: timed([sys.executable, str(HERE / "baseline.py"), "pg-users",
-                                            pg.raw_url(pg.fresh()), str(users), str(uuid.uuid4())])),
+                (
+                    base_users,
+                    lambda: timed(
+                        [
+                            sys.executable,
+                            str(HERE / "baseline.py"),
+                            "pg-users",
+                            pg.raw_url(pg.fresh()),
+                            str(users),
+                            str(uuid.uuid4()),
+                        ]
+                    ),
+                ),
                 (bp_users, batchport_users),
-                (base_depts, lambda: timed([sys.executable, str(HERE / "baseline.py"),
-                                            "pg-departments", pg.raw_url(pg.fresh()),
-                                            str(departments), str(uuid.uuid4())])),
-                (bp_depts, lambda: batchport_import(pg.url(pg.fresh()), "departments", departments)),
+                (
+                    base_depts,
+                    lambda: timed(
+                        [
+                            sys.executable,
+                            str(HERE / "baseline.py"),
+                            "pg-departments",
+                            pg.raw_url(pg.fresh()),
+                            str(departments),
+                            str(uuid.uuid4()),
+                        ]
+                    ),
+                ),
+                (
+                    bp_depts,
+                    lambda: batchport_import(pg.url(pg.fresh()), "departments", departments),
+                ),
                 (dry, lambda: batchport_import(pg.url(pg.fresh()), "users", users, "--dry-run")),
                 (csv_small, lambda: batchport_import(pg.url(pg.fresh()), "users", users_xlsx_csv)),
                 (xlsx, lambda: batchport_import(pg.url(pg.fresh()), "users", users_xlsx)),
@@ -293,8 +347,17 @@ def postgres_suite(args: argparse.Namespace) -> list[tuple[Measure, Measure | No
         big_rollback = Measure(f"batchport rollback of the {args.rows:,}-row batch", args.rows)
 
         def rollback(url: str, kind: str = "users") -> Run:
-            return timed([BATCHPORT, "--database-url", url, "rollback", batch_of(url, kind),
-                          "--yes", "--json"])
+            return timed(
+                [
+                    BATCHPORT,
+                    "--database-url",
+                    url,
+                    "rollback",
+                    batch_of(url, kind),
+                    "--yes",
+                    "--json",
+                ]
+            )
 
         def rollback_small_alone() -> Run:
             url = pg.url(pg.fresh())
@@ -314,8 +377,15 @@ def postgres_suite(args: argparse.Namespace) -> list[tuple[Measure, Measure | No
                     "select batch_id from import_history where import_type = 'users' "
                     "and status = 'completed' order by rows_imported desc limit 1"
                 ).fetchone()[0]
-            return timed([sys.executable, str(HERE / "baseline.py"), "pg-delete",
-                          pg.raw_url(name), big_batch])
+            return timed(
+                [
+                    sys.executable,
+                    str(HERE / "baseline.py"),
+                    "pg-delete",
+                    pg.raw_url(name),
+                    big_batch,
+                ]
+            )
 
         def rollback_big() -> Run:
             name = pg.fresh()
@@ -324,8 +394,12 @@ def postgres_suite(args: argparse.Namespace) -> list[tuple[Measure, Measure | No
 
         alternate(
             args.repeat,
-            [(small_alone, rollback_small_alone), (small_in_big, rollback_small_in_big),
-             (raw_delete, delete_big), (big_rollback, rollback_big)],
+            [
+                (small_alone, rollback_small_alone),
+                (small_in_big, rollback_small_in_big),
+                (raw_delete, delete_big),
+                (big_rollback, rollback_big),
+            ],
         )
         return [
             (bp_users, base_users),
@@ -351,15 +425,37 @@ def sqlite_suite(args: argparse.Namespace) -> list[tuple[Measure, Measure | None
         alternate(
             args.repeat,
             [
-                (base_users, lambda: timed([sys.executable, str(HERE / "baseline.py"),
-                                            "sqlite-users", str(db.fresh()), str(users),
-                                            str(uuid.uuid4())])),
+                (
+                    base_users,
+                    lambda: timed(
+                        [
+                            sys.executable,
+                            str(HERE / "baseline.py"),
+                            "sqlite-users",
+                            str(db.fresh()),
+                            str(users),
+                            str(uuid.uuid4()),
+                        ]
+                    ),
+                ),
                 (bp_users, lambda: batchport_import(db.url(db.fresh()), "users", users)),
-                (base_depts, lambda: timed([sys.executable, str(HERE / "baseline.py"),
-                                            "sqlite-departments", str(db.fresh()),
-                                            str(departments), str(uuid.uuid4())])),
-                (bp_depts, lambda: batchport_import(db.url(db.fresh()), "departments",
-                                                    departments)),
+                (
+                    base_depts,
+                    lambda: timed(
+                        [
+                            sys.executable,
+                            str(HERE / "baseline.py"),
+                            "sqlite-departments",
+                            str(db.fresh()),
+                            str(departments),
+                            str(uuid.uuid4()),
+                        ]
+                    ),
+                ),
+                (
+                    bp_depts,
+                    lambda: batchport_import(db.url(db.fresh()), "departments", departments),
+                ),
             ],
         )
         return [(bp_users, base_users), (bp_depts, base_depts)]
@@ -367,15 +463,16 @@ def sqlite_suite(args: argparse.Namespace) -> list[tuple[Measure, Measure | None
 
 def report(title: str, results: list[tuple[Measure, Measure | None]]) -> None:
     print(f"\n{title}")
-    print(f"{'measure':<52} {'rows':>10} {'median s':>9} {'rows/s':>10} {'RSS MB':>7} "
-          f"{'ratio':>6}")
+    print(f"{'measure':<52} {'rows':>10} {'median s':>9} {'rows/s':>10} {'RSS MB':>7} {'ratio':>6}")
     for measure, baseline in results:
         for item in ([baseline] if baseline else []) + [measure]:
             ratio = ""
             if item is measure and baseline is not None:
                 ratio = f"{baseline.median / measure.median:.2f}"
-            print(f"{item.name:<52} {item.rows:>10,} {item.median:>9.2f} {item.rate:>10,.0f} "
-                  f"{item.peak_rss:>7.0f} {ratio:>6}")
+            print(
+                f"{item.name:<52} {item.rows:>10,} {item.median:>9.2f} {item.rate:>10,.0f} "
+                f"{item.peak_rss:>7.0f} {ratio:>6}"
+            )
 
 
 def main() -> None:
@@ -387,12 +484,16 @@ def main() -> None:
     parser.add_argument("--only", choices=["postgresql", "sqlite"])
     parser.add_argument(
         "--admin-url",
-        default=os.environ.get("BATCHPORT_BENCH_ADMIN_URL", "postgresql://root@127.0.0.1:5432/test"),
+        default=os.environ.get(
+            "BATCHPORT_BENCH_ADMIN_URL", "postgresql://root@127.0.0.1:5432/test"
+        ),
     )
     args = parser.parse_args()
     DATA.mkdir(exist_ok=True)
-    print("ratio = baseline time / batchport time (1.00: as fast as the raw database; "
-          "for rollback rows, the smaller table's time / the larger's)")
+    print(
+        "ratio = baseline time / batchport time (1.00: as fast as the raw database; "
+        "for rollback rows, the smaller table's time / the larger's)"
+    )
     if args.only in (None, "postgresql"):
         report("PostgreSQL", postgres_suite(args))
     if args.only in (None, "sqlite"):
