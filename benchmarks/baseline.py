@@ -78,8 +78,8 @@ def pg_departments(url: str, path: str, batch_id: str) -> None:
         with (
             conn.cursor() as cur,
             cur.copy(
-                "copy inventory.departments (id, code, name, parent_id, is_active, import_batch_id) "
-                "from stdin"
+                "copy inventory.departments "
+                "(id, code, name, parent_id, is_active, import_batch_id) from stdin"
             ) as copy,
         ):
             for offset, (code, name, parent, active) in enumerate(_rows(path)):
