@@ -1,0 +1,208 @@
+"""Imports and rollbacks that overlap end as one after the other would, and what is reported
+is what happened: counts, times, audit rows and outcomes, whatever another writer does
+meanwhile. The interleavings are forced with row locks, and checked on PostgreSQL; SQLite's
+writers queue, so there the serial orders themselves are checked."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import sqlalchemy as sa
+
+from batchport import (
+    ImportFailed,
+    RollbackRefused,
+    RowsEdited,
+    RowsGone,
+    audit,
+    list_history,
+    rollback_batch,
+    run_import,
+)
+from tests.conftest import DEPARTMENTS
+from tests.integration.open_world import (
+    outcome,
+    wait_until,
+    waiting_on_a_lock,
+)
+from tests.integration.test_rollback import manual_sql, users_file
+
+
+@pytest.mark.parametrize("first", ["rollback", "import"])
+def test_a_rollback_racing_an_update_import_ends_as_one_after_the_other(
+    db, csv_file, rows, users_batch, first
+):
+    """Batch A's rollback and an update import of A's row ann overlap, in either order (a
+    held row lock makes both wait, first come first served). Rollback first: ann is gone,
+    then created anew by the import. Import first: ann is updated, and the rollback is
+    refused without changing anything. Reports and history say just that."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers queue: see test_..._in_either_serial_order")
+    path = users_file(csv_file, ["ann@x.org", "Annie", "Lee", "HQ"], name="update.csv")
+    rollback = ("DELETE FROM users%", lambda: rollback_batch(db, users_batch.batch_id, actor="r"))
+    update = (
+        "%FOR NO KEY UPDATE%",
+        lambda: run_import(db, "users", path, actor="u", on_existing="update"),
+    )
+    order = [rollback, update] if first == "rollback" else [update, rollback]
+    # The lock is let go (the connection closed) before the pool waits for its threads.
+    with ThreadPoolExecutor(2) as pool, db.engine.connect() as holder:
+        holder.exec_driver_sql("SELECT id FROM users WHERE email = 'ann@x.org' FOR UPDATE")
+        futures = {}
+        for pattern, run in order:
+            futures[pattern] = pool.submit(run)
+            wait_until(lambda pattern=pattern: waiting_on_a_lock(db, pattern))
+        holder.rollback()
+        undone, imported = (outcome(futures[pattern]) for pattern, _ in (rollback, update))
+    [ann] = rows("users", email="ann@x.org")
+    jobs = {job.batch_id: job for job in list_history(db)}
+    counts = jobs[imported.batch_id]
+    assert (counts.rows_imported, counts.rows_updated, counts.rows_unchanged) == (
+        imported.created["users"],
+        imported.updated,
+        imported.unchanged,
+    )
+    if first == "rollback":
+        assert undone.deleted["users"] == 2
+        assert (imported.created["users"], imported.updated, imported.unchanged) == (1, 0, 0)
+        assert (ann["first_name"], ann["import_batch_id"]) == ("Annie", imported.batch_id)
+        assert rows("users", email="bob@x.org") == []
+        assert jobs[users_batch.batch_id].status == "rolled_back"
+    else:
+        assert isinstance(undone, RollbackRefused) and "changed while" in str(undone)
+        assert (imported.created["users"], imported.updated) == (0, 1)
+        assert (ann["first_name"], ann["import_batch_id"]) == ("Annie", users_batch.batch_id)
+        assert len(rows("users")) == 2
+        assert jobs[users_batch.batch_id].status == "rollback_failed"
+        with pytest.raises(RowsEdited):
+            rollback_batch(db, users_batch.batch_id, actor="r")
+
+
+@pytest.mark.parametrize("first", ["rollback", "import"])
+def test_a_rollback_and_an_update_import_in_either_serial_order(
+    db, csv_file, rows, users_batch, first
+):
+    """The two serial orders the overlap above must end as, run one after the other (on
+    SQLite, where writers queue, the only way they run): the same data and counts."""
+    path = users_file(csv_file, ["ann@x.org", "Annie", "Lee", "HQ"], name="update.csv")
+    if first == "rollback":
+        rollback_batch(db, users_batch.batch_id, actor="r")
+        imported = run_import(db, "users", path, actor="u", on_existing="update")
+        assert (imported.created["users"], imported.updated, imported.unchanged) == (1, 0, 0)
+        assert [u["import_batch_id"] for u in rows("users")] == [imported.batch_id]
+    else:
+        imported = run_import(db, "users", path, actor="u", on_existing="update")
+        assert (imported.created["users"], imported.updated) == (0, 1)
+        with pytest.raises(RowsEdited):
+            rollback_batch(db, users_batch.batch_id, actor="r")
+        assert len(rows("users")) == 2
+
+
+def test_a_key_taken_meanwhile_fails_the_update_import_whole(db, csv_file, rows, users_batch):
+    """An update import of ann (there) and cy (new) while cy is inserted by hand between the
+    import's look at existing rows and its insert: the import fails whole and says why; its
+    history never counts a row twice or not at all."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers queue: nothing is inserted while an import writes")
+    path = users_file(
+        csv_file, ["ann@x.org", "Ann", "Lee", "HQ"], ["cy@x.org", "Cy", "Poe", "HQ"], name="u.csv"
+    )
+    with ThreadPoolExecutor(1) as pool, db.engine.connect() as holder:
+        holder.exec_driver_sql("SELECT id FROM users WHERE email = 'ann@x.org' FOR UPDATE")
+        running = pool.submit(run_import, db, "users", path, actor="u", on_existing="update")
+        wait_until(lambda: waiting_on_a_lock(db, "%FOR NO KEY UPDATE%"))
+        manual_sql(
+            db, "INSERT INTO users (email, first_name, last_name) VALUES ('cy@x.org', 'C', 'H')"
+        )
+        holder.rollback()
+        failed = outcome(running)
+    assert isinstance(failed, ImportFailed) and "meanwhile" in str(failed)
+    assert [u["first_name"] for u in rows("users", email="cy@x.org")] == ["C"]
+    [job] = list_history(db, batch_id=failed.batch_id)
+    assert job.status == "failed" and job.rows_imported == job.rows_updated == 0
+
+
+def test_a_department_deleted_while_an_import_names_it_fails_the_import(
+    db, csv_file, rows, users_batch
+):
+    """A file naming FIN is checked, and FIN is deleted (by a rollback, by hand) before the
+    import loads: the import fails whole, naming FIN, rather than load users without it."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers queue: nothing is deleted while an import writes")
+    manual_sql(db, "INSERT INTO inventory.departments (code, name) VALUES ('TMP', 'Temporary')")
+    path = users_file(
+        csv_file, ["ann@x.org", "Ann", "Lee", "HQ"], ["cy@x.org", "Cy", "Poe", "TMP"], name="u.csv"
+    )
+    with ThreadPoolExecutor(1) as pool, db.engine.connect() as holder:
+        holder.exec_driver_sql("SELECT id FROM users WHERE email = 'ann@x.org' FOR UPDATE")
+        running = pool.submit(run_import, db, "users", path, actor="u", on_existing="skip")
+        wait_until(lambda: waiting_on_a_lock(db, "%FOR NO KEY UPDATE%"))
+        manual_sql(db, "DELETE FROM inventory.departments WHERE code = 'TMP'")
+        holder.rollback()
+        failed = outcome(running)
+    assert isinstance(failed, RowsGone) and "'TMP'" in str(failed)
+    assert rows("users", email="cy@x.org") == []
+
+
+def test_completed_at_orders_imports_as_they_took_effect(db, csv_file):
+    """An import whose transaction began first but committed last (held back by a row lock)
+    has the later `completed_at`: the time its data became visible, from the database's
+    clock, not when its transaction began."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers queue: they commit in the order they begin")
+    run_import(db, "departments", csv_file(DEPARTMENTS, name="departments.csv"), actor="a")
+    users = users_file(csv_file, ["ann@x.org", "Ann", "Lee", "HQ"])
+    others = csv_file([["code", "name"], ["LAB", "Lab"]], name="others.csv")
+    with ThreadPoolExecutor(1) as pool, db.engine.connect() as holder:
+        holder.exec_driver_sql("SELECT id FROM inventory.departments WHERE code = 'HQ' FOR UPDATE")
+        slow = pool.submit(run_import, db, "users", users, actor="slow")
+        wait_until(lambda: waiting_on_a_lock(db, "%user_departments%"))
+        quick = run_import(db, "departments", others, actor="quick")
+        holder.rollback()
+        slow_report = slow.result(timeout=60)
+    jobs = {job.batch_id: job for job in list_history(db)}
+    slow_job, quick_job = jobs[slow_report.batch_id], jobs[quick.batch_id]
+    assert slow_job.started_at < quick_job.started_at
+    assert slow_job.completed_at > quick_job.completed_at
+
+
+def test_an_import_that_committed_succeeds_whatever_fails_after(db, cli, csv_file, monkeypatch):
+    """Letting go of the job's claim fails after the data committed (its session was lost):
+    the import still reports success, with history completed and audited, and the CLI exits
+    0."""
+
+    def lost(*_args: object) -> None:
+        raise sa.exc.OperationalError("select pg_advisory_unlock(...)", {}, Exception("gone"))
+
+    monkeypatch.setattr(type(db.dialect), "release_job", lost)
+    report = run_import(db, "departments", csv_file(DEPARTMENTS), actor="a")
+    assert report.created["departments"] == 3
+    result = cli("import", "departments", str(csv_file([["code", "name"], ["X", "Y"]], "x.csv")))
+    assert result.exit_code == 0, result.output
+    assert {job.status for job in list_history(db)} == {"completed"}
+    assert [e["outcome"] for e in audit.entries(db, action="import")] == ["ok", "ok"]
+
+
+def test_an_import_whose_audit_row_fails_keeps_nothing(db, csv_file, rows, failing_trigger):
+    """The audit row is written in the import's own transaction: if it cannot be written,
+    the import did not happen (no rows, job failed), and the user is told."""
+    failing_trigger("audit_log", "insert", "the audit log is full")
+    with pytest.raises(ImportFailed, match="audit log is full"):
+        run_import(db, "departments", csv_file(DEPARTMENTS), actor="a")
+    assert rows("departments") == []
+    [job] = list_history(db)
+    assert job.status == "failed" and "audit log is full" in job.error_summary
+
+
+def test_a_retried_rollback_leaves_no_stale_failure(db, csv_file, failing_trigger, users_batch):
+    """A rollback that failed once and then succeeds keeps no failure text in its job."""
+    allow = failing_trigger("users", "delete", "deletes are paused")
+    with pytest.raises(Exception, match="deletes are paused"):
+        rollback_batch(db, users_batch.batch_id, actor="b")
+    [job] = list_history(db, batch_id=users_batch.batch_id)
+    assert job.status == "rollback_failed" and "paused" in job.error_summary
+    allow()
+    rollback_batch(db, users_batch.batch_id, actor="b")
+    [job] = list_history(db, batch_id=users_batch.batch_id)
+    assert (job.status, job.error_summary) == ("rolled_back", None)
