@@ -333,10 +333,21 @@ def _take_back(
         # recorded on a fresh one.
         conn.invalidate()
         failure = _rollback_failure(db, job, exc, force=force)
-        with db.connect() as fresh, fresh.begin():
-            history.mark_rollback_failed(fresh, job, str(failure) or INTERRUPTED)
-            audit.write(
-                fresh, **audit_entry, outcome="failed", batch_id=job.batch_id, detail=str(failure)
+        try:
+            with db.connect() as fresh, fresh.begin():
+                history.mark_rollback_failed(fresh, job, str(failure) or INTERRUPTED)
+                audit.write(
+                    fresh,
+                    **audit_entry,
+                    outcome="failed",
+                    batch_id=job.batch_id,
+                    detail=str(failure),
+                )
+        except sa.exc.SQLAlchemyError as recording:  # the sweep will mark it interrupted
+            logger.warning(
+                "could not record the failed rollback of %s: %s",
+                job.batch_id,
+                _database_failure(recording),
             )
         if failure is exc:
             raise
