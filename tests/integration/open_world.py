@@ -7,8 +7,8 @@ import time
 
 import sqlalchemy as sa
 
-from batchport import BatchportError
-from tests.integration.test_rollback import manual_sql
+from batchport import BatchportError, ImportReport, run_import
+from tests.integration.test_rollback import manual_sql, users_file
 
 ACTIONS = ["CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION"]
 
@@ -78,3 +78,11 @@ def outcome(future):
         return future.result(timeout=60)
     except BatchportError as exc:
         return exc
+
+
+def update_users(db, csv_file, *users: list[str], name: str = "update.csv") -> ImportReport:
+    """Imports `users` (email, first name, last name, department codes) with
+    `--on-existing update`, as actor b."""
+    return run_import(
+        db, "users", users_file(csv_file, *users, name=name), actor="b", on_existing="update"
+    )

@@ -14,7 +14,6 @@ from batchport import (
     list_history,
     preview_rollback,
     rollback_batch,
-    run_import,
 )
 from tests.integration.open_world import (
     ACTIONS,
@@ -22,8 +21,9 @@ from tests.integration.open_world import (
     app_table,
     note_on,
     notes_on_links,
+    update_users,
 )
-from tests.integration.test_rollback import manual_sql, users_file
+from tests.integration.test_rollback import manual_sql
 
 
 @pytest.mark.parametrize("action", ACTIONS)
@@ -140,13 +140,7 @@ def test_a_note_on_a_link_an_update_wrote_blocks_its_restore(
     """An update moves ann to FIN; a note on her FIN link is written. Rolling the update back
     would delete that link: listed in the preview and the refusal, the note kept."""
     listed = notes_on_links(db, deferred=deferred)
-    moved = run_import(
-        db,
-        "users",
-        users_file(csv_file, ["ann@x.org", "Ann", "Lee", "FIN"], name="move.csv"),
-        actor="b",
-        on_existing="update",
-    )
+    moved = update_users(db, csv_file, ["ann@x.org", "Ann", "Lee", "FIN"], name="move.csv")
     note_on(db, listed, "ann@x.org", "FIN")
     [reference] = preview_rollback(db, moved.batch_id).references
     assert (reference.table, reference.referenced_table) == (listed, "user_departments")
@@ -178,23 +172,11 @@ def test_an_update_never_deletes_a_link_another_row_points_at(db, csv_file, rows
     note on it alone; a file that drops the link is refused whole, naming the note."""
     listed = notes_on_links(db)
     note_on(db, listed, "ann@x.org", "HQ")
-    kept = run_import(
-        db,
-        "users",
-        users_file(csv_file, ["ann@x.org", "Ann", "Lee", "OPS;HQ"], name="keep.csv"),
-        actor="b",
-        on_existing="update",
-    )
+    kept = update_users(db, csv_file, ["ann@x.org", "Ann", "Lee", "OPS;HQ"], name="keep.csv")
     assert kept.updated == 1 and len(app_rows(db, "notes")) == 1
     before = (rows("users"), rows("user_departments"))
     with pytest.raises(ImportConflict, match="point at") as refused:
-        run_import(
-            db,
-            "users",
-            users_file(csv_file, ["ann@x.org", "Ann", "Lee", "FIN"], name="drop.csv"),
-            actor="b",
-            on_existing="update",
-        )
+        update_users(db, csv_file, ["ann@x.org", "Ann", "Lee", "FIN"], name="drop.csv")
     assert listed in str(refused.value)
     assert (rows("users"), rows("user_departments")) == before
     assert len(app_rows(db, "notes")) == 1

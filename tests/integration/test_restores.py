@@ -14,6 +14,7 @@ from batchport import (
     run_import,
 )
 from tests.conftest import DEPARTMENTS
+from tests.integration.open_world import update_users
 from tests.integration.test_rollback import manual_sql, users_file
 
 
@@ -76,13 +77,7 @@ def test_a_restore_never_lands_on_another_row(db, csv_file, rows, users_batch):
     """Batch B updates bob; bob's row is deleted since (his batch forced out) and users are
     made by hand. B's rollback cannot put bob back: it lists him as deleted since and, forced,
     writes nothing onto the hand-made users."""
-    update = run_import(
-        db,
-        "users",
-        users_file(csv_file, ["bob@x.org", "Robert", "Ray", "OPS"], name="b.csv"),
-        actor="b",
-        on_existing="update",
-    )
+    update = update_users(db, csv_file, ["bob@x.org", "Robert", "Ray", "OPS"], name="b.csv")
     rollback_batch(db, users_batch.batch_id, actor="a", force_edited=True)
     for n in range(3):
         manual_sql(
@@ -103,13 +98,7 @@ def test_a_restore_never_lands_on_a_stranger_given_the_same_id(db, csv_file, row
     """B updates bob; bob is deleted by hand and another user is inserted with bob's id (a
     sync tool, a backup). B's rollback lists bob as gone; forced, it writes nothing onto the
     stranger."""
-    update = run_import(
-        db,
-        "users",
-        users_file(csv_file, ["bob@x.org", "Robert", "Ray", "FIN"], name="b.csv"),
-        actor="b",
-        on_existing="update",
-    )
+    update = update_users(db, csv_file, ["bob@x.org", "Robert", "Ray", "FIN"], name="b.csv")
     [bob] = rows("users", email="bob@x.org")
     manual_sql(db, f"DELETE FROM user_departments WHERE user_id = {bob['id']}")
     manual_sql(db, f"DELETE FROM users WHERE id = {bob['id']}")
@@ -191,13 +180,7 @@ def test_a_restore_that_makes_a_row_its_own_ancestor_is_refused(db, csv_file, ro
 def test_a_forced_restore_keeps_the_sign_of_the_edit(db, csv_file, rows, users_batch):
     """A creates ann; B updates her; she is edited by hand; B is rolled back by force. Her
     row still shows the edit, so A's plain rollback is refused instead of deleting her."""
-    update = run_import(
-        db,
-        "users",
-        users_file(csv_file, ["ann@x.org", "Annie", "Lee", "HQ"], name="b.csv"),
-        actor="b",
-        on_existing="update",
-    )
+    update = update_users(db, csv_file, ["ann@x.org", "Annie", "Lee", "HQ"], name="b.csv")
     manual_sql(db, "UPDATE users SET last_name = 'Edited' WHERE email = 'ann@x.org'")
     rollback_batch(db, update.batch_id, actor="b", force_edited=True)
     [ann] = rows("users", email="ann@x.org")
@@ -211,13 +194,7 @@ def test_a_forced_restore_keeps_the_sign_of_the_edit(db, csv_file, rows, users_b
 def test_a_forced_restore_of_links_keeps_the_sign_of_the_edit(db, csv_file, rows, users_batch):
     """B changes ann's links; a link is then added by hand; B is rolled back by force. Her row
     shows the edit, so A's plain rollback is refused instead of deleting her."""
-    moved = run_import(
-        db,
-        "users",
-        users_file(csv_file, ["ann@x.org", "Ann", "Lee", "FIN"], name="move.csv"),
-        actor="b",
-        on_existing="update",
-    )
+    moved = update_users(db, csv_file, ["ann@x.org", "Ann", "Lee", "FIN"], name="move.csv")
     manual_sql(
         db,
         "INSERT INTO user_departments (user_id, department_id) SELECT u.id, d.id "
@@ -234,13 +211,7 @@ def test_rolling_back_out_of_order_spares_a_later_update(db, csv_file, rows, use
     """A creates ann; B and then C update her. B forced out of order leaves C's update
     standing, so A's plain rollback must not delete her."""
     second, _third = (
-        run_import(
-            db,
-            "users",
-            users_file(csv_file, ["ann@x.org", "Annie", last, "HQ"], name=f"{last}.csv"),
-            actor="b",
-            on_existing="update",
-        )
+        update_users(db, csv_file, ["ann@x.org", "Annie", last, "HQ"], name=f"{last}.csv")
         for last in ("Lee", "Leigh")
     )
     rollback_batch(db, second.batch_id, actor="b", force_edited=True)
@@ -255,13 +226,7 @@ def test_a_forced_rollback_is_an_edit_to_later_batches(db, csv_file, rows):
     run_import(db, "departments", csv_file(DEPARTMENTS, name="departments.csv"), actor="a")
     manual_sql(db, "INSERT INTO users (email, first_name, last_name) VALUES ('u@x.org', 'H', 'X')")
     first, second = (
-        run_import(
-            db,
-            "users",
-            users_file(csv_file, ["u@x.org", name, "X", "HQ"], name=f"{name}.csv"),
-            actor="b",
-            on_existing="update",
-        )
+        update_users(db, csv_file, ["u@x.org", name, "X", "HQ"], name=f"{name}.csv")
         for name in ("A", "B")
     )
     rollback_batch(db, first.batch_id, actor="b", force_edited=True)

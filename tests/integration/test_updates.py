@@ -24,18 +24,6 @@ from tests.integration.test_rollback import manual_sql, users_file
 USER_HEADER = ["email", "first_name", "last_name", "department_codes"]
 
 
-@pytest.fixture
-def base(db, csv_file):
-    """Departments, and two users imported by a first batch."""
-    run_import(db, "departments", csv_file(DEPARTMENTS, name="departments.csv"), actor="a")
-    return run_import(
-        db,
-        "users",
-        users_file(csv_file, ["ann@x.org", "Ann", "Lee", "HQ"], ["bob@x.org", "Bob", "Ray", "FIN"]),
-        actor="a",
-    )
-
-
 def user(rows, email):
     [found] = rows("users", email=email)
     return found
@@ -48,7 +36,9 @@ def codes(db, rows, email):
     return [ids[link["department_id"]] for link in sorted(links, key=lambda x: not x["is_primary"])]
 
 
-def test_update_changes_rows_keeps_their_batch_and_rollback_restores_them(db, csv_file, rows, base):
+def test_update_changes_rows_keeps_their_batch_and_rollback_restores_them(
+    db, csv_file, rows, users_batch
+):
     """Changed rows are updated (values and links), unchanged ones counted; the updated row
     keeps the batch that created it; the rollback puts back values and links exactly."""
     before = {u["email"]: u for u in rows("users")}
@@ -62,7 +52,7 @@ def test_update_changes_rows_keeps_their_batch_and_rollback_restores_them(db, cs
     report = run_import(db, "users", path, actor="b", on_existing="update")
     assert (report.created["users"], report.updated, report.unchanged) == (1, 1, 1)
     ann = user(rows, "ann@x.org")
-    assert ann["first_name"] == "Annie" and ann["import_batch_id"] == base.batch_id
+    assert ann["first_name"] == "Annie" and ann["import_batch_id"] == users_batch.batch_id
     assert codes(db, rows, "ann@x.org") == ["OPS", "FIN"]
     [job] = list_history(db, batch_id=report.batch_id)
     assert (job.rows_imported, job.rows_updated, job.rows_unchanged, job.on_existing) == (
@@ -80,7 +70,7 @@ def test_update_changes_rows_keeps_their_batch_and_rollback_restores_them(db, cs
     assert codes(db, rows, "ann@x.org") == ["HQ"]
 
 
-def test_skip_leaves_existing_rows_and_counts_them(db, csv_file, rows, base):
+def test_skip_leaves_existing_rows_and_counts_them(db, csv_file, rows, users_batch):
     """With skip, rows already there are left exactly as they are and counted as skipped."""
     before = rows("users")
     path = users_file(
@@ -93,7 +83,7 @@ def test_skip_leaves_existing_rows_and_counts_them(db, csv_file, rows, base):
     assert rows("users") == before
 
 
-def test_update_dry_run_counts_and_writes_nothing(db, csv_file, rows, base):
+def test_update_dry_run_counts_and_writes_nothing(db, csv_file, rows, users_batch):
     """A dry run that would update reports the counts and leaves every row and history alone."""
     before = (rows("users"), rows("user_departments"), len(list_history(db)))
     path = users_file(
@@ -116,41 +106,41 @@ def test_update_dry_run_counts_and_writes_nothing(db, csv_file, rows, base):
     ],
     ids=["value", "link-added", "link-changed"],
 )
-def test_a_row_edited_after_import_blocks_until_forced(db, rows, base, edit):
+def test_a_row_edited_after_import_blocks_until_forced(db, rows, users_batch, edit):
     """An edit made outside batchport (to the row or to its links) is listed and blocks the
     rollback, changing nothing; --force-edited rolls back anyway and history records it."""
     manual_sql(db, edit)
-    preview = preview_rollback(db, base.batch_id)
+    preview = preview_rollback(db, users_batch.batch_id)
     assert not preview.possible
     assert [(e.table, e.key, e.created) for e in preview.edited] == [("users", "ann@x.org", True)]
     before = (rows("users"), rows("user_departments"))
     with pytest.raises(RowsEdited, match="edited after the import") as refused:
-        rollback_batch(db, base.batch_id, actor="a")
+        rollback_batch(db, users_batch.batch_id, actor="a")
     assert [e.key for e in refused.value.edited] == ["ann@x.org"]
     assert (rows("users"), rows("user_departments")) == before
-    [job] = list_history(db, batch_id=base.batch_id)
+    [job] = list_history(db, batch_id=users_batch.batch_id)
     assert job.status == "completed"
 
-    rollback_batch(db, base.batch_id, actor="a", force_edited=True)
+    rollback_batch(db, users_batch.batch_id, actor="a", force_edited=True)
     assert rows("users") == []
-    [job] = list_history(db, batch_id=base.batch_id)
+    [job] = list_history(db, batch_id=users_batch.batch_id)
     assert job.status == "rolled_back" and job.rollback_forced
 
 
-def test_a_link_removed_by_hand_loses_nothing_and_does_not_block(db, rows, base):
+def test_a_link_removed_by_hand_loses_nothing_and_does_not_block(db, rows, users_batch):
     """Removing a link by hand leaves nothing for the rollback to destroy: it goes ahead."""
     manual_sql(
         db,
         "DELETE FROM user_departments WHERE user_id = (SELECT id FROM users "
         "WHERE email = 'ann@x.org')",
     )
-    assert preview_rollback(db, base.batch_id).possible
-    done = rollback_batch(db, base.batch_id, actor="a")
+    assert preview_rollback(db, users_batch.batch_id).possible
+    done = rollback_batch(db, users_batch.batch_id, actor="a")
     assert done.deleted == {"user_departments": 1, "users": 2, "departments": 0}
     assert rows("users") == []
 
 
-def test_an_updated_row_edited_again_blocks_the_restore(db, csv_file, rows, base):
+def test_an_updated_row_edited_again_blocks_the_restore(db, csv_file, rows, users_batch):
     """A row an import updated and someone edited since is not restored over that edit;
     forced, the values the import changed are put back and the later edit of another column
     stays."""
@@ -170,7 +160,7 @@ def test_an_updated_row_edited_again_blocks_the_restore(db, csv_file, rows, base
     assert (bob["first_name"], bob["last_name"]) == ("Bob", "Later")
 
 
-def test_a_later_import_update_protects_the_rows_it_changed(db, csv_file, rows, base):
+def test_a_later_import_update_protects_the_rows_it_changed(db, csv_file, rows, users_batch):
     """Rows of batch A updated by a later batch B are edited from A's point of view: A's
     rollback waits until B is rolled back."""
     later = run_import(
@@ -181,9 +171,9 @@ def test_a_later_import_update_protects_the_rows_it_changed(db, csv_file, rows, 
         on_existing="update",
     )
     with pytest.raises(RowsEdited):
-        rollback_batch(db, base.batch_id, actor="a")
+        rollback_batch(db, users_batch.batch_id, actor="a")
     rollback_batch(db, later.batch_id, actor="b")
-    rollback_batch(db, base.batch_id, actor="a")
+    rollback_batch(db, users_batch.batch_id, actor="a")
     assert rows("users") == []
 
 
@@ -279,7 +269,7 @@ def test_departments_update_and_refuse_a_cycle_through_the_database(db, csv_file
     assert by_code["OPS"]["parent_id"] == by_code["HQ"]["id"] and "NEW" not in by_code
 
 
-def test_a_link_added_by_hand_after_an_update_blocks_its_restore(db, csv_file, rows, base):
+def test_a_link_added_by_hand_after_an_update_blocks_its_restore(db, csv_file, rows, users_batch):
     """Restoring an updated row's links would drop a link added by hand since: refused."""
     report = run_import(
         db,
