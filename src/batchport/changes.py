@@ -74,21 +74,55 @@ def pointers(
                     yield foreign_key.column, value, f"link in {link.table.name}"
 
 
+def identity_columns(import_type: ImportType) -> list[sa.Column[Any]]:
+    """What proves a row of the type is the row it was: its natural key, and where its table
+    has a creation time, that time and the batch that created the row (a row renamed by hand
+    keeps both; another row given the same id by hand has its own)."""
+    table = import_type.table
+    if "created_at" not in table.c:
+        return [import_type.key_column]
+    return [import_type.key_column, table.c.created_at, table.c.import_batch_id]
+
+
+def identity(key: Any, created_at: Any = None, batch_id: str | None = None) -> str:
+    """A row's identity, as the change log keeps it."""
+    return encode({"key": key, "created_at": created_at, "batch_id": batch_id})
+
+
+def same_row(
+    logged: str | dict[str, Any] | None,
+    key: Any,
+    created_at: Any = None,
+    batch_id: str | None = None,
+) -> bool:
+    """Whether a row with these values is the row a logged identity names (a log without
+    one, from before identities were kept, takes the id's word for it)."""
+    if logged is None:
+        return True
+    known = json.loads(logged) if isinstance(logged, str) else logged
+    if known.get("created_at") is not None and created_at is not None:
+        return bool(known["created_at"] == _iso(created_at) and known.get("batch_id") == batch_id)
+    return str(known.get("key")) == str(key)
+
+
 def identities(
     conn: sa.Connection, catalog: Catalog, values: Iterable[tuple[sa.Column[Any], Any]]
-) -> dict[str, dict[str, Any]]:
-    """The natural keys of the rows these (column, value) pairs point at, per table and id,
-    for the import types' tables: what tells a restore that an id still names the same row."""
-    keys = {t.table.name: t.key_column for t in catalog.types}
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """The identities (see `identity_columns`) of the rows these (column, value) pairs point
+    at, per table and id, for the import types' tables: what tells a restore that an id still
+    names the same row."""
+    types = {t.table.name: t for t in catalog.types}
     wanted: dict[sa.Column[Any], set[Any]] = {}
     for column, value in values:
-        if column.table.name in keys and column.name == "id":
+        if column.table.name in types and column.name == "id":
             wanted.setdefault(column, set()).add(value)
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, dict[str, dict[str, Any]]] = {}
     for column, ids in wanted.items():
-        key = keys[column.table.name]
-        rows = conn.execute(sa.select(column, key).where(column.in_(sorted(ids))))
-        found[column.table.name] = {str(row_id): value for row_id, value in rows}
+        proof = identity_columns(types[column.table.name])
+        rows = conn.execute(sa.select(column, *proof).where(column.in_(sorted(ids))))
+        found[column.table.name] = {
+            str(row_id): json.loads(identity(*values)) for row_id, *values in rows
+        }
     return found
 
 

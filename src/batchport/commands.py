@@ -529,9 +529,19 @@ def _assess(
     if not refuse:
         updates = rollback.changed_rows(conn, db.catalog, job.batch_id)
         conn.rollback()
-        begin = db.dialect.begin_write(conn) if updates else conn.begin()
-        with begin as transaction:
-            found = rollback.assess(conn, db.dialect, db.catalog, job.batch_id, force=force)
+        if updates:
+            try:
+                with db.dialect.begin_write(conn) as transaction:
+                    found = rollback.assess(conn, db.dialect, db.catalog, job.batch_id, force=force)
+                    transaction.rollback()
+            except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+                pass  # no right to write, not even to try and undo: look without trying
+            else:
+                return found
+        with conn.begin() as transaction:
+            found = rollback.assess(
+                conn, db.dialect, db.catalog, job.batch_id, force=force, simulate=not updates
+            )
             transaction.rollback()
         return found
     found = rollback.assess(conn, db.dialect, db.catalog, job.batch_id, force=force)

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from batchport import history
+from batchport import audit, history
 from batchport.database import Database
 from batchport.process import host_and_pid, this_worker
 from batchport.reports import Job
@@ -74,6 +74,16 @@ def sweep(db: Database) -> list[Job]:
                 if job.status not in SWEPT or _alive(db, conn, job):
                     continue
                 history.mark_interrupted(conn, job, SWEPT[job.status], INTERRUPTED)
+                importing = job.status == "running"
+                audit.write(
+                    conn,
+                    actor=job.imported_by if importing else job.rolled_back_by,
+                    action="import" if importing else "rollback",
+                    outcome=INTERRUPTED,
+                    batch_id=job.batch_id,
+                    file_sha256=job.file_sha256 if importing else None,
+                    detail=f"its worker {job.worker} is gone; swept by {this_worker()}",
+                )
                 swept.append(job)
     return swept
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from batchport import list_history, recover, run_import
+from batchport import audit, list_history, recover, run_import
 from tests.conftest import DEPARTMENTS
 
 TIMEOUT = 60
@@ -49,7 +49,8 @@ def statuses(db) -> dict[str, tuple[str, str | None]]:
 
 
 def test_jobs_of_dead_workers_are_swept(db):
-    """running becomes failed and rolling_back becomes rollback_failed, reason interrupted."""
+    """running becomes failed and rolling_back becomes rollback_failed, reason interrupted;
+    the audit log says so for each, in the same transaction."""
     insert_job(db, "running", dead_worker(), "00000000-0000-4000-8000-000000000001")
     insert_job(db, "rolling_back", dead_worker(), "00000000-0000-4000-8000-000000000002")
     swept = recover(db)
@@ -60,6 +61,11 @@ def test_jobs_of_dead_workers_are_swept(db):
     assert statuses(db) == {
         "00000000-0000-4000-8000-000000000001": ("failed", "interrupted"),
         "00000000-0000-4000-8000-000000000002": ("rollback_failed", "interrupted"),
+    }
+    logged = {(e["action"], e["outcome"], e["batch_id"]) for e in audit.entries(db)}
+    assert logged == {
+        ("import", "interrupted", "00000000-0000-4000-8000-000000000001"),
+        ("rollback", "interrupted", "00000000-0000-4000-8000-000000000002"),
     }
 
 

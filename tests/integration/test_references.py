@@ -5,6 +5,8 @@ listed, and never cascaded away or blanked."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import sqlalchemy as sa
 
@@ -14,6 +16,7 @@ from batchport import (
     list_history,
     preview_rollback,
     rollback_batch,
+    run_workbook_import,
 )
 from tests.integration.open_world import (
     ACTIONS,
@@ -21,7 +24,10 @@ from tests.integration.open_world import (
     app_table,
     note_on,
     notes_on_links,
+    outcome,
     update_users,
+    wait_until,
+    waiting_on_a_lock,
 )
 from tests.integration.test_rollback import manual_sql
 
@@ -180,3 +186,55 @@ def test_an_update_never_deletes_a_link_another_row_points_at(db, csv_file, rows
     assert listed in str(refused.value)
     assert (rows("users"), rows("user_departments")) == before
     assert len(app_rows(db, "notes")) == 1
+
+
+def test_a_note_written_while_an_update_drops_its_link_is_never_cascaded(db, csv_file, users_batch):
+    """A note on ann's HQ link is being written (not yet committed) when an update drops that
+    link: the update waits for it, then sees it and is refused whole; the note stays."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers queue: no note is half-written while an import writes")
+    listed = notes_on_links(db)
+    with ThreadPoolExecutor(1) as pool, db.engine.connect() as writer:
+        writer.exec_driver_sql(
+            f"INSERT INTO {listed} (user_id, department_id) SELECT u.id, d.id "
+            "FROM users u, inventory.departments d WHERE u.email = 'ann@x.org' AND d.code = 'HQ'"
+        )
+        running = pool.submit(
+            update_users, db, csv_file, ["ann@x.org", "Ann", "Lee", "FIN"], name="drop.csv"
+        )
+        wait_until(lambda: waiting_on_a_lock(db, "%user_departments%FOR UPDATE%"))
+        writer.commit()
+        refused = outcome(running)
+    assert isinstance(refused, ImportConflict) and listed in str(refused)
+    assert len(app_rows(db, "notes")) == 1
+
+
+def test_a_link_moved_by_hand_to_another_row_still_counts(db, xlsx_file, rows):
+    """A workbook batch links ann to its new department LAB; the link row is then moved by hand
+    to a user made by hand. Rolling the batch back would delete LAB under that link: listed,
+    refused, forced or not; nothing changes."""
+    reports = run_workbook_import(
+        db,
+        xlsx_file(
+            {
+                "departments": [["code", "name"], ["LAB", "Lab"]],
+                "users": [
+                    ["email", "first_name", "last_name", "department_codes"],
+                    ["ann@x.org", "Ann", "Lee", "LAB"],
+                ],
+            }
+        ),
+        actor="a",
+    )
+    manual_sql(db, "INSERT INTO users (email, first_name, last_name) VALUES ('h@x.org', 'H', 'X')")
+    manual_sql(
+        db,
+        "UPDATE user_departments SET user_id = (SELECT id FROM users WHERE email = 'h@x.org')",
+    )
+    before = (rows("users"), rows("user_departments"), rows("departments"))
+    with pytest.raises(RollbackBlocked) as refused:
+        rollback_batch(db, reports[0].batch_id, actor="a", force_edited=True)
+    [reference] = refused.value.references
+    assert (reference.table, reference.referenced_key) == ("user_departments", "LAB")
+    assert reference.batch_id == reports[0].batch_id
+    assert (rows("users"), rows("user_departments"), rows("departments")) == before

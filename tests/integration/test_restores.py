@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from batchport import (
+    Database,
     RollbackBlocked,
     RowsEdited,
     list_history,
@@ -279,3 +280,41 @@ def test_an_update_changes_only_the_columns_in_the_file(db, csv_file, rows):
     assert not by_code["FIN"]["is_active"]
     assert by_code["OPS"]["parent_id"] is None and not by_code["OPS"]["is_active"]
     assert by_code["NEW"]["is_active"] and by_code["NEW"]["parent_id"] is None
+
+
+def test_a_row_renamed_by_hand_is_still_the_row_the_batch_updated(db, csv_file, rows, users_batch):
+    """B updates bob's first name; bob's email is then changed by hand. The row is still bob:
+    B's rollback lists him as edited (not gone) and, forced, gives him his first name back."""
+    update = update_users(db, csv_file, ["bob@x.org", "Robert", "Ray", "FIN"], name="b.csv")
+    manual_sql(db, "UPDATE users SET email = 'robert@x.org' WHERE email = 'bob@x.org'")
+    [edited] = preview_rollback(db, update.batch_id).edited
+    assert (edited.key, edited.gone) == ("robert@x.org", False)
+    with pytest.raises(RowsEdited):
+        rollback_batch(db, update.batch_id, actor="b")
+    done = rollback_batch(db, update.batch_id, actor="b", force_edited=True)
+    assert done.restored == {"users": 1}
+    [bob] = rows("users", email="robert@x.org")
+    assert bob["first_name"] == "Bob"
+
+
+def test_a_read_only_look_at_a_restore_still_tells_what_blocks(db, database_url, csv_file, rows):
+    """A preview over a connection that may not write (a read-only SQLite file) cannot try the
+    restore; it looks without trying: the same restores, no false blocker."""
+    if db.dialect.name != "sqlite":
+        pytest.skip("a read-only role is a server-wide object; SQLite opens a file read-only")
+    run_import(db, "departments", csv_file(DEPARTMENTS, name="departments.csv"), actor="a")
+    update = run_import(
+        db,
+        "departments",
+        csv_file([["code", "name"], ["FIN", "Money"]], name="rename.csv"),
+        actor="b",
+        on_existing="update",
+    )
+    path = database_url.removeprefix("sqlite:///")
+    reader = Database.from_url(f"sqlite:///file:{path}?mode=ro&uri=true")
+    try:
+        preview = preview_rollback(reader, update.batch_id)
+    finally:
+        reader.dispose()
+    assert preview.possible and preview.restores == {"departments": 1}
+    assert preview.references == [] and preview.conflicts == []

@@ -43,7 +43,7 @@ def update_existing(
             rows.c[ROW_NUMBER].label("_row"),
             rows.c[import_type.key].label("_key"),
             table.c.id.label("_id"),
-            import_type.key_column.label("_row_key"),
+            *(c.label(f"_is_{n}") for n, c in enumerate(changes.identity_columns(import_type))),
             table.c.row_version.label("_version"),
             *(table.c[name].label(f"old_{name}") for name in names),
             *(value.label(f"new_{name}") for name, value in values),
@@ -83,7 +83,12 @@ def update_existing(
                     "batch_id": batch_id,
                     "table_name": table.name,
                     "row_id": row["_id"],
-                    "row_key": str(row["_row_key"]),
+                    "row_key": changes.identity(
+                        *(
+                            row[f"_is_{n}"]
+                            for n in range(len(changes.identity_columns(import_type)))
+                        )
+                    ),
                     "prior": prior,
                     "prior_links": row_links,
                     "version_before": version,
@@ -122,8 +127,8 @@ def _with_targets(
         targets: dict[str, dict[str, Any]] = {}
         for column, value in pointers[id(entry)]:
             if str(value) in known.get(column.table.name, {}):
-                key = known[column.table.name][str(value)]
-                targets.setdefault(column.table.name, {})[str(value)] = key
+                proof = known[column.table.name][str(value)]
+                targets.setdefault(column.table.name, {})[str(value)] = proof
         stored.append(
             entry
             | {
@@ -257,15 +262,22 @@ class LinkChange:
     ) -> None:
         """Deletes, inserts and re-flags the planned rows; with `check`, refuses
         (`LinksReferenced`), changing nothing, if a row of another table points at a link row
-        to delete."""
+        to delete.
+
+        The rows to delete are locked first: a row another writer adds that points at one of
+        them must wait for this transaction (and then finds it gone), and one added before is
+        seen by the check.
+        """
         table = self.link.table
         primary = list(table.primary_key.columns)
         if self.deleted:
+            doomed = sa.tuple_(*primary).in_(self.keys())
+            conn.execute(sa.select(*primary).where(doomed).with_for_update()).all()
             if check and (
                 pointing := rows_pointing_at(conn, dialect, table, self.keys(), referring)
             ):
                 raise LinksReferenced(pointing)
-            conn.execute(table.delete().where(sa.tuple_(*primary).in_(self.keys())))
+            conn.execute(table.delete().where(doomed))
         if self.inserted:
             conn.execute(table.insert(), self.inserted)
         names = {column.name for column in primary}

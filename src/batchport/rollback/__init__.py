@@ -53,14 +53,23 @@ class Assessment:
 
 
 def assess(
-    conn: sa.Connection, dialect: Dialect, catalog: Catalog, batch_id: str, *, force: bool
+    conn: sa.Connection,
+    dialect: Dialect,
+    catalog: Catalog,
+    batch_id: str,
+    *,
+    force: bool,
+    simulate: bool = True,
 ) -> Assessment:
     """Everything that decides whether the batch can be rolled back now, read in the caller's
     transaction; changes nothing.
 
-    When the batch updated rows, their restore is reviewed, then tried in a savepoint and
-    undone, so that the rows it would make their own ancestors, and the rows that would still
-    point at the batch afterwards, are found exactly as the rollback would meet them.
+    When the batch updated rows, their restore is reviewed, then (with `simulate`, which
+    needs a transaction that may write) tried in a savepoint and undone, so that the rows it
+    would make their own ancestors, and the rows that would still point at the batch
+    afterwards, are found exactly as the rollback would meet them. Without `simulate`, rows
+    the batch updated are taken to let go of its rows as their restore would (close, but
+    a cycle a restore would make goes unseen).
     """
     rows, signs = census(conn, dialect, catalog, batch_id, force=force)
     restores = changed_rows(conn, catalog, batch_id)
@@ -72,13 +81,18 @@ def assess(
     edited += found.edited
     if found.conflicts or found.references:
         return Assessment(rows, restores, found.references, found.conflicts, edited)
+    if not simulate:
+        references = outside_references(
+            conn, dialect, catalog, batch_id, force=force, restored=True
+        )
+        return Assessment(rows, restores, references, [], edited)
     with conn.begin_nested() as savepoint:
         try:
             with changes.writing(conn, str(uuid.uuid4())):
                 restore(conn, dialect, catalog, batch_id, force=True)
                 conflicts = looping(conn, catalog, batch_id)
                 references = outside_references(conn, dialect, catalog, batch_id, force=force)
-        except sa.exc.DBAPIError as exc:
+        except sa.exc.IntegrityError as exc:
             problem = str(exc.orig or exc).strip().splitlines()[0]
             conflicts = [RestoreConflict("", None, None, f"putting rows back fails: {problem}")]
             references = []

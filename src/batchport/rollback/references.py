@@ -15,12 +15,22 @@ from batchport.declarations import Catalog, ImportType, Link
 from batchport.dialects import Dialect
 from batchport.references import Condition, referencing
 from batchport.reports import ReferencingRow
+from batchport.schema import import_changes
 
 
 def outside_references(
-    conn: sa.Connection, dialect: Dialect, catalog: Catalog, batch_id: str, *, force: bool
+    conn: sa.Connection,
+    dialect: Dialect,
+    catalog: Catalog,
+    batch_id: str,
+    *,
+    force: bool,
+    restored: bool = False,
 ) -> list[ReferencingRow]:
-    """Rows outside the batch whose foreign keys point at rows a rollback of it deletes."""
+    """Rows outside the batch whose foreign keys point at rows a rollback of it deletes.
+
+    With `restored`, rows the batch updated are left out too, as their restore (not yet
+    run) would point them back where they pointed before the batch."""
     owners = {id(link.table): (t, link) for t in catalog.types for link in t.links}
     types = {id(t.table): t for t in catalog.types}
     tables = [t.table for t in catalog.types] + [link.table for _, link in owners.values()]
@@ -38,8 +48,10 @@ def outside_references(
             doomed = _links_deleted(dialect, *owners[id(referred)], batch_id, force=force)
             key = None
         exempt = None
-        if declared is not None:
-            exempt = _own(batch_id) if owned is None else _link_leaving(dialect, *owned, batch_id)
+        if declared is not None and owned is not None:
+            exempt = _links_of_rows(dialect, *owned, batch_id)
+        elif declared is not None:
+            exempt = _own(batch_id, declared if restored else None)
         found += referencing(conn, foreign_key, referenced=doomed, exempt=exempt, key=key)
     return found
 
@@ -48,10 +60,21 @@ def _stamped(batch_id: str) -> Condition:
     return lambda row: row.c.import_batch_id == batch_id
 
 
-def _own(batch_id: str) -> Condition:
-    """Rows of the batch, as a condition that is false (never unknown) for other rows: it is
-    negated to leave them out."""
-    return lambda row: row.c.import_batch_id.is_not_distinct_from(batch_id)
+def _own(batch_id: str, updated_in: sa.Table | None = None) -> Condition:
+    """Rows of the batch (and with `updated_in`, the rows of that table it updated), as a
+    condition that is false (never unknown) for other rows: it is negated to leave them out."""
+
+    def condition(row: sa.FromClause) -> sa.ColumnElement[bool]:
+        own = row.c.import_batch_id.is_not_distinct_from(batch_id)
+        if updated_in is None:
+            return own
+        updated = sa.select(import_changes.c.row_id).where(
+            import_changes.c.batch_id == batch_id,
+            import_changes.c.table_name == updated_in.name,
+        )
+        return own | row.c.id.in_(updated)
+
+    return condition
 
 
 def _links_deleted(
@@ -67,15 +90,11 @@ def _links_deleted(
     return condition
 
 
-def _link_leaving(dialect: Dialect, owner: ImportType, link: Link, batch_id: str) -> Condition:
-    """Link rows that leave with the batch: its own, and those of its rows (an edit of the
-    row, listed as one, deleted only if the rollback is forced)."""
-
-    def condition(row: sa.FromClause) -> sa.ColumnElement[bool]:
-        own = row.c.import_batch_id.is_not_distinct_from(batch_id)
-        return own | _owned(dialect, owner, link, row, batch_id)
-
-    return condition
+def _links_of_rows(dialect: Dialect, owner: ImportType, link: Link, batch_id: str) -> Condition:
+    """Link rows that leave with the batch's rows: its own, and any other (an edit of the
+    row, listed as one, and deleted only if the rollback is forced). A link row with the
+    batch's stamp on a row outside the batch (moved there by hand) stays, so it counts."""
+    return lambda row: _owned(dialect, owner, link, row, batch_id)
 
 
 def _owned(

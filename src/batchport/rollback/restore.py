@@ -175,10 +175,11 @@ class _Now:
     ) -> _Now:
         table = import_type.table
         ids = [entry["row_id"] for entry in page]
+        proof = changes.identity_columns(import_type)
         rows = conn.execute(
             sa.select(
                 table.c.id,
-                import_type.key_column.label("key"),
+                *(column.label(f"proof_{n}") for n, column in enumerate(proof)),
                 table.c.row_version,
                 table.c.import_batch_id,
             ).where(table.c.id.in_(ids))
@@ -187,9 +188,10 @@ class _Now:
         return cls(import_type, {row["id"]: row for row in rows}, links)
 
     def row(self, entry: sa.RowMapping) -> sa.RowMapping | None:
-        """The entry's row, if it is still there and still the same row (its key)."""
+        """The entry's row, if it is still there and still the same row (see
+        `changes.same_row`: a row renamed by hand is; another one given its id is not)."""
         row = self.rows.get(entry["row_id"])
-        if row is None or (entry["row_key"] is not None and str(row["key"]) != entry["row_key"]):
+        if row is None or not changes.same_row(entry["row_key"], *_proof(row)):
             return None
         return row
 
@@ -236,7 +238,7 @@ def _missing_targets(
 ) -> list[RestoreConflict]:
     """Entries whose prior values (or prior link rows) point at rows that no longer exist, or
     whose id now names another row."""
-    uses: dict[sa.Column[Any], dict[object, list[tuple[sa.RowMapping, str, object]]]] = {}
+    uses: dict[sa.Column[Any], dict[object, list[tuple[sa.RowMapping, str, Any]]]] = {}
     for entry in page:
         targets = json.loads(entry["targets"] or "{}")
         prior = json.loads(entry["prior"])
@@ -244,33 +246,45 @@ def _missing_targets(
         for column, value, what in changes.pointers(import_type, prior, logged_links):
             expected = targets.get(column.table.name, {}).get(str(value))
             uses.setdefault(column, {}).setdefault(value, []).append((entry, what, expected))
-    keys = {t.table.name: t.key_column for t in catalog.types}
+    types = {t.table.name: t for t in catalog.types}
     conflicts = []
     for column, values in uses.items():
-        key = keys.get(column.table.name)
-        if key is None or column.name != "id":
-            key = column
-        present: dict[object, object] = dict(
-            conn.execute(sa.select(column, key).where(column.in_(list(values)))).all()
-        )
+        owner = types.get(column.table.name)
+        proof = changes.identity_columns(owner) if owner and column.name == "id" else [column]
+        present = {
+            value: rest
+            for value, *rest in conn.execute(
+                sa.select(column, *proof).where(column.in_(list(values)))
+            )
+        }
         for value, places in values.items():
             for entry, what, expected in places:
                 if value not in present:
                     problem = "which no longer exists"
-                elif expected is not None and present[value] != expected:
-                    problem = f"which is another row now ({present[value]!r}, was {expected!r})"
+                elif not changes.same_row(expected, *present[value]):
+                    problem = f"which is another row now ({present[value][0]!r})"
                 else:
                     continue
                 conflicts.append(
                     RestoreConflict(
                         import_type.table.name,
                         entry["row_id"],
-                        entry["row_key"],
+                        _logged_key(entry),
                         f"its prior {what} points at {column.table.name} {column.name} "
                         f"{value!r}, {problem}",
                     )
                 )
     return conflicts
+
+
+def _proof(row: sa.RowMapping) -> list[Any]:
+    return [value for name, value in row.items() if str(name).startswith("proof_")]
+
+
+def _logged_key(entry: sa.RowMapping) -> object:
+    """The natural key the change log has for the entry's row (None in older entries)."""
+    logged = json.loads(entry["row_key"]) if entry["row_key"] else None
+    return logged.get("key") if isinstance(logged, dict) else logged
 
 
 def _edited(
@@ -279,7 +293,7 @@ def _edited(
     return EditedRow(
         import_type.table.name,
         entry["row_id"],
-        row["key"] if row is not None else entry["row_key"],
+        _proof(row)[0] if row is not None else _logged_key(entry),
         row["row_version"] if row is not None else None,
         created=False,
         gone=gone,
