@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from batchport.columns.parsers import Boolean, Email, KeyList, Text
 from batchport.declarations import Catalog, Field, ImportType, Link, Reference
 from batchport.schema import departments, user_departments, users
-from batchport.validation.fields import Boolean, Email, KeyList, Text
 
 DEPARTMENTS = ImportType(
     name="departments",

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from batchport.errors import ConfigurationError
-from batchport.validation.fields import Parser
+
+if TYPE_CHECKING:
+    from batchport.columns.parsers import Parser
 
 
 @dataclass(frozen=True)

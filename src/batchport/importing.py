@@ -16,19 +16,20 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from batchport import changes, history
+from batchport.checks.precheck import Precheck
+from batchport.checks.proof import NotLoadable
+from batchport.checks.stage import Stage
+from batchport.checks.staged import check_stage
+from batchport.columns.mapping import Mapping, map_header
+from batchport.columns.rows import Chunk, column_texts, parse_chunks, parse_texts
 from batchport.database import Database
 from batchport.declarations import ImportType
 from batchport.errors import FileRejected, RowError, SourceError
-from batchport.loading.direct import DirectLoader, NotLoadable
+from batchport.loading.direct import DirectLoader
 from batchport.loading.load import Loaded, load_stage
-from batchport.loading.staging import Stage
-from batchport.mapping import Mapping, map_header
 from batchport.reports import ImportReport, Job
 from batchport.sources import Limits, Source, WorkbookSource, is_workbook, open_source
 from batchport.sources.prefetch import may_fork, read_ahead
-from batchport.validation.checks import check_stage
-from batchport.validation.precheck import Precheck
-from batchport.validation.rows import Chunk, column_texts, parse_chunks, parse_texts
 
 #: Rows parsed and written per round trip; bounds memory whatever the file's size.
 CHUNK_ROWS = 10_000

@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from batchport import Catalog, Database, Field, ImportType, SourceError, run_import
+from batchport.columns.parsers import Text
 from batchport.sources import open_source
-from batchport.validation.fields import Text
 
 CORPORA = Path(__file__).parents[1] / "corpora"
 SPECTRUM = sorted((CORPORA / "csv-spectrum" / "csvs").glob("*.csv"))

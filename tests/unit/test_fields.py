@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from batchport.validation.fields import Boolean, CellInvalid, Email, KeyList, Text
+from batchport.columns.parsers import Boolean, CellInvalid, Email, KeyList, Text
 
 
 def test_text_keeps_text_up_to_its_length():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from batchport.builtin_types import DEPARTMENTS, USERS
-from batchport.mapping import map_header, normalise
+from batchport.columns.mapping import map_header, normalise
 
 
 def test_normalise_ignores_case_spaces_and_underscores():

@@ -6,11 +6,11 @@ import pytest
 
 import batchport
 from batchport.builtin_types import BUILTIN_TYPES, DEPARTMENTS
+from batchport.checks.cycles import has_cycle
+from batchport.columns.parsers import Text
 from batchport.declarations import Catalog, Field, ImportType
 from batchport.errors import ConfigurationError
 from batchport.schema import departments
-from batchport.validation.cycles import has_cycle
-from batchport.validation.fields import Text
 
 
 def test_all_is_sorted_and_complete():

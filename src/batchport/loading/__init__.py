@@ -1,3 +1,4 @@
-"""Loading: rows go to session-private staging tables, then into the target tables in one
-set-based statement per table, each row stamped with the batch id.
+"""Loading: checked rows into the target tables, each stamped with the batch id — straight
+from the stream (`direct`), or from the staging tables (`load`, and `update` for rows already
+there).
 """

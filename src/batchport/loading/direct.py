@@ -17,14 +17,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from batchport.checks.proof import NotLoadable, key_ids
+from batchport.columns.rows import Chunk
 from batchport.declarations import Catalog, ImportType, Link
 from batchport.dialects import Dialect
 from batchport.loading.values import server_default
-from batchport.validation.rows import Chunk
-
-
-class NotLoadable(Exception):
-    """The rows cannot be loaded as they are; the staged path will say exactly why."""
 
 
 class DirectLoader:
@@ -276,10 +273,3 @@ def _default(conn: sa.Connection, column: sa.Column[Any]) -> object:
     """The value the database would give `column` when a cell is empty (None if it has none)."""
     default = server_default(column)
     return None if default is None else conn.execute(sa.select(default)).scalar()
-
-
-def key_ids(conn: sa.Connection, import_type: ImportType) -> dict[object, int]:
-    """Every natural key of `import_type` in the database, with its row id."""
-    table = import_type.table
-    rows = conn.execute(sa.select(import_type.key_column, table.c.id)).all()
-    return dict(rows)

@@ -7,10 +7,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from batchport.checks.stage import EXISTING_ID, ROW_NUMBER, Stage
 from batchport.declarations import Catalog, ImportType
 from batchport.dialects import Dialect
 from batchport.errors import RowsGone
-from batchport.loading.staging import EXISTING_ID, ROW_NUMBER, Stage
 from batchport.loading.update import update_existing
 from batchport.loading.values import file_values, stamp
 

@@ -14,11 +14,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from batchport import changes
+from batchport.checks.stage import EXISTING_ID, ROW_NUMBER, Stage
 from batchport.declarations import Catalog, ImportType, Link
 from batchport.dialects import Dialect, ForeignKey
 from batchport.errors import LinksReferenced, UpdateMakesCycle
 from batchport.hierarchy import own_ancestors
-from batchport.loading.staging import EXISTING_ID, ROW_NUMBER, Stage
 from batchport.loading.values import file_values
 from batchport.references import rows_pointing_at
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from batchport.checks.stage import Stage
 from batchport.declarations import Catalog
-from batchport.loading.staging import Stage
 
 
 def stamp(table: sa.Table, batch_id: str) -> sa.ColumnElement[Any]:

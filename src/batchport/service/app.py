@@ -112,8 +112,12 @@ class RollbackRequest(Strict):
     force_edited: bool = False
 
 
+#: Text with something in it besides spaces (a name is trimmed), and no NUL character.
+NAMED = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
 class AccountRequest(Strict):
-    name: str = Field(min_length=1, max_length=100, pattern=NO_NUL)
+    name: str = Field(min_length=1, max_length=100, pattern=NAMED)
     role: Literal["admin", "importer", "viewer"]
 
 

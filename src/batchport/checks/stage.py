@@ -8,9 +8,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from batchport.columns.rows import Chunk
 from batchport.declarations import ImportType, Link
 from batchport.dialects import Dialect
-from batchport.validation.rows import Chunk
 
 ROW_NUMBER = "row_number"
 #: The id of the row already in the database that a staged row's key matches (and that the

@@ -12,11 +12,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from batchport.checks.cycles import has_cycle
+from batchport.checks.proof import NotLoadable, key_ids
+from batchport.columns.rows import Chunk
 from batchport.declarations import Catalog, ImportType
 from batchport.dialects import Dialect
-from batchport.loading.direct import NotLoadable, key_ids
-from batchport.validation.cycles import has_cycle
-from batchport.validation.rows import Chunk
 
 #: Keys looked up in the database per query.
 LOOKUP_BATCH = 10_000

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from batchport.columns.mapping import Mapping
+from batchport.columns.parsers import CellInvalid
 from batchport.declarations import Field
 from batchport.errors import RowError
-from batchport.mapping import Mapping
 from batchport.sources.base import Block
-from batchport.validation.fields import CellInvalid
 
 
 @dataclass(frozen=True, slots=True)

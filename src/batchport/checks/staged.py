@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from batchport.checks.stage import ROW_NUMBER, Stage
 from batchport.declarations import Catalog, ImportType
 from batchport.errors import RowError
-from batchport.loading.staging import ROW_NUMBER, Stage
 
 
 def check_stage(
