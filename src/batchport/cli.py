@@ -10,7 +10,6 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -23,6 +22,7 @@ from batchport.database import Database
 from batchport.errors import BatchportError, FileRejected, RollbackBlocked, RowsEdited
 from batchport.reports import ImportReport, Job, RollbackPreview
 from batchport.sources import Limits
+from batchport.vocabulary import OnExisting, Role
 
 #: Exit codes: 0 success, 1 a validation or user error, 2 a usage error (Typer's own).
 EXIT_ERROR = 1
@@ -42,14 +42,6 @@ app.add_typer(accounts_app, name="accounts")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
-
-
-class OnExisting(StrEnum):
-    """What an import does with a row whose key is already in the database."""
-
-    error = "error"
-    skip = "skip"
-    update = "update"
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -370,7 +362,7 @@ def serve(
 def accounts_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The account's name, recorded on its work.")],
-    role: Annotated[str, typer.Option(help="admin, importer or viewer.")] = "importer",
+    role: Annotated[Role, typer.Option(help="What the account may do.")] = Role.importer,
     actor: ActorOption = None,
     as_json: JsonOption = False,
 ) -> None:

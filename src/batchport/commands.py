@@ -33,7 +33,6 @@ from batchport.errors import (
 )
 from batchport.importing import Finish, Progress, ReadOptions, import_file, import_workbook
 from batchport.liveness import INTERRUPTED, sweep, working_on
-from batchport.loading.load import ON_EXISTING
 from batchport.process import this_worker
 from batchport.reports import (
     BatchReport,
@@ -44,6 +43,7 @@ from batchport.reports import (
 )
 from batchport.sources import Limits, file_sha256
 from batchport.verify import Check, verify_schema
+from batchport.vocabulary import OnExisting
 
 #: The import type recorded for a job that imports a whole workbook.
 WORKBOOK = "workbook"
@@ -241,12 +241,12 @@ def _audit_import(
 
 
 def check_on_existing(value: str) -> str:
-    """The value, if it is one of `ON_EXISTING`; else a `ConfigurationError`."""
-    if value not in ON_EXISTING:
+    """The value, if it is one of `OnExisting`; else a `ConfigurationError`."""
+    if value not in {str(o) for o in OnExisting}:
         raise ConfigurationError(
-            f"on_existing must be one of {', '.join(ON_EXISTING)}, not {value!r}"
+            f"on_existing must be one of {', '.join(OnExisting)}, not {value!r}"
         )
-    return value
+    return str(value)
 
 
 def _existing_file(path: Path | str) -> Path:

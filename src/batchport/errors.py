@@ -13,10 +13,19 @@ BatchportError
 │   └── LinksReferenced       an update would delete link rows other rows point at
 ├── JobMoved                  a job was no longer in the status its worker left it in
 ├── BatchNotFound             no import job has this batch id or job id
-└── RollbackRefused           a rollback was not done; nothing changed
-    ├── BatchNotRollbackable  the job's status does not allow a rollback
-    ├── RollbackBlocked       rows outside the batch reference its rows, or a restore conflicts
-    └── RowsEdited            rows of the batch were edited after the import
+├── RollbackRefused           a rollback was not done; nothing changed
+│   ├── BatchNotRollbackable  the job's status does not allow a rollback
+│   ├── RollbackBlocked       rows outside the batch reference its rows, or a restore conflicts
+│   └── RowsEdited            rows of the batch were edited after the import
+├── AccountExists             (service) an account of that name exists already
+├── SessionNotFound           (service) no import session has this id
+└── SessionConflict           (service) the session's status does not allow this
+
+NotLoadable (not a BatchportError, never reaches a user): a fast path cannot prove the rows
+valid and hands over to the staged path, which reports exactly why. A parser's `CellInvalid`
+(in `columns.parsers`) likewise becomes a `RowError` before anyone sees it.
+
+`first_line` gives any exception's text as a user sees it.
 """
 
 from __future__ import annotations
@@ -238,3 +247,26 @@ class RowsEdited(RollbackRefused):
             "nothing was changed",
             batch_id=batch_id,
         )
+
+
+class AccountExists(BatchportError):
+    """An account of that name exists already."""
+
+
+class SessionNotFound(BatchportError):
+    """No import session has this id."""
+
+
+class SessionConflict(BatchportError):
+    """The session is not in a state that allows this."""
+
+
+class NotLoadable(Exception):
+    """The rows cannot be loaded as they are; the staged path will say exactly why."""
+
+
+def first_line(error: object) -> str:
+    """An exception's (or a driver error's) text as a user sees it: its first line, or its
+    type's name when it has no text."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -12,6 +12,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from batchport.vocabulary import JobStatus, Role
+
 #: Constraint names follow Knex's, which the seed's database already uses.
 NAMING_CONVENTION = {
     "ix": "%(table_name)s_%(column_0_name)s_index",
@@ -23,15 +25,6 @@ NAMING_CONVENTION = {
 
 INVENTORY = "inventory"
 
-JOB_STATUSES = (
-    "pending",
-    "running",
-    "completed",
-    "failed",
-    "rolling_back",
-    "rolled_back",
-    "rollback_failed",
-)
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -99,7 +92,7 @@ import_history = sa.Table(
     sa.Column("on_existing", sa.String(10), nullable=False, server_default="error"),
     sa.Column("rollback_forced", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.CheckConstraint(
-        sa.column("status").in_(JOB_STATUSES),
+        sa.column("status").in_([str(s) for s in JobStatus]),
         name="status",
     ),
 )
@@ -205,7 +198,7 @@ accounts = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False, server_default=sa.func.now()),
     sa.Column("created_by", sa.String(100), nullable=True),
     sa.Column("disabled_at", Timestamp, nullable=True),
-    sa.CheckConstraint(sa.column("role").in_(("admin", "importer", "viewer")), name="role"),
+    sa.CheckConstraint(sa.column("role").in_([str(r) for r in Role]), name="role"),
 )
 
 #: An uploaded file on its way in: validated, then committed as an import job.

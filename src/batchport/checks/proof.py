@@ -6,10 +6,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from batchport.declarations import ImportType
+from batchport.errors import NotLoadable
 
-
-class NotLoadable(Exception):
-    """The rows cannot be loaded as they are; the staged path will say exactly why."""
+__all__ = ["NotLoadable", "key_ids"]
 
 
 def key_ids(conn: sa.Connection, import_type: ImportType) -> dict[object, int]:

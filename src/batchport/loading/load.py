@@ -14,9 +14,6 @@ from batchport.errors import RowsGone
 from batchport.loading.update import update_existing
 from batchport.loading.values import file_values, stamp
 
-#: What an import may do with a row whose key is already in the database.
-ON_EXISTING = ("error", "skip", "update")
-
 
 @dataclass
 class Loaded:

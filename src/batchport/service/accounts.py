@@ -14,16 +14,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 
 from batchport.database import Database
-from batchport.errors import BatchportError, ConfigurationError
+from batchport.errors import AccountExists, ConfigurationError
 from batchport.history import now
 from batchport.schema import accounts
+from batchport.vocabulary import Role
 
-ROLES = ("admin", "importer", "viewer")
 _HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
-
-
-class AccountExists(BatchportError):
-    """An account of that name exists already."""
 
 
 @dataclass(frozen=True)
@@ -47,8 +43,8 @@ def create_account(db: Database, name: str, role: str, *, created_by: str | None
     name = name.strip()
     if not name or len(name) > 100:
         raise ConfigurationError("an account name has 1 to 100 characters")
-    if role not in ROLES:
-        raise ConfigurationError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if role not in {str(r) for r in Role}:
+        raise ConfigurationError(f"role must be one of {', '.join(Role)}, not {role!r}")
     token_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     db.ensure_ready()

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import unquote
 
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
@@ -34,6 +34,7 @@ from starlette.exceptions import HTTPException
 from batchport import audit, commands
 from batchport.database import Database
 from batchport.errors import (
+    AccountExists,
     BatchNotFound,
     BatchportError,
     ConfigurationError,
@@ -41,12 +42,15 @@ from batchport.errors import (
     RollbackBlocked,
     RollbackRefused,
     RowsEdited,
+    SessionConflict,
+    SessionNotFound,
     SourceError,
 )
 from batchport.reports import to_json
 from batchport.service import accounts, sessions
-from batchport.service.accounts import Account, AccountExists
+from batchport.service.accounts import Account
 from batchport.sources import Limits, open_source
+from batchport.vocabulary import OnExisting, Role
 
 LOG = logging.getLogger("batchport.service")
 #: Upload limits: the file's bytes and its data rows.
@@ -64,8 +68,8 @@ STATUS = {
     ConfigurationError: 400,
     SourceError: 400,
     BatchNotFound: 404,
-    sessions.SessionNotFound: 404,
-    sessions.SessionConflict: 409,
+    SessionNotFound: 404,
+    SessionConflict: 409,
     RollbackRefused: 409,
     JobMoved: 409,
     AccountExists: 409,
@@ -118,7 +122,7 @@ NAMED = r"^[^\x00]*[^\s\x00][^\x00]*$"
 
 class AccountRequest(Strict):
     name: str = Field(min_length=1, max_length=100, pattern=NAMED)
-    role: Literal["admin", "importer", "viewer"]
+    role: Role
 
 
 class ErrorBody(BaseModel):
@@ -269,7 +273,7 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
         account: Caller,
         import_type: Annotated[TypeName, Form()],
         file: Annotated[UploadFile, File()],
-        on_existing: Annotated[Literal["error", "skip", "update"], Form()] = "error",
+        on_existing: Annotated[OnExisting, Form()] = OnExisting.error,
     ) -> dict[str, Any]:
         """Uploads a file for an import type; it is validated in the background."""
         importer(request, account, "upload")

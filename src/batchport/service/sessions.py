@@ -28,28 +28,33 @@ import sqlalchemy as sa
 
 from batchport import commands, history
 from batchport.database import Database
-from batchport.errors import BatchNotFound, BatchportError, FileRejected, RowError
+from batchport.errors import (
+    BatchNotFound,
+    BatchportError,
+    FileRejected,
+    RowError,
+    SessionConflict,
+    SessionNotFound,
+)
 from batchport.importing import Progress
 from batchport.liveness import process_alive, sweep
 from batchport.process import this_worker
 from batchport.reports import Job
 from batchport.schema import import_sessions
 from batchport.sources import Limits
+from batchport.vocabulary import SessionStatus
 
 #: How long an uncommitted session is kept.
 LIFETIME = dt.timedelta(hours=24)
 #: Progress is written to the session at most this often (seconds).
 PROGRESS_EVERY = 0.5
 #: Statuses in which a session has done its work for good.
-FINAL = ("committed", "invalid", "failed", "expired")
-
-
-class SessionNotFound(BatchportError):
-    """No import session has this id."""
-
-
-class SessionConflict(BatchportError):
-    """The session is not in a state that allows this."""
+FINAL = (
+    SessionStatus.committed,
+    SessionStatus.invalid,
+    SessionStatus.failed,
+    SessionStatus.expired,
+)
 
 
 def create(
