@@ -8,9 +8,7 @@ The server is never assumed to be ours alone: every database gets a unique name.
 from __future__ import annotations
 
 import csv
-import os
 import shutil
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -21,43 +19,7 @@ from typer.testing import CliRunner
 
 from batchport import Database, migrations
 from batchport.cli import app
-from batchport.schema import departments, import_history, user_departments, users
-
-#: The server tests create their databases on; CI must reach it (a failure, never a skip).
-ADMIN_URL = os.environ.get(
-    "BATCHPORT_TEST_ADMIN_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"
-)
-
-TABLES = {
-    "departments": departments,
-    "users": users,
-    "user_departments": user_departments,
-    "import_history": import_history,
-}
-
-
-def _admin() -> sa.Engine:
-    return sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
-
-
-def create_pg_database(template: str | None = None) -> str:
-    """Creates an empty (or templated) PostgreSQL database; returns its URL."""
-    name = f"batchport_test_{uuid.uuid4().hex[:16]}"
-    admin = _admin()
-    with admin.connect() as conn:
-        suffix = f" TEMPLATE {template}" if template else ""
-        conn.exec_driver_sql(f"CREATE DATABASE {name}{suffix}")
-    admin.dispose()
-    return sa.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_pg_database(url: str) -> None:
-    """Drops a database made by `create_pg_database`, closing whatever still uses it."""
-    name = sa.make_url(url).database
-    admin = _admin()
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.dispose()
+from tests.helpers import ADMIN_URL, TABLES, create_pg_database, drop_pg_database
 
 
 @pytest.fixture(scope="session")
@@ -162,14 +124,6 @@ def cli(database_url: str) -> Callable[..., object]:
         return runner.invoke(app, ["--database-url", database_url, *args], input=input)
 
     return run
-
-
-DEPARTMENTS = [
-    ["code", "name", "parent_code"],
-    ["HQ", "Headquarters", ""],
-    ["FIN", "Finance", "HQ"],
-    ["OPS", "Operations", "HQ"],
-]
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from batchport import commands
 from batchport.database import Database
-from batchport.errors import BatchportError, FileRejected, RollbackBlocked, RowsEdited
+from batchport.errors import BatchportError, FileRejected, RollbackBlocked, RowsEdited, first_line
 from batchport.reports import ImportReport, Job, RollbackPreview
 from batchport.sources import Limits
 from batchport.vocabulary import OnExisting, Role
@@ -533,7 +533,7 @@ def _fail(exc: Exception, as_json: bool, *, internal: bool = False) -> NoReturn:
         if internal:
             chain = f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
         elif cause is not None and str(cause) and str(cause) not in chain:
-            chain += f" (caused by {type(cause).__name__}: {str(cause).splitlines()[0]})"
+            chain += f" (caused by {type(cause).__name__}: {first_line(cause)})"
         err.print(f"[red]error:[/] {chain}", highlight=False, markup=True)
         if isinstance(exc, RollbackBlocked):
             for blocker in [*exc.references, *exc.conflicts]:

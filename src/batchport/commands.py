@@ -30,6 +30,7 @@ from batchport.errors import (
     RollbackRefused,
     RowError,
     SourceError,
+    first_line,
 )
 from batchport.importing import Finish, Progress, ReadOptions, import_file, import_workbook
 from batchport.liveness import INTERRUPTED, sweep, working_on
@@ -603,7 +604,7 @@ def _rejection_summary(errors: list[RowError]) -> str:
 
 def _database_failure(exc: sa.exc.SQLAlchemyError, doing: str = "loading") -> str:
     original = getattr(exc, "orig", None) or exc
-    text = str(original).strip().splitlines()[0] if str(original).strip() else repr(original)
+    text = first_line(original)
     if isinstance(exc, sa.exc.IntegrityError):
         return f"a row conflicts with data written meanwhile: {text}"
     return f"the database failed while {doing}: {text}"

@@ -11,7 +11,7 @@ from batchport import migrations
 from batchport.builtin_types import BUILTIN_TYPES
 from batchport.declarations import Catalog
 from batchport.dialects import Dialect, dialect_for
-from batchport.errors import ConfigurationError, DatabaseError, DatabaseNotMigrated
+from batchport.errors import ConfigurationError, DatabaseError, DatabaseNotMigrated, first_line
 
 #: The embedded default: a SQLite file in the working directory.
 DEFAULT_URL = "sqlite:///batchport.db"
@@ -61,7 +61,7 @@ class Database:
             return self.engine.connect()
         except sa.exc.OperationalError as exc:
             raise DatabaseError(
-                f"cannot connect to {self.display_url}: {_first_line(exc.orig)}"
+                f"cannot connect to {self.display_url}: {first_line(exc.orig)}"
             ) from exc
 
     def ensure_ready(self) -> None:
@@ -80,7 +80,3 @@ class Database:
     def dispose(self) -> None:
         """Closes every pooled connection."""
         self.engine.dispose()
-
-
-def _first_line(error: object) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import DEPARTMENTS, create_pg_database, drop_pg_database
+from tests.helpers import DEPARTMENTS, create_pg_database, drop_pg_database
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 

@@ -18,7 +18,7 @@ import pytest
 
 from batchport import Database
 from batchport.service import accounts
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.helpers import create_pg_database, drop_pg_database
 
 WAIT = 60
 CSV = "code,name,parent_code\nHQ,Headquarters,\nFIN,Finance,HQ\n"

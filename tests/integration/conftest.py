@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from batchport import run_import
-from tests.conftest import DEPARTMENTS
-from tests.integration.test_rollback import users_file
+from tests.helpers import DEPARTMENTS, users_file
 
 
 @pytest.fixture

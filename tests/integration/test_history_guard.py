@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from batchport import list_history, rollback_batch, run_import
-from tests.conftest import DEPARTMENTS
+from tests.helpers import DEPARTMENTS
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from batchport import Database, list_history, run_import
-from tests.conftest import DEPARTMENTS
+from tests.helpers import DEPARTMENTS
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 

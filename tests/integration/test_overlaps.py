@@ -20,13 +20,14 @@ from batchport import (
     rollback_batch,
     run_import,
 )
-from tests.conftest import DEPARTMENTS
-from tests.integration.open_world import (
+from tests.helpers import (
+    DEPARTMENTS,
+    manual_sql,
     outcome,
+    users_file,
     wait_until,
     waiting_on_a_lock,
 )
-from tests.integration.test_rollback import manual_sql, users_file
 
 
 @pytest.mark.parametrize("first", ["rollback", "import"])

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from batchport import audit, list_history, recover, run_import
-from tests.conftest import DEPARTMENTS
+from tests.helpers import DEPARTMENTS
 
 TIMEOUT = 60
 #: When, after the job appears in the history, the import process is killed: ten points

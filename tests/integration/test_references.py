@@ -18,10 +18,11 @@ from batchport import (
     rollback_batch,
     run_workbook_import,
 )
-from tests.integration.open_world import (
+from tests.helpers import (
     ACTIONS,
     app_rows,
     app_table,
+    manual_sql,
     note_on,
     notes_on_links,
     outcome,
@@ -29,7 +30,6 @@ from tests.integration.open_world import (
     wait_until,
     waiting_on_a_lock,
 )
-from tests.integration.test_rollback import manual_sql
 
 
 @pytest.mark.parametrize("action", ACTIONS)

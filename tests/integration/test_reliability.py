@@ -33,7 +33,7 @@ from batchport import (
     run_import,
 )
 from batchport.schema import departments, import_changes, import_history, user_departments, users
-from tests.conftest import DEPARTMENTS
+from tests.helpers import DEPARTMENTS
 
 IMPORTS = 32
 ROLLBACKS = 12

@@ -14,9 +14,7 @@ from batchport import (
     rollback_batch,
     run_import,
 )
-from tests.conftest import DEPARTMENTS
-from tests.integration.open_world import update_users
-from tests.integration.test_rollback import manual_sql, users_file
+from tests.helpers import DEPARTMENTS, manual_sql, update_users, users_file
 
 
 def test_a_link_written_with_an_old_clock_is_not_the_batch_s(db, rows, users_batch):

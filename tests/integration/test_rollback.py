@@ -19,20 +19,7 @@ from batchport import (
     rollback_batch,
     run_import,
 )
-from tests.conftest import DEPARTMENTS
-
-
-def manual_sql(db, statement):
-    """Runs SQL as another program would; `inventory.` is dropped on SQLite."""
-    if db.dialect.name != "postgresql":
-        statement = statement.replace("inventory.", "")
-    with db.connect() as conn, conn.begin():
-        return conn.exec_driver_sql(statement)
-
-
-def users_file(csv_file, *users, name="users.csv"):
-    header = ["email", "first_name", "last_name", "department_codes"]
-    return csv_file([header, *users], name=name)
+from tests.helpers import DEPARTMENTS, manual_sql, users_file
 
 
 def test_only_the_rolled_back_batch_disappears(db, csv_file, rows):

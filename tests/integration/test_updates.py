@@ -18,8 +18,7 @@ from batchport import (
     run_import,
     run_workbook_import,
 )
-from tests.conftest import DEPARTMENTS
-from tests.integration.test_rollback import manual_sql, users_file
+from tests.helpers import DEPARTMENTS, manual_sql, users_file
 
 USER_HEADER = ["email", "first_name", "last_name", "department_codes"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from batchport import FileRejected, SourceError, list_history, run_import
-from tests.conftest import DEPARTMENTS
+from tests.helpers import DEPARTMENTS
 
 
 def rejected(db, import_type, path, **options):

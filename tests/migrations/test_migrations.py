@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 
 from batchport import Database, migrations, verify_migrations
 from batchport.schema import metadata
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.helpers import create_pg_database, drop_pg_database
 
 BASE = "20251213073723"
 BATCH_TRACKING = "20251213100001"

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from batchport.schema import audit_log, import_sessions
 from batchport.service.app import create_app
 from batchport.sources import Limits
-from tests.service.conftest import DEPARTMENTS_CSV, upload, wait_for
+from tests.helpers import DEPARTMENTS_CSV, upload, wait_for
 
 
 def test_upload_validate_commit_and_roll_back(api, rows):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 
-from tests.service.conftest import DEPARTMENTS_CSV, upload, wait_for
+from tests.helpers import DEPARTMENTS_CSV, upload, wait_for
 
 OK = {200}
 CALLERS = ("root", "alice", "bob", "vic", None)  # admin, owner, other importer, viewer, nobody

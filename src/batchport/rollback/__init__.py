@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from batchport import changes
 from batchport.declarations import Catalog
 from batchport.dialects import Dialect
-from batchport.errors import RollbackBlocked, RollbackRefused, RowsEdited
+from batchport.errors import RollbackBlocked, RollbackRefused, RowsEdited, first_line
 from batchport.reports import EditedRow, ReferencingRow, RestoreConflict
 from batchport.rollback.edits import edited_rows
 from batchport.rollback.references import outside_references
@@ -93,7 +93,7 @@ def assess(
                 conflicts = looping(conn, catalog, batch_id)
                 references = outside_references(conn, dialect, catalog, batch_id, force=force)
         except sa.exc.IntegrityError as exc:
-            problem = str(exc.orig or exc).strip().splitlines()[0]
+            problem = first_line(exc.orig or exc)
             conflicts = [RestoreConflict("", None, None, f"putting rows back fails: {problem}")]
             references = []
         savepoint.rollback()

@@ -35,6 +35,7 @@ from batchport.errors import (
     RowError,
     SessionConflict,
     SessionNotFound,
+    first_line,
 )
 from batchport.importing import Progress
 from batchport.liveness import process_alive, sweep
@@ -357,8 +358,7 @@ def _job_of(conn: sa.Connection, session_id: str) -> Job | None:
 
 
 def _unexpected(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"internal error: {type(exc).__name__}: {text}"[:2000]
+    return f"internal error: {type(exc).__name__}: {first_line(exc)}"[:2000]
 
 
 def error_json(error: RowError) -> dict[str, Any]:
