@@ -367,19 +367,8 @@ def accounts_create(
     as_json: JsonOption = False,
 ) -> None:
     """Create an account and print its API token (shown this once; stored hashed)."""
-    from batchport import audit  # noqa: PLC0415
-    from batchport.service import accounts  # noqa: PLC0415
-
     with _reported(ctx, as_json):
-        db = ctx.obj.database()
-        token = accounts.create_account(db, name, role, created_by=_actor(actor))
-        audit.record(
-            db,
-            actor=_actor(actor),
-            action="create account",
-            outcome="ok",
-            detail=f"{name} ({role})",
-        )
+        token = commands.create_account(ctx.obj.database(), name, role, actor=_actor(actor))
     if as_json:
         _print_json({"name": name, "role": role, "token": token})
     else:
@@ -389,10 +378,8 @@ def accounts_create(
 @accounts_app.command("list")
 def accounts_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List the accounts (never their tokens)."""
-    from batchport.service import accounts  # noqa: PLC0415
-
     with _reported(ctx, as_json):
-        found = accounts.list_accounts(ctx.obj.database())
+        found = commands.list_accounts(ctx.obj.database())
     if as_json:
         _print_json(found)
         return
@@ -409,10 +396,8 @@ def audit_(
     as_json: JsonOption = False,
 ) -> None:
     """List the audit log, newest first."""
-    from batchport import audit  # noqa: PLC0415
-
     with _reported(ctx, as_json):
-        found = audit.entries(ctx.obj.database(), actor=actor, action=action, limit=limit)
+        found = commands.audit_log(ctx.obj.database(), actor=actor, action=action, limit=limit)
     if as_json:
         _print_json(found)
         return

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from batchport import audit, changes, history, migrations, rollback
+from batchport import accounts, audit, changes, history, migrations, rollback
 from batchport.database import Database
 from batchport.error_report import write_error_report
 from batchport.errors import (
@@ -472,6 +472,51 @@ def list_history(
             limit=limit,
             offset=offset,
         )
+
+
+def create_account(
+    db: Database, name: str, role: str, *, actor: str, remote: str | None = None
+) -> str:
+    """Creates an account of the service with `role`; returns its API token, shown this once
+    (only its hash is kept). The creation and its audit row commit together."""
+    _ready(db)
+    with db.connect() as conn, conn.begin():
+        token = accounts.create_account(conn, name, role, created_by=actor)
+        audit.write(
+            conn,
+            actor=actor,
+            action="create account",
+            outcome="ok",
+            remote=remote,
+            detail=f"{name.strip()} ({role})",
+        )
+    return token
+
+
+def list_accounts(db: Database) -> list[dict[str, Any]]:
+    """The service's accounts: name, role, when and by whom made (never a token)."""
+    _ready(db)
+    with db.connect() as conn:
+        return accounts.list_accounts(conn)
+
+
+def authenticate(db: Database, token: str) -> accounts.Account | None:
+    """The account an API token belongs to, or None if it is no valid token."""
+    return accounts.authenticate(db, token)
+
+
+def audit_log(
+    db: Database,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    since: dt.datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """The audit log, newest first, filtered by who, what and from when."""
+    _ready(db)
+    return audit.entries(db, actor=actor, action=action, since=since, limit=limit, offset=offset)
 
 
 def migrate(db: Database, target: str = "head") -> MigrationStatus:

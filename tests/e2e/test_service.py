@@ -16,8 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from batchport import Database
-from batchport.service import accounts
+from batchport import Database, commands
 from tests.helpers import create_pg_database, drop_pg_database
 
 WAIT = 60
@@ -29,7 +28,7 @@ def pg(postgresql_template) -> Iterator[tuple[str, str]]:
     """A fresh PostgreSQL database and an importer's token for it."""
     url = create_pg_database(postgresql_template)
     db = Database.from_url(url)
-    token = accounts.create_account(db, "alice", "importer", created_by="test")
+    token = commands.create_account(db, "alice", "importer", actor="test")
     db.dispose()
     yield url, token
     drop_pg_database(url)

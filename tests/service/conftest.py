@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from batchport.service import accounts
+from batchport import commands
 from batchport.service.app import create_app
 
 
@@ -16,7 +16,7 @@ from batchport.service.app import create_app
 def tokens(db) -> dict[str, str]:
     """API tokens: an admin, two importers (alice, bob) and a viewer."""
     return {
-        name: accounts.create_account(db, name, role, created_by="test")
+        name: commands.create_account(db, name, role, actor="test")
         for name, role in [
             ("root", "admin"),
             ("alice", "importer"),

@@ -32,6 +32,7 @@ from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 
 from batchport import audit, commands
+from batchport.accounts import Account
 from batchport.database import Database
 from batchport.errors import (
     AccountExists,
@@ -47,8 +48,7 @@ from batchport.errors import (
     SourceError,
 )
 from batchport.reports import to_json
-from batchport.service import accounts, sessions
-from batchport.service.accounts import Account
+from batchport.service import sessions
 from batchport.sources import Limits, open_source
 from batchport.vocabulary import OnExisting, Role
 
@@ -202,7 +202,7 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
     ) -> Account:
         token = credentials.credentials if credentials else ""
-        account = accounts.authenticate(db, token.strip()) if token else None
+        account = commands.authenticate(db, token.strip()) if token else None
         if account is None:
             audit.record(
                 db, actor=None, action="authenticate", outcome="denied", remote=_remote(request)
@@ -447,21 +447,15 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
         """Every account (admin only)."""
         if not account.is_admin:
             raise deny(request, account, "list accounts", "only an admin may list accounts")
-        return [_jsonable(a) for a in accounts.list_accounts(db)]
+        return [_jsonable(a) for a in commands.list_accounts(db)]
 
     @app.post("/accounts", status_code=201, tags=["accounts"])
     def account_create(request: Request, account: Caller, body: AccountRequest) -> dict[str, Any]:
         """Creates an account; its token is in this response only (admin only)."""
         if not account.is_admin:
             raise deny(request, account, "create account", "only an admin may create accounts")
-        token = accounts.create_account(db, body.name, body.role, created_by=account.name)
-        audit.record(
-            db,
-            actor=account.name,
-            action="create account",
-            outcome="ok",
-            remote=_remote(request),
-            detail=f"{body.name} ({body.role})",
+        token = commands.create_account(
+            db, body.name, body.role, actor=account.name, remote=_remote(request)
         )
         return {"name": body.name.strip(), "role": body.role, "token": token}
 
@@ -477,7 +471,7 @@ def create_app(db: Database, *, worker: bool = True, limits: Limits | None = Non
         """The audit log, newest first (admin only)."""
         if not account.is_admin:
             raise deny(request, account, "read audit", "only an admin may read the audit log")
-        found = audit.entries(db, actor=actor, action=action, offset=offset, limit=limit)
+        found = commands.audit_log(db, actor=actor, action=action, offset=offset, limit=limit)
         return {"offset": offset, "limit": limit, "entries": [_jsonable(e) for e in found]}
 
     generate = app.openapi

@@ -6,12 +6,12 @@ against its argon2 hash. Secrets are 256 random bits, so the hash's cost can sta
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from argon2 import PasswordHasher
-from argon2.exceptions import VerificationError
 
 from batchport.database import Database
 from batchport.errors import AccountExists, ConfigurationError
@@ -19,7 +19,17 @@ from batchport.history import now
 from batchport.schema import accounts
 from batchport.vocabulary import Role
 
-_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
+
+@functools.cache
+def _hasher() -> PasswordHasher:
+    """argon2 with cheap parameters, loaded when a token is first made or checked (everyday
+    commands never need it)."""
+    from argon2 import PasswordHasher  # noqa: PLC0415
+
+    return PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 
 
 @dataclass(frozen=True)
@@ -38,8 +48,9 @@ class Account:
         return self.role == "admin"
 
 
-def create_account(db: Database, name: str, role: str, *, created_by: str | None) -> str:
-    """Creates the account; returns its API token (the only time it is seen)."""
+def create_account(conn: sa.Connection, name: str, role: str, *, created_by: str | None) -> str:
+    """Creates the account in the caller's transaction; returns its API token (the only
+    time it is seen)."""
     name = name.strip()
     if not name or len(name) > 100:
         raise ConfigurationError("an account name has 1 to 100 characters")
@@ -47,15 +58,14 @@ def create_account(db: Database, name: str, role: str, *, created_by: str | None
         raise ConfigurationError(f"role must be one of {', '.join(Role)}, not {role!r}")
     token_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
-    db.ensure_ready()
     try:
-        with db.connect() as conn, conn.begin():
+        with conn.begin_nested():
             conn.execute(
                 accounts.insert().values(
                     name=name,
                     role=role,
                     token_id=token_id,
-                    token_hash=_HASHER.hash(secret),
+                    token_hash=_hasher().hash(secret),
                     created_at=now(),
                     created_by=created_by,
                 )
@@ -83,19 +93,20 @@ def authenticate(db: Database, token: str) -> Account | None:
         )
     if row is None:
         return None
+    from argon2.exceptions import InvalidHashError, VerificationError  # noqa: PLC0415
+
     try:
-        _HASHER.verify(row["token_hash"], secret)
-    except VerificationError:
+        _hasher().verify(row["token_hash"], secret)
+    except (VerificationError, InvalidHashError):
         return None
     return Account(row["name"], row["role"])
 
 
-def list_accounts(db: Database) -> list[dict[str, object]]:
+def list_accounts(conn: sa.Connection) -> list[dict[str, object]]:
     """Every account: name, role, when and by whom it was made (never a token)."""
-    with db.connect() as conn:
-        rows = conn.execute(
-            sa.select(
-                accounts.c.name, accounts.c.role, accounts.c.created_at, accounts.c.created_by
-            ).order_by(accounts.c.id)
-        ).mappings()
-        return [dict(row) for row in rows]
+    rows = conn.execute(
+        sa.select(
+            accounts.c.name, accounts.c.role, accounts.c.created_at, accounts.c.created_by
+        ).order_by(accounts.c.id)
+    ).mappings()
+    return [dict(row) for row in rows]
