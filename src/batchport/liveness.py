@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -28,9 +29,10 @@ from batchport.reports import Job
 SWEPT = {"running": "failed", "rolling_back": "rollback_failed"}
 INTERRUPTED = "interrupted"
 
-#: The jobs this process is working on now: of its own jobs, the sweep needs no database to
-#: tell which still have a worker (one whose outcome could not be recorded has none).
-_working: set[str] = set()
+#: The jobs this process is working on now, with how many of its threads are at each (two
+#: rollbacks of one batch may start at once; one is refused while the other goes on): of its
+#: own jobs, the sweep needs no database to tell which still have a worker.
+_working: Counter[str] = Counter()
 _working_lock = threading.Lock()
 
 
@@ -41,7 +43,7 @@ def working_on(db: Database, job_id: str) -> Iterator[None]:
     Letting go never fails the block: a claim whose session was lost is gone already.
     """
     with _working_lock:
-        _working.add(job_id)
+        _working[job_id] += 1
     try:
         with db.connect() as conn:
             db.dialect.claim_job(conn, job_id)
@@ -54,7 +56,9 @@ def working_on(db: Database, job_id: str) -> Iterator[None]:
                     conn.invalidate()
     finally:
         with _working_lock:
-            _working.discard(job_id)
+            _working[job_id] -= 1
+            if not _working[job_id]:
+                del _working[job_id]
 
 
 def sweep(db: Database) -> list[Job]:

@@ -10,12 +10,14 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from batchport import audit, list_history, recover, run_import
+from batchport import BatchNotRollbackable, audit, list_history, recover, rollback_batch, run_import
+from batchport.commands import rollbacks
 from tests.helpers import DEPARTMENTS
 
 TIMEOUT = 60
@@ -196,3 +198,34 @@ def test_a_lost_claim_is_not_a_dead_worker(db, database_url, big_users, rows, tm
     assert process.returncode == 0, stderr
     [job] = list_history(db, import_type="users")
     assert job.status == "completed" and len(rows("users")) == 60_000
+
+
+def test_a_refused_second_rollback_leaves_the_first_one_alive(db, csv_file, rows, monkeypatch):
+    """Two rollbacks of one batch in one process: the first is held between its checks and its
+    deletes; the second is refused (SQLite) or waits for the first's claim (PostgreSQL). A sweep
+    meanwhile must not take the first for dead, and the first completes."""
+    batch = run_import(db, "departments", csv_file(DEPARTMENTS), actor="a")
+    reached, release = threading.Event(), threading.Event()
+    take_back = rollbacks._take_back
+
+    def held(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs["audit_entry"]["actor"] == "first":
+            reached.set()
+            assert release.wait(TIMEOUT)
+        return take_back(*args, **kwargs)
+
+    monkeypatch.setattr(rollbacks, "_take_back", held)
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(rollback_batch, db, batch.batch_id, actor="first")
+        assert reached.wait(TIMEOUT)
+        second = pool.submit(rollback_batch, db, batch.batch_id, actor="second")
+        if db.dialect.name == "sqlite":
+            with pytest.raises(BatchNotRollbackable, match="already being rolled back"):
+                second.result(timeout=TIMEOUT)
+        assert recover(db) == []
+        release.set()
+        assert first.result(timeout=TIMEOUT).deleted["departments"] == 3
+        if db.dialect.name == "postgresql":
+            with pytest.raises(BatchNotRollbackable, match="already rolled back"):
+                second.result(timeout=TIMEOUT)
+    assert rows("departments") == []

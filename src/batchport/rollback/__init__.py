@@ -21,14 +21,26 @@ import sqlalchemy as sa
 from batchport import changes
 from batchport.declarations import Catalog
 from batchport.dialects import Dialect
-from batchport.errors import RollbackBlocked, RollbackRefused, RowsEdited, first_line
-from batchport.reports import EditedRow, ReferencingRow, RestoreConflict
+from batchport.errors import (
+    BatchNotRollbackable,
+    EmptyBatch,
+    RollbackBlocked,
+    RollbackRefused,
+    RowsEdited,
+    first_line,
+)
+from batchport.reports import EditedRow, Job, ReferencingRow, RestoreConflict
 from batchport.rollback.edits import edited_rows
 from batchport.rollback.references import outside_references
 from batchport.rollback.restore import changed_rows, looping, restore, review
 from batchport.rollback.scope import census, delete
+from batchport.vocabulary import JobStatus
 
 __all__ = ["Assessment", "assess", "census", "changed_rows", "take_back"]
+
+
+#: The statuses a batch can be rolled back from: a completed import, or a failed rollback.
+ROLLBACK_FROM = frozenset({JobStatus.completed, JobStatus.rollback_failed})
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,14 @@ class Assessment:
     references: list[ReferencingRow]
     conflicts: list[RestoreConflict]
     edited: list[EditedRow]
+
+    def refusal(self, job: Job) -> RollbackRefused | None:
+        """Why the job's status, or a batch with nothing to take back, rules a rollback out."""
+        if job.status not in ROLLBACK_FROM:
+            return BatchNotRollbackable(job.batch_id, job.status)
+        if not self.rows and not self.restores:
+            return EmptyBatch(job.batch_id)
+        return None
 
     def blocker(self, batch_id: str, *, force: bool) -> RollbackRefused | None:
         """The refusal these findings call for, if any (`force` overrides edits only)."""

@@ -1,0 +1,206 @@
+"""The use cases that take a batch back: the preview, and the rollback in its two transactions
+(the checks and the `rolling_back` mark; then restore and delete on one snapshot). The rules
+they apply live in `batchport.rollback`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+
+from batchport import audit, changes, history, rollback
+from batchport.commands.support import database_failure, ready, retrying
+from batchport.database import Database
+from batchport.errors import (
+    BatchNotFound,
+    BatchportError,
+    RollbackRefused,
+)
+from batchport.liveness import INTERRUPTED, working_on
+from batchport.process import this_worker
+from batchport.reports import (
+    Job,
+    RollbackPreview,
+    RollbackReport,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def rollback_batch(
+    db: Database,
+    batch_id: str,
+    *,
+    actor: str,
+    reason: str | None = None,
+    force_edited: bool = False,
+    remote: str | None = None,
+) -> RollbackReport:
+    """Takes the batch back in one transaction: restores the rows it updated to their prior
+    values, then deletes every row it created, children first.
+
+    `batch_id` may also be the job id. Refuses, changing nothing, if the batch is not
+    `completed` (or `rollback_failed`, to retry), if it has no rows, if rows outside the batch
+    (in any table of the database) still reference its rows, if a row it updated cannot get
+    its prior values back, or if rows of the batch were edited since the import (unless
+    `force_edited`, which history records). The job is `rolling_back` while this runs,
+    `rolled_back` once done, and `rollback_failed` (data unchanged) if it fails. The audit log
+    gets a row either way, in the transaction that records the outcome.
+    """
+    audit_entry = {"actor": actor, "action": "rollback", "remote": remote}
+    ready(db)
+    try:
+        with db.connect() as conn:
+            job = history.find_job(conn, batch_id)
+    except BatchNotFound as exc:
+        audit.record(db, **audit_entry, outcome="refused", batch_id=batch_id, detail=str(exc))
+        raise
+    with working_on(db, job.job_id), db.connect() as conn:
+        try:
+            with db.dialect.begin_write(conn):
+                job = history.find_job(conn, job.job_id, dialect=db.dialect)
+                assessed = _assess(conn, db, job, force=force_edited, refuse=True)
+                history.mark_rolling_back(
+                    conn, job, actor=actor, reason=reason, worker=this_worker()
+                )
+        except BatchportError as exc:
+            audit.record(
+                db, **audit_entry, outcome="refused", batch_id=job.batch_id, detail=str(exc)
+            )
+            raise
+        return _take_back(
+            conn, db, job, assessed, reason=reason, force=force_edited, audit_entry=audit_entry
+        )
+
+
+def _take_back(
+    conn: sa.Connection,
+    db: Database,
+    job: Job,
+    assessed: rollback.Assessment,
+    *,
+    reason: str | None,
+    force: bool,
+    audit_entry: dict[str, Any],
+) -> RollbackReport:
+    """The rollback's one deleting transaction (run again if the database aborts it for a
+    deadlock or a conflicting write), then the report; on failure the job is marked
+    `rollback_failed` with the reason, and audited, in one transaction."""
+    actor = audit_entry["actor"]
+
+    def attempt() -> tuple[dict[str, int], dict[str, int]]:
+        with db.dialect.begin_write(conn, snapshot=True), changes.writing(conn, job.job_id):
+            done = rollback.take_back(
+                conn, db.dialect, db.catalog, job.batch_id, assessed, force=force
+            )
+            history.mark_rolled_back(conn, job, actor=actor, reason=reason, forced=force)
+            audit.write(conn, **audit_entry, outcome="ok", batch_id=job.batch_id, detail=reason)
+            return done
+
+    try:
+        restored, deleted = retrying(db, attempt)
+    except BaseException as exc:
+        # A connection whose commit failed may be left in any state: the outcome is
+        # recorded on a fresh one.
+        conn.invalidate()
+        failure = _rollback_failure(db, job, exc, force=force)
+        try:
+            with db.connect() as fresh, fresh.begin():
+                history.mark_rollback_failed(fresh, job, str(failure) or INTERRUPTED)
+                audit.write(
+                    fresh,
+                    **audit_entry,
+                    outcome="failed",
+                    batch_id=job.batch_id,
+                    detail=str(failure),
+                )
+        except sa.exc.SQLAlchemyError as recording:  # the sweep will mark it interrupted
+            logger.warning(
+                "could not record the failed rollback of %s: %s",
+                job.batch_id,
+                database_failure(recording),
+            )
+        if failure is exc:
+            raise
+        raise failure from exc
+    return RollbackReport(
+        batch_id=job.batch_id,
+        job_id=job.job_id,
+        status="rolled_back",
+        deleted=deleted,
+        rolled_back_by=actor,
+        reason=reason,
+        restored=restored,
+        forced=force,
+    )
+
+
+def _rollback_failure(db: Database, job: Job, exc: BaseException, *, force: bool) -> BaseException:
+    """What to tell of a failed deleting transaction: a database error becomes a refusal,
+    listing what blocks the batch now if a look finds it (a row written meanwhile that the
+    database's own foreign keys refused to lose)."""
+    if not isinstance(exc, sa.exc.SQLAlchemyError):
+        return exc
+    try:
+        with db.connect() as conn:
+            found = _assess(conn, db, job, force=force)
+    except sa.exc.SQLAlchemyError:
+        found = None
+    blocker = found.blocker(job.batch_id, force=force) if found else None
+    return blocker or RollbackRefused(
+        f"batch {job.batch_id} could not be rolled back "
+        f"({database_failure(exc, 'deleting')}); nothing was changed",
+        batch_id=job.batch_id,
+    )
+
+
+def preview_rollback(db: Database, batch_id: str, *, force_edited: bool = False) -> RollbackPreview:
+    """What a rollback of the batch would delete and restore, and what would stop it;
+    changes nothing."""
+    ready(db)
+    with db.connect() as conn:
+        job = history.find_job(conn, batch_id)
+        conn.rollback()
+        found = _assess(conn, db, job, force=force_edited)
+    return RollbackPreview(
+        job=job,
+        rows=found.rows,
+        references=found.references,
+        refusal=None if (refused := found.refusal(job)) is None else str(refused),
+        restores=found.restores,
+        edited=found.edited,
+        force_edited=force_edited,
+        conflicts=found.conflicts,
+    )
+
+
+def _assess(
+    conn: sa.Connection, db: Database, job: Job, *, force: bool, refuse: bool = False
+) -> rollback.Assessment:
+    """What decides the job's rollback, read in one transaction (a write transaction when
+    the batch updated rows: their restore is tried and undone); with `refuse`, raises what
+    stops it. Otherwise the transaction ends undone."""
+    if not refuse:
+        updates = rollback.changed_rows(conn, db.catalog, job.batch_id)
+        conn.rollback()
+        if updates:
+            try:
+                with db.dialect.begin_write(conn) as transaction:
+                    found = rollback.assess(conn, db.dialect, db.catalog, job.batch_id, force=force)
+                    transaction.rollback()
+            except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+                pass  # no right to write, not even to try and undo: look without trying
+            else:
+                return found
+        with conn.begin() as transaction:
+            found = rollback.assess(
+                conn, db.dialect, db.catalog, job.batch_id, force=force, simulate=not updates
+            )
+            transaction.rollback()
+        return found
+    found = rollback.assess(conn, db.dialect, db.catalog, job.batch_id, force=force)
+    blocker = found.refusal(job) or found.blocker(job.batch_id, force=force)
+    if blocker is not None:
+        raise blocker
+    return found
