@@ -259,6 +259,7 @@ def pg_url():
     drop_pg_database(url)
 
 
+@pytest.mark.slow
 def test_postgresql_lifecycle_through_the_cli(tmp_path, pg_url):
     """Unmigrated PostgreSQL is refused with advice; migrate, status, verify, rollback work."""
     env = {"BATCHPORT_DATABASE_URL": pg_url}

@@ -19,6 +19,9 @@ import pytest
 from batchport import Database, commands
 from tests.helpers import create_pg_database, drop_pg_database
 
+#: Real servers in their own processes: the slowest tests, and few.
+pytestmark = pytest.mark.slow
+
 WAIT = 60
 CSV = "code,name,parent_code\nHQ,Headquarters,\nFIN,Finance,HQ\n"
 

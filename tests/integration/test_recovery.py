@@ -132,6 +132,7 @@ def big_users(db, csv_file, tmp_path) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", KILL_POINTS)
 def test_killed_import_is_all_or_nothing(db, database_url, big_users, rows, tmp_path, point):
     """SIGKILL at some point of an import: either all of it and `completed`, or none and,

@@ -46,6 +46,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@pytest.mark.slow
 def test_api_follows_its_schema(case):
     CASES["run"] += 1
     excluded = []
