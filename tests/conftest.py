@@ -17,7 +17,7 @@ import sqlalchemy as sa
 import xlsxwriter
 from typer.testing import CliRunner
 
-from batchport import Database, migrations
+from batchport import BUILTIN_TYPES, Database, migrations
 from batchport.cli import app
 from tests.helpers import ADMIN_URL, TABLES, create_pg_database, drop_pg_database
 
@@ -29,7 +29,7 @@ def postgresql_template() -> Iterator[str]:
         url = create_pg_database()
     except sa.exc.OperationalError as exc:
         pytest.fail(f"PostgreSQL is required for the tests and unreachable at {ADMIN_URL}: {exc}")
-    db = Database.from_url(url)
+    db = Database.from_url(url, catalog=BUILTIN_TYPES)
     with db.connect() as conn:
         migrations.upgrade(conn)
         conn.commit()
@@ -42,7 +42,7 @@ def postgresql_template() -> Iterator[str]:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file that per-test databases copy."""
     path = tmp_path_factory.mktemp("template") / "template.db"
-    db = Database.from_url(f"sqlite:///{path}")
+    db = Database.from_url(f"sqlite:///{path}", catalog=BUILTIN_TYPES)
     db.ensure_ready()
     db.dispose()
     return path
@@ -65,7 +65,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
     """The fresh database, opened as batchport opens it."""
-    database = Database.from_url(database_url)
+    database = Database.from_url(database_url, catalog=BUILTIN_TYPES)
     yield database
     database.dispose()
 

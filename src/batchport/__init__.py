@@ -4,6 +4,7 @@ taken back exactly.
 
 from __future__ import annotations
 
+from batchport.builtin_types import BUILTIN_TYPES
 from batchport.commands import (
     MigrationStatus,
     export_errors,
@@ -55,6 +56,7 @@ from batchport.reports import (
 from batchport.sources import Limits
 
 __all__ = [
+    "BUILTIN_TYPES",
     "BatchNotFound",
     "BatchNotRollbackable",
     "BatchReport",

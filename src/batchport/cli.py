@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from batchport import commands
+from batchport.builtin_types import BUILTIN_TYPES
 from batchport.database import Database
 from batchport.errors import BatchportError, FileRejected, RollbackBlocked, RowsEdited, first_line
 from batchport.reports import ImportReport, Job, RollbackPreview
@@ -62,7 +63,7 @@ class Settings:
     def database(self) -> Database:
         """The database the command works on, opened once."""
         if self._database is None:
-            self._database = Database.from_url(self.database_url)
+            self._database = Database.from_url(self.database_url, catalog=BUILTIN_TYPES)
         return self._database
 
     def close(self) -> None:

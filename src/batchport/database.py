@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from batchport import migrations
-from batchport.builtin_types import BUILTIN_TYPES
 from batchport.declarations import Catalog
 from batchport.dialects import Dialect, dialect_for
 from batchport.errors import ConfigurationError, DatabaseError, DatabaseNotMigrated, first_line
@@ -23,11 +22,13 @@ class Database:
 
     engine: sa.Engine
     dialect: Dialect
-    catalog: Catalog = field(default=BUILTIN_TYPES)
+    catalog: Catalog
 
     @classmethod
-    def from_url(cls, url: str | None = None, *, catalog: Catalog = BUILTIN_TYPES) -> Database:
-        """Opens the database at a SQLAlchemy URL (default: the embedded SQLite file)."""
+    def from_url(cls, url: str | None = None, *, catalog: Catalog) -> Database:
+        """Opens the database at a SQLAlchemy URL (default: the embedded SQLite file), offering
+        the import types of `catalog` (the caller, at an edge, chooses them: the built-in ones
+        are `batchport.BUILTIN_TYPES`)."""
         try:
             parsed = make_url(url or DEFAULT_URL)
         except sa.exc.ArgumentError as exc:

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from batchport import Database, commands
+from batchport import BUILTIN_TYPES, Database, commands
 from tests.helpers import create_pg_database, drop_pg_database
 
 #: Real servers in their own processes: the slowest tests, and few.
@@ -30,7 +30,7 @@ CSV = "code,name,parent_code\nHQ,Headquarters,\nFIN,Finance,HQ\n"
 def pg(postgresql_template) -> Iterator[tuple[str, str]]:
     """A fresh PostgreSQL database and an importer's token for it."""
     url = create_pg_database(postgresql_template)
-    db = Database.from_url(url)
+    db = Database.from_url(url, catalog=BUILTIN_TYPES)
     token = commands.create_account(db, "alice", "importer", actor="test")
     db.dispose()
     yield url, token

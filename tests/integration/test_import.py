@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from batchport import Database, list_history, run_import
+from batchport import BUILTIN_TYPES, Database, list_history, run_import
 from tests.helpers import DEPARTMENTS
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -139,7 +139,7 @@ def test_dry_run_writes_nothing_but_reports_what_it_would_create(db, csv_file, r
 
 def test_a_new_database_file_is_created_and_migrated_on_first_use(tmp_path, csv_file):
     """The embedded default needs no set-up: the first import creates the SQLite file."""
-    db = Database.from_url(f"sqlite:///{tmp_path / 'fresh.db'}")
+    db = Database.from_url(f"sqlite:///{tmp_path / 'fresh.db'}", catalog=BUILTIN_TYPES)
     report = run_import(db, "departments", csv_file(DEPARTMENTS), actor="a")
     db.dispose()
     assert report.rows_imported == 3

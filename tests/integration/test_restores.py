@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from batchport import (
+    BUILTIN_TYPES,
     Database,
     RollbackBlocked,
     RowsEdited,
@@ -309,7 +310,7 @@ def test_a_read_only_look_at_a_restore_still_tells_what_blocks(db, database_url,
         on_existing="update",
     )
     path = database_url.removeprefix("sqlite:///")
-    reader = Database.from_url(f"sqlite:///file:{path}?mode=ro&uri=true")
+    reader = Database.from_url(f"sqlite:///file:{path}?mode=ro&uri=true", catalog=BUILTIN_TYPES)
     try:
         preview = preview_rollback(reader, update.batch_id)
     finally:

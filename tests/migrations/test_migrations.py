@@ -14,7 +14,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from batchport import Database, migrations, verify_migrations
+from batchport import BUILTIN_TYPES, Database, migrations, verify_migrations
 from batchport.schema import metadata
 from tests.helpers import create_pg_database, drop_pg_database
 
@@ -41,12 +41,12 @@ ACCEPTED_SQUAWK_RULES = {
 def empty_db(request: pytest.FixtureRequest, tmp_path) -> Iterator[Database]:
     """A database with no tables at all."""
     if request.param == "sqlite":
-        db = Database.from_url(f"sqlite:///{tmp_path / 'empty.db'}")
+        db = Database.from_url(f"sqlite:///{tmp_path / 'empty.db'}", catalog=BUILTIN_TYPES)
         yield db
         db.dispose()
         return
     url = create_pg_database()
-    db = Database.from_url(url)
+    db = Database.from_url(url, catalog=BUILTIN_TYPES)
     yield db
     db.dispose()
     drop_pg_database(url)
