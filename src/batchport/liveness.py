@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from batchport import audit, history
 from batchport.database import Database
+from batchport.errors import DatabaseError, first_line
 from batchport.process import host_and_pid, this_worker
 from batchport.reports import Job
 
@@ -46,7 +47,13 @@ def working_on(db: Database, job_id: str) -> Iterator[None]:
         _working[job_id] += 1
     try:
         with db.connect() as conn:
-            db.dialect.claim_job(conn, job_id)
+            try:
+                db.dialect.claim_job(conn, job_id)
+            except sa.exc.DBAPIError as exc:
+                conn.invalidate()
+                raise DatabaseError(
+                    f"cannot claim job {job_id}: {first_line(exc.orig or exc)}"
+                ) from exc
             try:
                 yield
             finally:

@@ -182,9 +182,12 @@ def test_a_lost_claim_is_not_a_dead_worker(db, database_url, big_users, rows, tm
         stderr=subprocess.PIPE,
         text=True,
     )
+    # The claim's session, once the import is loading over another one (a COPY runs).
     claims = sa.text(
-        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = "
-        "(SELECT oid FROM pg_database WHERE datname = current_database())"
+        "SELECT l.pid FROM pg_locks AS l WHERE l.locktype = 'advisory' AND l.granted "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND EXISTS (SELECT FROM pg_stat_activity AS a WHERE a.datname = current_database() "
+        "AND a.query ILIKE 'copy%users%' AND a.state = 'active')"
     )
     ended = False
     deadline = time.monotonic() + TIMEOUT
