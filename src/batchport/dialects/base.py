@@ -49,6 +49,9 @@ class Dialect:
     migrates_on_first_use = False
     #: Schema names mapped to another (None: the default schema) on every statement.
     schema_translate_map: ClassVar[dict[str | None, str | None]] = {}
+    #: Whether a bulk write checks each row's foreign keys as it goes (not at its end), so a
+    #: row may not point at one written later in the same statement.
+    checks_references_per_row = False
 
     def schema(self, name: str | None) -> str | None:
         """The schema a declared schema name lands in on this database."""

@@ -43,6 +43,7 @@ class SqliteDialect(Dialect):
 
     name = "sqlite"
     migrates_on_first_use = True
+    checks_references_per_row = True  # executemany inserts, and checks, row by row
     schema_translate_map: ClassVar[dict[str | None, str | None]] = {INVENTORY: None}
 
     def configure(self, engine: sa.Engine) -> None:

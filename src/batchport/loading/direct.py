@@ -176,9 +176,11 @@ class DirectLoader:
             for i, (value, parent, row_id) in enumerate(zip(values, found, ids, strict=True))
             if value is not None and (parent is None or parent >= row_id)
         ]
+        per_row = self.dialect.checks_references_per_row
         for i in later:
-            if found[i] is None or found[i] == ids[i]:
-                # Later in the file, in the database, or the row itself: settled after the load.
+            if found[i] is None or found[i] == ids[i] or per_row:
+                # Later in the file, in the database, or the row itself: settled after the load
+                # (so also a parent later in this chunk, where each row is checked as written).
                 self.deferred.append((column, ids[i], values[i]))
                 found[i] = None
             else:
