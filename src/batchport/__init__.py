@@ -4,6 +4,7 @@ taken back exactly.
 
 from __future__ import annotations
 
+from batchport.audit import AuditFilter
 from batchport.builtin_types import BUILTIN_TYPES
 from batchport.commands import (
     MigrationStatus,
@@ -43,6 +44,7 @@ from batchport.errors import (
     SourceError,
     UpdateMakesCycle,
 )
+from batchport.history import JobFilter
 from batchport.reports import (
     BatchReport,
     EditedRow,
@@ -56,6 +58,7 @@ from batchport.reports import (
 from batchport.sources import Limits
 
 __all__ = [
+    "AuditFilter",
     "BUILTIN_TYPES",
     "BatchNotFound",
     "BatchNotRollbackable",
@@ -75,6 +78,7 @@ __all__ = [
     "ImportReport",
     "ImportType",
     "Job",
+    "JobFilter",
     "JobMoved",
     "Limits",
     "Link",

@@ -4,6 +4,7 @@ added; the database refuses to change or delete them."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,23 +53,26 @@ def _cut(text: str | None, column: sa.Column[str]) -> str | None:
     return text[:length] if text is not None and length else text
 
 
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which audit rows to list: by who, what and from when; None does not filter."""
+
+    actor: str | None = None
+    action: str | None = None
+    since: dt.datetime | None = None
+
+
 def entries(
-    db: Database,
-    *,
-    actor: str | None = None,
-    action: str | None = None,
-    since: dt.datetime | None = None,
-    limit: int = 100,
-    offset: int = 0,
+    db: Database, where: AuditFilter, *, limit: int = 100, offset: int = 0
 ) -> list[dict[str, Any]]:
-    """Rows newest first, filtered by who, what and from when."""
+    """Rows newest first, filtered, a page at a time."""
     statement = sa.select(audit_log).order_by(audit_log.c.id.desc())
-    if actor:
-        statement = statement.where(audit_log.c.actor == actor)
-    if action:
-        statement = statement.where(audit_log.c.action == action)
-    if since is not None:
-        statement = statement.where(audit_log.c.at >= since)
+    if where.actor:
+        statement = statement.where(audit_log.c.actor == where.actor)
+    if where.action:
+        statement = statement.where(audit_log.c.action == where.action)
+    if where.since is not None:
+        statement = statement.where(audit_log.c.at >= where.since)
     with db.connect() as conn:
         rows = conn.execute(statement.limit(limit).offset(offset)).mappings()
         return [dict(row) for row in rows]

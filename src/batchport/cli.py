@@ -18,9 +18,11 @@ from rich.console import Console
 from rich.table import Table
 
 from batchport import commands
+from batchport.audit import AuditFilter
 from batchport.builtin_types import BUILTIN_TYPES
 from batchport.database import Database
 from batchport.errors import BatchportError, FileRejected, RollbackBlocked, RowsEdited, first_line
+from batchport.history import JobFilter
 from batchport.reports import ImportReport, Job, RollbackPreview
 from batchport.sources import Limits
 from batchport.vocabulary import OnExisting, Role
@@ -262,13 +264,8 @@ def history_(
 ) -> None:
     """List import jobs, newest first."""
     with _reported(ctx, as_json):
-        jobs = commands.list_history(
-            ctx.obj.database(),
-            import_type=import_type,
-            status=status,
-            batch_id=batch_id,
-            limit=limit,
-        )
+        where = JobFilter(import_type=import_type, status=status, batch_id=batch_id)
+        jobs = commands.list_history(ctx.obj.database(), where, limit=limit)
     if as_json:
         _print_json([job.to_json() for job in jobs])
         return
@@ -398,7 +395,8 @@ def audit_(
 ) -> None:
     """List the audit log, newest first."""
     with _reported(ctx, as_json):
-        found = commands.audit_log(ctx.obj.database(), actor=actor, action=action, limit=limit)
+        where = AuditFilter(actor=actor, action=action)
+        found = commands.audit_log(ctx.obj.database(), where, limit=limit)
     if as_json:
         _print_json(found)
         return

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -172,37 +174,44 @@ def find_job(conn: sa.Connection, batch_or_job_id: str, *, dialect: Dialect | No
     return _job(row)
 
 
+@dataclass(frozen=True)
+class JobFilter:
+    """Which jobs to list: by type, status, batch id, who ran them and when they started
+    (`since` inclusive, `until` exclusive); a field left None does not filter."""
+
+    import_type: str | None = None
+    status: str | None = None
+    batch_id: str | None = None
+    imported_by: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+    def apply(self, statement: sa.Select[Any]) -> sa.Select[Any]:
+        """`statement` (over `import_history`) narrowed to the jobs this filter keeps."""
+        equal = {
+            import_history.c.import_type: self.import_type,
+            import_history.c.status: self.status,
+            import_history.c.batch_id: self.batch_id,
+            import_history.c.imported_by: self.imported_by,
+        }
+        for column, wanted in equal.items():
+            if wanted:
+                statement = statement.where(column == wanted)
+        if self.since is not None:
+            statement = statement.where(import_history.c.started_at >= self.since)
+        if self.until is not None:
+            statement = statement.where(import_history.c.started_at < self.until)
+        return statement
+
+
 def list_jobs(
-    conn: sa.Connection,
-    *,
-    import_type: str | None = None,
-    status: str | None = None,
-    batch_id: str | None = None,
-    imported_by: str | None = None,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-    limit: int = 50,
-    offset: int = 0,
+    conn: sa.Connection, where: JobFilter, *, limit: int = 50, offset: int = 0
 ) -> list[Job]:
-    """Jobs newest first, filtered by type, status, batch id, who ran them and when they
-    started (`since` inclusive, `until` exclusive)."""
+    """Jobs newest first, filtered, a page at a time."""
     statement = sa.select(import_history).order_by(
         import_history.c.started_at.desc(), import_history.c.id.desc()
     )
-    filters = {
-        import_history.c.import_type: import_type,
-        import_history.c.status: status,
-        import_history.c.batch_id: batch_id,
-        import_history.c.imported_by: imported_by,
-    }
-    for column, wanted in filters.items():
-        if wanted:
-            statement = statement.where(column == wanted)
-    if since is not None:
-        statement = statement.where(import_history.c.started_at >= since)
-    if until is not None:
-        statement = statement.where(import_history.c.started_at < until)
-    statement = statement.limit(limit).offset(offset)
+    statement = where.apply(statement).limit(limit).offset(offset)
     return [_job(row) for row in conn.execute(statement).mappings()]
 
 

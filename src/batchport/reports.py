@@ -38,7 +38,7 @@ class Job:
 
     def to_json(self) -> dict[str, Any]:
         """The job as JSON-ready values."""
-        return _json_object(asdict(self))
+        return json_values(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class ImportReport:
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-ready values."""
-        return _json_object(asdict(self))
+        return json_values(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -203,15 +203,17 @@ class RollbackReport:
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-ready values."""
-        return _json_object(asdict(self))
+        return json_values(asdict(self))
 
 
 def to_json(record: Any) -> dict[str, Any]:
     """A record (a dataclass) as JSON-ready values."""
-    return _json_object(asdict(record))
+    return json_values(asdict(record))
 
 
-def _json_object(value: dict[str, Any]) -> dict[str, Any]:
+def json_values(value: dict[str, Any]) -> dict[str, Any]:
+    """A mapping (a row, say) as JSON-ready values: times as ISO 8601 text, keys of other
+    programs' tables (UUIDs, decimals ...) as text."""
     return {key: _json(item) for key, item in value.items()}
 
 

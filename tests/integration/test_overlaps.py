@@ -11,7 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from batchport import (
+    AuditFilter,
     ImportFailed,
+    JobFilter,
     RollbackRefused,
     RowsEdited,
     RowsGone,
@@ -120,7 +122,7 @@ def test_a_key_taken_meanwhile_fails_the_update_import_whole(db, csv_file, rows,
         failed = outcome(running)
     assert isinstance(failed, ImportFailed) and "meanwhile" in str(failed)
     assert [u["first_name"] for u in rows("users", email="cy@x.org")] == ["C"]
-    [job] = list_history(db, batch_id=failed.batch_id)
+    [job] = list_history(db, JobFilter(batch_id=failed.batch_id))
     assert job.status == "failed" and job.rows_imported == job.rows_updated == 0
 
 
@@ -182,7 +184,7 @@ def test_an_import_that_committed_succeeds_whatever_fails_after(db, cli, csv_fil
     result = cli("import", "departments", str(csv_file([["code", "name"], ["X", "Y"]], "x.csv")))
     assert result.exit_code == 0, result.output
     assert {job.status for job in list_history(db)} == {"completed"}
-    assert [e["outcome"] for e in audit.entries(db, action="import")] == ["ok", "ok"]
+    assert [e["outcome"] for e in audit.entries(db, AuditFilter(action="import"))] == ["ok", "ok"]
 
 
 def test_an_import_whose_audit_row_fails_keeps_nothing(db, csv_file, rows, failing_trigger):
@@ -201,9 +203,9 @@ def test_a_retried_rollback_leaves_no_stale_failure(db, csv_file, failing_trigge
     allow = failing_trigger("users", "delete", "deletes are paused")
     with pytest.raises(Exception, match="deletes are paused"):
         rollback_batch(db, users_batch.batch_id, actor="b")
-    [job] = list_history(db, batch_id=users_batch.batch_id)
+    [job] = list_history(db, JobFilter(batch_id=users_batch.batch_id))
     assert job.status == "rollback_failed" and "paused" in job.error_summary
     allow()
     rollback_batch(db, users_batch.batch_id, actor="b")
-    [job] = list_history(db, batch_id=users_batch.batch_id)
+    [job] = list_history(db, JobFilter(batch_id=users_batch.batch_id))
     assert (job.status, job.error_summary) == ("rolled_back", None)

@@ -16,7 +16,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from batchport import BatchNotRollbackable, audit, list_history, recover, rollback_batch, run_import
+from batchport import (
+    AuditFilter,
+    BatchNotRollbackable,
+    JobFilter,
+    audit,
+    list_history,
+    recover,
+    rollback_batch,
+    run_import,
+)
 from batchport.commands import rollbacks
 from tests.helpers import DEPARTMENTS
 
@@ -64,7 +73,7 @@ def test_jobs_of_dead_workers_are_swept(db):
         "00000000-0000-4000-8000-000000000001": ("failed", "interrupted"),
         "00000000-0000-4000-8000-000000000002": ("rollback_failed", "interrupted"),
     }
-    logged = {(e["action"], e["outcome"], e["batch_id"]) for e in audit.entries(db)}
+    logged = {(e["action"], e["outcome"], e["batch_id"]) for e in audit.entries(db, AuditFilter())}
     assert logged == {
         ("import", "interrupted", "00000000-0000-4000-8000-000000000001"),
         ("rollback", "interrupted", "00000000-0000-4000-8000-000000000002"),
@@ -146,7 +155,7 @@ def test_killed_import_is_all_or_nothing(db, database_url, big_users, rows, tmp_
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline and not list_history(db, import_type="users"):
+    while time.monotonic() < deadline and not list_history(db, JobFilter(import_type="users")):
         time.sleep(0.02)
     delay = point * RUN_SECONDS[db.dialect.name]
     time.sleep(delay)
@@ -156,7 +165,7 @@ def test_killed_import_is_all_or_nothing(db, database_url, big_users, rows, tmp_
     # The server frees a dead worker's lock once its connection closes, an instant later;
     # every command (listing history too) sweeps again.
     for _ in range(50):
-        [job] = list_history(db, import_type="users")
+        [job] = list_history(db, JobFilter(import_type="users"))
         if job.status != "running":
             break
         time.sleep(0.1)
@@ -200,7 +209,7 @@ def test_a_lost_claim_is_not_a_dead_worker(db, database_url, big_users, rows, tm
     assert recover(db) == []
     _, stderr = process.communicate(timeout=TIMEOUT)
     assert process.returncode == 0, stderr
-    [job] = list_history(db, import_type="users")
+    [job] = list_history(db, JobFilter(import_type="users"))
     assert job.status == "completed" and len(rows("users")) == 60_000
 
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from batchport import (
     ImportConflict,
+    JobFilter,
     RollbackBlocked,
     list_history,
     preview_rollback,
@@ -61,7 +62,7 @@ def test_a_row_of_any_table_blocks_whatever_its_on_delete_action(db, rows, users
         rollback_batch(db, users_batch.batch_id, actor="a", force_edited=True)
     assert refused.value.references == [reference]
     assert (rows("users"), rows("user_departments"), app_rows(db, "orders")) == before
-    [job] = list_history(db, batch_id=users_batch.batch_id)
+    [job] = list_history(db, JobFilter(batch_id=users_batch.batch_id))
     assert job.status == "completed"
 
     manual_sql(db, f"DELETE FROM {listed}")
@@ -98,7 +99,7 @@ def test_a_composite_key_to_link_rows_and_another_schema_block(db, rows, users_b
 def test_rows_of_another_batch_are_listed_with_their_batch(db, rows, users_batch):
     """The departments batch cannot go while a users batch links to it: each link is listed
     with the batch it belongs to."""
-    [departments] = list_history(db, import_type="departments")
+    [departments] = list_history(db, JobFilter(import_type="departments"))
     preview = preview_rollback(db, departments.batch_id)
     assert sorted((r.referenced_key, r.batch_id) for r in preview.references) == [
         ("FIN", users_batch.batch_id),
@@ -135,7 +136,7 @@ def test_a_reference_added_while_the_rollback_deletes_is_found(db, rows, users_b
     finally:
         del db.dialect.foreign_keys_to
     assert len(app_rows(db, "orders")) == 1 and len(rows("users")) == 2
-    [job] = list_history(db, batch_id=users_batch.batch_id)
+    [job] = list_history(db, JobFilter(batch_id=users_batch.batch_id))
     assert job.status == "rollback_failed"
 
 
@@ -153,7 +154,7 @@ def test_a_note_on_a_link_an_update_wrote_blocks_its_restore(
     with pytest.raises(RollbackBlocked):
         rollback_batch(db, moved.batch_id, actor="b", force_edited=True)
     assert len(app_rows(db, "notes")) == 1
-    [job] = list_history(db, batch_id=moved.batch_id)
+    [job] = list_history(db, JobFilter(batch_id=moved.batch_id))
     assert job.status == "completed"
 
 

@@ -27,6 +27,7 @@ from batchport import (
     FileRejected,
     ImportFailed,
     ImportReport,
+    JobFilter,
     RollbackRefused,
     list_history,
     rollback_batch,
@@ -463,7 +464,7 @@ def test_connection_dropped_mid_load(db, database_url, csv_file, tmp_path, rows)
     assert stderr.startswith("error: the database failed while loading: the connection is lost")
     assert len(stderr.strip().splitlines()) == 1
     assert rows("users") == [] and rows("user_departments") == []
-    [job] = list_history(db, import_type="users")
+    [job] = list_history(db, JobFilter(import_type="users"))
     assert job.status == "failed" and "connection is lost" in job.error_summary
 
 
@@ -487,7 +488,7 @@ def test_sqlite_out_of_space(db, database_url, csv_file, tmp_path, rows):
     sa.event.remove(db.engine, "connect", capped)
     db.engine.dispose()
     assert rows("users") == [] and rows("user_departments") == []
-    [job] = list_history(db, import_type="users")
+    [job] = list_history(db, JobFilter(import_type="users"))
     assert job.status == "failed" and "full" in job.error_summary
     with db.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA integrity_check").scalar_one() == "ok"

@@ -8,6 +8,7 @@ import pytest
 from batchport import (
     BUILTIN_TYPES,
     Database,
+    JobFilter,
     RollbackBlocked,
     RowsEdited,
     list_history,
@@ -54,7 +55,7 @@ def test_a_link_from_a_transaction_older_than_the_import(db, database_url, rows,
             "WHERE u.email = 'ann@x.org' AND d.code = 'OPS'"
         )
         early.commit()
-    [job] = list_history(db, batch_id=batch.batch_id)
+    [job] = list_history(db, JobFilter(batch_id=batch.batch_id))
     [late] = [r for r in rows("user_departments") if r["import_batch_id"] is None]
     assert late["created_at"] < job.completed_at
     with pytest.raises(RowsEdited):
@@ -149,7 +150,7 @@ def test_a_restore_pointing_at_a_deleted_row_is_a_listed_conflict(db, csv_file, 
         rollback_batch(db, moved.batch_id, actor="b", force_edited=True)
     assert refused.value.conflicts == [conflict]
     assert rows("departments") == before
-    [job] = list_history(db, batch_id=moved.batch_id)
+    [job] = list_history(db, JobFilter(batch_id=moved.batch_id))
     assert job.status == "completed"
 
 

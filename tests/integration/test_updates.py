@@ -10,6 +10,7 @@ import pytest
 from batchport import (
     BatchportError,
     FileRejected,
+    JobFilter,
     RowsEdited,
     export_errors,
     list_history,
@@ -53,7 +54,7 @@ def test_update_changes_rows_keeps_their_batch_and_rollback_restores_them(
     ann = user(rows, "ann@x.org")
     assert ann["first_name"] == "Annie" and ann["import_batch_id"] == users_batch.batch_id
     assert codes(db, rows, "ann@x.org") == ["OPS", "FIN"]
-    [job] = list_history(db, batch_id=report.batch_id)
+    [job] = list_history(db, JobFilter(batch_id=report.batch_id))
     assert (job.rows_imported, job.rows_updated, job.rows_unchanged, job.on_existing) == (
         1,
         1,
@@ -117,12 +118,12 @@ def test_a_row_edited_after_import_blocks_until_forced(db, rows, users_batch, ed
         rollback_batch(db, users_batch.batch_id, actor="a")
     assert [e.key for e in refused.value.edited] == ["ann@x.org"]
     assert (rows("users"), rows("user_departments")) == before
-    [job] = list_history(db, batch_id=users_batch.batch_id)
+    [job] = list_history(db, JobFilter(batch_id=users_batch.batch_id))
     assert job.status == "completed"
 
     rollback_batch(db, users_batch.batch_id, actor="a", force_edited=True)
     assert rows("users") == []
-    [job] = list_history(db, batch_id=users_batch.batch_id)
+    [job] = list_history(db, JobFilter(batch_id=users_batch.batch_id))
     assert job.status == "rolled_back" and job.rollback_forced
 
 

@@ -4,6 +4,7 @@ account of each kind."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 
 import pytest
 from fastapi.testclient import TestClient
@@ -27,13 +28,25 @@ def tokens(db) -> dict[str, str]:
 
 
 @pytest.fixture
-def api(db, tokens) -> Iterator[Callable[..., object]]:
+def api_with(db, tokens) -> Iterator[Callable[..., Callable[..., object]]]:
+    """Makes an app with options (`create_app`'s keywords) and returns its caller, as `api`."""
+    with ExitStack() as stack:
+
+        def make(**options: object) -> Callable[..., object]:
+            app = create_app(db, **options)  # type: ignore[arg-type]
+            client = stack.enter_context(TestClient(app, raise_server_exceptions=False))
+
+            def call(who: str | None, method: str, url: str, **kwargs: object) -> object:
+                headers = {"Authorization": f"Bearer {tokens[who]}"} if who else {}
+                headers.update(kwargs.pop("headers", {}))  # type: ignore[call-overload]
+                return client.request(method, url, headers=headers, **kwargs)
+
+            return call
+
+        yield make
+
+
+@pytest.fixture
+def api(api_with) -> Callable[..., object]:
     """Calls the API as an account: api("alice", "GET", "/jobs", ...) -> response."""
-    with TestClient(create_app(db), raise_server_exceptions=False) as client:
-
-        def call(who: str | None, method: str, url: str, **kwargs: object) -> object:
-            headers = {"Authorization": f"Bearer {tokens[who]}"} if who else {}
-            headers.update(kwargs.pop("headers", {}))  # type: ignore[call-overload]
-            return client.request(method, url, headers=headers, **kwargs)
-
-        yield call
+    return api_with()

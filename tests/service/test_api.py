@@ -113,10 +113,9 @@ def test_missing_or_wrong_token_is_401_and_audited(api):
     assert len(denied) == 3 and {e["outcome"] for e in denied} == {"denied"}
 
 
-def test_upload_limits_answer_413(api, monkeypatch):
+def test_upload_limits_answer_413(api_with):
     """A file over the byte limit, or over the row limit, is refused with 413."""
-    monkeypatch.setattr("batchport.service.app.MAX_UPLOAD_BYTES", 100)
-    big = upload(api, "alice", "code,name\n" + "A,a\n" * 100)
+    big = upload(api_with(max_upload_bytes=100), "alice", "code,name\n" + "A,a\n" * 100)
     assert big.status_code == 413 and big.json()["error"]["code"] == "too_large"
 
 
@@ -248,7 +247,7 @@ def test_a_long_non_ascii_file_name_is_shortened(api):
     assert wait_for(api, "alice", answer.json()["id"], "valid", "failed")["status"] == "valid"
 
 
-def test_repeated_fields_and_declared_oversize_are_refused(api, monkeypatch):
+def test_repeated_fields_and_declared_oversize_are_refused(api, api_with):
     """Two file parts are a 422; a body that says it is over the limit is a 413 unread."""
     twice = api(
         "alice",
@@ -261,14 +260,13 @@ def test_repeated_fields_and_declared_oversize_are_refused(api, monkeypatch):
         ],
     )
     assert twice.status_code == 422 and twice.json()["error"]["details"] == ["file"]
-    monkeypatch.setattr("batchport.service.app.MAX_UPLOAD_BYTES", 10)
-    big = upload(api, "alice", "code,name\n" + "A,a\n" * 30_000)
+    big = upload(api_with(max_upload_bytes=10), "alice", "code,name\n" + "A,a\n" * 30_000)
     assert big.status_code == 413
 
 
 def test_a_commit_of_many_rows_completes_on_either_database(api, monkeypatch):
     """The worker's progress never competes with its own import for SQLite's one writer."""
-    monkeypatch.setattr("batchport.service.sessions.PROGRESS_EVERY", 0)
+    monkeypatch.setattr("batchport.commands.sessions.PROGRESS_EVERY", 0)
     text = "code,name\n" + "".join(f"C{i},Unit {i}\n" for i in range(25_000))
     session = upload(api, "alice", text).json()
     assert session["rows_total"] == 25_000

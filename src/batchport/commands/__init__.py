@@ -5,8 +5,10 @@ log in the transaction of what it records).
     imports.py    run_import, run_workbook_import, export_errors
     rollbacks.py  preview_rollback, rollback_batch
     reading.py    list_history, get_batch, batch_records, audit_log
+    sessions.py   upload_session, get_session, session_errors, export_session_errors,
+                  commit_session, work_once (the worker's step)
     admin.py      migrate, rollback_migration, migration_status, verify_migrations, recover,
-                  create_account, list_accounts, authenticate
+                  create_account, list_accounts, authenticate, record_denial
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from batchport.commands.admin import (
     list_accounts,
     migrate,
     migration_status,
+    record_denial,
     recover,
     rollback_migration,
     verify_migrations,
@@ -31,6 +34,14 @@ from batchport.commands.imports import (
 )
 from batchport.commands.reading import audit_log, batch_records, get_batch, list_history
 from batchport.commands.rollbacks import preview_rollback, rollback_batch
+from batchport.commands.sessions import (
+    commit_session,
+    export_session_errors,
+    get_session,
+    session_errors,
+    upload_session,
+    work_once,
+)
 
 __all__ = [
     "WORKBOOK",
@@ -39,18 +50,25 @@ __all__ = [
     "authenticate",
     "batch_records",
     "check_on_existing",
+    "commit_session",
     "create_account",
     "export_errors",
+    "export_session_errors",
     "get_batch",
+    "get_session",
     "list_accounts",
     "list_history",
     "migrate",
     "migration_status",
     "preview_rollback",
+    "record_denial",
     "recover",
     "rollback_batch",
     "rollback_migration",
     "run_import",
     "run_workbook_import",
+    "session_errors",
+    "upload_session",
     "verify_migrations",
+    "work_once",
 ]

@@ -92,6 +92,16 @@ def list_accounts(db: Database) -> list[dict[str, Any]]:
         return accounts.list_accounts(conn)
 
 
-def authenticate(db: Database, token: str) -> accounts.Account | None:
-    """The account an API token belongs to, or None if it is no valid token."""
-    return accounts.authenticate(db, token)
+def authenticate(db: Database, token: str, *, remote: str | None = None) -> accounts.Account | None:
+    """The account an API token belongs to; None (and a `denied` audit row) if it is none."""
+    account = accounts.authenticate(db, token.strip()) if token.strip() else None
+    if account is None:
+        audit.record(db, actor=None, action="authenticate", outcome="denied", remote=remote)
+    return account
+
+
+def record_denial(
+    db: Database, *, actor: str, action: str, why: str, remote: str | None = None
+) -> None:
+    """Audits a request refused for want of a right (the caller then answers it)."""
+    audit.record(db, actor=actor, action=action, outcome="denied", remote=remote, detail=why)

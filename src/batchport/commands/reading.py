@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
 
 from batchport import audit, history, rollback
+from batchport.audit import AuditFilter
 from batchport.commands.support import ready
 from batchport.database import Database
-from batchport.errors import (
-    ConfigurationError,
-)
-from batchport.reports import (
-    BatchReport,
-    Job,
-)
+from batchport.errors import ConfigurationError
+from batchport.history import JobFilter
+from batchport.reports import BatchReport, Job
 
 
 def get_batch(db: Database, batch_id: str) -> BatchReport:
@@ -49,42 +45,17 @@ def batch_records(
 
 
 def list_history(
-    db: Database,
-    *,
-    import_type: str | None = None,
-    status: str | None = None,
-    batch_id: str | None = None,
-    imported_by: str | None = None,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-    limit: int = 50,
-    offset: int = 0,
+    db: Database, where: JobFilter | None = None, *, limit: int = 50, offset: int = 0
 ) -> list[Job]:
     """Import jobs, newest first, filtered and a page at a time."""
     ready(db)
     with db.connect() as conn:
-        return history.list_jobs(
-            conn,
-            import_type=import_type,
-            status=status,
-            batch_id=batch_id,
-            imported_by=imported_by,
-            since=since,
-            until=until,
-            limit=limit,
-            offset=offset,
-        )
+        return history.list_jobs(conn, where or JobFilter(), limit=limit, offset=offset)
 
 
 def audit_log(
-    db: Database,
-    *,
-    actor: str | None = None,
-    action: str | None = None,
-    since: dt.datetime | None = None,
-    limit: int = 100,
-    offset: int = 0,
+    db: Database, where: AuditFilter | None = None, *, limit: int = 100, offset: int = 0
 ) -> list[dict[str, Any]]:
     """The audit log, newest first, filtered by who, what and from when."""
     ready(db)
-    return audit.entries(db, actor=actor, action=action, since=since, limit=limit, offset=offset)
+    return audit.entries(db, where or AuditFilter(), limit=limit, offset=offset)

@@ -1,0 +1,193 @@
+"""The use cases of import sessions: upload a file, read it back with its errors, commit it,
+and the worker's step that validates or imports the oldest waiting session. Uploads and
+commits are audited in the transaction that makes them."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from batchport import audit
+from batchport.commands.imports import check_on_existing, export_errors, run_import
+from batchport.database import Database
+from batchport.errors import BatchportError, FileRejected, RowError, first_line
+from batchport.importing import Progress
+from batchport.reports import ImportReport, to_json
+from batchport.sessions import Session, states, storage
+from batchport.sources import Limits
+from batchport.vocabulary import OnExisting, SessionStatus
+
+#: Progress is written to the session at most this often (seconds).
+PROGRESS_EVERY = 0.5
+
+
+def upload_session(
+    db: Database,
+    *,
+    owner: str,
+    import_type: str,
+    file_name: str,
+    content: bytes,
+    on_existing: str = OnExisting.error,
+    rows_total: int | None = None,
+    remote: str | None = None,
+) -> Session:
+    """Keeps an uploaded file as a new session for the worker to validate (`rows_total`,
+    when counted, makes its progress a percentage); the session and its audit row commit
+    together."""
+    db.catalog[import_type]  # an unknown type is a ConfigurationError now, not later
+    choice = OnExisting(check_on_existing(on_existing))
+    with db.connect() as conn, conn.begin():
+        session_id = storage.insert(
+            conn,
+            owner=owner,
+            import_type=import_type,
+            file_name=file_name,
+            content=content,
+            on_existing=choice,
+            rows_total=rows_total,
+        )
+        found = storage.read(conn, session_id)
+        audit.write(
+            conn,
+            actor=owner,
+            action="upload",
+            outcome="ok",
+            remote=remote,
+            file_sha256=found.file_sha256,
+            detail=f"session {session_id}",
+        )
+    return found
+
+
+def get_session(db: Database, session_id: str) -> Session:
+    """A session's status, progress and counts."""
+    return storage.get(db, session_id)
+
+
+def session_errors(db: Database, session_id: str) -> list[RowError]:
+    """Every validation error of a session (none until it is validated)."""
+    storage.get(db, session_id)  # an unknown session is SessionNotFound, not "no errors"
+    return storage.errors(db, session_id)
+
+
+def export_session_errors(db: Database, session_id: str, out: Path, *, limits: Limits) -> int:
+    """Writes a session's errors with their rows' cells to the CSV `out`; returns its lines."""
+    found = session_errors(db, session_id)
+    with storage.file_of(db, session_id) as path:
+        return export_errors(found, path, out, limits=limits)
+
+
+def commit_session(
+    db: Database, session_id: str, *, actor: str, remote: str | None = None
+) -> Session:
+    """Queues the import of a valid session; committing again gives the same job. Audited
+    with the commit, or (refused) on its own."""
+    try:
+        with db.connect() as conn, conn.begin():
+            queued = states.queue(conn, session_id)
+            audit.write(
+                conn,
+                actor=actor,
+                action="commit",
+                outcome="ok",
+                remote=remote,
+                file_sha256=queued.file_sha256,
+                detail=f"job {queued.job_id}",
+            )
+    except BatchportError as exc:
+        refused = storage.get(db, session_id)
+        audit.record(
+            db,
+            actor=actor,
+            action="commit",
+            outcome="refused",
+            remote=remote,
+            file_sha256=refused.file_sha256,
+            detail=str(exc),
+        )
+        raise
+    return queued
+
+
+def work_once(db: Database, limits: Limits) -> bool:
+    """The worker's step: puts right what dead workers left, deletes expired sessions, then
+    validates or imports one waiting session; False if none waited."""
+    storage.expire(db)
+    states.recover(db)
+    for waiting, working in states.STEPS:
+        session_id = states.claim(db, waiting, working)
+        if session_id is not None:
+            _run(db, session_id, limits, dry_run=waiting == SessionStatus.uploaded)
+            return True
+    return False
+
+
+def _run(db: Database, session_id: str, limits: Limits, *, dry_run: bool) -> None:
+    """Validates (`dry_run`) or imports the session's file and records the outcome; the
+    session never stays claimed, whatever goes wrong."""
+    session = storage.get(db, session_id)
+    # SQLite has one writer: an import holds it, so its progress cannot be written.
+    quiet = not dry_run and db.dialect.name == "sqlite"
+    try:
+        with storage.file_of(db, session_id) as path:
+            report = run_import(
+                db,
+                session.import_type,
+                path,
+                actor=session.owner,
+                dry_run=dry_run,
+                on_existing=session.on_existing,
+                limits=limits,
+                job_id=None if dry_run else session.job_id,
+                progress=None if quiet else _progress(db, session_id),
+            )
+    except FileRejected as exc:  # on commit: the database changed since the validation
+        _rejected(db, session_id, exc, dry_run=dry_run)
+    except BatchportError as exc:
+        storage.save(db, session_id, status=SessionStatus.failed, message=str(exc))
+    except Exception as exc:  # never leave the session claimed: fail it, say why
+        text = f"internal error: {type(exc).__name__}: {first_line(exc)}"[:2000]
+        storage.save(db, session_id, status=SessionStatus.failed, message=text)
+    else:
+        _done(db, session_id, report, dry_run=dry_run)
+
+
+def _progress(db: Database, session_id: str) -> Progress:
+    last = [0.0]
+
+    def report(_phase: str, rows: int) -> None:
+        if time.monotonic() - last[0] >= PROGRESS_EVERY:
+            last[0] = time.monotonic()
+            storage.save(db, session_id, rows_read=rows)
+
+    return report
+
+
+def _rejected(db: Database, session_id: str, exc: FileRejected, *, dry_run: bool) -> None:
+    rows = {"rows_read": exc.report.rows_total, "rows_total": exc.report.rows_total}
+    storage.save(
+        db,
+        session_id,
+        status=SessionStatus.invalid if dry_run else SessionStatus.failed,
+        error_count=len(exc.errors),
+        errors=json.dumps([to_json(e) for e in exc.errors]),
+        message=str(exc),
+        **(rows if dry_run else {}),
+    )
+
+
+def _done(db: Database, session_id: str, report: ImportReport, *, dry_run: bool) -> None:
+    if dry_run:
+        counts = {
+            **report.created,
+            "updated": report.updated,
+            "skipped": report.skipped,
+            "unchanged": report.unchanged,
+        }
+        done = {"status": SessionStatus.valid, "rows_total": report.rows_total, "message": None}
+    else:
+        counts = report.created
+        done = {"status": SessionStatus.committed, "message": f"batch {report.batch_id}"}
+    storage.save(db, session_id, rows_read=report.rows_total, created=json.dumps(counts), **done)

@@ -1,0 +1,151 @@
+"""The `import_sessions` table: a session's row, its file and its errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from batchport import history
+from batchport.database import Database
+from batchport.errors import BatchNotFound, RowError, SessionNotFound
+from batchport.reports import Job
+from batchport.schema import import_sessions
+from batchport.sessions.record import FIELDS, Session
+from batchport.vocabulary import OnExisting, SessionStatus
+
+#: How long an uncommitted session is kept.
+LIFETIME = dt.timedelta(hours=24)
+
+
+def insert(
+    conn: sa.Connection,
+    *,
+    owner: str,
+    import_type: str,
+    file_name: str,
+    content: bytes,
+    on_existing: OnExisting,
+    rows_total: int | None = None,
+) -> str:
+    """Stores an uploaded file as a new session, `uploaded`, in the caller's transaction;
+    returns its id."""
+    session_id = str(uuid.uuid4())
+    stamp = history.now()
+    conn.execute(
+        import_sessions.insert().values(
+            id=session_id,
+            owner=owner,
+            import_type=import_type,
+            file_name=safe_name(file_name),
+            file_sha256=hashlib.sha256(content).hexdigest(),
+            content=content,
+            on_existing=on_existing,
+            status=SessionStatus.uploaded,
+            rows_total=rows_total,
+            created_at=stamp,
+            updated_at=stamp,
+            expires_at=stamp + LIFETIME,
+        )
+    )
+    return session_id
+
+
+def safe_name(file_name: str) -> str:
+    """The upload's base name, printable, never `.` or `..` (the worker writes the file under
+    this name); its suffix, which picks the reader, is kept."""
+    name = "".join(c for c in Path(file_name.replace("\\", "/")).name if c.isprintable())
+    if not name.strip(". "):
+        return "upload.csv"
+    stem, suffix = Path(name).stem, Path(name).suffix[:20]
+    while len((stem + suffix).encode()) > 200:  # file systems allow 255 bytes
+        stem = stem[:-1]
+    return (stem or "upload") + suffix
+
+
+def read(conn: sa.Connection, session_id: str) -> Session:
+    """The session (without its file or its errors), with its job's batch and status."""
+    row = (
+        conn.execute(
+            sa.select(*(import_sessions.c[name] for name in FIELDS)).where(
+                import_sessions.c.id == session_id
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise SessionNotFound(f"no import session {session_id}")
+    return Session.from_row(row, job_of(conn, session_id) if row["job_id"] else None)
+
+
+def get(db: Database, session_id: str) -> Session:
+    """`read` in a connection of its own."""
+    with db.connect() as conn:
+        return read(conn, session_id)
+
+
+def errors(db: Database, session_id: str) -> list[RowError]:
+    """The session's validation errors (empty until validated)."""
+    with db.connect() as conn:
+        text = conn.execute(
+            sa.select(import_sessions.c.errors).where(import_sessions.c.id == session_id)
+        ).scalar()
+    return [RowError(**e) for e in json.loads(text or "[]")]
+
+
+@contextmanager
+def file_of(db: Database, session_id: str) -> Iterator[Path]:
+    """The session's uploaded file, written to a temporary file for the readers."""
+    with db.connect() as conn:
+        row = conn.execute(
+            sa.select(import_sessions.c.file_name, import_sessions.c.content).where(
+                import_sessions.c.id == session_id
+            )
+        ).first()
+    if row is None:
+        raise SessionNotFound(f"no import session {session_id}")
+    with tempfile.TemporaryDirectory(prefix="batchport-") as folder:
+        path = Path(folder) / row.file_name
+        path.write_bytes(row.content)
+        yield path
+
+
+def save(db: Database, session_id: str, **values: object) -> None:
+    """Writes `values` to the session, in a transaction of its own."""
+    with db.connect() as conn, conn.begin():
+        conn.execute(
+            import_sessions.update()
+            .where(import_sessions.c.id == session_id)
+            .values(**values, updated_at=history.now())
+        )
+
+
+def expire(db: Database) -> int:
+    """Deletes sessions past their lifetime that hold no job; returns how many."""
+    with db.connect() as conn, conn.begin():
+        result = conn.execute(
+            import_sessions.delete().where(
+                import_sessions.c.expires_at < history.now(),
+                import_sessions.c.job_id.is_(None),
+            )
+        )
+    return result.rowcount
+
+
+def job_of(conn: sa.Connection, session_id: str) -> Job | None:
+    """The import job a session was committed as, if it has started."""
+    job_id = conn.execute(
+        sa.select(import_sessions.c.job_id).where(import_sessions.c.id == session_id)
+    ).scalar()
+    try:
+        return history.find_job(conn, job_id) if job_id else None
+    except BatchNotFound:
+        return None
