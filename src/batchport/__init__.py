@@ -58,8 +58,8 @@ from batchport.reports import (
 from batchport.sources import Limits
 
 __all__ = [
-    "AuditFilter",
     "BUILTIN_TYPES",
+    "AuditFilter",
     "BatchNotFound",
     "BatchNotRollbackable",
     "BatchReport",

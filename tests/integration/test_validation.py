@@ -309,7 +309,7 @@ def test_two_rows_naming_each_other_as_parent_are_rejected(db, csv_file, rows):
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Two rows per chunk, so that references and cycles cross chunk boundaries."""
-    monkeypatch.setattr("batchport.importing.CHUNK_ROWS", 2)
+    monkeypatch.setattr("batchport.importing.steps.CHUNK_ROWS", 2)
 
 
 @pytest.mark.usefixtures("small_chunks")
@@ -375,8 +375,8 @@ def test_errors_found_while_reading_ahead_are_exact(
 ):
     """When a second process reads the file (large files), a bad cell or row deep in it still
     gets its exact row, column and value, and nothing is written."""
-    monkeypatch.setattr("batchport.importing.READ_AHEAD_BYTES", 0)
-    monkeypatch.setattr("batchport.importing.CHUNK_ROWS", 7)
+    monkeypatch.setattr("batchport.importing.steps.READ_AHEAD_BYTES", 0)
+    monkeypatch.setattr("batchport.importing.steps.CHUNK_ROWS", 7)
     body = [
         [f"u{i}@example.org", "Ann", "Lee", "FIN;OPS" if i % 2 else "HQ", "yes"] for i in range(40)
     ]
@@ -400,7 +400,7 @@ def test_errors_met_while_streaming_one_bulk_statement_are_exact(
 ):
     """Departments stream through one COPY on PostgreSQL: a problem met mid-stream (in
     Python, or by the database) cancels it, and the file's errors come back exact."""
-    monkeypatch.setattr("batchport.importing.CHUNK_ROWS", 7)
+    monkeypatch.setattr("batchport.importing.steps.CHUNK_ROWS", 7)
     body = [[f"B{i}", "Branch", "HQ" if i < 5 else f"B{i // 5}"] for i in range(40)]
     body[29] = bad
     before = rows("departments")

@@ -1,0 +1,207 @@
+"""The commands that look after the database and the service: recover, types, serve,
+accounts, the audit log, schema migrations."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from batchport import commands
+from batchport.audit import AuditFilter
+from batchport.cli.base import (
+    EXIT_ERROR,
+    ActorOption,
+    JsonOption,
+    accounts_app,
+    actor_name,
+    app,
+    confirm,
+    db_app,
+    out,
+    print_json,
+    reported,
+)
+from batchport.vocabulary import Role
+
+
+@app.command()
+def recover(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Mark jobs whose process died as interrupted (every command also does this first)."""
+    with reported(ctx, as_json):
+        swept = commands.recover(ctx.obj.database())
+    if as_json:
+        print_json([job.to_json() for job in swept])
+        return
+    for job in swept:
+        out.print(f"{job.batch_id}: {job.status} -> interrupted (worker {job.worker} is gone)")
+    out.print(f"{len(swept)} interrupted job(s) swept." if swept else "No interrupted jobs.")
+
+
+@app.command("types")
+def types_(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List the import types and their columns."""
+    with reported(ctx, as_json):
+        catalog = ctx.obj.database().catalog
+    described = [
+        {
+            "import_type": t.name,
+            "description": t.description,
+            "key": t.key,
+            "columns": [{"name": f.name, "required": f.required} for f in t.fields],
+        }
+        for t in catalog.types
+    ]
+    if as_json:
+        print_json(described)
+        return
+    for entry in described:
+        columns = ", ".join(
+            c["name"] + ("" if c["required"] else " (optional)") for c in entry["columns"]
+        )
+        out.print(f"[bold]{entry['import_type']}[/]: {entry['description']}\n  columns: {columns}")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    worker: Annotated[
+        bool, typer.Option(help="Validate and import sessions in this process too.")
+    ] = True,
+) -> None:
+    """Run the REST API (OpenAPI at /openapi.json, docs at /docs) with uvicorn."""
+    import uvicorn  # noqa: PLC0415 - only the service needs the web stack
+
+    from batchport.service.app import create_app  # noqa: PLC0415
+
+    with reported(ctx, as_json=False):
+        db = ctx.obj.database()
+        db.ensure_ready()
+        uvicorn.run(create_app(db, worker=worker), host=host, port=port, log_level="info")
+
+
+@accounts_app.command("create")
+def accounts_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The account's name, recorded on its work.")],
+    role: Annotated[Role, typer.Option(help="What the account may do.")] = Role.importer,
+    actor: ActorOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an account and print its API token (shown this once; stored hashed)."""
+    with reported(ctx, as_json):
+        token = commands.create_account(ctx.obj.database(), name, role, actor=actor_name(actor))
+    if as_json:
+        print_json({"name": name, "role": role, "token": token})
+    else:
+        out.print(f"Created {role} {name}. Its API token (shown once, keep it safe):\n{token}")
+
+
+@accounts_app.command("list")
+def accounts_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List the accounts (never their tokens)."""
+    with reported(ctx, as_json):
+        found = commands.list_accounts(ctx.obj.database())
+    if as_json:
+        print_json(found)
+        return
+    for account in found:
+        out.print(f"{account['name']}: {account['role']} (created {account['created_at']})")
+
+
+@app.command("audit")
+def audit_(
+    ctx: typer.Context,
+    actor: Annotated[str | None, typer.Option("--actor", help="Only this account.")] = None,
+    action: Annotated[str | None, typer.Option(help="Only this action.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many entries.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List the audit log, newest first."""
+    with reported(ctx, as_json):
+        where = AuditFilter(actor=actor, action=action)
+        found = commands.audit_log(ctx.obj.database(), where, limit=limit)
+    if as_json:
+        print_json(found)
+        return
+    table = Table("at (UTC)", "who", "action", "outcome", "from", "batch", "detail")
+    for entry in found:
+        table.add_row(
+            f"{entry['at']:%Y-%m-%d %H:%M:%S}",
+            entry["actor"] or "",
+            entry["action"],
+            entry["outcome"],
+            entry["remote"] or "",
+            entry["batch_id"] or "",
+            entry["detail"] or "",
+        )
+    out.print(table if found else "No audit entries.")
+
+
+@db_app.command("migrate")
+def db_migrate(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Apply every pending revision."""
+    with reported(ctx, as_json):
+        status = commands.migrate(ctx.obj.database())
+    _print_status(status, as_json, f"Database is at revision {status.current} (head).")
+
+
+@db_app.command("status")
+def db_status(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Show the current revision and the pending ones."""
+    with reported(ctx, as_json):
+        status = commands.migration_status(ctx.obj.database())
+    pending = ", ".join(status.pending) or "none"
+    _print_status(
+        status,
+        as_json,
+        f"Current revision: {status.current or 'none'}\nHead: {status.head}\nPending: {pending}",
+    )
+
+
+@db_app.command("rollback")
+def db_rollback(
+    ctx: typer.Context,
+    target: Annotated[
+        str | None, typer.Option(help="Downgrade to this revision (default: undo the last one).")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Undo the last revision, or every revision after --target."""
+    with reported(ctx, as_json):
+        db = ctx.obj.database()
+        if not yes:
+            confirm(
+                f"Downgrade {db.display_url} to {target or 'the previous revision'}? "
+                "Columns the undone revisions added are dropped with their data.",
+                "Cancelled; the schema is unchanged.",
+            )
+        status = commands.rollback_migration(db, target)
+    _print_status(status, as_json, f"Database is at revision {status.current or 'none (base)'}.")
+
+
+@db_app.command("verify")
+def db_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Check that batch tracking is in place; exit 1 if any check fails."""
+    with reported(ctx, as_json):
+        checks = commands.verify_migrations(ctx.obj.database())
+    if as_json:
+        print_json([{"check": c.name, "passed": c.passed, "detail": c.detail} for c in checks])
+    else:
+        for check in checks:
+            mark = "[green]ok  [/]" if check.passed else "[red]FAIL[/]"
+            out.print(f"{mark} {check.name} [dim]({check.detail})[/]")
+    if not all(c.passed for c in checks):
+        raise typer.Exit(EXIT_ERROR)
+
+
+def _print_status(status: commands.MigrationStatus, as_json: bool, text: str) -> None:
+    if as_json:
+        print_json(asdict(status))
+    else:
+        out.print(text, highlight=False)

@@ -1,0 +1,167 @@
+"""What every command shares: the Typer apps, the global options, the consoles, and how an
+error becomes one line (or JSON) and exit code 1."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from batchport.builtin_types import BUILTIN_TYPES
+from batchport.database import Database
+from batchport.errors import BatchportError, RollbackBlocked, RowsEdited, first_line
+
+#: Exit codes: 0 success, 1 a validation or user error, 2 a usage error (Typer's own).
+EXIT_ERROR = 1
+#: At most this many row errors are printed as a table; --json gives them all.
+SHOWN_ERRORS = 50
+
+app = typer.Typer(
+    help="Import spreadsheets into a database so that every import can be taken back exactly.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Schema migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+accounts_app = typer.Typer(help="Accounts of the API service.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+ActorOption = Annotated[
+    str | None,
+    typer.Option("--as", help="Who is acting (default: $BATCHPORT_ACTOR, else the OS user)."),
+]
+
+
+@dataclass
+class Settings:
+    """What the global options say, built once per invocation."""
+
+    database_url: str | None
+    debug: bool
+    _database: Database | None = None
+
+    def database(self) -> Database:
+        """The database the command works on, opened once."""
+        if self._database is None:
+            self._database = Database.from_url(self.database_url, catalog=BUILTIN_TYPES)
+        return self._database
+
+    def close(self) -> None:
+        """Closes the database's connections."""
+        if self._database is not None:
+            self._database.dispose()
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="BATCHPORT_DATABASE_URL",
+            help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db "
+            "(default: ./batchport.db, created on first use).",
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    ctx.obj = Settings(database_url=database_url, debug=debug)
+    ctx.call_on_close(ctx.obj.close)
+
+
+def main() -> None:
+    """The console script's entry point."""
+    # psycopg logs what it ignores while closing a connection the server ended; the error
+    # itself reaches the user once, as batchport's message.
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
+    app()
+
+
+@contextmanager
+def reported(ctx: typer.Context, as_json: bool) -> Iterator[None]:
+    """Turns batchport's errors into a one-line message (or JSON) and exit code 1."""
+    try:
+        yield
+    except BatchportError as exc:
+        if ctx.obj is not None and ctx.obj.debug:
+            raise
+        fail(exc, as_json)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        if ctx.obj is not None and ctx.obj.debug:
+            raise
+        fail(exc, as_json, internal=True)
+
+
+def fail(exc: Exception, as_json: bool, *, internal: bool = False) -> NoReturn:
+    if as_json:
+        details: dict[str, Any] = {
+            key: value
+            for key, value in vars(exc).items()
+            if not key.startswith("_") and isinstance(value, str | int | None)
+        }
+        if isinstance(exc, RollbackBlocked):
+            details["references"] = [str(r) for r in exc.references]
+            details["conflicts"] = [str(c) for c in exc.conflicts]
+        if isinstance(exc, RowsEdited):
+            details["edited"] = [str(r) for r in exc.edited]
+        code = "internal_error" if internal else type(exc).__name__
+        print_json({"error": {"code": code, "message": str(exc), "details": details}})
+    else:
+        chain = str(exc)
+        cause = exc.__cause__
+        if internal:
+            chain = f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
+        elif cause is not None and str(cause) and str(cause) not in chain:
+            chain += f" (caused by {type(cause).__name__}: {first_line(cause)})"
+        err.print(f"[red]error:[/] {chain}", highlight=False, markup=True)
+        if isinstance(exc, RollbackBlocked):
+            for blocker in [*exc.references, *exc.conflicts]:
+                err.print(f"  - {blocker}", highlight=False)
+        if isinstance(exc, RowsEdited):
+            for edited in exc.edited:
+                err.print(f"  - {edited}", highlight=False)
+    raise typer.Exit(EXIT_ERROR)
+
+
+def confirm(question: str, cancelled: str) -> None:
+    """Asks a yes/no question on the terminal; anything but yes (or no terminal) cancels."""
+    try:
+        confirmed = typer.confirm(question, default=False, err=True)
+    except typer.Abort:
+        confirmed = False
+    if not confirmed:
+        err.print(f"\n{cancelled}" if not sys.stdin.isatty() else cancelled)
+        raise typer.Exit(EXIT_ERROR)
+
+
+def actor_name(given: str | None) -> str:
+    if given:
+        return given
+    if from_env := os.environ.get("BATCHPORT_ACTOR"):
+        return from_env
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def print_json(value: object) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")

@@ -1,0 +1,166 @@
+"""One file's import: the direct path, or the staged path when the direct one cannot prove the
+file valid; a dry run's precheck."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from batchport import changes
+from batchport.checks.precheck import Precheck
+from batchport.checks.proof import NotLoadable
+from batchport.checks.staged import check_stage
+from batchport.columns.mapping import map_header
+from batchport.database import Database
+from batchport.declarations import ImportType
+from batchport.errors import FileRejected
+from batchport.importing.steps import (
+    Finish,
+    ReadOptions,
+    complete,
+    drop_quietly,
+    load,
+    no_progress,
+    nothing,
+    opened,
+    rejected,
+    stage_file,
+    staged_counts,
+    valid_chunks,
+    with_changes,
+    with_loaded,
+)
+from batchport.loading.direct import DirectLoader
+from batchport.reports import ImportReport, Job
+
+
+def import_file(
+    db: Database,
+    import_type: ImportType,
+    path: Path,
+    job: Job | None,
+    options: ReadOptions,
+    *,
+    finish: Finish | None = None,
+) -> ImportReport:
+    """Reads, validates and (for a job) loads the file; `job=None` is a dry run.
+
+    The direct path writes a valid file in one pass; if it meets anything it cannot prove
+    valid, its transaction is rolled back and the staged path reports every error exactly.
+    """
+    report = ImportReport(
+        import_type=import_type.name,
+        file_name=path.name,
+        status="completed" if job else "valid",
+        rows_total=0,
+        rows_imported=0,
+        job_id=job.job_id if job else None,
+        batch_id=job.batch_id if job else None,
+        dry_run=job is None,
+        on_existing=options.on_existing,
+    )
+    finish = finish or nothing
+    if options.on_existing != "error":  # rows may meet existing rows: compare them in SQL
+        return _import_staged(db, import_type, path, job, options, report, finish)
+    try:
+        if job is None:
+            return _precheck(db, import_type, path, options=options, report=report)
+        return _import_direct(db, import_type, path, job, options, report, finish)
+    except NotLoadable:
+        return _import_staged(db, import_type, path, job, options, report, finish)
+
+
+def _precheck(
+    db: Database,
+    import_type: ImportType,
+    path: Path,
+    *,
+    options: ReadOptions,
+    report: ImportReport,
+) -> ImportReport:
+    """A dry run's fast path: every check an import makes, without writing."""
+    progress = options.progress or no_progress
+    with db.connect() as conn, opened(import_type, path, options, report) as (source, mapping):
+        checker = Precheck(conn, db.dialect, db.catalog, import_type)
+        rows_total = 0
+        for chunk in valid_chunks(mapping, source, share=True):
+            checker.check(chunk)
+            rows_total += len(chunk)
+            progress("validating", rows_total)
+        return with_changes(report, rows_total=rows_total, created=checker.finish())
+
+
+def _import_direct(  # noqa: PLR0917 - the staged path's arguments, in its order
+    db: Database,
+    import_type: ImportType,
+    path: Path,
+    job: Job,
+    options: ReadOptions,
+    report: ImportReport,
+    finish: Finish,
+) -> ImportReport:
+    progress = options.progress or no_progress
+    with db.connect() as conn, opened(import_type, path, options, report) as (source, mapping):
+        rows_total = 0
+        progress("started", 0)
+        try:
+            with db.dialect.begin_write(conn), changes.writing(conn, job.job_id):
+                with DirectLoader(
+                    conn, db.dialect, db.catalog, import_type, job.batch_id
+                ) as loader:
+                    for chunk in valid_chunks(mapping, source):
+                        loader.write(chunk)
+                        rows_total += len(chunk)
+                        progress("loading", rows_total)
+                    created = loader.finish()
+                imported = created[import_type.table.name]
+                report = with_changes(
+                    report, rows_total=rows_total, created=created, rows_imported=imported
+                )
+                complete(conn, job, [report], finish)
+                return report
+        except sa.exc.IntegrityError as exc:
+            raise NotLoadable(str(exc)) from exc
+
+
+def _import_staged(  # noqa: PLR0917 - one file, one job, how to read it, what to report
+    db: Database,
+    import_type: ImportType,
+    path: Path,
+    job: Job | None,
+    options: ReadOptions,
+    report: ImportReport,
+    finish: Finish,
+) -> ImportReport:
+    """Stages every row, checks the whole file with set-based SQL, loads only if all is valid."""
+    progress = options.progress or no_progress
+    with (
+        db.connect() as conn,
+        options.open(path) as source,
+    ):
+        mapping, errors = map_header(import_type, source.header())
+        with conn.begin():
+            stage, rows_total = stage_file(
+                conn, db, mapping, source, errors=errors, progress=progress
+            )
+        report = with_changes(report, rows_total=rows_total)
+        try:
+            with db.dialect.begin_write(conn) as transaction:
+                errors += check_stage(conn, stage, db.catalog, on_existing=options.on_existing)
+                if errors:
+                    raise FileRejected(rejected(report, errors))
+                if job is None and options.on_existing == "error":
+                    return with_changes(report, created=staged_counts(conn, stage))
+                # A dry run that may update loads too (to compare), then rolls it all back.
+                with changes.writing(conn, job.job_id if job else str(uuid.uuid4())):
+                    loaded = load(conn, db, stage, job, options)
+                report = with_loaded(report, import_type, loaded)
+                if job is None:
+                    transaction.rollback()
+                else:
+                    complete(conn, job, [report], finish)
+                return report
+        finally:
+            drop_quietly(conn, stage)

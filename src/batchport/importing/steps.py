@@ -1,0 +1,214 @@
+"""What both imports (one file, a workbook) are made of: how to read, stage, load and
+complete, and the reports they return."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from batchport import history
+from batchport.checks.proof import NotLoadable
+from batchport.checks.stage import Stage
+from batchport.columns.mapping import Mapping, map_header
+from batchport.columns.rows import Chunk, column_texts, parse_chunks, parse_texts
+from batchport.database import Database
+from batchport.declarations import ImportType
+from batchport.errors import FileRejected, RowError
+from batchport.loading.load import Loaded, load_stage
+from batchport.reports import ImportReport, Job
+from batchport.sources import Limits, Source, open_source
+from batchport.sources.prefetch import may_fork, read_ahead
+
+#: Rows parsed and written per round trip; bounds memory whatever the file's size.
+CHUNK_ROWS = 10_000
+#: Files from this size up are parsed in a second process while this one writes; for smaller
+#: ones starting that process would cost more than it saves.
+READ_AHEAD_BYTES = 1 << 20
+
+#: Called as `progress(phase, rows_so_far)` while an import runs.
+Progress = Callable[[str, int], None]
+#: Called in the import's transaction, after its job is marked completed and before it
+#: commits: whatever must stand or fall with the data (the audit row).
+Finish = Callable[[sa.Connection], None]
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read the file, and whom to tell about progress."""
+
+    encoding: str | None = None
+    sheet: str | None = None
+    progress: Progress | None = None
+    #: What to do with a row whose key is already in the database: error, skip or update.
+    on_existing: str = "error"
+    delimiter: str | None = None
+    limits: Limits = field(default_factory=Limits)
+
+    def open(self, path: Path, sheet: str | None = None) -> Source:
+        """Opens the file as these options say (`sheet` overriding theirs)."""
+        return open_source(
+            path,
+            encoding=self.encoding,
+            sheet=sheet or self.sheet,
+            delimiter=self.delimiter,
+            limits=self.limits,
+        )
+
+
+def stage_file(
+    conn: sa.Connection,
+    db: Database,
+    mapping: Mapping,
+    source: Source,
+    *,
+    errors: list[RowError],
+    progress: Progress,
+) -> tuple[Stage, int]:
+    """The file's rows parsed into new staging tables; cell errors go to `errors`."""
+    stage = Stage.create(conn, mapping.import_type, mapping.present)
+    rows_total = 0
+    for chunk in parse_chunks(mapping, source.blocks(CHUNK_ROWS), errors):
+        stage.write(conn, db.dialect, chunk)
+        rows_total += len(chunk)
+        progress("validating", rows_total)
+    return stage, rows_total
+
+
+def load(
+    conn: sa.Connection, db: Database, stage: Stage, job: Job | None, options: ReadOptions
+) -> Loaded:
+    """Loads the stage as the job's batch; a dry run loads under a throwaway batch id, and
+    its caller rolls it all back."""
+    return load_stage(
+        conn,
+        db.dialect,
+        stage,
+        db.catalog,
+        job.batch_id if job else f"dry-run-{uuid.uuid4()}",
+        on_existing=options.on_existing,
+    )
+
+
+def with_loaded(report: ImportReport, import_type: ImportType, loaded: Loaded) -> ImportReport:
+    return with_changes(
+        report,
+        created=loaded.created,
+        rows_imported=loaded.created[import_type.table.name],
+        updated=loaded.updated,
+        skipped=loaded.skipped,
+        unchanged=loaded.unchanged,
+    )
+
+
+def complete(conn: sa.Connection, job: Job, reports: list[ImportReport], finish: Finish) -> None:
+    """Marks the job completed and runs `finish`, the last steps before the data commits."""
+    history.complete_job(
+        conn,
+        job,
+        rows_total=sum(r.rows_total for r in reports),
+        rows_imported=sum(r.rows_imported for r in reports),
+        rows_updated=sum(r.updated for r in reports),
+        rows_skipped=sum(r.skipped for r in reports),
+        rows_unchanged=sum(r.unchanged for r in reports),
+    )
+    finish(conn)
+
+
+def nothing(_conn: sa.Connection) -> None:
+    """Nothing else commits with the data."""
+
+
+@contextmanager
+def opened(
+    import_type: ImportType, path: Path, options: ReadOptions, report: ImportReport
+) -> Iterator[tuple[Source, Mapping]]:
+    """The open file and its header's mapping; a header with problems rejects the file."""
+    with options.open(path) as source:
+        mapping, errors = map_header(import_type, source.header())
+        if errors:
+            raise FileRejected(rejected(report, errors))
+        yield source, mapping
+
+
+def valid_chunks(mapping: Mapping, source: Source, *, share: bool = False) -> Iterator[Chunk]:
+    """The file's parsed chunks, for as long as every cell read is valid (else NotLoadable).
+
+    A large file is read in a second process (when this one has a single thread: see
+    `may_fork`). It parses the rows too, unless `share` is set:
+    then it only splits them into columns and this process parses them, which balances the
+    work when this process has little else to do (a dry run writes nothing).
+    """
+    if not (may_fork() and source.path.stat().st_size >= READ_AHEAD_BYTES):
+        parts = _valid_parts(mapping, source)
+    elif not share:
+        parts = read_ahead(_valid_parts(mapping, source))
+    else:
+        found: list[RowError] = []
+        for numbers, texts, shaped in read_ahead(_column_parts(mapping, source)):
+            chunk = parse_texts(mapping, numbers, texts, found)
+            if found or not shaped:
+                raise NotLoadable("invalid cells")
+            yield chunk
+        return
+    for numbers, columns in parts:
+        yield Chunk(numbers, columns)
+
+
+def _valid_parts(
+    mapping: Mapping, source: Source
+) -> Iterator[tuple[list[int], list[list[object]]]]:
+    """Each parsed chunk's row numbers and columns: plain values, quick to hand between
+    processes when parsing happens in another one."""
+    found: list[RowError] = []
+    for chunk in parse_chunks(mapping, source.blocks(CHUNK_ROWS), found):
+        if found:
+            raise NotLoadable("invalid cells")
+        yield chunk.numbers, chunk.columns
+
+
+def _column_parts(
+    mapping: Mapping, source: Source
+) -> Iterator[tuple[list[int], list[list[str] | None], bool]]:
+    """Each block's row numbers, its cells as columns of text, and whether every row had the
+    header's shape."""
+    for block in source.blocks(CHUNK_ROWS):
+        found: list[RowError] = []
+        texts = column_texts(mapping, block, found)
+        yield block.numbers, texts, not found
+
+
+def no_progress(_phase: str, _rows: int) -> None:
+    """Progress is not reported."""
+
+
+def with_changes(report: ImportReport, **changes: object) -> ImportReport:
+    return replace(report, **changes)  # type: ignore[arg-type]
+
+
+def rejected(report: ImportReport, errors: list[RowError]) -> ImportReport:
+    ordered = sorted(errors, key=lambda e: e.row)
+    return with_changes(report, status="invalid" if report.dry_run else "failed", errors=ordered)
+
+
+def staged_counts(conn: sa.Connection, stage: Stage) -> dict[str, int]:
+    def count(table: sa.Table) -> int:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+    counts = {stage.import_type.table.name: count(stage.rows)}
+    for link, table in stage.links:
+        counts[link.table.name] = counts.get(link.table.name, 0) + count(table)
+    return counts
+
+
+def drop_quietly(conn: sa.Connection, stage: Stage) -> None:
+    """Drops the staging tables; a broken connection takes them with it anyway."""
+    try:
+        with conn.begin():
+            stage.drop(conn)
+    except sa.exc.SQLAlchemyError:
+        conn.invalidate()
