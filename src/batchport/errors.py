@@ -23,7 +23,9 @@ BatchportError
 
 NotLoadable (not a BatchportError, never reaches a user): a fast path cannot prove the rows
 valid and hands over to the staged path, which reports exactly why. A parser's `CellInvalid`
-(in `columns.parsers`) likewise becomes a `RowError` before anyone sees it.
+(in `columns.parsers`) likewise becomes a `RowError` before anyone sees it. The API's
+`service.problems.Problem` is an HTTP answer, not an error of batchport's: no valid token, no
+right, a request too large or malformed (the BatchportErrors above get their status there too).
 
 `first_line` gives any exception's text as a user sees it.
 """
