@@ -42,6 +42,7 @@ from batchport.errors import (
     RowsEdited,
     RowsGone,
     SourceError,
+    TooManyRows,
     UpdateMakesCycle,
 )
 from batchport.history import JobFilter
@@ -95,6 +96,7 @@ __all__ = [
     "RowsEdited",
     "RowsGone",
     "SourceError",
+    "TooManyRows",
     "UpdateMakesCycle",
     "export_errors",
     "get_batch",

@@ -5,6 +5,7 @@ BatchportError
 ├── DatabaseError             the database cannot be used as it is
 │   └── DatabaseNotMigrated   the schema is not at the head revision
 ├── SourceError               a file cannot be read at all (encoding, format, sheet)
+│   └── TooManyRows           the file holds more data rows than the limit
 ├── FileRejected              a file was read but has invalid rows; carries every error
 ├── ImportFailed              loading a valid file failed; the batch was rolled back
 ├── ImportConflict            data written meanwhile stops a valid file; nothing was imported
@@ -83,6 +84,21 @@ class SourceError(BatchportError):
 
 def _source_error(file: str, message: str, row: int | None) -> SourceError:
     return SourceError(file, message, row=row)
+
+
+class TooManyRows(SourceError):
+    """The file holds more data rows than the limit."""
+
+    def __init__(self, file: str, limit: int, row: int) -> None:
+        self.limit = limit
+        super().__init__(
+            file,
+            f"the file has more than {limit:,} data rows, the limit (raise it with --max-rows)",
+            row=row,
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (TooManyRows, (self.file, self.limit, self.row))
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,17 +5,25 @@ commits are audited in the transaction that makes them."""
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from pathlib import Path
 
 from batchport import audit
 from batchport.commands.imports import check_on_existing, export_errors, run_import
 from batchport.database import Database
-from batchport.errors import BatchportError, FileRejected, RowError, first_line
+from batchport.errors import (
+    BatchportError,
+    FileRejected,
+    RowError,
+    SourceError,
+    TooManyRows,
+    first_line,
+)
 from batchport.importing import Progress
 from batchport.reports import ImportReport, to_json
 from batchport.sessions import Session, states, storage
-from batchport.sources import Limits
+from batchport.sources import Limits, open_source
 from batchport.vocabulary import OnExisting, SessionStatus
 
 #: Progress is written to the session at most this often (seconds).
@@ -30,14 +38,15 @@ def upload_session(
     file_name: str,
     content: bytes,
     on_existing: str = OnExisting.error,
-    rows_total: int | None = None,
+    limits: Limits | None = None,
     remote: str | None = None,
 ) -> Session:
-    """Keeps an uploaded file as a new session for the worker to validate (`rows_total`,
-    when counted, makes its progress a percentage); the session and its audit row commit
-    together."""
+    """Keeps an uploaded file as a new session for the worker to validate; the session and
+    its audit row commit together. Its rows are counted first (so that its progress can be a
+    percentage): more than `limits` allow is `TooManyRows`."""
     db.catalog[import_type]  # an unknown type is a ConfigurationError now, not later
     choice = OnExisting(check_on_existing(on_existing))
+    rows_total = _count_rows(content, storage.safe_name(file_name), limits or Limits())
     with db.connect() as conn, conn.begin():
         session_id = storage.insert(
             conn,
@@ -59,6 +68,21 @@ def upload_session(
             detail=f"session {session_id}",
         )
     return found
+
+
+def _count_rows(content: bytes, name: str, limits: Limits) -> int | None:
+    """The file's data rows, read as a stream; None for a file that cannot be read (the
+    validation reports every problem it has)."""
+    with tempfile.TemporaryDirectory(prefix="batchport-upload-") as folder:
+        path = Path(folder) / name
+        path.write_bytes(content)
+        try:
+            with open_source(path, limits=limits) as source:
+                return sum(len(block.numbers) for block in source.blocks(10_000))
+        except TooManyRows:
+            raise
+        except SourceError:
+            return None
 
 
 def get_session(db: Database, session_id: str) -> Session:

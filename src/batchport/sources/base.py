@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from batchport.errors import SourceError
+from batchport.errors import SourceError, TooManyRows
 
 #: A data row: its number as a spreadsheet shows it (the header is row 1) and its cells as text.
 Row = tuple[int, list[str]]
@@ -73,12 +73,7 @@ class Source(ABC):
         for block in self._blocks(size):
             rows += len(block.numbers)
             if rows > self.limits.max_rows:
-                raise SourceError(
-                    self.name,
-                    f"the file has more than {self.limits.max_rows:,} data rows, the limit "
-                    "(raise it with --max-rows)",
-                    row=block.numbers[-1],
-                )
+                raise TooManyRows(self.name, self.limits.max_rows, block.numbers[-1])
             yield block
         if not rows:
             raise SourceError(self.name, "the file has no data rows below its header")

@@ -10,13 +10,11 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from batchport import commands
-from batchport.errors import SourceError
+from batchport.errors import TooManyRows
 from batchport.reports import to_json
 from batchport.service import models
 from batchport.service.dependencies import Config, Who
 from batchport.service.problems import Problem
-from batchport.sessions.storage import safe_name
-from batchport.sources import Limits, open_source
 from batchport.vocabulary import OnExisting
 
 #: The form fields an upload may have.
@@ -66,18 +64,19 @@ def upload_router(import_types: list[str]) -> APIRouter:
     ) -> dict[str, object]:
         """Uploads a file for an import type; it is validated in the background."""
         who.must_import("upload")
-        content = _read_upload(file, config.max_upload_bytes)
-        name = file.filename or "upload.csv"
-        created = commands.upload_session(
-            who.db,
-            owner=who.name,
-            import_type=import_type.value,
-            file_name=name,
-            content=content,
-            on_existing=on_existing,
-            rows_total=_count_rows(content, safe_name(name), config.read_limits),
-            remote=who.remote,
-        )
+        try:
+            created = commands.upload_session(
+                who.db,
+                owner=who.name,
+                import_type=import_type.value,
+                file_name=file.filename or "upload.csv",
+                content=_read_upload(file, config.max_upload_bytes),
+                on_existing=on_existing,
+                limits=config.read_limits,
+                remote=who.remote,
+            )
+        except TooManyRows as exc:
+            raise Problem(413, "too_many_rows", str(exc)) from exc
         return created.to_json()
 
     return uploads
@@ -130,22 +129,6 @@ def _read_upload(file: UploadFile, limit: int) -> bytes:
             raise Problem(413, "too_large", f"the file is over the upload limit of {limit:,} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _count_rows(content: bytes, name: str, limits: Limits) -> int | None:
-    """The file's data rows, read as a stream (so progress can be a percentage); more than
-    the limit is refused with 413. A file that cannot be read is left to the validation,
-    which reports every problem (None then)."""
-    with tempfile.TemporaryDirectory(prefix="batchport-upload-") as folder:
-        path = Path(folder) / Path(name).name
-        path.write_bytes(content)
-        try:
-            with open_source(path, limits=limits) as source:
-                return sum(len(block.numbers) for block in source.blocks(10_000))
-        except SourceError as exc:
-            if "data rows, the limit" in str(exc):
-                raise Problem(413, "too_many_rows", str(exc)) from exc
-            return None
 
 
 def _remove(path: Path) -> None:
