@@ -27,6 +27,7 @@ def write(
     actor: str | None,
     action: str,
     outcome: str,
+    via: str | None = None,
     remote: str | None = None,
     batch_id: str | None = None,
     file_sha256: str | None = None,
@@ -38,6 +39,7 @@ def write(
         audit_log.insert().values(
             at=now(),
             actor=_cut(actor, audit_log.c.actor),
+            via=via,
             action=action,
             outcome=outcome,
             remote=_cut(remote, audit_log.c.remote),

@@ -37,6 +37,7 @@ def start_job(
     worker: str,
     job_id: str | None = None,
     on_existing: str = "error",
+    via: str | None = None,
 ) -> Job:
     """Records a new job as `running` with a fresh batch id (and job id unless given)."""
     batch_id = str(uuid.uuid4())
@@ -48,6 +49,7 @@ def start_job(
         "file_name": file_name,
         "file_sha256": file_sha256,
         "imported_by": actor,
+        "imported_via": via,
         "worker": worker,
         "on_existing": on_existing,
         "started_at": clock(conn),
@@ -108,30 +110,36 @@ def fail_job(
 
 
 def mark_rolling_back(
-    conn: sa.Connection, job: Job, *, actor: str, reason: str | None, worker: str
+    conn: sa.Connection,
+    job: Job,
+    *,
+    actor: str,
+    reason: str | None,
+    worker: str,
+    via: str | None = None,
 ) -> None:
-    """Marks the job `rolling_back` by `actor`: `worker` is deleting its rows."""
+    """Marks the job `rolling_back` by `actor` (acting `via`): `worker` is deleting its rows."""
     _update(
         conn,
         job,
         status="rolling_back",
         rolled_back_by=actor,
+        rolled_back_via=via,
         rollback_reason=reason,
         worker=worker,
     )
 
 
 def mark_rolled_back(
-    conn: sa.Connection, job: Job, *, actor: str, reason: str | None, forced: bool = False
+    conn: sa.Connection, job: Job, *, reason: str | None, forced: bool = False
 ) -> None:
-    """Marks the job `rolled_back` by `actor` (clearing the reason of any failed attempt
-    before); `forced` if edited rows went with it."""
+    """Marks the job `rolled_back` (by whoever marked it `rolling_back`), clearing the reason
+    of any failed attempt before; `forced` if edited rows went with it."""
     _update(
         conn,
         job,
         status="rolled_back",
         rolled_back_at=clock(conn),
-        rolled_back_by=actor,
         rollback_reason=reason,
         rollback_forced=forced,
         error_summary=None,
@@ -271,6 +279,8 @@ def _job(row: sa.RowMapping) -> Job:
         completed_at=_utc(row["completed_at"]),
         rolled_back_at=_utc(row["rolled_back_at"]),
         rolled_back_by=row["rolled_back_by"],
+        imported_via=row["imported_via"],
+        rolled_back_via=row["rolled_back_via"],
         rollback_reason=row["rollback_reason"],
         rollback_forced=bool(row["rollback_forced"]),
     )

@@ -89,6 +89,7 @@ def sweep(db: Database) -> list[Job]:
                 audit.write(
                     conn,
                     actor=job.imported_by if importing else job.rolled_back_by,
+                    via=job.imported_via if importing else job.rolled_back_via,
                     action="import" if importing else "rollback",
                     outcome=INTERRUPTED,
                     batch_id=job.batch_id,

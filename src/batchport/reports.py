@@ -35,6 +35,9 @@ class Job:
     rolled_back_by: str | None
     rollback_reason: str | None
     rollback_forced: bool = False
+    #: Where `imported_by` and `rolled_back_by` acted from (`Via`; None: before it was kept).
+    imported_via: str | None = None
+    rolled_back_via: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The job as JSON-ready values."""

@@ -91,6 +91,8 @@ import_history = sa.Table(
     sa.Column("rows_unchanged", sa.BigInteger(), nullable=False, server_default="0"),
     sa.Column("on_existing", sa.String(10), nullable=False, server_default="error"),
     sa.Column("rollback_forced", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("imported_via", sa.String(10), nullable=True),
+    sa.Column("rolled_back_via", sa.String(10), nullable=True),
     sa.CheckConstraint(
         sa.column("status").in_([str(s) for s in JobStatus]),
         name="status",
@@ -198,6 +200,7 @@ accounts = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False, server_default=sa.func.now()),
     sa.Column("created_by", sa.String(100), nullable=True),
     sa.Column("disabled_at", Timestamp, nullable=True),
+    sa.Column("token_expires_at", Timestamp, nullable=True),
     sa.CheckConstraint(sa.column("role").in_([str(r) for r in Role]), name="role"),
 )
 
@@ -217,6 +220,8 @@ import_sessions = sa.Table(
     sa.Column("rows_read", sa.BigInteger(), nullable=False, server_default="0"),
     sa.Column("rows_total", sa.BigInteger(), nullable=True),
     sa.Column("error_count", sa.BigInteger(), nullable=False, server_default="0"),
+    # No longer written (errors are rows of `import_session_errors`): kept until a later
+    # revision drops it, so that servers of the previous version keep working mid-upgrade.
     sa.Column("errors", sa.Text(), nullable=True),
     sa.Column("created", sa.Text(), nullable=True),
     sa.Column("message", sa.Text(), nullable=True),
@@ -226,6 +231,24 @@ import_sessions = sa.Table(
     sa.Column("expires_at", Timestamp, nullable=False),
 )
 
+#: A session's validation errors, in the order they were found (`position`).
+import_session_errors = sa.Table(
+    "import_session_errors",
+    metadata,
+    sa.Column(
+        "session_id",
+        sa.String(36),
+        sa.ForeignKey("import_sessions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.BigInteger(), primary_key=True),
+    sa.Column("row", sa.BigInteger(), nullable=False),
+    sa.Column("column_name", sa.Text(), nullable=True),
+    sa.Column("value", sa.Text(), nullable=True),
+    sa.Column("message", sa.Text(), nullable=False),
+    sa.Column("sheet", sa.Text(), nullable=True),
+)
+
 #: Who did what, when, from where, and how it ended. Append-only: a trigger refuses changes.
 audit_log = sa.Table(
     "audit_log",
@@ -233,6 +256,7 @@ audit_log = sa.Table(
     _id(),
     sa.Column("at", Timestamp, nullable=False),
     sa.Column("actor", sa.String(100), nullable=True),
+    sa.Column("via", sa.String(10), nullable=True),
     sa.Column("action", sa.String(50), nullable=False),
     sa.Column("outcome", sa.String(20), nullable=False),
     sa.Column("remote", sa.String(100), nullable=True),

@@ -18,6 +18,15 @@ class OnExisting(StrEnum):
     update = "update"
 
 
+class Via(StrEnum):
+    """Where an actor acted from: its name means an operating-system user (`cli`), an account
+    of the service (`api`), or whatever the calling program says (`library`)."""
+
+    cli = "cli"
+    api = "api"
+    library = "library"
+
+
 class Role(StrEnum):
     """What an account of the service may do: everything, its own imports, or read."""
 

@@ -8,6 +8,7 @@ error, and that the data and the history agree afterwards.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import subprocess
@@ -386,7 +387,8 @@ def test_the_invariant_checker_sees_broken_data(db, csv_file, tmp_path):
     plan = Plan(
         0,
         tmp_path,
-        reports={report.batch_id: report},
+        # A report whose count is not the history's (which no one may rewrite any more).
+        reports={report.batch_id: dataclasses.replace(report, updated=5)},
         manual_users=["gone@x.org"],
         orders=[1, 2, 3],
     )
@@ -394,11 +396,6 @@ def test_the_invariant_checker_sees_broken_data(db, csv_file, tmp_path):
         ORDERS_TABLE.create(conn)
         conn.execute(
             ORDERS_TABLE.insert(), [{"id": 1, "user_id": None}, {"id": 2, "user_id": None}]
-        )
-        conn.execute(
-            import_history.update()
-            .where(import_history.c.batch_id == report.batch_id)
-            .values(rows_updated=5)
         )
         conn.execute(
             users.insert().values(
@@ -421,7 +418,7 @@ def test_the_invariant_checker_sees_broken_data(db, csv_file, tmp_path):
         "rows of unknown batches: [('nobody',)]",
         "manual rows lost: ['gone@x.org']",
         "orders lost or blanked: [1, 2, 3]",
-        f"batch {report.batch_id}: report (3, 0, 0, 0), history (3, 5, 0, 0), log 0",
+        f"batch {report.batch_id}: report (3, 5, 0, 0), history (3, 0, 0, 0), log 0",
     ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
 import uuid
@@ -24,7 +25,8 @@ BATCH_COLUMNS = "20251213100002"
 JOB_WORKER = "20261125113000"
 ROW_VERSIONS = "20261125140000"
 SERVICE = "20261125160000"
-HEAD = "20261201100000"
+STAMPS = "20261201100000"
+HEAD = "20261201120000"
 
 #: squawk rules these revisions break on purpose, each with the reason.
 ACCEPTED_SQUAWK_RULES = {
@@ -76,7 +78,7 @@ def table_names(db: Database) -> set[str]:
 def test_upgrade_downgrade_upgrade(empty_db):
     """Head, then base (no tables left), then head again: every downgrade works."""
     upgrade(empty_db)
-    assert len(table_names(empty_db)) == 9
+    assert len(table_names(empty_db)) == 10
     downgrade(empty_db, "base")
     assert table_names(empty_db) == set()
     upgrade(empty_db)
@@ -89,11 +91,20 @@ def test_each_revision_downgrades_one_step(empty_db):
     """Undoing the revisions one by one passes through each earlier revision."""
     upgrade(empty_db)
     seen = []
-    for _ in range(7):
+    for _ in range(8):
         downgrade(empty_db, "-1")
         with empty_db.connect() as conn:
             seen.append(migrations.current_revision(conn))
-    assert seen == [SERVICE, ROW_VERSIONS, JOB_WORKER, BATCH_COLUMNS, BATCH_TRACKING, BASE, None]
+    assert seen == [
+        STAMPS,
+        SERVICE,
+        ROW_VERSIONS,
+        JOB_WORKER,
+        BATCH_COLUMNS,
+        BATCH_TRACKING,
+        BASE,
+        None,
+    ]
 
 
 def test_backfill_sets_every_batch_id_to_its_job_id(empty_db):
@@ -262,3 +273,37 @@ def test_squawk_finds_nothing_but_the_accepted_rules(tmp_path):
 def test_head_constant_is_the_newest_script():
     """The HEAD that everyday commands compare against is the scripts' own head."""
     assert migrations.script().get_current_head() == migrations.HEAD == HEAD
+
+
+def test_session_errors_move_to_rows_and_back(empty_db):
+    """A session validated before errors were rows keeps its errors, in order, both ways."""
+    upgrade(empty_db, STAMPS)
+    errors = [
+        {"row": 3, "column": "code", "value": "X", "message": "repeated", "sheet": None},
+        {"row": 2, "column": None, "value": None, "message": "too short", "sheet": "users"},
+    ]
+    with empty_db.connect() as conn, conn.begin():
+        conn.execute(
+            sa.text(
+                "INSERT INTO import_sessions (id, owner, import_type, file_name, file_sha256, "
+                "content, status, expires_at, errors) VALUES ('s1', 'alice', 'departments', "
+                "'d.csv', 'x', :content, 'invalid', '2030-01-01 00:00:00', :errors)"
+            ),
+            {"content": b"code\n", "errors": json.dumps(errors)},
+        )
+    upgrade(empty_db)
+    with empty_db.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT position, row, column_name, value, message, sheet "
+            "FROM import_session_errors ORDER BY position"
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (0, 3, "code", "X", "repeated", None),
+        (1, 2, None, None, "too short", "users"),
+    ]
+    with empty_db.connect() as conn, conn.begin():
+        conn.exec_driver_sql("UPDATE import_sessions SET errors = NULL")
+    downgrade(empty_db, STAMPS)
+    with empty_db.connect() as conn:
+        text = conn.exec_driver_sql("SELECT errors FROM import_sessions").scalar_one()
+    assert json.loads(text) == errors

@@ -15,10 +15,12 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from batchport import run_import
 from batchport.schema import audit_log, import_sessions
 from batchport.service.app import create_app
 from batchport.sources import Limits
-from tests.helpers import DEPARTMENTS_CSV, upload, wait_for
+from batchport.vocabulary import Via
+from tests.helpers import DEPARTMENTS, DEPARTMENTS_CSV, upload, wait_for
 
 
 def test_upload_validate_commit_and_roll_back(api, rows):
@@ -42,6 +44,7 @@ def test_upload_validate_commit_and_roll_back(api, rows):
     job = api("vic", "GET", f"/jobs/{job_id}").json()
     assert done["batch_id"] == job["batch_id"]
     assert (job["status"], job["imported_by"], job["rows_imported"]) == ("completed", "alice", 2)
+    assert job["imported_via"] == "api"
     batch = api("vic", "GET", f"/batches/{job['batch_id']}", params={"table": "departments"})
     assert batch.json()["rows"] == {"departments": 2}
     assert [r["code"] for r in batch.json()["records"]] == ["HQ", "FIN"]
@@ -275,3 +278,18 @@ def test_a_commit_of_many_rows_completes_on_either_database(api, monkeypatch):
     done = wait_for(api, "alice", session["id"], "committed", "failed")
     assert done["status"] == "committed", done["message"]
     assert done["created"] == {"departments": 25_000}
+
+
+def test_an_account_is_not_the_os_user_of_the_same_name(api, db, csv_file):
+    """alice the API account cannot roll back what alice the operating-system user imported
+    from the CLI; history tells the two apart; an admin may still roll it back."""
+    from_cli = run_import(db, "departments", csv_file(DEPARTMENTS), actor="alice", via=Via.cli)
+    job = api("vic", "GET", f"/jobs/{from_cli.job_id}").json()
+    assert (job["imported_by"], job["imported_via"]) == ("alice", "cli")
+    refused = api("alice", "POST", f"/batches/{from_cli.batch_id}/rollback", json={})
+    assert refused.status_code == 403, refused.text
+    assert "imported by another account" in refused.json()["error"]["message"]
+    done = api("root", "POST", f"/batches/{from_cli.batch_id}/rollback", json={})
+    assert done.status_code == 200, done.text
+    job = api("vic", "GET", f"/jobs/{from_cli.job_id}").json()
+    assert (job["rolled_back_by"], job["rolled_back_via"]) == ("root", "api")

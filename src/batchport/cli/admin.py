@@ -24,7 +24,7 @@ from batchport.cli.base import (
     print_json,
     reported,
 )
-from batchport.vocabulary import Role
+from batchport.vocabulary import Role, Via
 
 
 @app.command()
@@ -94,7 +94,9 @@ def accounts_create(
 ) -> None:
     """Create an account and print its API token (shown this once; stored hashed)."""
     with reported(ctx, as_json):
-        token = commands.create_account(ctx.obj.database(), name, role, actor=actor_name(actor))
+        token = commands.create_account(
+            ctx.obj.database(), name, role, actor=actor_name(actor), via=Via.cli
+        )
     if as_json:
         print_json({"name": name, "role": role, "token": token})
     else:

@@ -27,7 +27,7 @@ from batchport.errors import FileRejected
 from batchport.history import JobFilter
 from batchport.reports import ImportReport, Job, RollbackPreview
 from batchport.sources import Limits
-from batchport.vocabulary import OnExisting
+from batchport.vocabulary import OnExisting, Via
 
 
 @app.command("import")
@@ -97,6 +97,7 @@ def import_(
                     db,
                     file,
                     actor=actor_name(actor),
+                    via=Via.cli,
                     limits=limits,
                     dry_run=dry_run,
                     on_existing=on_existing.value,
@@ -108,6 +109,7 @@ def import_(
                         import_type,
                         file,
                         actor=actor_name(actor),
+                        via=Via.cli,
                         encoding=encoding,
                         sheet=sheet,
                         delimiter=delimiter,
@@ -176,7 +178,12 @@ def rollback(
             if preview.possible:
                 confirm("Roll back this batch?", "Rollback cancelled; nothing was changed.")
         report = commands.rollback_batch(
-            db, batch_id, actor=actor_name(actor), reason=reason, force_edited=force_edited
+            db,
+            batch_id,
+            actor=actor_name(actor),
+            via=Via.cli,
+            reason=reason,
+            force_edited=force_edited,
         )
     if as_json:
         print_json(report.to_json())
@@ -216,7 +223,7 @@ def history_(
             job.status,
             job.file_name or "",
             str(job.rows_imported),
-            job.imported_by or "",
+            _who(job.imported_by, job.imported_via),
             job.batch_id,
         )
     out.print(table if jobs else "No import jobs.")
@@ -322,9 +329,10 @@ def _print_job(job: Job, rows: dict[str, int], *, console: Console, verb: str = 
     console.print(
         f"batch_id {job.batch_id} (job {job.job_id})\n"
         f"  type {job.import_type}, file {job.file_name}, status {job.status}\n"
-        f"  imported by {job.imported_by} at {job.started_at}"
+        f"  imported by {_who(job.imported_by, job.imported_via)} at {job.started_at}"
         + (
-            f"\n  rolled back by {job.rolled_back_by} at {job.rolled_back_at}"
+            f"\n  rolled back by {_who(job.rolled_back_by, job.rolled_back_via)} at "
+            f"{job.rolled_back_at}"
             if job.rolled_back_at
             else ""
         )
@@ -333,3 +341,8 @@ def _print_job(job: Job, rows: dict[str, int], *, console: Console, verb: str = 
         console.print(f"  {table}: {count} rows" + (f" {verb}" if verb else ""))
     if not rows:
         console.print("  no rows carry this batch id")
+
+
+def _who(name: str | None, via: str | None) -> str:
+    """An actor with where it acted from: `alice (api)`."""
+    return f"{name} ({via})" if name and via else name or ""

@@ -14,6 +14,7 @@ from batchport.reports import (
     Job,
 )
 from batchport.verify import Check, verify_schema
+from batchport.vocabulary import Via
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,13 @@ def recover(db: Database) -> list[Job]:
 
 
 def create_account(
-    db: Database, name: str, role: str, *, actor: str, remote: str | None = None
+    db: Database,
+    name: str,
+    role: str,
+    *,
+    actor: str,
+    remote: str | None = None,
+    via: Via = Via.library,
 ) -> str:
     """Creates an account of the service with `role`; returns its API token, shown this once
     (only its hash is kept). The creation and its audit row commit together."""
@@ -77,6 +84,7 @@ def create_account(
         audit.write(
             conn,
             actor=actor,
+            via=via,
             action="create account",
             outcome="ok",
             remote=remote,
@@ -96,7 +104,9 @@ def authenticate(db: Database, token: str, *, remote: str | None = None) -> acco
     """The account an API token belongs to; None (and a `denied` audit row) if it is none."""
     account = accounts.authenticate(db, token.strip()) if token.strip() else None
     if account is None:
-        audit.record(db, actor=None, action="authenticate", outcome="denied", remote=remote)
+        audit.record(
+            db, actor=None, via=Via.api, action="authenticate", outcome="denied", remote=remote
+        )
     return account
 
 
@@ -104,4 +114,6 @@ def record_denial(
     db: Database, *, actor: str, action: str, why: str, remote: str | None = None
 ) -> None:
     """Audits a request refused for want of a right (the caller then answers it)."""
-    audit.record(db, actor=actor, action=action, outcome="denied", remote=remote, detail=why)
+    audit.record(
+        db, actor=actor, via=Via.api, action=action, outcome="denied", remote=remote, detail=why
+    )

@@ -29,7 +29,7 @@ from batchport.reports import (
     Job,
 )
 from batchport.sources import Limits, file_sha256
-from batchport.vocabulary import OnExisting
+from batchport.vocabulary import OnExisting, Via
 
 #: The import type recorded for a job that imports a whole workbook.
 WORKBOOK = "workbook"
@@ -52,6 +52,7 @@ def run_import(
     progress: Progress | None = None,
     job_id: str | None = None,
     remote: str | None = None,
+    via: Via = Via.library,
 ) -> ImportReport:
     """Imports one file as one batch, all or nothing.
 
@@ -61,7 +62,8 @@ def run_import(
     `on_existing` `skip` left alone, or with `update` updated (its prior values logged, so
     that a rollback restores them). With `dry_run`, validates and reports what would be done
     without writing anything, history included. `job_id` names the job to create (a service
-    that promised its client a job id before running it).
+    that promised its client a job id before running it). `via` says where `actor` acts from
+    (`Via`): history and the audit log record it with the name.
     """
     declared = db.catalog[import_type]
     options = ReadOptions(
@@ -85,6 +87,7 @@ def run_import(
         options=options,
         job_id=job_id,
         remote=remote,
+        via=via,
     )
 
 
@@ -97,6 +100,7 @@ def run_workbook_import(
     dry_run: bool = False,
     on_existing: str = "error",
     progress: Progress | None = None,
+    via: Via = Via.library,
 ) -> list[ImportReport]:
     """Imports every sheet of a workbook named after an import type (`departments`, `users`,
     ...) in dependency order, as one job with one batch id, all or nothing."""
@@ -114,6 +118,7 @@ def run_workbook_import(
         lambda job, finish: import_workbook(db, path, job, options, finish=finish),
         actor=actor,
         options=options,
+        via=via,
     )
 
 
@@ -143,6 +148,7 @@ def _as_job(
     options: ReadOptions,
     job_id: str | None = None,
     remote: str | None = None,
+    via: Via = Via.library,
 ) -> T:
     """Runs `run` as a new job: recorded `running` first, then completed with its data or
     failed with the reason; either way the audit log gets a row, in the transaction that
@@ -161,6 +167,7 @@ def _as_job(
                 actor=actor,
                 worker=this_worker(),
                 on_existing=options.on_existing,
+                via=via,
             )
 
         def finish(conn: sa.Connection) -> None:
@@ -198,6 +205,7 @@ def _audit_import(
     audit.write(
         conn,
         actor=job.imported_by,
+        via=job.imported_via,
         action="import",
         outcome=outcome,
         remote=remote,

@@ -24,6 +24,7 @@ from batchport.reports import (
     RollbackPreview,
     RollbackReport,
 )
+from batchport.vocabulary import Via
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ def rollback_batch(
     reason: str | None = None,
     force_edited: bool = False,
     remote: str | None = None,
+    via: Via = Via.library,
 ) -> RollbackReport:
     """Takes the batch back in one transaction: restores the rows it updated to their prior
     values, then deletes every row it created, children first.
@@ -46,9 +48,10 @@ def rollback_batch(
     its prior values back, or if rows of the batch were edited since the import (unless
     `force_edited`, which history records). The job is `rolling_back` while this runs,
     `rolled_back` once done, and `rollback_failed` (data unchanged) if it fails. The audit log
-    gets a row either way, in the transaction that records the outcome.
+    gets a row either way, in the transaction that records the outcome. `via` says where
+    `actor` acts from (`Via`), recorded with the name.
     """
-    audit_entry = {"actor": actor, "action": "rollback", "remote": remote}
+    audit_entry = {"actor": actor, "via": via, "action": "rollback", "remote": remote}
     ready(db)
     try:
         with db.connect() as conn:
@@ -62,7 +65,7 @@ def rollback_batch(
                 job = history.find_job(conn, job.job_id, dialect=db.dialect)
                 assessed = _assess(conn, db, job, force=force_edited, refuse=True)
                 history.mark_rolling_back(
-                    conn, job, actor=actor, reason=reason, worker=this_worker()
+                    conn, job, actor=actor, via=via, reason=reason, worker=this_worker()
                 )
         except BatchportError as exc:
             audit.record(
@@ -94,7 +97,7 @@ def _take_back(
             done = rollback.take_back(
                 conn, db.dialect, db.catalog, job.batch_id, assessed, force=force
             )
-            history.mark_rolled_back(conn, job, actor=actor, reason=reason, forced=force)
+            history.mark_rolled_back(conn, job, reason=reason, forced=force)
             audit.write(conn, **audit_entry, outcome="ok", batch_id=job.batch_id, detail=reason)
             return done
 

@@ -21,10 +21,10 @@ from batchport.errors import (
     first_line,
 )
 from batchport.importing import Progress
-from batchport.reports import ImportReport, to_json
+from batchport.reports import ImportReport
 from batchport.sessions import Session, states, storage
 from batchport.sources import Limits, open_source
-from batchport.vocabulary import OnExisting, SessionStatus
+from batchport.vocabulary import OnExisting, SessionStatus, Via
 
 #: Progress is written to the session at most this often (seconds).
 PROGRESS_EVERY = 0.5
@@ -61,6 +61,7 @@ def upload_session(
         audit.write(
             conn,
             actor=owner,
+            via=Via.api,
             action="upload",
             outcome="ok",
             remote=remote,
@@ -90,10 +91,12 @@ def get_session(db: Database, session_id: str) -> Session:
     return storage.get(db, session_id)
 
 
-def session_errors(db: Database, session_id: str) -> list[RowError]:
-    """Every validation error of a session (none until it is validated)."""
+def session_errors(
+    db: Database, session_id: str, *, offset: int = 0, limit: int | None = None
+) -> list[RowError]:
+    """A page of a session's validation errors (all without `limit`; none until validated)."""
     storage.get(db, session_id)  # an unknown session is SessionNotFound, not "no errors"
-    return storage.errors(db, session_id)
+    return storage.errors(db, session_id, offset=offset, limit=limit)
 
 
 def export_session_errors(db: Database, session_id: str, out: Path, *, limits: Limits) -> int:
@@ -114,6 +117,7 @@ def commit_session(
             audit.write(
                 conn,
                 actor=actor,
+                via=Via.api,
                 action="commit",
                 outcome="ok",
                 remote=remote,
@@ -125,6 +129,7 @@ def commit_session(
         audit.record(
             db,
             actor=actor,
+            via=Via.api,
             action="commit",
             outcome="refused",
             remote=remote,
@@ -161,6 +166,7 @@ def _run(db: Database, session_id: str, limits: Limits, *, dry_run: bool) -> Non
                 session.import_type,
                 path,
                 actor=session.owner,
+                via=Via.api,
                 dry_run=dry_run,
                 on_existing=session.on_existing,
                 limits=limits,
@@ -191,12 +197,11 @@ def _progress(db: Database, session_id: str) -> Progress:
 
 def _rejected(db: Database, session_id: str, exc: FileRejected, *, dry_run: bool) -> None:
     rows = {"rows_read": exc.report.rows_total, "rows_total": exc.report.rows_total}
-    storage.save(
+    storage.reject(
         db,
         session_id,
+        exc.errors,
         status=SessionStatus.invalid if dry_run else SessionStatus.failed,
-        error_count=len(exc.errors),
-        errors=json.dumps([to_json(e) for e in exc.errors]),
         message=str(exc),
         **(rows if dry_run else {}),
     )

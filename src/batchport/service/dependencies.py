@@ -19,6 +19,7 @@ from batchport.reports import Job
 from batchport.service.problems import Problem
 from batchport.sessions import Session
 from batchport.sources import Limits
+from batchport.vocabulary import Via
 
 #: Upload limits by default: the file's bytes and its data rows.
 MAX_UPLOAD_BYTES = 50 << 20
@@ -90,7 +91,10 @@ class Caller:
         return found
 
     def own_batch(self, job: Job, action: str) -> None:
-        if not self.account.is_admin and job.imported_by != self.name:
+        """Whether the caller imported the batch: its account, through the API (an operating-
+        system user of the same name who imported from the CLI is someone else)."""
+        mine = job.imported_by == self.name and job.imported_via == Via.api
+        if not self.account.is_admin and not mine:
             raise self.deny(action, f"batch {job.batch_id} was imported by another account")
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from batchport.audit import AuditFilter
 from batchport.history import JobFilter
-from batchport.vocabulary import OnExisting, Role
+from batchport.vocabulary import OnExisting, Role, Via
 
 #: Text without NUL characters (no database stores one); the middleware refuses them in
 #: paths and queries too.
@@ -148,6 +148,8 @@ class Job(Strict):
     rolled_back_by: str | None
     rollback_reason: str | None
     rollback_forced: bool
+    imported_via: Via | None
+    rolled_back_via: Via | None
 
 
 class Jobs(Strict):
@@ -285,6 +287,7 @@ class AuditEntry(Strict):
     id: int
     at: Time
     actor: str | None
+    via: Via | None
     action: str
     outcome: str
     remote: str | None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -17,12 +16,14 @@ from batchport import history
 from batchport.database import Database
 from batchport.errors import BatchNotFound, RowError, SessionNotFound
 from batchport.reports import Job
-from batchport.schema import import_sessions
+from batchport.schema import import_session_errors, import_sessions
 from batchport.sessions.record import FIELDS, Session
 from batchport.vocabulary import OnExisting, SessionStatus
 
 #: How long an uncommitted session is kept.
 LIFETIME = dt.timedelta(hours=24)
+#: Errors written per INSERT (a file may have hundreds of thousands).
+ERRORS_PER_INSERT = 5_000
 
 
 def insert(
@@ -92,13 +93,48 @@ def get(db: Database, session_id: str) -> Session:
         return read(conn, session_id)
 
 
-def errors(db: Database, session_id: str) -> list[RowError]:
-    """The session's validation errors (empty until validated)."""
+def errors(
+    db: Database, session_id: str, *, offset: int = 0, limit: int | None = None
+) -> list[RowError]:
+    """A page of the session's validation errors, in the order they were found (all of them
+    without `limit`)."""
+    statement = (
+        sa.select(import_session_errors)
+        .where(import_session_errors.c.session_id == session_id)
+        .order_by(import_session_errors.c.position)
+        .offset(offset)
+        .limit(limit)
+    )
     with db.connect() as conn:
-        text = conn.execute(
-            sa.select(import_sessions.c.errors).where(import_sessions.c.id == session_id)
-        ).scalar()
-    return [RowError(**e) for e in json.loads(text or "[]")]
+        return [
+            RowError(row.row, row.column_name, row.value, row.message, row.sheet)
+            for row in conn.execute(statement)
+        ]
+
+
+def reject(db: Database, session_id: str, found: list[RowError], **values: object) -> None:
+    """Stores the session's errors and writes `values` to it, in one transaction."""
+    with db.connect() as conn, conn.begin():
+        conn.execute(
+            import_session_errors.delete().where(import_session_errors.c.session_id == session_id)
+        )
+        for start in range(0, len(found), ERRORS_PER_INSERT):
+            conn.execute(
+                import_session_errors.insert(),
+                [
+                    {
+                        "session_id": session_id,
+                        "position": start + i,
+                        "row": e.row,
+                        "column_name": e.column,
+                        "value": e.value,
+                        "message": e.message,
+                        "sheet": e.sheet,
+                    }
+                    for i, e in enumerate(found[start : start + ERRORS_PER_INSERT])
+                ],
+            )
+        _save(conn, session_id, error_count=len(found), **values)
 
 
 @contextmanager
@@ -121,11 +157,15 @@ def file_of(db: Database, session_id: str) -> Iterator[Path]:
 def save(db: Database, session_id: str, **values: object) -> None:
     """Writes `values` to the session, in a transaction of its own."""
     with db.connect() as conn, conn.begin():
-        conn.execute(
-            import_sessions.update()
-            .where(import_sessions.c.id == session_id)
-            .values(**values, updated_at=history.now())
-        )
+        _save(conn, session_id, **values)
+
+
+def _save(conn: sa.Connection, session_id: str, **values: object) -> None:
+    conn.execute(
+        import_sessions.update()
+        .where(import_sessions.c.id == session_id)
+        .values(**values, updated_at=history.now())
+    )
 
 
 def expire(db: Database) -> int:

@@ -6,6 +6,7 @@ from batchport import commands
 from batchport.reports import json_values
 from batchport.service import models
 from batchport.service.dependencies import Who
+from batchport.vocabulary import Via
 
 router = APIRouter(tags=["accounts"])
 
@@ -21,7 +22,9 @@ def account_list(who: Who) -> list[dict[str, object]]:
 def account_create(who: Who, body: models.AccountRequest) -> dict[str, object]:
     """Creates an account; its token is in this response only (admin only)."""
     who.must_be_admin("create account", "only an admin may create accounts")
-    token = commands.create_account(who.db, body.name, body.role, actor=who.name, remote=who.remote)
+    token = commands.create_account(
+        who.db, body.name, body.role, actor=who.name, remote=who.remote, via=Via.api
+    )
     return {"name": body.name.strip(), "role": body.role, "token": token}
 
 

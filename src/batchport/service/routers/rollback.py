@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from batchport import commands
 from batchport.service import models
 from batchport.service.dependencies import Who
+from batchport.vocabulary import Via
 
 router = APIRouter(prefix="/batches/{batch_id}/rollback", tags=["rollback"])
 
@@ -24,6 +25,7 @@ def rollback(who: Who, batch_id: models.Key, body: models.RollbackRequest) -> di
         who.db,
         batch_id,
         actor=who.name,
+        via=Via.api,
         reason=body.reason,
         force_edited=body.force_edited,
         remote=who.remote,

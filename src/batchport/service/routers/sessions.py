@@ -91,13 +91,13 @@ def session(who: Who, session_id: models.Key) -> dict[str, object]:
 @router.get("/{session_id}/errors", response_model=models.RowErrors)
 def session_errors(who: Who, session_id: models.Key, page: models.PageParams) -> dict[str, object]:
     """A page of the validation errors."""
-    who.own_session(session_id, "read session")
-    found = commands.session_errors(who.db, session_id)
+    found = who.own_session(session_id, "read session")
+    page_of = commands.session_errors(who.db, session_id, offset=page.offset, limit=page.limit)
     return {
-        "total": len(found),
+        "total": found.error_count,
         "offset": page.offset,
         "limit": page.limit,
-        "errors": [to_json(e) for e in found[page.offset : page.offset + page.limit]],
+        "errors": [to_json(e) for e in page_of],
     }
 
 
