@@ -19,6 +19,7 @@ BatchportError
 │   ├── RollbackBlocked       rows outside the batch reference its rows, or a restore conflicts
 │   └── RowsEdited            rows of the batch were edited after the import
 ├── AccountExists             (service) an account of that name exists already
+├── AccountNotFound           (service) no account has this name
 ├── SessionNotFound           (service) no import session has this id
 └── SessionConflict           (service) the session's status does not allow this
 
@@ -68,22 +69,26 @@ class DatabaseNotMigrated(DatabaseError):
 
 
 class SourceError(BatchportError):
-    """The file cannot be read."""
+    """The file cannot be read. `hint` says what a user of the command line can do about it
+    (an option to pass); the CLI prints it, the API does not."""
 
-    def __init__(self, file: str, message: str, *, row: int | None = None) -> None:
+    def __init__(
+        self, file: str, message: str, *, row: int | None = None, hint: str | None = None
+    ) -> None:
         self.file = file
         self.message = message
         self.row = row
+        self.hint = hint
         where = f"{file}, row {row}" if row is not None else file
         super().__init__(f"{where}: {message}")
 
     def __reduce__(self) -> tuple[object, ...]:
         # Raised in the read-ahead process too, and sent to the parent pickled.
-        return (_source_error, (self.file, self.message, self.row))
+        return (_source_error, (self.file, self.message, self.row, self.hint))
 
 
-def _source_error(file: str, message: str, row: int | None) -> SourceError:
-    return SourceError(file, message, row=row)
+def _source_error(file: str, message: str, row: int | None, hint: str | None) -> SourceError:
+    return SourceError(file, message, row=row, hint=hint)
 
 
 class TooManyRows(SourceError):
@@ -93,8 +98,9 @@ class TooManyRows(SourceError):
         self.limit = limit
         super().__init__(
             file,
-            f"the file has more than {limit:,} data rows, the limit (raise it with --max-rows)",
+            f"the file has more than {limit:,} data rows, the limit",
             row=row,
+            hint="raise it with --max-rows",
         )
 
     def __reduce__(self) -> tuple[object, ...]:
@@ -269,6 +275,10 @@ class RowsEdited(RollbackRefused):
 
 class AccountExists(BatchportError):
     """An account of that name exists already."""
+
+
+class AccountNotFound(BatchportError):
+    """No account has this name."""
 
 
 class SessionNotFound(BatchportError):

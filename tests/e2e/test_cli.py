@@ -277,7 +277,7 @@ def test_postgresql_lifecycle_through_the_cli(tmp_path, pg_url):
 
     assert run("db", "rollback", "--yes", cwd=tmp_path, env=env).returncode == 0
     status = json.loads(run("db", "status", "--json", cwd=tmp_path, env=env).stdout)
-    assert status["current"] == "20261125160000"
+    assert status["current"] == "20261201100000"
     back = run("db", "rollback", "--target", "20251213100001", "--yes", cwd=tmp_path, env=env)
     assert back.returncode == 0
     failing = run("db", "verify", cwd=tmp_path, env=env)
@@ -295,6 +295,7 @@ def test_postgresql_lifecycle_through_the_cli(tmp_path, pg_url):
         "20261125140000",
         "20261125160000",
         "20261201100000",
+        "20261201120000",
     ]
     assert run("db", "migrate", cwd=tmp_path, env=env).returncode == 0
     imported = run(

@@ -246,8 +246,8 @@ def test_nasty_file(db, rows, tmp_path, case):
     except FileRejected as exc:
         outcome: BaseException | None = exc
         text = str(exc) + " " + " ".join(f"{e.column} {e.message}" for e in exc.errors)
-    except BatchportError as exc:
-        outcome, text = exc, str(exc)
+    except BatchportError as exc:  # with the hint the CLI prints after it
+        outcome, text = exc, f"{exc} ({getattr(exc, 'hint', None)})"
     else:
         outcome, text = None, ""
     assert time.monotonic() - started < PATIENCE

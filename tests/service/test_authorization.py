@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 
+from batchport.service.throttle import Throttle
 from tests.helpers import DEPARTMENTS_CSV, upload, wait_for
 
 OK = {200}
@@ -20,6 +21,7 @@ def matrix(session: str, job: str, batch: str) -> list[tuple[str, str, dict, dic
     readers = {"root": OK, "alice": OK, "bob": OK, "vic": OK, None: {401}}
     admin_only = {"root": OK, "alice": {403}, "bob": {403}, "vic": {403}, None: {401}}
     importers = {"root": {201}, "alice": {201}, "bob": {201}, "vic": {403}, None: {401}}
+    admin_changes = {"root": {204}, "alice": {403}, "bob": {403}, "vic": {403}, None: {401}}
     return [
         ("GET", "/health", {}, dict.fromkeys(CALLERS, OK), ""),
         ("GET", f"/sessions/{session}", {}, owner_only, "read session"),
@@ -55,6 +57,9 @@ def matrix(session: str, job: str, batch: str) -> list[tuple[str, str, dict, dic
             "create account",
         ),
         ("GET", "/audit", {}, admin_only, "read audit"),
+        ("POST", "/accounts/target/rotate", {"json": {}}, admin_only, "rotate token"),
+        ("POST", "/accounts/target/disable", {}, admin_changes, "disable account"),
+        ("POST", "/accounts/target/enable", {}, admin_changes, "enable account"),
         # Last: root (asked before alice) rolls the batch back; alice is told it is done.
         (
             "POST",
@@ -66,12 +71,15 @@ def matrix(session: str, job: str, batch: str) -> list[tuple[str, str, dict, dic
     ]
 
 
-def test_every_endpoint_role_and_owner(api):
+def test_every_endpoint_role_and_owner(api_with):
+    api = api_with(throttle=Throttle(limit=1000))  # 14 unauthenticated calls are no attack
     session = upload(api, "alice", DEPARTMENTS_CSV).json()["id"]
     wait_for(api, "alice", session, "valid")
     job = api("alice", "POST", f"/sessions/{session}/commit").json()["job_id"]
     wait_for(api, "alice", session, "committed")
     batch = api("alice", "GET", f"/jobs/{job}").json()["batch_id"]
+    made = api("root", "POST", "/accounts", json={"name": "target", "role": "viewer"})
+    assert made.status_code == 201
     checked = 0
     wrong = []
     denied = Counter()
@@ -89,11 +97,11 @@ def test_every_endpoint_role_and_owner(api):
             if answer.status_code == 403:
                 denied[caller, action] += 1
     assert wrong == []
-    assert checked == 14 * 5
+    assert checked == 17 * 5
     audited = Counter(
         (e["actor"], e["action"])
         for e in api("root", "GET", "/audit", params={"limit": 1000}).json()["entries"]
         if e["outcome"] == "denied" and e["action"] != "authenticate"
     )
-    assert sum(denied.values()) == 20
+    assert sum(denied.values()) == 29
     assert audited == denied  # every 403, and nothing else, audited as the action refused

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from batchport import commands
+from batchport.accounts import parse_duration
 from batchport.audit import AuditFilter
 from batchport.cli.base import (
     EXIT_ERROR,
@@ -72,6 +73,15 @@ def serve(
     worker: Annotated[
         bool, typer.Option(help="Validate and import sessions in this process too.")
     ] = True,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="Trust X-Forwarded-For and X-Forwarded-Proto from these proxy addresses "
+            "(comma-separated; '*' for any). By default no proxy header is trusted: the "
+            "address recorded is the connection's.",
+        ),
+    ] = None,
 ) -> None:
     """Run the REST API (OpenAPI at /openapi.json, docs at /docs) with uvicorn."""
     import uvicorn  # noqa: PLC0415 - only the service needs the web stack
@@ -81,7 +91,21 @@ def serve(
     with reported(ctx, as_json=False):
         db = ctx.obj.database()
         db.ensure_ready()
-        uvicorn.run(create_app(db, worker=worker), host=host, port=port, log_level="info")
+        uvicorn.run(
+            create_app(db, worker=worker),
+            host=host,
+            port=port,
+            log_level="info",
+            proxy_headers=forwarded_allow_ips is not None,
+            forwarded_allow_ips=forwarded_allow_ips,
+        )
+
+
+ExpiresOption = Annotated[
+    str | None,
+    typer.Option("--expires-in", help="The token expires after this long: 30d, 12h or 90m."),
+]
+NameArgument = Annotated[str, typer.Argument(help="The account's name.")]
 
 
 @accounts_app.command("create")
@@ -89,18 +113,76 @@ def accounts_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The account's name, recorded on its work.")],
     role: Annotated[Role, typer.Option(help="What the account may do.")] = Role.importer,
+    expires_in: ExpiresOption = None,
     actor: ActorOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create an account and print its API token (shown this once; stored hashed)."""
     with reported(ctx, as_json):
         token = commands.create_account(
-            ctx.obj.database(), name, role, actor=actor_name(actor), via=Via.cli
+            ctx.obj.database(),
+            name,
+            role,
+            actor=actor_name(actor),
+            via=Via.cli,
+            expires_in=parse_duration(expires_in) if expires_in else None,
         )
     if as_json:
         print_json({"name": name, "role": role, "token": token})
     else:
         out.print(f"Created {role} {name}. Its API token (shown once, keep it safe):\n{token}")
+
+
+@accounts_app.command("rotate")
+def accounts_rotate(
+    ctx: typer.Context,
+    name: NameArgument,
+    expires_in: ExpiresOption = None,
+    actor: ActorOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Give an account a new API token (shown this once); the old one stops working at once."""
+    with reported(ctx, as_json):
+        token = commands.rotate_token(
+            ctx.obj.database(),
+            name,
+            actor=actor_name(actor),
+            via=Via.cli,
+            expires_in=parse_duration(expires_in) if expires_in else None,
+        )
+    if as_json:
+        print_json({"name": name, "token": token})
+    else:
+        out.print(f"New API token of {name} (shown once; the old one no longer works):\n{token}")
+
+
+@accounts_app.command("disable")
+def accounts_disable(
+    ctx: typer.Context, name: NameArgument, actor: ActorOption = None, as_json: JsonOption = False
+) -> None:
+    """Disable an account: its token is refused from now on."""
+    _set_disabled(ctx, name, True, actor, as_json)
+
+
+@accounts_app.command("enable")
+def accounts_enable(
+    ctx: typer.Context, name: NameArgument, actor: ActorOption = None, as_json: JsonOption = False
+) -> None:
+    """Enable a disabled account again (with the token it had)."""
+    _set_disabled(ctx, name, False, actor, as_json)
+
+
+def _set_disabled(
+    ctx: typer.Context, name: str, disabled: bool, actor: str | None, as_json: bool
+) -> None:
+    with reported(ctx, as_json):
+        commands.set_account_disabled(
+            ctx.obj.database(), name, disabled, actor=actor_name(actor), via=Via.cli
+        )
+    if as_json:
+        print_json({"name": name, "disabled": disabled})
+    else:
+        out.print(f"{'Disabled' if disabled else 'Enabled'} {name}.")
 
 
 @accounts_app.command("list")
@@ -112,7 +194,10 @@ def accounts_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
         print_json(found)
         return
     for account in found:
-        out.print(f"{account['name']}: {account['role']} (created {account['created_at']})")
+        state = ", disabled" if account["disabled_at"] else ""
+        expiry = account["token_expires_at"]
+        state += f", token expires {expiry:%Y-%m-%d %H:%M} UTC" if expiry else ""
+        out.print(f"{account['name']}: {account['role']} (created {account['created_at']}{state})")
 
 
 @app.command("audit")

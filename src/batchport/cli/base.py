@@ -126,6 +126,8 @@ def fail(exc: Exception, as_json: bool, *, internal: bool = False) -> NoReturn:
         print_json({"error": {"code": code, "message": str(exc), "details": details}})
     else:
         chain = str(exc)
+        if hint := getattr(exc, "hint", None):
+            chain += f" ({hint})"
         cause = exc.__cause__
         if internal:
             chain = f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"

@@ -8,7 +8,8 @@ log in the transaction of what it records).
     sessions.py   upload_session, get_session, session_errors, export_session_errors,
                   commit_session, work_once (the worker's step)
     admin.py      migrate, rollback_migration, migration_status, verify_migrations, recover,
-                  create_account, list_accounts, authenticate, record_denial
+                  create_account, rotate_token, set_account_disabled, list_accounts,
+                  authenticate, record_denial
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from batchport.commands.admin import (
     record_denial,
     recover,
     rollback_migration,
+    rotate_token,
+    set_account_disabled,
     verify_migrations,
 )
 from batchport.commands.imports import (
@@ -65,9 +68,11 @@ __all__ = [
     "recover",
     "rollback_batch",
     "rollback_migration",
+    "rotate_token",
     "run_import",
     "run_workbook_import",
     "session_errors",
+    "set_account_disabled",
     "upload_session",
     "verify_migrations",
     "work_once",

@@ -3,6 +3,7 @@ jobs, accounts."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,12 +76,14 @@ def create_account(
     actor: str,
     remote: str | None = None,
     via: Via = Via.library,
+    expires_in: dt.timedelta | None = None,
 ) -> str:
     """Creates an account of the service with `role`; returns its API token, shown this once
-    (only its hash is kept). The creation and its audit row commit together."""
+    (only its hash is kept), valid for `expires_in` (None: until rotated or disabled). The
+    creation and its audit row commit together."""
     ready(db)
     with db.connect() as conn, conn.begin():
-        token = accounts.create_account(conn, name, role, created_by=actor)
+        token = accounts.create_account(conn, name, role, created_by=actor, expires_in=expires_in)
         audit.write(
             conn,
             actor=actor,
@@ -93,6 +96,57 @@ def create_account(
     return token
 
 
+def rotate_token(
+    db: Database,
+    name: str,
+    *,
+    actor: str,
+    remote: str | None = None,
+    via: Via = Via.library,
+    expires_in: dt.timedelta | None = None,
+) -> str:
+    """Gives the account a new API token (returned, shown this once); its old token is refused
+    from the moment this commits, together with its audit row."""
+    ready(db)
+    with db.connect() as conn, conn.begin():
+        token = accounts.rotate(conn, name, expires_in=expires_in)
+        audit.write(
+            conn,
+            actor=actor,
+            via=via,
+            action="rotate token",
+            outcome="ok",
+            remote=remote,
+            detail=name,
+        )
+    return token
+
+
+def set_account_disabled(
+    db: Database,
+    name: str,
+    disabled: bool,
+    *,
+    actor: str,
+    remote: str | None = None,
+    via: Via = Via.library,
+) -> None:
+    """Disables an account (its token is refused at once) or enables it again; audited in the
+    same transaction."""
+    ready(db)
+    with db.connect() as conn, conn.begin():
+        accounts.set_disabled(conn, name, disabled)
+        audit.write(
+            conn,
+            actor=actor,
+            via=via,
+            action="disable account" if disabled else "enable account",
+            outcome="ok",
+            remote=remote,
+            detail=name,
+        )
+
+
 def list_accounts(db: Database) -> list[dict[str, Any]]:
     """The service's accounts: name, role, when and by whom made (never a token)."""
     ready(db)
@@ -100,20 +154,24 @@ def list_accounts(db: Database) -> list[dict[str, Any]]:
         return accounts.list_accounts(conn)
 
 
-def authenticate(db: Database, token: str, *, remote: str | None = None) -> accounts.Account | None:
-    """The account an API token belongs to; None (and a `denied` audit row) if it is none."""
-    account = accounts.authenticate(db, token.strip()) if token.strip() else None
-    if account is None:
-        audit.record(
-            db, actor=None, via=Via.api, action="authenticate", outcome="denied", remote=remote
-        )
-    return account
+def authenticate(db: Database, token: str) -> accounts.Account | None:
+    """The account an API token belongs to; None if it is no valid token (unknown, wrong,
+    expired, or its account disabled). The caller audits a failure (`record_denial`), as
+    often as its throttle lets it."""
+    return accounts.authenticate(db, token.strip()) if token.strip() else None
 
 
 def record_denial(
-    db: Database, *, actor: str, action: str, why: str, remote: str | None = None
+    db: Database,
+    *,
+    actor: str | None,
+    action: str,
+    why: str,
+    remote: str | None = None,
+    outcome: str = "denied",
 ) -> None:
-    """Audits a request refused for want of a right (the caller then answers it)."""
+    """Audits a request of the service refused (for want of a valid token or a right, or as
+    too large or malformed: `outcome` says which); the caller then answers it."""
     audit.record(
-        db, actor=actor, via=Via.api, action=action, outcome="denied", remote=remote, detail=why
+        db, actor=actor, via=Via.api, action=action, outcome=outcome, remote=remote, detail=why
     )

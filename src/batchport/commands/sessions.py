@@ -80,8 +80,8 @@ def _count_rows(content: bytes, name: str, limits: Limits) -> int | None:
         try:
             with open_source(path, limits=limits) as source:
                 return sum(len(block.numbers) for block in source.blocks(10_000))
-        except TooManyRows:
-            raise
+        except TooManyRows as exc:  # named by the upload's name, not the server's copy
+            raise TooManyRows(name, exc.limit, exc.row or 0) from None
         except SourceError:
             return None
 
@@ -159,8 +159,10 @@ def _run(db: Database, session_id: str, limits: Limits, *, dry_run: bool) -> Non
     session = storage.get(db, session_id)
     # SQLite has one writer: an import holds it, so its progress cannot be written.
     quiet = not dry_run and db.dialect.name == "sqlite"
+    copy = ""  # where the worker put the file: never shown, the upload's name stands for it
     try:
         with storage.file_of(db, session_id) as path:
+            copy = str(path)
             report = run_import(
                 db,
                 session.import_type,
@@ -176,9 +178,11 @@ def _run(db: Database, session_id: str, limits: Limits, *, dry_run: bool) -> Non
     except FileRejected as exc:  # on commit: the database changed since the validation
         _rejected(db, session_id, exc, dry_run=dry_run)
     except BatchportError as exc:
-        storage.save(db, session_id, status=SessionStatus.failed, message=str(exc))
+        text = str(exc).replace(copy, session.file_name) if copy else str(exc)
+        storage.save(db, session_id, status=SessionStatus.failed, message=text)
     except Exception as exc:  # never leave the session claimed: fail it, say why
         text = f"internal error: {type(exc).__name__}: {first_line(exc)}"[:2000]
+        text = text.replace(copy, session.file_name) if copy else text
         storage.save(db, session_id, status=SessionStatus.failed, message=text)
     else:
         _done(db, session_id, report, dry_run=dry_run)

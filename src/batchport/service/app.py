@@ -14,14 +14,14 @@ annotations at run time.)
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 
 from batchport.database import Database
-from batchport.service import models, problems
+from batchport.service import headers, models, problems
 from batchport.service.dependencies import MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS, Settings
 from batchport.service.routers import accounts, history, rollback, sessions
+from batchport.service.throttle import Throttle
 from batchport.service.worker import work
 from batchport.sources import Limits
 
@@ -32,11 +32,14 @@ def create_app(
     worker: bool = True,
     limits: Limits | None = None,
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    throttle: Throttle | None = None,
 ) -> FastAPI:
     """The API over `db` (its catalog is the import types offered); with `worker`, a
     background thread validates and imports. `limits` bound what a file may hold,
-    `max_upload_bytes` its size."""
-    config = Settings(db, limits or Limits(max_rows=MAX_UPLOAD_ROWS), max_upload_bytes)
+    `max_upload_bytes` its size; `throttle` counts failed requests (see `throttle.py`)."""
+    config = Settings(
+        db, limits or Limits(max_rows=MAX_UPLOAD_ROWS), max_upload_bytes, throttle or Throttle()
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -59,20 +62,11 @@ def create_app(
     )
     app.state.settings = config
     problems.install(app)
+    headers.install(app)
     app.get("/health", tags=["service"], response_model=models.Health)(health)
     app.include_router(sessions.upload_router(list(db.catalog)))
     for router in (sessions.router, history.router, rollback.router, accounts.router):
         app.include_router(router)
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        """The generated schema, saying also that an upload takes no other form fields."""
-        schema = generate()
-        body = schema["components"]["schemas"].get("Body_upload_sessions_post", {})
-        body["additionalProperties"] = False
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

@@ -6,17 +6,18 @@ back its own sessions and batches and reads everything but others' sessions and 
 log; `viewer` reads jobs and batches only.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from batchport import commands
-from batchport.accounts import Account
+from batchport.accounts import Account, split_token
 from batchport.database import Database
 from batchport.reports import Job
 from batchport.service.problems import Problem
+from batchport.service.throttle import Throttle
 from batchport.sessions import Session
 from batchport.sources import Limits
 from batchport.vocabulary import Via
@@ -31,11 +32,13 @@ BEARER = HTTPBearer(auto_error=False, description="An API token from `batchport 
 
 @dataclass(frozen=True)
 class Settings:
-    """What an app serves: its database and its limits on uploads."""
+    """What an app serves: its database, its limits on uploads, and the throttle of failed
+    authentications and refused uploads."""
 
     db: Database
     read_limits: Limits
     max_upload_bytes: int = MAX_UPLOAD_BYTES
+    throttle: Throttle = field(default_factory=Throttle)
 
 
 def settings(request: Request) -> Settings:
@@ -99,16 +102,61 @@ class Caller:
 
 
 def caller(
-    db: Db,
+    request: Request,
+    config: Config,
     address: Annotated[str | None, Depends(remote)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
 ) -> Caller:
-    """The caller its token names; 401 (audited) without a valid one."""
-    token = credentials.credentials if credentials else ""
-    account = commands.authenticate(db, token, remote=address)
+    """The caller its token names; 401 without a valid one (audited, as often as the throttle
+    lets it), 429 once its address or its token id has failed too often."""
+    token = credentials.credentials.strip() if credentials else ""
+    token_id, _ = split_token(token)
+    keys = [f"address:{address}", *([f"token:{token_id}"] if token_id else [])]
+    throttled(config.throttle, keys)
+    account = commands.authenticate(config.db, token)
     if account is None:
+        refused(config, request, keys, "authenticate", "no valid API token", outcome="denied")
         raise Problem(401, "unauthenticated", "send a valid API token as `Authorization: Bearer`")
-    return Caller(account, db, address)
+    return Caller(account, config.db, address)
+
+
+def throttled(throttle: Throttle, keys: list[str]) -> None:
+    """429 if any of `keys` has failed too often."""
+    wait = throttle.retry_after(*keys)
+    if wait is not None:
+        raise Problem(
+            429,
+            "too_many_requests",
+            f"too many failed requests; try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+
+
+def refused(
+    config: Settings,
+    request: Request,
+    keys: list[str],
+    action: str,
+    why: str,
+    *,
+    outcome: str = "refused",
+    actor: str | None = None,
+) -> None:
+    """Counts a failed request against `keys` and audits it (method, path, why) while they
+    are within the throttle's limit; the one that reaches it says so."""
+    failures = config.throttle.failed(*keys)
+    if failures > config.throttle.limit:
+        return
+    if failures == config.throttle.limit:
+        why += f"; further failures are refused for {config.throttle.window:.0f} s"
+    commands.record_denial(
+        config.db,
+        actor=actor,
+        action=action,
+        why=f"{request.method} {request.url.path}: {why}",
+        remote=remote(request),
+        outcome=outcome,
+    )
 
 
 Who = Annotated[Caller, Depends(caller)]

@@ -14,6 +14,7 @@ from fastapi import Path as PathParam
 from fastapi import Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from batchport.accounts import name_pattern
 from batchport.audit import AuditFilter
 from batchport.history import JobFilter
 from batchport.vocabulary import OnExisting, Role, Via
@@ -21,8 +22,6 @@ from batchport.vocabulary import OnExisting, Role, Via
 #: Text without NUL characters (no database stores one); the middleware refuses them in
 #: paths and queries too.
 NO_NUL = r"^[^\x00]*$"
-#: Text with something in it besides spaces (a name is trimmed), and no NUL character.
-NAMED = r"^[^\x00]*[^\s\x00][^\x00]*$"
 
 #: A path's id: any text but a NUL character.
 Key = Annotated[str, PathParam(pattern=NO_NUL)]
@@ -58,9 +57,18 @@ class RollbackRequest(Strict):
     force_edited: bool = False
 
 
+#: How long a token stays valid: 30d, 12h or 90m.
+Duration = Annotated[str | None, Field(pattern=r"^[1-9][0-9]{0,5}[dhm]$")]
+
+
 class AccountRequest(Strict):
-    name: str = Field(min_length=1, max_length=100, pattern=NAMED)
+    name: str = Field(min_length=1, max_length=100, pattern=name_pattern())
     role: Role
+    expires_in: Duration = None
+
+
+class RotateRequest(Strict):
+    expires_in: Duration = None
 
 
 class Page(BaseModel):
@@ -273,6 +281,8 @@ class Account(Strict):
     role: Role
     created_at: Time
     created_by: str | None
+    disabled_at: Time | None
+    token_expires_at: Time | None
 
 
 class NewAccount(Strict):
@@ -280,6 +290,13 @@ class NewAccount(Strict):
 
     name: str
     role: Role
+    token: str
+
+
+class NewToken(Strict):
+    """An account's new token: shown in this response only."""
+
+    name: str
     token: str
 
 

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 
 from batchport.errors import (
     AccountExists,
+    AccountNotFound,
     BatchNotFound,
     BatchportError,
     ConfigurationError,
@@ -31,6 +32,7 @@ STATUS = {
     ConfigurationError: 400,
     SourceError: 400,
     BatchNotFound: 404,
+    AccountNotFound: 404,
     SessionNotFound: 404,
     SessionConflict: 409,
     RollbackRefused: 409,
@@ -40,16 +42,24 @@ STATUS = {
 
 #: The error statuses every route may answer, for the OpenAPI document.
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413, 422)
+    status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413, 422, 429)
 }
 
 
 class Problem(Exception):
-    """An HTTP error with a stable code."""
+    """An HTTP error with a stable code (and headers to send with it)."""
 
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.details = status, code, details
+        self.headers = headers or {}
 
 
 def install(app: FastAPI) -> None:
@@ -70,6 +80,7 @@ async def _no_nul(request: Request, call_next: Any) -> Any:
 
 async def _problem(_request: Request, exc: Problem) -> JSONResponse:
     answer = error(exc.status, exc.code, str(exc), exc.details)
+    answer.headers.update(exc.headers)
     if exc.status == 401:
         answer.headers["WWW-Authenticate"] = "Bearer"
     return answer

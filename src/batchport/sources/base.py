@@ -32,6 +32,10 @@ class Limits:
     #: Cells a worksheet spans (rows times columns between its first and last cell): a reader
     #: holds that grid in memory, however few cells are filled.
     max_sheet_cells: int = 10_000_000
+    #: Bytes of memory reading a workbook may take, as estimated from its archive before it is
+    #: read (its unpacked XML, each sheet's grid and cells, their text, the shared strings they
+    #: copy): the reader holds a whole sheet at once, however small the file.
+    max_workbook_memory: int = 200 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +60,8 @@ class Source(ABC):
         if size > limits.max_file_bytes:
             raise SourceError(
                 self.name,
-                f"the file has {size:,} bytes; the limit is {limits.max_file_bytes:,} "
-                "(raise it with --max-file-size)",
+                f"the file has {size:,} bytes; the limit is {limits.max_file_bytes:,}",
+                hint="raise it with --max-file-size",
             )
 
     @abstractmethod

@@ -85,12 +85,15 @@ class DelimitedSource(Source):
             raise SourceError(
                 self.name,
                 f"the bytes are not valid {self.encoding.removesuffix('-sig')} (byte "
-                f"0x{byte:02x}, {exc.reason}) at line {line}; name the file's encoding with "
-                "--encoding, e.g. --encoding cp1252",
+                f"0x{byte:02x}, {exc.reason}) at line {line}",
+                hint="name the file's encoding with --encoding, e.g. --encoding cp1252",
             ) from exc
         except csv.Error as exc:
+            too_long = "field larger than field limit" in str(exc)
             raise SourceError(
-                self.name, f"malformed CSV at line {self._reader.line_num}: {_explained(exc, self)}"
+                self.name,
+                f"malformed CSV at line {self._reader.line_num}: {_explained(exc, self)}",
+                hint="raise it with --max-cell-size" if too_long else None,
             ) from exc
         self._records += len(records)
         return records
@@ -106,7 +109,8 @@ class DelimitedSource(Source):
             raise SourceError(
                 self.name,
                 "this looks like a binary file, not a CSV file (it holds NUL bytes); a CSV "
-                "file saved as UTF-16 needs its byte-order mark, or --encoding utf-16",
+                "file saved as UTF-16 needs its byte-order mark",
+                hint="name its encoding with --encoding utf-16",
             )
         try:
             codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
@@ -154,10 +158,7 @@ def _sniffed(sample: bytes, source: DelimitedSource) -> str:
 def _explained(exc: csv.Error, source: DelimitedSource) -> str:
     message = str(exc)
     if "field larger than field limit" in message:
-        return (
-            f"a cell is longer than {source.limits.max_cell_chars:,} characters, the limit "
-            "(raise it with --max-cell-size)"
-        )
+        return f"a cell is longer than {source.limits.max_cell_chars:,} characters, the limit"
     if "unexpected end of data" in message:
         return "a quoted cell is never closed (its closing quote is missing)"
     if "NUL" in message:

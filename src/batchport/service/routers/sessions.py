@@ -1,85 +1,77 @@
 """Import sessions: upload a file, follow its validation, read its errors, commit it."""
 
 import tempfile
-from enum import Enum
 from pathlib import Path
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 
 from batchport import commands
 from batchport.errors import TooManyRows
 from batchport.reports import to_json
 from batchport.service import models
-from batchport.service.dependencies import Config, Who
+from batchport.service.dependencies import (
+    Caller,
+    Config,
+    Settings,
+    Who,
+    refused,
+    throttled,
+)
 from batchport.service.problems import Problem
-from batchport.vocabulary import OnExisting
-
-#: The form fields an upload may have.
-UPLOAD_FIELDS = frozenset({"import_type", "file", "on_existing"})
+from batchport.service.uploads import read_upload, schema
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 
 
-async def only_upload_fields(request: Request, config: Config) -> None:
-    """Refuses an upload whose body is over the limit (before reading it, when it says its
-    length), form fields the upload does not declare (owner, status, batch id...),
-    repeated fields and empty ones."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > config.max_upload_bytes + (1 << 16):
-        raise Problem(
-            413, "too_large", f"the upload is over the limit of {config.max_upload_bytes:,} bytes"
-        )
-    form = await request.form()
-    repeated = sorted({k for k in form if len(form.getlist(k)) > 1})
-    if repeated:
-        raise Problem(422, "invalid_request", "repeated form fields", repeated)
-    unknown = sorted(set(form.keys()) - UPLOAD_FIELDS)
-    if unknown:
-        raise Problem(422, "invalid_request", "unknown form fields", unknown)
-    empty = sorted(key for key, value in form.multi_items() if value == "")
-    if empty:  # FastAPI would read an empty field as absent, and take its default
-        raise Problem(422, "invalid_request", "empty form fields", empty)
-
-
 def upload_router(import_types: list[str]) -> APIRouter:
     """The upload route, its `import_type` one of `import_types` (the app's catalog)."""
-    type_name = Enum("TypeName", {n: n for n in import_types}, type=str)  # type: ignore[misc]
     uploads = APIRouter(tags=["sessions"])
 
     @uploads.post(
         "/sessions",
         status_code=201,
-        dependencies=[Depends(only_upload_fields)],
         response_model=models.Session,
+        openapi_extra={"requestBody": schema(import_types)},
     )
-    def upload(
-        who: Who,
-        config: Config,
-        import_type: Annotated[type_name, Form()],
-        file: Annotated[UploadFile, File()],
-        on_existing: Annotated[OnExisting, Form()] = OnExisting.error,
-    ) -> dict[str, object]:
-        """Uploads a file for an import type; it is validated in the background."""
-        who.must_import("upload")
+    async def upload(request: Request, who: Who, config: Config) -> dict[str, object]:
+        """Uploads a file (multipart: `import_type`, `file`, `on_existing`) for an import
+        type; it is validated in the background. The caller's token and role are checked
+        before the body is read."""
+        await run_in_threadpool(who.must_import, "upload")
+        keys = [f"upload:{who.remote}"]
+        throttled(config.throttle, keys)
         try:
-            created = commands.upload_session(
+            form = await read_upload(request, config.max_upload_bytes, import_types)
+            created = await run_in_threadpool(
+                commands.upload_session,
                 who.db,
                 owner=who.name,
-                import_type=import_type.value,
-                file_name=file.filename or "upload.csv",
-                content=_read_upload(file, config.max_upload_bytes),
-                on_existing=on_existing,
+                import_type=form.import_type,
+                file_name=form.file_name,
+                content=form.content,
+                on_existing=form.on_existing,
                 limits=config.read_limits,
                 remote=who.remote,
             )
         except TooManyRows as exc:
-            raise Problem(413, "too_many_rows", str(exc)) from exc
+            problem = Problem(413, "too_many_rows", str(exc))
+            await run_in_threadpool(_refused, config, request, keys, who, problem)
+            raise problem from exc
+        except Problem as exc:
+            await run_in_threadpool(_refused, config, request, keys, who, exc)
+            raise
         return created.to_json()
 
     return uploads
+
+
+def _refused(
+    config: Settings, request: Request, keys: list[str], who: Caller, exc: Problem
+) -> None:
+    refused(config, request, keys, "upload", f"{exc.status} {exc}", actor=who.name)
 
 
 @router.get("/{session_id}", response_model=models.Session)
@@ -118,17 +110,6 @@ def commit(who: Who, session_id: models.Key) -> dict[str, object]:
     who.own_session(session_id, "commit")
     who.must_import("commit")
     return commands.commit_session(who.db, session_id, actor=who.name, remote=who.remote).to_json()
-
-
-def _read_upload(file: UploadFile, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := file.file.read(1 << 20):
-        size += len(chunk)
-        if size > limit:
-            raise Problem(413, "too_large", f"the file is over the upload limit of {limit:,} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _remove(path: Path) -> None:

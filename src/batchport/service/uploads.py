@@ -1,0 +1,124 @@
+"""Reading an upload: only once its caller is known (the route declares no form fields, so
+FastAPI reads no body before the dependencies have run), streamed, with the size limit
+enforced while the bytes arrive, chunked or not. The file part is spooled to disk past 1 MiB
+(Starlette's multipart parser), never held whole in memory before it is checked."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from starlette.datastructures import FormData, UploadFile
+from starlette.types import Message, Receive
+
+from batchport.service.problems import Problem
+from batchport.vocabulary import OnExisting
+
+#: The form fields an upload may have.
+FIELDS = ("import_type", "file", "on_existing")
+#: Room for the multipart framing and the small fields beyond the file's own bytes.
+FRAMING = 1 << 16
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A valid upload's fields."""
+
+    import_type: str
+    file_name: str
+    content: bytes
+    on_existing: OnExisting
+
+
+def schema(import_types: list[str]) -> dict[str, Any]:
+    """The upload's request body, for the OpenAPI document."""
+    body = {
+        "type": "object",
+        "properties": {
+            "import_type": {"type": "string", "enum": import_types},
+            "file": {"type": "string", "format": "binary"},
+            "on_existing": {
+                "type": "string",
+                "enum": [str(o) for o in OnExisting],
+                "default": str(OnExisting.error),
+            },
+        },
+        "required": ["import_type", "file"],
+        "additionalProperties": False,
+    }
+    return {"required": True, "content": {"multipart/form-data": {"schema": body}}}
+
+
+async def read_upload(request: Request, limit: int, import_types: list[str]) -> Upload:
+    """The upload's fields, checked; 413 past `limit` bytes, 422 for anything but one
+    `import_type` of `import_types`, one file and at most one `on_existing`."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit + FRAMING:
+        raise _too_large("the upload", limit)
+    limited = Request(request.scope, receive=_counted(request.receive, limit + FRAMING))
+    form = await limited.form(max_files=len(FIELDS), max_fields=len(FIELDS) * 2)
+    try:
+        fields = _fields(form)
+        file = fields["file"]
+        if not isinstance(file, UploadFile):
+            raise _invalid("file", "expected a file")
+        content = await file.read(limit + 1)
+        if len(content) > limit:
+            raise _too_large("the file", limit)
+        return Upload(
+            import_type=_choice(fields, "import_type", import_types),
+            file_name=file.filename or "upload.csv",
+            content=content,
+            on_existing=OnExisting(_choice(fields, "on_existing", list(OnExisting), "error")),
+        )
+    finally:
+        await form.close()
+
+
+def _fields(form: FormData) -> dict[str, str | UploadFile]:
+    repeated = sorted({k for k in form if len(form.getlist(k)) > 1})
+    if repeated:
+        raise Problem(422, "invalid_request", "repeated form fields", repeated)
+    unknown = sorted(set(form.keys()) - set(FIELDS))
+    if unknown:
+        raise Problem(422, "invalid_request", "unknown form fields", unknown)
+    empty = sorted(key for key, value in form.multi_items() if value == "")
+    if empty:
+        raise Problem(422, "invalid_request", "empty form fields", empty)
+    for required in ("import_type", "file"):
+        if required not in form:
+            raise _invalid(required, "Field required")
+    return dict(form)
+
+
+def _choice(
+    fields: dict[str, str | UploadFile], name: str, allowed: list[str], default: str = ""
+) -> str:
+    value = fields.get(name, default)
+    if not isinstance(value, str) or value not in allowed:
+        raise _invalid(name, f"Input should be one of: {', '.join(allowed)}")
+    return value
+
+
+def _invalid(field: str, message: str) -> Problem:
+    details = [{"loc": ["body", field], "msg": message}]
+    return Problem(422, "invalid_request", "the request is not valid", details)
+
+
+def _too_large(what: str, limit: int) -> Problem:
+    return Problem(413, "too_large", f"{what} is over the upload limit of {limit:,} bytes")
+
+
+def _counted(receive: Receive, limit: int) -> Receive:
+    """`receive` that fails with 413 as soon as the body passes `limit` bytes."""
+    received = 0
+
+    async def counting() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _too_large("the upload", limit - FRAMING)
+        return message
+
+    return counting
