@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from batchport import BUILTIN_TYPES, Database, commands
 from tests.helpers import DEPARTMENTS, create_pg_database, drop_pg_database
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -421,3 +422,36 @@ def test_accounts_and_audit_through_the_cli(tmp_path):
         ("create account", "ok"),
     ]
     assert entries[0]["actor"] == "carol" and entries[0]["file_sha256"]
+
+
+def test_tokens_rotate_disable_and_expire_through_the_cli(tmp_path):
+    """`accounts rotate` prints a new token and the old one stops working; `disable` refuses
+    the token at once, `enable` takes it back; `--expires-in` sets an expiry; look-alike names
+    and durations that are none are refused; the audit log says who did it, from the CLI."""
+    first = json.loads(
+        run("accounts", "create", "bob", "--expires-in", "30d", "--json", cwd=tmp_path).stdout
+    )["token"]
+    rotated = run("accounts", "rotate", "bob", "--json", "--as", "ops", cwd=tmp_path)
+    second = json.loads(rotated.stdout)["token"]
+    db = Database.from_url(f"sqlite:///{tmp_path / 'batchport.db'}", catalog=BUILTIN_TYPES)
+    try:
+        assert commands.authenticate(db, first) is None
+        assert commands.authenticate(db, second).name == "bob"
+        assert run("accounts", "disable", "bob", cwd=tmp_path).returncode == 0
+        assert commands.authenticate(db, second) is None
+        [listed] = json.loads(run("accounts", "list", "--json", cwd=tmp_path).stdout)
+        assert listed["disabled_at"] and listed["token_expires_at"] is None  # rotated: none
+        assert run("accounts", "enable", "bob", cwd=tmp_path).returncode == 0
+        assert commands.authenticate(db, second).name == "bob"
+    finally:
+        db.dispose()
+    bad = run("accounts", "create", "b\u200bob", cwd=tmp_path)
+    assert bad.returncode == 1 and "invisible or direction characters" in bad.stderr
+    never = run("accounts", "rotate", "bob", "--expires-in", "soon", cwd=tmp_path)
+    assert never.returncode == 1 and "30d, 12h or 90m" in never.stderr
+    entries = json.loads(run("audit", "--json", cwd=tmp_path).stdout)
+    assert [(e["action"], e["actor"], e["via"]) for e in entries][:3] == [
+        ("enable account", entries[0]["actor"], "cli"),
+        ("disable account", entries[0]["actor"], "cli"),
+        ("rotate token", "ops", "cli"),
+    ]
