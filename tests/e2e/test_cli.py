@@ -455,3 +455,10 @@ def test_tokens_rotate_disable_and_expire_through_the_cli(tmp_path):
         ("disable account", entries[0]["actor"], "cli"),
         ("rotate token", "ops", "cli"),
     ]
+
+
+def test_db_grant_needs_postgresql(tmp_path):
+    """SQLite has no roles: `db grant` says so, exit 1, no traceback."""
+    refused = run("db", "grant", "service", cwd=tmp_path)
+    assert refused.returncode == 1 and "roles are PostgreSQL's" in refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -287,6 +287,29 @@ def db_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
         raise typer.Exit(EXIT_ERROR)
 
 
+@db_app.command("grant")
+def db_grant(
+    ctx: typer.Context,
+    role: Annotated[str, typer.Argument(help="The role to run the service as.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Set up a least-privileged PostgreSQL role for the service (created if missing, with
+    LOGIN and no password): what imports, rollbacks and sessions need, no deleting from the
+    history or the audit log, and no ownership, so no way round their triggers."""
+    with reported(ctx, as_json):
+        statements = commands.grant_service_role(ctx.obj.database(), role)
+    if as_json:
+        print_json({"role": role, "statements": statements})
+        return
+    for statement in statements:
+        out.print(f"{statement};", highlight=False)
+    out.print(
+        f"Run the service as {role} (set its password with ALTER ROLE, or let pg_hba.conf "
+        "authenticate it), and run `batchport db migrate` as the tables' owner.",
+        highlight=False,
+    )
+
+
 def _print_status(status: commands.MigrationStatus, as_json: bool, text: str) -> None:
     if as_json:
         print_json(asdict(status))

@@ -8,6 +8,7 @@ log in the transaction of what it records).
     sessions.py   upload_session, get_session, session_errors, export_session_errors,
                   commit_session, work_once (the worker's step)
     admin.py      migrate, rollback_migration, migration_status, verify_migrations, recover,
+                  grant_service_role,
                   create_account, rotate_token, set_account_disabled, list_accounts,
                   authenticate, record_denial
 """
@@ -18,6 +19,7 @@ from batchport.commands.admin import (
     MigrationStatus,
     authenticate,
     create_account,
+    grant_service_role,
     list_accounts,
     migrate,
     migration_status,
@@ -59,6 +61,7 @@ __all__ = [
     "export_session_errors",
     "get_batch",
     "get_session",
+    "grant_service_role",
     "list_accounts",
     "list_history",
     "migrate",

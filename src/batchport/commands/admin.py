@@ -7,9 +7,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from batchport import accounts, audit, migrations
+from batchport import accounts, audit, grants, migrations
 from batchport.commands.support import ready
 from batchport.database import Database
+from batchport.errors import ConfigurationError
 from batchport.liveness import sweep
 from batchport.reports import (
     Job,
@@ -57,6 +58,16 @@ def verify_migrations(db: Database) -> list[Check]:
     """The seed's post-migration checks against the live schema and data."""
     with db.connect() as conn:
         return verify_schema(conn, db.dialect.schema("inventory"))
+
+
+def grant_service_role(db: Database, role: str) -> list[str]:
+    """Sets up `role` on PostgreSQL as the least-privileged role to run the service as (see
+    `grants`); returns the statements run."""
+    if db.dialect.name != "postgresql":
+        raise ConfigurationError("database roles are PostgreSQL's; SQLite has none")
+    ready(db)
+    with db.connect() as conn, conn.begin():
+        return grants.grant(conn, role, db.catalog)
 
 
 def recover(db: Database) -> list[Job]:
