@@ -1,14 +1,19 @@
 """What the tests share: throwaway PostgreSQL databases, sample rows and files, SQL run as
 another program would, application tables of their own, ways to hold another writer at a
-chosen point, and the API's upload and wait. Test modules import from here, never from each
-other."""
+chosen point, the API's upload and wait, and a real server. Test modules import from here,
+never from each other."""
 
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 import uuid
 
+import httpx
 import sqlalchemy as sa
 
 from batchport import BatchportError, ImportReport, run_import
@@ -177,3 +182,60 @@ def wait_for(api, who: str, session_id: str, *statuses: str) -> dict:
 
 
 DEPARTMENTS_CSV = "code,name,parent_code\nHQ,Headquarters,\nFIN,Finance,HQ\n"
+
+
+#: How long a real server may take to start or to finish a session (seconds).
+SERVER_WAIT = 60
+
+
+class Server:
+    """`batchport serve` in its own process."""
+
+    def __init__(
+        self, url: str, token: str, *extra: str, env: dict[str, str] | None = None
+    ) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "batchport", "serve", "--port", str(self.port), *extra],
+            env={**os.environ, "BATCHPORT_DATABASE_URL": url, **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.client = httpx.Client(
+            base_url=f"http://127.0.0.1:{self.port}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        deadline = time.monotonic() + SERVER_WAIT
+        while time.monotonic() < deadline:
+            try:
+                if self.client.get("/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError("the server did not start")
+
+    def upload(self, text: str) -> dict:
+        answer = self.client.post(
+            "/sessions",
+            data={"import_type": "departments"},
+            files={"file": ("d.csv", text.encode(), "text/csv")},
+        )
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+    def wait(self, session_id: str, *statuses: str) -> dict:
+        deadline = time.monotonic() + SERVER_WAIT
+        while time.monotonic() < deadline:
+            found = self.client.get(f"/sessions/{session_id}").json()
+            if found["status"] in statuses:
+                return found
+            time.sleep(0.1)
+        raise AssertionError(f"session stayed {found['status']}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        self.client.close()
+        self.process.send_signal(sig)
+        self.process.wait(timeout=SERVER_WAIT)

@@ -4,88 +4,18 @@ when a server starts, and a server killed mid-import."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 
-from batchport import BUILTIN_TYPES, Database, commands
-from tests.helpers import create_pg_database, drop_pg_database
+from tests.helpers import Server
 
 #: Real servers in their own processes: the slowest tests, and few.
 pytestmark = pytest.mark.slow
 
-WAIT = 60
 CSV = "code,name,parent_code\nHQ,Headquarters,\nFIN,Finance,HQ\n"
-
-
-@pytest.fixture
-def pg(postgresql_template) -> Iterator[tuple[str, str]]:
-    """A fresh PostgreSQL database and an importer's token for it."""
-    url = create_pg_database(postgresql_template)
-    db = Database.from_url(url, catalog=BUILTIN_TYPES)
-    token = commands.create_account(db, "alice", "importer", actor="test")
-    db.dispose()
-    yield url, token
-    drop_pg_database(url)
-
-
-class Server:
-    """`batchport serve` in its own process."""
-
-    def __init__(self, url: str, token: str, *extra: str) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "batchport", "serve", "--port", str(self.port), *extra],
-            env={**os.environ, "BATCHPORT_DATABASE_URL": url},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.client = httpx.Client(
-            base_url=f"http://127.0.0.1:{self.port}",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=30,
-        )
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
-            try:
-                if self.client.get("/health").status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise AssertionError("the server did not start")
-
-    def upload(self, text: str) -> dict:
-        answer = self.client.post(
-            "/sessions",
-            data={"import_type": "departments"},
-            files={"file": ("d.csv", text.encode(), "text/csv")},
-        )
-        assert answer.status_code == 201, answer.text
-        return answer.json()
-
-    def wait(self, session_id: str, *statuses: str) -> dict:
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
-            found = self.client.get(f"/sessions/{session_id}").json()
-            if found["status"] in statuses:
-                return found
-            time.sleep(0.1)
-        raise AssertionError(f"session stayed {found['status']}")
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        self.client.close()
-        self.process.send_signal(sig)
-        self.process.wait(timeout=WAIT)
 
 
 def test_flow_across_a_restart(pg):

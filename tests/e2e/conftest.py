@@ -1,0 +1,21 @@
+"""Fixtures of the end-to-end tests: a fresh PostgreSQL database with an importer's token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from batchport import BUILTIN_TYPES, Database, commands
+from tests.helpers import create_pg_database, drop_pg_database
+
+
+@pytest.fixture
+def pg(postgresql_template) -> Iterator[tuple[str, str]]:
+    """A fresh PostgreSQL database and an importer's token for it."""
+    url = create_pg_database(postgresql_template)
+    db = Database.from_url(url, catalog=BUILTIN_TYPES)
+    token = commands.create_account(db, "alice", "importer", actor="test")
+    db.dispose()
+    yield url, token
+    drop_pg_database(url)

@@ -1,0 +1,181 @@
+"""Issue 12's attacks replayed against `batchport serve` (uvicorn) on loopback, PostgreSQL:
+each with a bounded number of requests, each asserting the outcome that closes it."""
+
+from __future__ import annotations
+
+import select
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from batchport import BUILTIN_TYPES, Database, commands
+from tests.helpers import Server
+
+pytestmark = pytest.mark.slow
+
+CSV = "code,name,parent_code\nHQ,Headquarters,\nFIN,Finance,HQ\n"
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident memory now (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def bytes_under(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def audit(url: str) -> list[dict]:
+    db = Database.from_url(url, catalog=BUILTIN_TYPES)
+    try:
+        return commands.audit_log(db, limit=1000)
+    finally:
+        db.dispose()
+
+
+def test_no_byte_of_an_unauthenticated_upload_is_stored(pg, tmp_path):
+    """A chunked 64 MiB upload without a token is answered 401 before its body is read: the
+    server's temporary folder holds nothing at any point, and its memory does not grow."""
+    url, token = pg
+    spool = tmp_path / "server-tmp"
+    spool.mkdir()
+    server = Server(url, token, env={"TMPDIR": str(spool)})
+    seen = [0]
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            seen[0] = max(seen[0], bytes_under(spool))
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    before = rss_mb(server.process.pid)
+    try:
+        status = _post_chunks(server.port, total=64 << 20, token=None)
+    finally:
+        stop.set()
+        watcher.join()
+    grown = rss_mb(server.process.pid) - before
+    server.stop()
+    assert status == 401
+    assert seen[0] == 0
+    assert grown < 50, f"the server grew by {grown:.0f} MB"
+
+
+def test_an_oversized_chunked_upload_is_cut_at_the_limit(pg, tmp_path):
+    """With a valid token, a chunked body past the limit (no Content-Length to refuse it by)
+    is answered 413 once the limit is passed, not after the whole body."""
+    url, token = pg
+    server = Server(url, token)
+    try:
+        status = _post_chunks(server.port, total=200 << 20, token=token)
+        assert status == 413
+        [refused] = [e for e in audit(url) if e["action"] == "upload"]
+        assert refused["outcome"] == "refused" and refused["detail"].startswith("POST /sessions")
+    finally:
+        server.stop()
+
+
+def _post_chunks(port: int, *, total: int, token: str | None) -> int:
+    """Sends a chunked multipart upload of `total` bytes (stopping when the server answers or
+    closes); returns the status it answered with."""
+    boundary = "bp-attack"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="import_type"\r\n\r\n'
+        f'departments\r\n--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="big.csv"\r\nContent-Type: text/csv\r\n\r\ncode,name\r\n'
+    ).encode()
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    request = (
+        f"POST /sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    chunk = b"A,a\r\n" * (1 << 16)  # 320 KiB of rows
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        conn.sendall(request + _chunk(head))
+        sent = 0
+        while sent < total and not select.select([conn], [], [], 0)[0]:
+            try:
+                conn.sendall(_chunk(chunk))
+            except OSError:  # the server answered and closed: read its answer
+                break
+            sent += len(chunk)
+        answer = conn.recv(4096)
+    assert sent < total, "the server read the whole body before answering"
+    return int(answer.split(b" ", 2)[1])
+
+
+def _chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+def test_proxy_headers_are_not_trusted_unless_allowed(pg):
+    """By default the address audited is the connection's, whatever X-Forwarded-For says;
+    with --forwarded-allow-ips, a 150-character header is recorded cut, and the upload,
+    commit and rollback it came with all happen, each with its audit row."""
+    url, token = pg
+    plain = Server(url, token)
+    try:
+        plain.client.get(
+            "/jobs", headers={"Authorization": "Bearer bp_x_y", "X-Forwarded-For": "6.6.6.6"}
+        )
+    finally:
+        plain.stop()
+    [denied] = [e for e in audit(url) if e["action"] == "authenticate"]
+    assert denied["remote"] == "127.0.0.1"
+
+    forwarded = {"X-Forwarded-For": "203.0.113.7" + " " * 40 + "x" * 100}
+    proxied = Server(url, token, "--forwarded-allow-ips", "127.0.0.1")
+    try:
+        proxied.client.headers.update(forwarded)
+        session = proxied.upload(CSV)
+        proxied.wait(session["id"], "valid")
+        assert proxied.client.post(f"/sessions/{session['id']}/commit").status_code == 202
+        done = proxied.wait(session["id"], "committed", "failed")
+        undone = proxied.client.post(f"/batches/{done['batch_id']}/rollback", json={})
+        assert undone.status_code == 200, undone.text
+    finally:
+        proxied.stop()
+    logged = {e["action"]: e for e in audit(url) if e["actor"] == "alice"}
+    assert {"upload", "commit", "import", "rollback"} <= set(logged)
+    assert all(len(e["remote"] or "") <= 100 for e in logged.values())
+    assert logged["upload"]["remote"] != "127.0.0.1"
+
+
+def test_throttled_tokens_revocation_headers_over_http(pg):
+    """Over real HTTP: eleven bad tokens from one address get 429 with Retry-After; a
+    disabled account's token is refused at once; every answer carries the security
+    headers."""
+    url, token = pg
+    server = Server(url, token)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.port}") as anonymous:
+            codes = [
+                anonymous.get("/jobs", headers={"Authorization": f"Bearer bp_{i}_x"}).status_code
+                for i in range(11)
+            ]
+            assert codes == [401] * 10 + [429]
+            throttled = anonymous.get("/jobs")
+            assert throttled.headers["Retry-After"].isdigit()
+            assert throttled.headers["X-Content-Type-Options"] == "nosniff"
+    finally:
+        server.stop()
+    db = Database.from_url(url, catalog=BUILTIN_TYPES)
+    try:
+        commands.set_account_disabled(db, "alice", True, actor="root")
+    finally:
+        db.dispose()
+    again = Server(url, token)
+    try:
+        assert again.client.get("/jobs").status_code == 401
+    finally:
+        again.stop()
