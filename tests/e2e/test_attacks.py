@@ -7,6 +7,7 @@ import select
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -179,3 +180,34 @@ def test_throttled_tokens_revocation_headers_over_http(pg):
         assert again.client.get("/jobs").status_code == 401
     finally:
         again.stop()
+
+
+def test_a_page_of_half_a_million_errors_is_quick_and_small(pg):
+    """A session with 500,000 errors (two per row of a 250,000-row file) pages them from the
+    database: eight concurrent requests for a page answer in well under a second each, and
+    the server's memory barely moves."""
+    url, token = pg
+    server = Server(url, token)
+    try:
+        text = "code,name,parent_code\n" + "".join(f"C{i},,=x{i}\n" for i in range(250_000))
+        session = server.upload(text)
+        invalid = server.wait(session["id"], "invalid", "failed")
+        assert invalid["error_count"] == 500_000, invalid["message"]
+        before = rss_mb(server.process.pid)
+
+        def page(offset: int) -> tuple[float, dict]:
+            started = time.monotonic()
+            answer = server.client.get(
+                f"/sessions/{session['id']}/errors", params={"offset": offset, "limit": 1}
+            )
+            return time.monotonic() - started, answer.json()
+
+        with ThreadPoolExecutor(8) as pool:
+            pages = list(pool.map(page, [0, 1, 250_000, 499_999] * 2))
+        grown = rss_mb(server.process.pid) - before
+    finally:
+        server.stop()
+    assert max(seconds for seconds, _ in pages) < 1.0, [round(s, 2) for s, _ in pages]
+    assert all(body["total"] == 500_000 and len(body["errors"]) == 1 for _, body in pages)
+    assert pages[3][1]["errors"][0]["row"] == 250_001
+    assert grown < 50, f"the server grew by {grown:.0f} MB"
