@@ -33,8 +33,9 @@ class Limits:
     #: holds that grid in memory, however few cells are filled.
     max_sheet_cells: int = 10_000_000
     #: Bytes of memory reading a workbook may take, as estimated from its archive before it is
-    #: read (its unpacked XML, each sheet's grid and cells, their text, the shared strings they
-    #: copy): the reader holds a whole sheet at once, however small the file.
+    #: read (its shared strings, then a sheet's grid, cells, long texts and the shared strings
+    #: they copy; and no part may unpack to more): the reader holds a whole sheet at once,
+    #: however small the file. 200 MiB keeps a reader's growth under 300 MB.
     max_workbook_memory: int = 200 << 20
 
 
