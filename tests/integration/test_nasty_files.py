@@ -73,6 +73,50 @@ def zip_of(entries: dict[str, bytes]) -> Callable[[Path], Path]:
     return make
 
 
+SHEET = "xl/worksheets/sheet1.xml"
+#: A cell far below the others, in inline text (no shared string).
+FAR = b'<row r="2000"><c r="B2000" t="inlineStr"><is><t>far</t></is></c></row></sheetData>'
+
+
+def departments(book: xlsxwriter.Workbook) -> None:
+    sheet = book.add_worksheet("departments")
+    sheet.write_row(0, 0, ["code", "name"])
+    sheet.write_row(1, 0, ["A", "Alpha"])
+
+
+def edited(*edits: Callable[[dict[str, bytes]], None]) -> Callable[[Path], Path]:
+    """A real workbook (sheet departments: code, name; A, Alpha) with its parts edited."""
+
+    def make(folder: Path) -> Path:
+        plain = workbook(departments)(folder)
+        with zipfile.ZipFile(plain) as archive:
+            parts = {entry.filename: archive.read(entry) for entry in archive.infolist()}
+        for edit in edits:
+            edit(parts)
+        return zip_of(parts)(folder)
+
+    return make
+
+
+def replaced(part: str, old: bytes, new: bytes) -> Callable[[dict[str, bytes]], None]:
+    def edit(parts: dict[str, bytes]) -> None:
+        assert old in parts[part], old
+        parts[part] = parts[part].replace(old, new, 1)
+
+    return edit
+
+
+def renamed(part: str, name: str) -> Callable[[dict[str, bytes]], None]:
+    """Moves a sheet to a name no reader would guess; the workbook's relationships follow."""
+
+    def edit(parts: dict[str, bytes]) -> None:
+        parts[name] = parts.pop(part)
+        rels = "xl/_rels/workbook.xml.rels"
+        parts[rels] = parts[rels].replace(part[3:].encode(), name[3:].encode())
+
+    return edit
+
+
 def encrypted(folder: Path) -> Path:
     """A real password-protected workbook, encrypted as Excel does (ECMA-376 agile)."""
     plain = workbook(lambda b: b.add_worksheet("departments").write_row(0, 0, ["code"]))(folder)
@@ -226,6 +270,67 @@ CASES = [
         ),
         refused="spans 17,179,869,184 cells",
         options={"sheet": "departments"},
+    ),
+    Case(
+        "a DTD after a 5,000-byte comment",
+        edited(
+            replaced(SHEET, b"?>", b"?><!--" + b"c" * 5000 + b'--><!DOCTYPE x [<!ENTITY a "b">]>')
+        ),
+        refused="part xl/worksheets/sheet1.xml declares a DTD or XML entities",
+    ),
+    Case(
+        "a prologue running on past 64 KiB",
+        edited(replaced(SHEET, b"?>", b"?><!--" + b"c" * 70_000 + b"-->")),
+        refused="sheet1.xml has more than 65,536 bytes before its root element",
+    ),
+    Case(
+        "a sheet's part unpacking past the memory limit (whitespace)",
+        edited(replaced(SHEET, b"<sheetData>", b"<sheetData>" + b" " * (3 << 20))),
+        refused=r"sheet1.xml unpacks to 3,1\d\d,\d{3} bytes, more than the limit of 2,097,152",
+        options={"limits": Limits(max_workbook_memory=2 << 20)},
+    ),
+    Case(
+        "an XML text longer than 8 MiB",
+        edited(replaced(SHEET, b"<sheetData>", b"<sheetData>" + b" " * (9 << 20))),
+        refused="holds an XML tag or text longer than 8,388,608 bytes",
+    ),
+    Case(
+        "a long shared string copied into many cells",
+        edited(
+            replaced(
+                "xl/sharedStrings.xml", b"<t>Alpha</t>", b"<t>" + b"x" * (256 << 10) + b"</t>"
+            ),
+            replaced(
+                SHEET,
+                b"</sheetData>",
+                b"".join(
+                    b'<row r="%d"><c r="B%d" t="s"><v>3</v></c></row>' % (r, r)
+                    for r in range(3, 43)
+                )
+                + b"</sheetData>",
+            ),
+        ),
+        refused=r"sheet1.xml holds cells copying 10,7\d\d,\d{3} bytes of shared strings",
+        options={"limits": Limits(max_workbook_memory=16 << 20)},
+    ),
+    *(
+        Case(
+            f"cells far apart, {how}",
+            edited(replaced(SHEET, b"</sheetData>", far), *edits),
+            refused=f"the worksheet {part} spans 4,000 cells, the limit is 1,000",
+            options={"limits": Limits(max_sheet_cells=1000)},
+        )
+        for how, part, far, edits in [
+            (
+                "in a part not named as a sheet",
+                "xl/worksheets/sheet1.bin",
+                FAR,
+                [renamed(SHEET, "xl/worksheets/sheet1.bin")],
+            ),
+            ("the reference single-quoted", SHEET, FAR.replace(b'"B2000"', b"'B2000'"), []),
+            ("the reference spaced out", SHEET, FAR.replace(b'r="B2000"', b'r = "B2000"'), []),
+            ("only the row numbered", SHEET, FAR.replace(b' r="B2000"', b""), []),
+        ]
     ),
     Case(
         "missing sheet",

@@ -1,0 +1,294 @@
+"""The checks a zipped workbook's archive passes before calamine parses it, so that reading it
+stays within the limits whatever the file holds.
+
+Refused: more entries or unpacked bytes than allowed (a zip bomb); a part whose prologue declares
+a DTD or entities (billion laughs, external entities: a spreadsheet never needs one) or runs on
+without end; a part whose XML holds one token longer than `_TOKEN_LIMIT`; a sheet whose cells lie
+so far apart that the grid between them passes `Limits.max_sheet_cells`; and a workbook that would
+take more memory to read than `Limits.max_workbook_memory`, since calamine holds a whole sheet at
+once: its shared strings, then any one sheet (`sheet_memory`), or any one part unpacked. Every
+part is checked whatever its name: the workbook's own relationships say which parts are sheets.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import zipfile
+from array import array
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from batchport.errors import SourceError
+from batchport.sources.base import Limits
+from batchport.sources.sheet_memory import FILLED_CELL, GRID_CELL, SheetMemory, clean
+
+#: Bytes of a part's prologue (what precedes its root element) beyond which it is refused.
+_PROLOGUE_LIMIT = 64 << 10
+#: Bytes of one XML token (a tag, a comment, a text) beyond which a part is refused: the parser
+#: holds a whole token in memory, and a cell of a million characters fits in far fewer.
+_TOKEN_LIMIT = 8 << 20
+#: Bytes calamine holds per shared string beside its text, and for any workbook at all (its
+#: own working memory, and the Python objects of a row being handed over; measured).
+_SHARED_STRING, _OVERHEAD = 24, 8 << 20
+#: Shared strings' tags: plain ones, and any the reader accepts (a prefix before a colon).
+_PLAIN_STRING = re.compile(rb"</?si>")
+_STRING = re.compile(rb"""<(/?)((?:[^\s/>:<]+:)?si)(?=[\s/>])((?:[^<>"']|"[^"]*"|'[^']*')*)>""")
+_TABLE = re.compile(rb"""<(?:[^\s/>:<]+:)?sst(?=[\s/>])(?:[^<>"']|"[^"]*"|'[^']*')*>""")
+
+
+def check_archive(path: Path, name: str, limits: Limits) -> None:
+    """Refuses, before anything is parsed, an archive that is no zip, that unpacks to more
+    than the limits allow (a zip bomb), whose XML declares a DTD or entities (billion laughs,
+    external entities: a spreadsheet never needs one), whose cells span too large a grid, or
+    that would take more memory to read than the limit. What is no zip archive at all (an
+    encrypted workbook, a stray file) is left to calamine to name."""
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+            _check_sizes(entries, name, limits)
+            for entry in entries:
+                _check_prologue(archive, entry, name)
+            budget = _Budget(name, limits, max((entry.file_size for entry in entries), default=0))
+            strings = _shared_strings(archive, entries, budget)
+            for entry in entries:
+                _check_part(archive, entry, budget, strings)
+    except zipfile.BadZipFile as exc:
+        raise SourceError(name, f"not a readable workbook: not a zip archive ({exc})") from exc
+    except (OSError, RuntimeError, NotImplementedError) as exc:
+        raise SourceError(name, f"not a readable workbook ({exc})") from exc
+
+
+def _check_sizes(entries: list[zipfile.ZipInfo], name: str, limits: Limits) -> None:
+    if len(entries) > limits.max_zip_entries:
+        raise SourceError(
+            name,
+            f"the workbook's archive has {len(entries):,} entries; the limit is "
+            f"{limits.max_zip_entries:,}",
+        )
+    unpacked = sum(entry.file_size for entry in entries)
+    if unpacked > limits.max_unpacked_bytes:
+        raise SourceError(
+            name,
+            f"the workbook unpacks to {unpacked:,} bytes; the limit is "
+            f"{limits.max_unpacked_bytes:,}",
+            hint="raise it with --max-file-size",
+        )
+    largest = max(entries, key=lambda entry: entry.file_size, default=None)
+    if largest and largest.file_size > limits.max_workbook_memory:
+        raise SourceError(
+            name,
+            f"the workbook part {largest.filename} unpacks to {largest.file_size:,} bytes, more "
+            f"than the limit of {limits.max_workbook_memory:,} bytes of memory for reading a "
+            "workbook",
+        )
+
+
+class _Budget:
+    """The memory reading one sheet of the workbook would take: what the reader holds for the
+    whole workbook (its shared strings), then any one sheet on top of it."""
+
+    def __init__(self, name: str, limits: Limits, largest: int) -> None:
+        # Held from the start: the parser's buffer (as long as the longest token), the rest.
+        self.name, self.limits = name, limits
+        self.held = min(largest, _TOKEN_LIMIT) + _OVERHEAD
+
+    def room(self) -> int:
+        return self.limits.max_workbook_memory - self.held
+
+    def check(self, amount: int, share: str) -> None:
+        """Refuses the workbook if `amount` more bytes would pass the limit; `share` says why."""
+        if amount > self.room():
+            raise SourceError(
+                self.name,
+                "reading the workbook would take more memory than the limit of "
+                f"{self.limits.max_workbook_memory:,} bytes ({share})",
+            )
+
+
+_PROLOGUE_ITEM = re.compile(rb"\s+|<\?.*?\?>|<!--.*?-->", re.DOTALL)
+
+
+def _check_prologue(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, name: str) -> None:
+    """Refuses a part whose prologue (all before its root element: the XML declaration,
+    comments, processing instructions) declares a DTD or entities, or runs on past
+    `_PROLOGUE_LIMIT` bytes. A part that is no XML has no prologue."""
+    with archive.open(entry) as stream:
+        head = stream.read(_PROLOGUE_LIMIT + 1)
+    at = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
+    while (item := _PROLOGUE_ITEM.match(head, at)) and item.end() <= _PROLOGUE_LIMIT:
+        at = item.end()
+    rest = head[at:]
+    if rest.startswith(b"<!") and not rest.startswith(b"<!--"):
+        raise SourceError(
+            name,
+            f"the workbook part {entry.filename} declares a DTD or XML entities, which no "
+            "spreadsheet needs; refusing it (an XML bomb or an external-entity attack?)",
+        )
+    if len(head) > _PROLOGUE_LIMIT and (rest[:1].isspace() or rest.startswith((b"<?", b"<!-"))):
+        raise SourceError(
+            name,
+            f"the workbook part {entry.filename} has more than {_PROLOGUE_LIMIT:,} bytes before "
+            "its root element; refusing it",
+        )
+
+
+def pieces(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, name: str) -> Iterator[bytes]:
+    """The part's bytes in pieces of about a megabyte, each ending just before a `<`, so that
+    no tag is split; refuses a token (all from one `<` to the next) over `_TOKEN_LIMIT` bytes."""
+    carry = b""
+    with archive.open(entry) as stream:
+        while block := stream.read(1 << 20):
+            data = carry + block
+            cut = data.rfind(b"<")
+            if cut > 0:
+                yield data[:cut]
+                carry = data[cut:]
+            elif len(data) > _TOKEN_LIMIT:
+                raise SourceError(
+                    name,
+                    f"the workbook part {entry.filename} holds an XML tag or text longer than "
+                    f"{_TOKEN_LIMIT:,} bytes; refusing it",
+                )
+            else:
+                carry = data
+    if carry:
+        yield carry
+
+
+def _shared_strings(
+    archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo], budget: _Budget
+) -> Sequence[int]:
+    """The byte length of each shared string in order (calamine holds them all, and copies one
+    into each cell that refers to it), from every part named as the table is (calamine finds
+    it by its name)."""
+    lengths: array[int] = array("Q")
+    tables = [entry for entry in entries if entry.filename.lower().endswith("sharedstrings.xml")]
+    for entry in tables:
+        found = _string_lengths(archive, entry, budget.name, budget.room())
+        if len(found) > len(lengths):
+            lengths, found = found, lengths
+        for index, length in enumerate(found):
+            lengths[index] = max(lengths[index], length)
+    held = sum(entry.file_size for entry in tables) + _SHARED_STRING * len(lengths)
+    budget.check(held, f"its {len(lengths):,} shared strings take {held:,} bytes")
+    budget.held += held
+    return lengths
+
+
+def _string_lengths(
+    archive: zipfile.ZipFile, entry: zipfile.ZipInfo, name: str, room: int
+) -> array[int]:
+    """The table's strings' byte lengths; stops once holding them would take over `room`."""
+    table = _Table()
+    for piece in pieces(archive, entry, name):
+        if not clean(piece):
+            raise SourceError(
+                name,
+                f"the workbook part {entry.filename} has a '<' inside a comment, a CDATA "
+                "section or an attribute value, which no spreadsheet writer puts there; "
+                "refusing it",
+            )
+        table.add(piece)
+        if _SHARED_STRING * len(table.lengths) > room:
+            break
+    return table.lengths
+
+
+class _Table:
+    """The shared strings' byte lengths, read piece by piece as calamine reads the table: from
+    its `<sst>` on, each string from its `<si>` to the first end tag of the same name. While
+    a string is open, its length so far is the last one."""
+
+    def __init__(self) -> None:
+        self.lengths: array[int] = array("Q")
+        self.started, self.inside, self.start, self.offset = False, b"", 0, 0
+
+    def add(self, piece: bytes) -> None:
+        if not self.started:
+            table = _TABLE.search(piece)  # calamine skips all before it
+            skipped = table.end() if table else len(piece)
+            self.started, self.offset = table is not None, self.offset + skipped
+            piece = piece[skipped:]
+        if not self._split(piece):
+            self._walk(piece)
+        self.offset += len(piece)
+
+    def _split(self, piece: bytes) -> bool:
+        """Adds a piece whose strings are plain `<si>`, closed in turn by `</si>`, by splitting
+        it at each `<si>`; False, adding nothing, for any other."""
+        marks = _PLAIN_STRING.findall(piece)
+        first, then = (b"</si>", b"<si>") if self.inside else (b"<si>", b"</si>")
+        if (
+            piece.count(b"<si") + piece.count(b"</si") != len(marks)
+            or b":si" in piece
+            or marks[0::2].count(first) != len(marks[0::2])
+            or marks[1::2].count(then) != len(marks[1::2])
+        ):
+            return False
+        segments = piece.split(b"<si>")
+        if self.lengths:
+            self.lengths[-1] += len(segments[0])
+        self.lengths.extend(map(len, segments[1:]))
+        if marks:
+            self.inside = b"si" if marks[-1] == b"<si>" else b""
+        self.start = self.offset + len(piece) - self.lengths[-1] if self.inside else 0
+        return True
+
+    def _walk(self, piece: bytes) -> None:
+        for found in _STRING.finditer(piece):
+            closing, qualified, attributes = found.groups()
+            if self.inside:
+                if closing and qualified == self.inside:
+                    self.lengths[-1] = self.offset + found.end() - self.start
+                    self.inside = b""
+            elif not closing:
+                self.lengths.append(found.end() - found.start())
+                if not attributes.endswith(b"/"):
+                    self.inside, self.start = qualified, self.offset + found.start()
+        if self.inside:
+            self.lengths[-1] = self.offset + len(piece) - self.start
+
+
+def _read_part(
+    archive: zipfile.ZipFile, entry: zipfile.ZipInfo, name: str, strings: Sequence[int], room: int
+) -> tuple[SheetMemory, bool]:
+    """The part read as a sheet: by byte counts while it keeps to the canonical form, else
+    again from its start, robustly, which stops early (incomplete) once past `room`."""
+    part = SheetMemory(strings)
+    if all(part.canonical(piece) for piece in pieces(archive, entry, name)):
+        return part, True
+    part = SheetMemory(strings)
+    for piece in pieces(archive, entry, name):
+        part.robust(piece)
+        if part.memory() > room:
+            return part, False
+    return part, True
+
+
+def _check_part(
+    archive: zipfile.ZipFile, entry: zipfile.ZipInfo, budget: _Budget, strings: Sequence[int]
+) -> None:
+    """Refuses a part that, read as a sheet, would span more than `max_sheet_cells` cells (two
+    cells far apart make calamine allocate the grid between them) or take more memory than
+    the budget has left."""
+    part, complete = _read_part(archive, entry, budget.name, strings, budget.room())
+    span, limit = part.span(), budget.limits.max_sheet_cells
+    if span > limit:
+        raise SourceError(
+            budget.name,
+            f"the worksheet {entry.filename} spans {span:,} cells, the limit is {limit:,} "
+            "(its cells lie far apart)",
+        )
+    at_least = "" if complete else "at least "
+    shares = (
+        (
+            GRID_CELL * span + FILLED_CELL * part.cells,
+            f"{part.cells:,} cells in a grid of {span:,}",
+        ),
+        (part.text, f"{part.text:,} bytes of long texts"),
+        (part.repeats, f"cells copying {part.repeats:,} bytes of shared strings"),
+    )
+    budget.check(part.memory(), f"{entry.filename} holds {at_least}{max(shares)[1]}")
