@@ -462,3 +462,15 @@ def test_db_grant_needs_postgresql(tmp_path):
     refused = run("db", "grant", "service", cwd=tmp_path)
     assert refused.returncode == 1 and "roles are PostgreSQL's" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_a_workbook_over_the_memory_bound_is_refused_and_the_bound_raised(tmp_path, xlsx_file):
+    """The CLI reads a workbook on its user's machine with a bound of its own (1 GiB by
+    default; the service keeps 200 MiB): the estimate of what reading takes is checked
+    against `--max-workbook-memory`."""
+    book = xlsx_file({"departments": [["code", "name"], ["HQ", "Head office"]]})
+    refused = run("import", "workbook", str(book), "--max-workbook-memory", "1", cwd=tmp_path)
+    assert refused.returncode == 1 and "memory" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+    done = run("import", "workbook", str(book), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr

@@ -29,6 +29,10 @@ from batchport.reports import ImportReport, Job, RollbackPreview
 from batchport.sources import Limits
 from batchport.vocabulary import OnExisting, Via
 
+#: The CLI reads a workbook on its user's own machine: it may take more memory than the
+#: service's bound (`Limits.max_workbook_memory`), enough for a sheet of a million rows.
+CLI_WORKBOOK_MEMORY = 1 << 30
+
 
 @app.command("import")
 def import_(
@@ -79,6 +83,14 @@ def import_(
     max_cell_size: Annotated[
         int, typer.Option(min=1, help="Refuse cells longer than this many characters.")
     ] = Limits.max_cell_chars,
+    max_workbook_memory: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Refuse workbooks whose reading would take more megabytes of memory than "
+            "this (estimated before reading; a workbook's sheet is read whole).",
+        ),
+    ] = CLI_WORKBOOK_MEMORY >> 20,
     actor: ActorOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -88,6 +100,7 @@ def import_(
         max_rows=max_rows,
         max_cell_chars=max_cell_size,
         max_unpacked_bytes=max_file_size << 20,
+        max_workbook_memory=max_workbook_memory << 20,
     )
     with reported(ctx, as_json):
         db = ctx.obj.database()
