@@ -5,6 +5,7 @@ never from each other."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import socket
@@ -12,9 +13,12 @@ import subprocess
 import sys
 import time
 import uuid
+import zipfile
+from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
+import xlsxwriter
 
 from batchport import BatchportError, ImportReport, run_import
 from batchport.schema import departments, import_history, user_departments, users
@@ -239,3 +243,53 @@ class Server:
         self.client.close()
         self.process.send_signal(sig)
         self.process.wait(timeout=SERVER_WAIT)
+
+
+#: The parts of a workbook that the bombs below fill.
+SHEET = "xl/worksheets/sheet1.xml"
+STRINGS = "xl/sharedStrings.xml"
+
+
+def plain_parts() -> dict[str, bytes]:
+    """The parts of a real workbook: sheet departments, code and name, one row (A, Alpha)."""
+    data = io.BytesIO()
+    book = xlsxwriter.Workbook(data, {"in_memory": True})
+    sheet = book.add_worksheet("departments")
+    sheet.write_row(0, 0, ["code", "name"])
+    sheet.write_row(1, 0, ["A", "Alpha"])
+    book.close()
+    with zipfile.ZipFile(data) as archive:
+        return {entry.filename: archive.read(entry) for entry in archive.infolist()}
+
+
+def whitespace_bomb(path: Path, megabytes: int) -> Path:
+    """The workbook with `megabytes` MiB of spaces in its sheet, written as a stream."""
+    parts = plain_parts()
+    head, tail = parts[SHEET].split(b"<sheetData>")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts.items():
+            if name != SHEET:
+                archive.writestr(name, data)
+                continue
+            with archive.open(name, "w", force_zip64=True) as part:
+                part.write(head + b"<sheetData>")
+                for _ in range(megabytes):
+                    part.write(b" " * (1 << 20))
+                part.write(tail)
+    return path
+
+
+def copies_bomb(path: Path, cells: int) -> Path:
+    """The workbook with one shared string of 1 MiB (a run of one letter, so it packs small),
+    which `cells` cells of column B refer to."""
+    parts = plain_parts()
+    parts[STRINGS] = parts[STRINGS].replace(b"<t>Alpha</t>", b"<t>" + b"x" * (1 << 20) + b"</t>")
+    rows = b"".join(
+        b'<row r="%d"><c r="B%d" t="s"><v>3</v></c></row>' % (row, row)
+        for row in range(3, cells + 2)
+    )
+    parts[SHEET] = parts[SHEET].replace(b"</sheetData>", rows + b"</sheetData>")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -19,3 +20,18 @@ def pg(postgresql_template) -> Iterator[tuple[str, str]]:
     db.dispose()
     yield url, token
     drop_pg_database(url)
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def served(request, tmp_path) -> Iterator[tuple[str, str]]:
+    """A fresh database of each kind and an importer's token for it."""
+    if request.param == "postgresql":
+        yield request.getfixturevalue("pg")
+        return
+    path = tmp_path / "served.db"
+    shutil.copy(request.getfixturevalue("sqlite_template"), path)
+    url = f"sqlite:///{path}"
+    db = Database.from_url(url, catalog=BUILTIN_TYPES)
+    token = commands.create_account(db, "alice", "importer", actor="test")
+    db.dispose()
+    yield url, token

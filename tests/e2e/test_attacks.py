@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from batchport import BUILTIN_TYPES, Database, commands
-from tests.helpers import Server
+from tests.helpers import Server, whitespace_bomb
 
 pytestmark = pytest.mark.slow
 
@@ -41,10 +41,10 @@ def audit(url: str) -> list[dict]:
         db.dispose()
 
 
-def test_no_byte_of_an_unauthenticated_upload_is_stored(pg, tmp_path):
+def test_no_byte_of_an_unauthenticated_upload_is_stored(served, tmp_path):
     """A chunked 64 MiB upload without a token is answered 401 before its body is read: the
     server's temporary folder holds nothing at any point, and its memory does not grow."""
-    url, token = pg
+    url, token = served
     spool = tmp_path / "server-tmp"
     spool.mkdir()
     server = Server(url, token, env={"TMPDIR": str(spool)})
@@ -71,10 +71,10 @@ def test_no_byte_of_an_unauthenticated_upload_is_stored(pg, tmp_path):
     assert grown < 50, f"the server grew by {grown:.0f} MB"
 
 
-def test_an_oversized_chunked_upload_is_cut_at_the_limit(pg, tmp_path):
+def test_an_oversized_chunked_upload_is_cut_at_the_limit(served):
     """With a valid token, a chunked body past the limit (no Content-Length to refuse it by)
     is answered 413 once the limit is passed, not after the whole body."""
-    url, token = pg
+    url, token = served
     server = Server(url, token)
     try:
         status = _post_chunks(server.port, total=200 << 20, token=token)
@@ -137,6 +137,8 @@ def test_proxy_headers_are_not_trusted_unless_allowed(pg):
     forwarded = {"X-Forwarded-For": "203.0.113.7" + " " * 40 + "x" * 100}
     proxied = Server(url, token, "--forwarded-allow-ips", "127.0.0.1")
     try:
+        failed = proxied.client.get("/jobs", headers={**forwarded, "Authorization": "Bearer x"})
+        assert failed.status_code == 401
         proxied.client.headers.update(forwarded)
         session = proxied.upload(CSV)
         proxied.wait(session["id"], "valid")
@@ -146,17 +148,17 @@ def test_proxy_headers_are_not_trusted_unless_allowed(pg):
         assert undone.status_code == 200, undone.text
     finally:
         proxied.stop()
-    logged = {e["action"]: e for e in audit(url) if e["actor"] == "alice"}
-    assert {"upload", "commit", "import", "rollback"} <= set(logged)
+    logged = {e["action"]: e for e in audit(url) if e["actor"] in {"alice", None}}
+    assert {"authenticate", "upload", "commit", "import", "rollback"} <= set(logged)
     assert all(len(e["remote"] or "") <= 100 for e in logged.values())
     assert logged["upload"]["remote"] != "127.0.0.1"
 
 
-def test_throttled_tokens_revocation_headers_over_http(pg):
+def test_throttled_tokens_revocation_headers_over_http(served):
     """Over real HTTP: eleven bad tokens from one address get 429 with Retry-After; a
     disabled account's token is refused at once; every answer carries the security
     headers."""
-    url, token = pg
+    url, token = served
     server = Server(url, token)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{server.port}") as anonymous:
@@ -211,3 +213,49 @@ def test_a_page_of_half_a_million_errors_is_quick_and_small(pg):
     assert all(body["total"] == 500_000 and len(body["errors"]) == 1 for _, body in pages)
     assert pages[3][1]["errors"][0]["row"] == 250_001
     assert grown < 50, f"the server grew by {grown:.0f} MB"
+
+
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory) -> bytes:
+    """A 2 MB workbook whose sheet unpacks to 1.9 GB of spaces (under the 2 GiB limit)."""
+    return whitespace_bomb(tmp_path_factory.mktemp("bomb") / "bomb.xlsx", 1900).read_bytes()
+
+
+def test_workbook_bombs_leave_the_server_standing(served, bomb):
+    """Three uploads at once of a 1 MB workbook whose sheet unpacks to 1.9 GB are each
+    refused (413 at upload or an invalid session), and the server's memory grows by less
+    than 300 MB meanwhile; it goes on serving."""
+    url, token = served
+    server = Server(url, token)
+    peak = [0.0]
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], rss_mb(server.process.pid))
+            time.sleep(0.01)
+
+    before = rss_mb(server.process.pid)
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+
+        def send(_: int) -> dict:
+            answer = server.client.post(
+                "/sessions",
+                data={"import_type": "departments"},
+                files={"file": ("bomb.xlsx", bomb, "application/octet-stream")},
+            )
+            assert answer.status_code == 201, answer.text
+            return server.wait(answer.json()["id"], "invalid", "failed", "valid")
+
+        with ThreadPoolExecutor(3) as pool:
+            outcomes = list(pool.map(send, range(3)))
+        assert server.client.get("/health").status_code == 200
+    finally:
+        stop.set()
+        watcher.join()
+        server.stop()
+    assert {o["status"] for o in outcomes} == {"failed"}, [o["message"] for o in outcomes]
+    assert all("more than the limit" in o["message"] for o in outcomes)
+    assert peak[0] - before < 300, f"the server grew by {peak[0] - before:.0f} MB"
