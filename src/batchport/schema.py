@@ -249,6 +249,17 @@ import_session_errors = sa.Table(
     sa.Column("sheet", sa.Text(), nullable=True),
 )
 
+#: A signed-in browser's session, found by the SHA-256 of its cookie.
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("id_sha256", sa.String(64), primary_key=True),
+    sa.Column("account", sa.String(100), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+)
+
 #: Who did what, when, from where, and how it ended. Append-only: a trigger refuses changes.
 audit_log = sa.Table(
     "audit_log",

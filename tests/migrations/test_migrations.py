@@ -26,7 +26,8 @@ JOB_WORKER = "20261125113000"
 ROW_VERSIONS = "20261125140000"
 SERVICE = "20261125160000"
 STAMPS = "20261201100000"
-HEAD = "20261201120000"
+HARDENED = "20261201120000"
+HEAD = "20261201140000"
 
 #: squawk rules these revisions break on purpose, each with the reason.
 ACCEPTED_SQUAWK_RULES = {
@@ -78,7 +79,7 @@ def table_names(db: Database) -> set[str]:
 def test_upgrade_downgrade_upgrade(empty_db):
     """Head, then base (no tables left), then head again: every downgrade works."""
     upgrade(empty_db)
-    assert len(table_names(empty_db)) == 10
+    assert len(table_names(empty_db)) == 11
     downgrade(empty_db, "base")
     assert table_names(empty_db) == set()
     upgrade(empty_db)
@@ -91,11 +92,12 @@ def test_each_revision_downgrades_one_step(empty_db):
     """Undoing the revisions one by one passes through each earlier revision."""
     upgrade(empty_db)
     seen = []
-    for _ in range(8):
+    for _ in range(9):
         downgrade(empty_db, "-1")
         with empty_db.connect() as conn:
             seen.append(migrations.current_revision(conn))
     assert seen == [
+        HARDENED,
         STAMPS,
         SERVICE,
         ROW_VERSIONS,

@@ -7,6 +7,7 @@ log in the transaction of what it records).
     reading.py    list_history, get_batch, batch_records, audit_log
     sessions.py   upload_session, get_session, session_errors, export_session_errors,
                   commit_session, work_once (the worker's step)
+    web.py        sign_in, signed_in, sign_out (the web UI's browser sessions)
     admin.py      migrate, rollback_migration, migration_status, verify_migrations, recover,
                   grant_service_role,
                   create_account, rotate_token, set_account_disabled, list_accounts,
@@ -47,6 +48,7 @@ from batchport.commands.sessions import (
     upload_session,
     work_once,
 )
+from batchport.commands.web import sign_in, sign_out, signed_in
 
 __all__ = [
     "WORKBOOK",
@@ -76,6 +78,9 @@ __all__ = [
     "run_workbook_import",
     "session_errors",
     "set_account_disabled",
+    "sign_in",
+    "sign_out",
+    "signed_in",
     "upload_session",
     "verify_migrations",
     "work_once",

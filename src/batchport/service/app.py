@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from batchport.database import Database
-from batchport.service import headers, models, problems
+from batchport.service import headers, models, problems, web
 from batchport.service.dependencies import MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS, Settings
 from batchport.service.routers import accounts, history, rollback, sessions
 from batchport.service.throttle import Throttle
@@ -61,8 +61,9 @@ def create_app(
         responses=problems.ERRORS,
     )
     app.state.settings = config
-    problems.install(app)
+    problems.install(app, pages=(web.PREFIX, web.error_page))
     headers.install(app)
+    web.install(app)
     app.get("/health", tags=["service"], response_model=models.Health)(health)
     app.include_router(sessions.upload_router(list(db.catalog)))
     for router in (sessions.router, history.router, rollback.router, accounts.router):

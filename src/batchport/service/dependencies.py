@@ -93,11 +93,15 @@ class Caller:
             raise self.deny(action, f"session {session_id} belongs to another account")
         return found
 
-    def own_batch(self, job: Job, action: str) -> None:
-        """Whether the caller imported the batch: its account, through the API (an operating-
-        system user of the same name who imported from the CLI is someone else)."""
+    def owns(self, job: Job) -> bool:
+        """Whether the caller may act on the job's batch: an admin, or the account that
+        imported it through the API (an operating-system user of the same name who imported
+        from the CLI is someone else)."""
         mine = job.imported_by == self.name and job.imported_via == Via.api
-        if not self.account.is_admin and not mine:
+        return self.account.is_admin or mine
+
+    def own_batch(self, job: Job, action: str) -> None:
+        if not self.owns(job):
             raise self.deny(action, f"batch {job.batch_id} was imported by another account")
 
 

@@ -15,6 +15,12 @@ DOCS_POLICY = (
     "connect-src 'self'; worker-src blob:; frame-ancestors 'none'; base-uri 'none'"
 )
 DOCS = ("/docs", "/redoc")
+#: The web UI's pages: their own script, styles and forms, nothing from elsewhere.
+UI_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+UI = "/ui"
 
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -31,6 +37,7 @@ def install(app: FastAPI) -> None:
     async def secure(request: Request, call_next: Any) -> Any:
         response = await call_next(request)
         response.headers.update(HEADERS)
-        docs = request.url.path.startswith(DOCS)
-        response.headers["Content-Security-Policy"] = DOCS_POLICY if docs else API_POLICY
+        path = request.url.path
+        policy = DOCS_POLICY if path.startswith(DOCS) else API_POLICY
+        response.headers["Content-Security-Policy"] = UI_POLICY if path.startswith(UI) else policy
         return response

@@ -1,12 +1,13 @@
 """How the API answers what it will not do: `{"error": {"code", "message", "details"}}` with
 the status the error's kind calls for. A request never gets a 500 for bad input."""
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
@@ -62,8 +63,14 @@ class Problem(Exception):
         self.headers = headers or {}
 
 
-def install(app: FastAPI) -> None:
-    """Makes `app` answer every refusal in the error shape."""
+#: Renders an error as a page, for the web UI's paths: (request, status, message) -> response.
+ErrorPage = Callable[[Request, int, str], Response]
+
+
+def install(app: FastAPI, *, pages: tuple[str, ErrorPage] | None = None) -> None:
+    """Makes `app` answer every refusal in the error shape; with `pages` (a path prefix and
+    a renderer), requests under that prefix get their errors as a page instead."""
+    app.state.error_pages = pages
     app.middleware("http")(_no_nul)
     app.exception_handler(Problem)(_problem)
     app.exception_handler(BatchportError)(_refused)
@@ -78,26 +85,35 @@ async def _no_nul(request: Request, call_next: Any) -> Any:
     return await call_next(request)
 
 
-async def _problem(_request: Request, exc: Problem) -> JSONResponse:
-    answer = error(exc.status, exc.code, str(exc), exc.details)
+def _answer(
+    request: Request, status: int, code: str, message: str, details: Any = None
+) -> Response:
+    pages: tuple[str, ErrorPage] | None = request.app.state.error_pages
+    if pages is not None and request.url.path.startswith(pages[0]):
+        return pages[1](request, status, message)
+    return error(status, code, message, details)
+
+
+async def _problem(request: Request, exc: Problem) -> Response:
+    answer = _answer(request, exc.status, exc.code, str(exc), exc.details)
     answer.headers.update(exc.headers)
     if exc.status == 401:
         answer.headers["WWW-Authenticate"] = "Bearer"
     return answer
 
 
-async def _refused(_request: Request, exc: BatchportError) -> JSONResponse:
+async def _refused(request: Request, exc: BatchportError) -> Response:
     status = next((s for kind, s in STATUS.items() if isinstance(exc, kind)), 400)
-    return error(status, type(exc).__name__, str(exc), _blockers(exc))
+    return _answer(request, status, type(exc).__name__, str(exc), _blockers(exc))
 
 
-async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _invalid(request: Request, exc: RequestValidationError) -> Response:
     details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-    return error(422, "invalid_request", "the request is not valid", details)
+    return _answer(request, 422, "invalid_request", "the request is not valid", details)
 
 
-async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-    answer = error(exc.status_code, "http_error", str(exc.detail))
+async def _http(request: Request, exc: HTTPException) -> Response:
+    answer = _answer(request, exc.status_code, "http_error", str(exc.detail))
     answer.headers.update(exc.headers or {})
     if exc.status_code == 405:  # every method the path has, not just one route's
         answer.headers["Allow"] = ", ".join(sorted(_methods(request)))

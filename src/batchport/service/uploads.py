@@ -54,8 +54,8 @@ async def read_upload(request: Request, limit: int, import_types: list[str]) -> 
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit + FRAMING:
         raise _too_large("the upload", limit)
-    limited = Request(request.scope, receive=_counted(request.receive, limit + FRAMING))
-    form = await limited.form(max_files=len(FIELDS), max_fields=len(FIELDS) * 2)
+    bounded = Request(request.scope, receive=limited(request.receive, limit + FRAMING))
+    form = await bounded.form(max_files=len(FIELDS), max_fields=len(FIELDS) * 2)
     try:
         fields = _fields(form)
         file = fields["file"]
@@ -108,7 +108,7 @@ def _too_large(what: str, limit: int) -> Problem:
     return Problem(413, "too_large", f"{what} is over the upload limit of {limit:,} bytes")
 
 
-def _counted(receive: Receive, limit: int) -> Receive:
+def limited(receive: Receive, limit: int) -> Receive:
     """`receive` that fails with 413 as soon as the body passes `limit` bytes."""
     received = 0
 

@@ -1,0 +1,113 @@
+"""The web UI in a real browser: Playwright driving Debian's Chromium against `batchport
+serve` on loopback (PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from batchport import BUILTIN_TYPES, Database, commands
+from tests.helpers import Server
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+CSV = "code,name,parent_code\nHQ,Headquarters,\nFIN,Finance,HQ\n"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def site(pg) -> Iterator[tuple[Server, dict[str, str]]]:
+    """A real server, alice's committed departments batch, and tokens for root and vic."""
+    url, token = pg
+    db = Database.from_url(url, catalog=BUILTIN_TYPES)
+    tokens = {
+        "alice": token,
+        "root": commands.create_account(db, "root", "admin", actor="test"),
+        "vic": commands.create_account(db, "vic", "viewer", actor="test"),
+    }
+    db.dispose()
+    server = Server(url, token)
+    session = server.upload(CSV)
+    server.wait(session["id"], "valid")
+    server.client.post(f"/sessions/{session['id']}/commit")
+    server.wait(session["id"], "committed")
+    yield server, tokens
+    server.stop()
+
+
+def sign_in(page: Page, server: Server, token: str) -> None:
+    page.goto(f"http://127.0.0.1:{server.port}/ui/")
+    expect(page).to_have_url(f"http://127.0.0.1:{server.port}/ui/signin")
+    page.get_by_label("API token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="History")).to_be_visible()
+
+
+def test_sign_in_roll_back_with_a_reason_and_sign_out(browser, site, pg):
+    """alice signs in (a bad token first), finds her batch in the history, previews its
+    rollback, is asked for a reason, rolls it back: the rows are gone and the batch says who
+    and why; she signs out and the pages want a sign-in again."""
+    server, tokens = site
+    page = browser.new_page()
+    page.goto(f"http://127.0.0.1:{server.port}/ui/signin")
+    page.get_by_label("API token").fill("bp_nothing_here")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("That is not a valid API token.")
+    sign_in(page, server, tokens["alice"])
+    row = page.get_by_role("row").filter(has_text="departments")
+    expect(row).to_contain_text("completed")
+    expect(row).to_contain_text("alice (api)")
+    row.get_by_role("link").click()
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    expect(page.get_by_role("table")).to_contain_text("Headquarters")
+    page.get_by_role("link", name="Roll back…").click()
+    expect(page.get_by_role("row", name="departments")).to_contain_text("2")
+    page.get_by_label("Why roll it back?").fill("wrong file")
+    page.get_by_role("button", name="Roll back").click()
+    expect(page.locator(".status")).to_have_text("rolled back")
+    expect(page.locator("q.reason")).to_have_text("wrong file")
+    expect(page.get_by_text("by alice (api)")).to_be_visible()
+    engine = sa.create_engine(pg[0])
+    try:
+        with engine.connect() as conn:
+            left = conn.exec_driver_sql("select count(*) from inventory.departments").scalar()
+    finally:
+        engine.dispose()
+    assert left == 0
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.goto(f"http://127.0.0.1:{server.port}/ui/jobs")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_a_viewer_is_offered_no_rollback_and_a_forged_post_is_refused(browser, site):
+    """vic (viewer) sees the batch but no rollback control; a rollback posted anyway, with
+    his own session's token, is refused (403) and the batch stays; a post without the token
+    is refused too."""
+    server, tokens = site
+    page = browser.new_page()
+    sign_in(page, server, tokens["vic"])
+    page.get_by_role("row").filter(has_text="departments").get_by_role("link").click()
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    expect(page.get_by_role("link", name="Roll back…")).to_have_count(0)
+    batch_url = page.url
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value")
+    forged = page.request.post(
+        f"{batch_url}/rollback", form={"reason": "mine now", "csrf": csrf or ""}
+    )
+    assert forged.status == 403 and "may not rollback" in forged.text()
+    tokenless = page.request.post(f"{batch_url}/rollback", form={"reason": "x"})
+    assert tokenless.status == 403
+    page.reload()
+    expect(page.locator(".status")).to_have_text("completed")

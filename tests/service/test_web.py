@@ -1,0 +1,104 @@
+"""The web UI's sign-in, in process: the session cookie's flags, expiry and revocation, the
+token against request forgery, the sign-in's throttle and audit, and the pages' policy."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from batchport import commands, run_import
+from batchport.schema import web_sessions
+from batchport.service.app import create_app
+from tests.helpers import DEPARTMENTS
+
+BrowserFor = Callable[..., TestClient]
+
+
+@pytest.fixture
+def browser_for(db) -> Iterator[BrowserFor]:
+    """A browser (a TestClient keeping cookies) signed in with a token, over http or https."""
+    clients: list[TestClient] = []
+
+    def make(token: str | None, scheme: str = "http") -> TestClient:
+        client = TestClient(
+            create_app(db, worker=False), base_url=f"{scheme}://testserver", follow_redirects=False
+        )
+        client.__enter__()
+        clients.append(client)
+        if token is not None:
+            signed = client.post("/ui/signin", data={"token": token})
+            assert signed.status_code == 303, signed.text
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def csrf_of(client: TestClient, path: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
+    assert found is not None
+    return found.group(1)
+
+
+def test_the_session_cookie_is_http_only_strict_and_secure_over_https(browser_for, tokens):
+    for scheme, secure in (("http", False), ("https", True)):
+        client = browser_for(None, scheme)
+        answer = client.post("/ui/signin", data={"token": tokens["alice"]})
+        cookie = answer.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
+        assert ("Secure" in cookie) is secure
+        assert client.get("/ui/jobs").status_code == 200
+
+
+def test_a_disabled_account_or_an_expired_session_must_sign_in_again(browser_for, tokens, db):
+    alice = browser_for(tokens["alice"])
+    bob = browser_for(tokens["bob"])
+    assert alice.get("/ui/jobs").status_code == bob.get("/ui/jobs").status_code == 200
+    root = browser_for(tokens["root"])
+    root.post("/ui/signout", data={"csrf": csrf_of(root, "/ui/jobs")})
+    with db.connect() as conn, conn.begin():
+        conn.execute(sa.text("UPDATE accounts SET disabled_at = created_at WHERE name = 'alice'"))
+        conn.execute(
+            web_sessions.update()
+            .where(web_sessions.c.account == "bob")
+            .values(expires_at=web_sessions.c.created_at)
+        )
+    for client in (alice, bob, root):
+        answer = client.get("/ui/jobs")
+        assert (answer.status_code, answer.headers["location"]) == (303, "/ui/signin")
+
+
+def test_a_post_without_the_sessions_token_is_refused(browser_for, tokens, db, csv_file):
+    report = run_import(db, "departments", csv_file(DEPARTMENTS), actor="root")
+    root = browser_for(tokens["root"])
+    url = f"/ui/batches/{report.batch_id}/rollback"
+    for form in ({"reason": "x"}, {"reason": "x", "csrf": "someone else's"}):
+        answer = root.post(url, data=form)
+        assert answer.status_code == 403 and "request forgery" in answer.text
+    assert "completed" in root.get(f"/ui/batches/{report.batch_id}").text
+    signout = root.post("/ui/signout", data={})
+    assert signout.status_code == 403
+
+
+def test_sign_ins_are_audited_and_throttled(browser_for, db):
+    """Ten failed sign-ins from one address are audited with method and path, then 429."""
+    client = browser_for(None)
+    codes = [client.post("/ui/signin", data={"token": f"bp_{i}_x"}).status_code for i in range(11)]
+    assert codes == [401] * 10 + [429]
+    refused = [e for e in commands.audit_log(db) if e["action"] == "sign in"]
+    assert len(refused) == 10
+    assert all(e["detail"].startswith("POST /ui/signin: ") for e in refused)
+
+
+def test_pages_run_only_their_own_script(browser_for, tokens):
+    client = browser_for(tokens["vic"])
+    page = client.get("/ui/jobs")
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "<script>" not in page.text and 'src="/ui/static/app.js"' in page.text
+    assert client.get("/ui/static/app.js").status_code == 200
