@@ -3,10 +3,14 @@ serve` on loopback (PostgreSQL)."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import xlsxwriter
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from batchport import BUILTIN_TYPES, Database, commands
@@ -111,3 +115,62 @@ def test_a_viewer_is_offered_no_rollback_and_a_forged_post_is_refused(browser, s
     assert tokenless.status == 403
     page.reload()
     expect(page.locator(".status")).to_have_text("completed")
+
+
+def test_upload_review_commit_and_find_it_in_the_history(browser, site):
+    """alice uploads a CSV with the file picker, watches it validated, reviews what would be
+    created, commits it, follows the import and opens its batch from the history."""
+    server, tokens = site
+    page = browser.new_page()
+    sign_in(page, server, tokens["alice"])
+    page.get_by_role("link", name="Upload").click()
+    page.get_by_label("What it holds").select_option("departments")
+    page.get_by_label("File").set_input_files(
+        files=[{"name": "units.csv", "mimeType": "text/csv", "buffer": b"code,name\nOPS,Ops\n"}]
+    )
+    page.get_by_role("button", name="Upload and check").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("units.csv")
+    expect(page.locator("[data-status]")).to_have_text("valid", timeout=30_000)
+    expect(page.get_by_role("row", name="departments")).to_contain_text("1")
+    page.get_by_role("button", name="Commit: import it").click()
+    expect(page.locator("[data-status]")).to_have_text("committed", timeout=30_000)
+    page.get_by_role("link", name="Open batch").click()
+    expect(page.locator(".status")).to_have_text("completed")
+    page.get_by_role("link", name="History").click()
+    expect(page.get_by_role("row").filter(has_text="units.csv")).to_contain_text("alice (api)")
+
+
+def test_an_invalid_workbook_lists_every_error_and_gives_its_csv(browser, site, tmp_path):
+    """An XLSX with bad rows: the page lists each error with its row and column, counts the
+    kinds of problem, filters by column, and offers the error CSV to download."""
+    server, tokens = site
+    book = tmp_path / "bad.xlsx"
+    workbook = xlsxwriter.Workbook(str(book))
+    sheet = workbook.add_worksheet("departments")
+    for index, row in enumerate([["code", "name"], ["A1", ""], ["A2", ""], ["", "Nameless"]]):
+        sheet.write_row(index, 0, row)
+    workbook.close()
+    page = browser.new_page()
+    sign_in(page, server, tokens["alice"])
+    page.goto(f"http://127.0.0.1:{server.port}/ui/upload")
+    page.get_by_label("File").set_input_files(str(book))
+    page.get_by_role("button", name="Upload and check").click()
+    expect(page.locator("[data-status]")).to_have_text("invalid", timeout=30_000)
+    expect(page.get_by_role("heading", name="3 errors: nothing will be imported")).to_be_visible()
+    errors = page.get_by_role("table").last
+    expect(errors.get_by_role("row")).to_have_count(4)
+    expect(errors).to_contain_text("is required")
+    expect(page.get_by_role("table", name="The most frequent problems")).to_contain_text("2")
+    page.get_by_label("Column").fill("code")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_role("table").last.get_by_role("row")).to_have_count(2)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the error CSV").click()
+    text = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    lines = list(csv.reader(io.StringIO(text)))
+    assert lines[0][:4] == ["row", "column", "value", "problem"]
+    assert sorted((line[0], line[1]) for line in lines[1:]) == [
+        ("2", "name"),
+        ("3", "name"),
+        ("4", "code"),
+    ]

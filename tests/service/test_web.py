@@ -102,3 +102,27 @@ def test_pages_run_only_their_own_script(browser_for, tokens):
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
     assert "<script>" not in page.text and 'src="/ui/static/app.js"' in page.text
     assert client.get("/ui/static/app.js").status_code == 200
+
+
+def test_an_upload_page_is_refused_to_viewers_and_to_forged_posts(browser_for, tokens, db):
+    """A viewer is offered no upload (the link is not there, the page refuses); an upload
+    posted without the session's token is refused before anything is stored."""
+    vic = browser_for(tokens["vic"])
+    assert 'href="/ui/upload"' not in vic.get("/ui/jobs").text
+    assert vic.get("/ui/upload").status_code == 403
+    alice = browser_for(tokens["alice"])
+    assert 'href="/ui/upload"' in alice.get("/ui/jobs").text
+    forged = alice.post(
+        "/ui/upload",
+        data={"import_type": "departments", "csrf": "not hers"},
+        files={"file": ("d.csv", b"code,name\nA,a\n", "text/csv")},
+    )
+    assert forged.status_code == 403
+    with db.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM import_sessions")).scalar_one() == 0
+    done = alice.post(
+        "/ui/upload",
+        data={"import_type": "departments", "csrf": csrf_of(alice, "/ui/upload")},
+        files={"file": ("d.csv", b"code,name\nA,a\n", "text/csv")},
+    )
+    assert done.status_code == 303 and done.headers["location"].startswith("/ui/sessions/")

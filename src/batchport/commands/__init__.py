@@ -42,8 +42,10 @@ from batchport.commands.reading import audit_log, batch_records, get_batch, list
 from batchport.commands.rollbacks import preview_rollback, rollback_batch
 from batchport.commands.sessions import (
     commit_session,
+    count_session_errors,
     export_session_errors,
     get_session,
+    session_error_kinds,
     session_errors,
     upload_session,
     work_once,
@@ -58,6 +60,7 @@ __all__ = [
     "batch_records",
     "check_on_existing",
     "commit_session",
+    "count_session_errors",
     "create_account",
     "export_errors",
     "export_session_errors",
@@ -76,6 +79,7 @@ __all__ = [
     "rotate_token",
     "run_import",
     "run_workbook_import",
+    "session_error_kinds",
     "session_errors",
     "set_account_disabled",
     "sign_in",

@@ -23,6 +23,7 @@ from batchport.errors import (
 from batchport.importing import Progress
 from batchport.reports import ImportReport
 from batchport.sessions import Session, states, storage
+from batchport.sessions.storage import ErrorFilter
 from batchport.sources import Limits, open_source
 from batchport.vocabulary import OnExisting, SessionStatus, Via
 
@@ -92,11 +93,27 @@ def get_session(db: Database, session_id: str) -> Session:
 
 
 def session_errors(
-    db: Database, session_id: str, *, offset: int = 0, limit: int | None = None
+    db: Database,
+    session_id: str,
+    *,
+    offset: int = 0,
+    limit: int | None = None,
+    where: ErrorFilter | None = None,
 ) -> list[RowError]:
-    """A page of a session's validation errors (all without `limit`; none until validated)."""
+    """A page of a session's validation errors (all without `limit`; none until validated),
+    filtered by column and problem."""
     storage.get(db, session_id)  # an unknown session is SessionNotFound, not "no errors"
-    return storage.errors(db, session_id, offset=offset, limit=limit)
+    return storage.errors(db, session_id, offset=offset, limit=limit, where=where)
+
+
+def session_error_kinds(db: Database, session_id: str) -> list[tuple[str | None, str, int]]:
+    """The most frequent kinds of a session's errors (column, problem) and their counts."""
+    return storage.error_kinds(db, session_id)
+
+
+def count_session_errors(db: Database, session_id: str, where: ErrorFilter) -> int:
+    """How many of a session's errors a filter keeps."""
+    return storage.error_count(db, session_id, where)
 
 
 def export_session_errors(db: Database, session_id: str, out: Path, *, limits: Limits) -> int:

@@ -21,12 +21,13 @@ FRAMING = 1 << 16
 
 @dataclass(frozen=True)
 class Upload:
-    """A valid upload's fields."""
+    """A valid upload's fields (and, from a page's form, its token against forgery)."""
 
     import_type: str
     file_name: str
     content: bytes
     on_existing: OnExisting
+    csrf: str | None = None
 
 
 def schema(import_types: list[str]) -> dict[str, Any]:
@@ -48,16 +49,19 @@ def schema(import_types: list[str]) -> dict[str, Any]:
     return {"required": True, "content": {"multipart/form-data": {"schema": body}}}
 
 
-async def read_upload(request: Request, limit: int, import_types: list[str]) -> Upload:
+async def read_upload(
+    request: Request, limit: int, import_types: list[str], *, page: bool = False
+) -> Upload:
     """The upload's fields, checked; 413 past `limit` bytes, 422 for anything but one
-    `import_type` of `import_types`, one file and at most one `on_existing`."""
+    `import_type` of `import_types`, one file and at most one `on_existing` (and, from a
+    `page`'s form, its `csrf` token)."""
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit + FRAMING:
         raise _too_large("the upload", limit)
     bounded = Request(request.scope, receive=limited(request.receive, limit + FRAMING))
-    form = await bounded.form(max_files=len(FIELDS), max_fields=len(FIELDS) * 2)
+    form = await bounded.form(max_files=len(FIELDS), max_fields=len(FIELDS) * 3)
     try:
-        fields = _fields(form)
+        fields = _fields(form, (*FIELDS, "csrf") if page else FIELDS)
         file = fields["file"]
         if not isinstance(file, UploadFile):
             raise _invalid("file", "expected a file")
@@ -69,16 +73,17 @@ async def read_upload(request: Request, limit: int, import_types: list[str]) -> 
             file_name=file.filename or "upload.csv",
             content=content,
             on_existing=OnExisting(_choice(fields, "on_existing", list(OnExisting), "error")),
+            csrf=str(fields.get("csrf") or "") if page else None,
         )
     finally:
         await form.close()
 
 
-def _fields(form: FormData) -> dict[str, str | UploadFile]:
+def _fields(form: FormData, allowed: tuple[str, ...]) -> dict[str, str | UploadFile]:
     repeated = sorted({k for k in form if len(form.getlist(k)) > 1})
     if repeated:
         raise Problem(422, "invalid_request", "repeated form fields", repeated)
-    unknown = sorted(set(form.keys()) - set(FIELDS))
+    unknown = sorted(set(form.keys()) - set(allowed))
     if unknown:
         raise Problem(422, "invalid_request", "unknown form fields", unknown)
     empty = sorted(key for key, value in form.multi_items() if value == "")

@@ -8,7 +8,9 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -93,23 +95,69 @@ def get(db: Database, session_id: str) -> Session:
         return read(conn, session_id)
 
 
+@dataclass(frozen=True)
+class ErrorFilter:
+    """Which of a session's errors: of one column, and whose problem holds some text."""
+
+    column: str | None = None
+    problem: str | None = None
+
+    def apply(self, statement: sa.Select[Any]) -> sa.Select[Any]:
+        if self.column:
+            statement = statement.where(import_session_errors.c.column_name == self.column)
+        if self.problem:
+            statement = statement.where(
+                import_session_errors.c.message.contains(self.problem, autoescape=True)
+            )
+        return statement
+
+
 def errors(
-    db: Database, session_id: str, *, offset: int = 0, limit: int | None = None
+    db: Database,
+    session_id: str,
+    *,
+    offset: int = 0,
+    limit: int | None = None,
+    where: ErrorFilter | None = None,
 ) -> list[RowError]:
     """A page of the session's validation errors, in the order they were found (all of them
-    without `limit`)."""
-    statement = (
-        sa.select(import_session_errors)
-        .where(import_session_errors.c.session_id == session_id)
-        .order_by(import_session_errors.c.position)
-        .offset(offset)
-        .limit(limit)
+    without `limit`), filtered."""
+    statement = (where or ErrorFilter()).apply(
+        sa.select(import_session_errors).where(import_session_errors.c.session_id == session_id)
     )
+    statement = statement.order_by(import_session_errors.c.position).offset(offset).limit(limit)
     with db.connect() as conn:
         return [
             RowError(row.row, row.column_name, row.value, row.message, row.sheet)
             for row in conn.execute(statement)
         ]
+
+
+def error_kinds(
+    db: Database, session_id: str, *, most: int = 20
+) -> list[tuple[str | None, str, int]]:
+    """The most frequent (column, problem) pairs of the session's errors, with their counts."""
+    count = sa.func.count().label("count")
+    statement = (
+        sa.select(import_session_errors.c.column_name, import_session_errors.c.message, count)
+        .where(import_session_errors.c.session_id == session_id)
+        .group_by(import_session_errors.c.column_name, import_session_errors.c.message)
+        .order_by(count.desc(), import_session_errors.c.column_name)
+        .limit(most)
+    )
+    with db.connect() as conn:
+        return [(row.column_name, row.message, int(row[2])) for row in conn.execute(statement)]
+
+
+def error_count(db: Database, session_id: str, where: ErrorFilter) -> int:
+    """How many of the session's errors the filter keeps."""
+    statement = where.apply(
+        sa.select(sa.func.count())
+        .select_from(import_session_errors)
+        .where(import_session_errors.c.session_id == session_id)
+    )
+    with db.connect() as conn:
+        return int(conn.execute(statement).scalar_one())
 
 
 def reject(db: Database, session_id: str, found: list[RowError], **values: object) -> None:

@@ -9,3 +9,27 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   }
 });
+
+// A session's page follows its validation or import: progress without a reload, then the
+// page itself once the work is done.
+document.addEventListener("DOMContentLoaded", () => {
+  const box = document.querySelector("[data-follow]");
+  if (!box) return;
+  const bar = box.querySelector("progress");
+  const text = box.querySelector("[data-progress-text]");
+  const status = document.querySelector("[data-status]");
+  const follow = async () => {
+    const answer = await fetch(box.dataset.follow, {credentials: "same-origin"});
+    if (!answer.ok) return;
+    const found = await answer.json();
+    bar.value = found.progress;
+    status.textContent = found.status;
+    const rows = found.rows_read.toLocaleString();
+    text.textContent = found.rows_total
+      ? `${rows} rows read of ${found.rows_total.toLocaleString()} (${found.progress} %)`
+      : `${rows} rows read`;
+    if (found.working) setTimeout(follow, 500);
+    else location.reload();
+  };
+  setTimeout(follow, 300);
+});
