@@ -174,3 +174,33 @@ def test_an_invalid_workbook_lists_every_error_and_gives_its_csv(browser, site, 
         ("3", "name"),
         ("4", "code"),
     ]
+
+
+def test_an_admin_manages_accounts_and_reads_the_audit_log(browser, site):
+    """root creates an account (its token shown once, and it works), gives it a new token (the
+    old one stops), disables it, and finds all of it in the audit log, filtered."""
+    server, tokens = site
+    page = browser.new_page()
+    sign_in(page, server, tokens["root"])
+    page.get_by_role("link", name="Accounts").click()
+    page.get_by_label("Name").fill("carol")
+    page.get_by_label("Role").select_option("viewer")
+    page.get_by_role("button", name="Create").click()
+    first = page.locator("code.token").inner_text()
+    assert server.client.get("/jobs", headers={"Authorization": f"Bearer {first}"}).is_success
+    page.get_by_role("button", name="New token for carol").click()
+    second = page.locator("code.token").inner_text()
+    assert second != first
+    assert (
+        server.client.get("/jobs", headers={"Authorization": f"Bearer {first}"}).status_code == 401
+    )
+    page.get_by_role("button", name="Disable carol").click()
+    expect(page.get_by_role("row", name="carol")).to_contain_text("disabled")
+    assert (
+        server.client.get("/jobs", headers={"Authorization": f"Bearer {second}"}).status_code == 401
+    )
+    page.get_by_role("link", name="Audit log").click()
+    page.get_by_label("Who").fill("root")
+    page.get_by_role("button", name="Filter").click()
+    actions = page.get_by_role("table").locator("tbody tr td:nth-child(3)").all_inner_texts()
+    assert actions[:3] == ["disable account", "rotate token", "create account"]

@@ -126,3 +126,18 @@ def test_an_upload_page_is_refused_to_viewers_and_to_forged_posts(browser_for, t
         files={"file": ("d.csv", b"code,name\nA,a\n", "text/csv")},
     )
     assert done.status_code == 303 and done.headers["location"].startswith("/ui/sessions/")
+
+
+def test_admin_pages_are_for_admins(browser_for, tokens):
+    alice = browser_for(tokens["alice"])
+    assert "/ui/admin/" not in alice.get("/ui/jobs").text
+    for path in ("/ui/admin/accounts", "/ui/admin/audit"):
+        assert alice.get(path).status_code == 403
+    forged = alice.post(
+        "/ui/admin/accounts",
+        data={"name": "x", "role": "admin", "csrf": csrf_of(alice, "/ui/jobs")},
+    )
+    assert forged.status_code == 403
+    root = browser_for(tokens["root"])
+    assert root.get("/ui/admin/accounts").status_code == 200
+    assert root.get("/ui/admin/audit?actor=alice").status_code == 200

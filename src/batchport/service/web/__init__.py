@@ -5,6 +5,7 @@
     signin.py   the browser session: sign in with an API token, sign out, forms' tokens
     pages.py    history, a batch, its rollback (preview, then confirmation with a reason)
     uploads.py  upload a file, follow its validation, review it, commit it
+    admin.py    accounts (create, rotate, disable, enable) and the audit log
     render.py   templates and the HTML error page
 """
 
@@ -12,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from batchport.service.web import pages, signin, uploads
+from batchport.service.web import admin, pages, signin, uploads
 from batchport.service.web.render import HERE, error_page
 
 #: Where the UI's pages are.
@@ -27,6 +28,7 @@ def install(app: FastAPI) -> None:
     app.include_router(signin.router)
     app.include_router(pages.router)
     app.include_router(uploads.router)
+    app.include_router(admin.router)
     app.exception_handler(signin.SignInNeeded)(_sign_in_first)
     app.get("/", include_in_schema=False)(_home)
 
