@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -204,3 +205,62 @@ def test_an_admin_manages_accounts_and_reads_the_audit_log(browser, site):
     page.get_by_role("button", name="Filter").click()
     actions = page.get_by_role("table").locator("tbody tr td:nth-child(3)").all_inner_texts()
     assert actions[:3] == ["disable account", "rotate token", "create account"]
+
+
+AXE = Path(__file__).parents[1] / "vendor" / "axe-core" / "axe.min.js"
+#: Where the screenshots go when asked for (`BATCHPORT_SCREENSHOTS=docs/screenshots`).
+SHOTS = os.environ.get("BATCHPORT_SCREENSHOTS")
+
+
+def test_every_page_is_accessible_at_desk_and_phone_width(browser, site, tmp_path):
+    """axe-core finds no serious or critical violation on any page, at 1024 px and at a
+    phone's 390 px, and no page scrolls sideways on the phone (wide tables scroll in their
+    own box). The screenshots are the README's, when asked for."""
+    server, tokens = site
+    base = f"http://127.0.0.1:{server.port}"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("code,name\nA,\n")
+    found: dict[str, list[str]] = {}
+    for width, height in ((1024, 768), (390, 844)):
+        context = browser.new_context(
+            bypass_csp=True,  # axe is injected as a script; the pages' own policy forbids that
+            viewport={"width": width, "height": height},
+            color_scheme="light",
+        )
+        page = context.new_page()
+        page.goto(f"{base}/ui/signin")
+        _check(page, f"signin-{width}", found)
+        sign_in(page, server, tokens["root"])
+        _check(page, f"history-{width}", found)
+        page.get_by_role("row").filter(has_text="departments").get_by_role("link").click()
+        _check(page, f"batch-{width}", found)
+        page.get_by_role("link", name="Roll back…").click()
+        _check(page, f"rollback-{width}", found)
+        page.goto(f"{base}/ui/upload")
+        _check(page, f"upload-{width}", found)
+        page.get_by_label("File").set_input_files(str(bad))
+        page.get_by_role("button", name="Upload and check").click()
+        expect(page.locator("[data-status]")).to_have_text("invalid", timeout=30_000)
+        _check(page, f"review-{width}", found)
+        page.goto(f"{base}/ui/admin/accounts")
+        _check(page, f"accounts-{width}", found)
+        page.goto(f"{base}/ui/admin/audit")
+        _check(page, f"audit-{width}", found)
+        context.close()
+    assert found == {}, found
+
+
+def _check(page: Page, name: str, found: dict[str, list[str]]) -> None:
+    page.add_script_tag(content=AXE.read_text())
+    result = page.evaluate("async () => await axe.run(document)")
+    serious = [
+        f"{v['id']}: {v['help']} ({len(v['nodes'])})"
+        for v in result["violations"]
+        if v["impact"] in {"serious", "critical"}
+    ]
+    if page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1"):
+        serious.append("the page scrolls sideways")
+    if serious:
+        found[name] = serious
+    if SHOTS:
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
