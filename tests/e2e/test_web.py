@@ -264,3 +264,22 @@ def _check(page: Page, name: str, found: dict[str, list[str]]) -> None:
         found[name] = serious
     if SHOTS:
         page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
+
+
+def test_the_api_docs_work_with_no_internet(browser, site):
+    """/docs renders Swagger UI from the package: every request the page makes goes to the
+    server itself, and the operations are listed."""
+    server, _ = site
+    page = browser.new_page()
+    elsewhere: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            None
+            if request.url.startswith(f"http://127.0.0.1:{server.port}/")
+            else elsewhere.append(request.url)
+        ),
+    )
+    page.goto(f"http://127.0.0.1:{server.port}/docs")
+    expect(page.get_by_text("/sessions/{session_id}/commit").first).to_be_visible(timeout=15_000)
+    assert elsewhere == []

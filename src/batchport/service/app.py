@@ -59,6 +59,8 @@ def create_app(
         description="Import spreadsheets so that every import can be taken back exactly.",
         lifespan=lifespan,
         responses=problems.ERRORS,
+        docs_url=None,  # served from the package instead, below: no CDN
+        redoc_url=None,
     )
     app.state.settings = config
     problems.install(app, pages=(web.PREFIX, web.error_page))

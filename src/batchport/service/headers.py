@@ -1,20 +1,20 @@
 """Security headers on every response: no MIME sniffing, no referrer, a content security
-policy that lets the API's answers run nothing (the interactive docs, which load Swagger UI's
-script and styles, get one that allows just those), and `Cache-Control: no-store`, since
-answers carry tokens and private data."""
+policy that lets the API's answers run nothing (the web UI's pages and the interactive docs
+run only their own scripts, from the package), and `Cache-Control: no-store`, since answers
+carry tokens and private data."""
 
 from typing import Any
 
 from fastapi import FastAPI, Request
 
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-#: FastAPI's /docs and /redoc pages load their assets from jsDelivr and run an inline script.
+#: The API docs (Swagger UI, served from the package) run only its own scripts; it sets style
+#: attributes, hence the inline styles.
 DOCS_POLICY = (
-    "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'unsafe-inline' https://cdn.jsdelivr.net; img-src data: https:; "
-    "connect-src 'self'; worker-src blob:; frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-DOCS = ("/docs", "/redoc")
+DOCS = ("/docs",)
 #: The web UI's pages: their own script, styles and forms, nothing from elsewhere.
 UI_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -10,7 +10,7 @@
 """
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from batchport.service.web import admin, pages, signin, uploads
@@ -31,6 +31,7 @@ def install(app: FastAPI) -> None:
     app.include_router(admin.router)
     app.exception_handler(signin.SignInNeeded)(_sign_in_first)
     app.get("/", include_in_schema=False)(_home)
+    app.get("/docs", include_in_schema=False)(_docs)
 
 
 async def _sign_in_first(_request: Request, _exc: Exception) -> Response:
@@ -39,3 +40,16 @@ async def _sign_in_first(_request: Request, _exc: Exception) -> Response:
 
 def _home() -> Response:
     return RedirectResponse(f"{PREFIX}/", status_code=307)
+
+
+DOCS = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>batchport API</title>
+<link rel="stylesheet" href="/ui/static/docs/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/ui/static/docs/swagger-ui-bundle.js"></script>
+<script src="/ui/static/docs/init.js"></script></body></html>"""
+
+
+def _docs() -> Response:
+    """The API's interactive docs (Swagger UI), every asset from the package."""
+    return HTMLResponse(DOCS)
