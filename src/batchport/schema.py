@@ -97,6 +97,7 @@ import_history = sa.Table(
         sa.column("status").in_([str(s) for s in JobStatus]),
         name="status",
     ),
+    sa.Index("import_history_started_at_index", "started_at", "id"),
 )
 
 departments = sa.Table(

@@ -1,6 +1,11 @@
-"""Web sessions: a signed-in browser's server-side session, found by the SHA-256 of its cookie
-(the cookie itself is stored nowhere), with its account, its token against cross-site request
-forgery and its expiry.
+"""Web sessions, and the history's page order indexed.
+
+- `web_sessions`: a signed-in browser's server-side session, found by the SHA-256 of its
+  cookie (the cookie itself is stored nowhere), with its account, its token against
+  cross-site request forgery and its expiry.
+- `import_history_started_at_index` on (started_at, id), the history's order newest first:
+  a page of a long history is read from the index, not sorted from the whole table. On
+  PostgreSQL it is built CONCURRENTLY, outside the DDL transaction.
 
 Revision ID: 20261201140000
 Revises: 20261201120000
@@ -12,7 +17,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from batchport.migrations.support import on_postgresql, set_timeouts
+from batchport.migrations.support import lift_statement_timeout, on_postgresql, set_timeouts
 
 revision = "20261201140000"
 down_revision = "20261201120000"
@@ -20,6 +25,7 @@ branch_labels = None
 depends_on = None
 
 Timestamp = sa.DateTime(timezone=True)
+INDEX = "import_history_started_at_index"
 
 
 def upgrade() -> None:
@@ -33,10 +39,22 @@ def upgrade() -> None:
         sa.Column("created_at", Timestamp, nullable=False),
         sa.Column("expires_at", Timestamp, nullable=False),
         sa.PrimaryKeyConstraint("id_sha256", name="web_sessions_pkey"),
+        if_not_exists=True,  # the revision can be run again if the index build fails
     )
+    if on_postgresql():
+        with op.get_context().autocommit_block():
+            lift_statement_timeout()
+            op.execute(
+                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {INDEX} "
+                "ON import_history (started_at, id)"
+            )
+            set_timeouts()
+        return
+    op.create_index(INDEX, "import_history", ["started_at", "id"])
 
 
 def downgrade() -> None:
     if on_postgresql():
         set_timeouts()
+    op.drop_index(INDEX, table_name="import_history")
     op.drop_table("web_sessions")
