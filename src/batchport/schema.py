@@ -216,6 +216,8 @@ import_sessions = sa.Table(
     sa.Column("file_sha256", sa.String(64), nullable=False),
     sa.Column("content", sa.LargeBinary(), nullable=False),
     sa.Column("on_existing", sa.String(10), nullable=False, server_default="error"),
+    sa.Column("encoding", sa.String(20), nullable=True),
+    sa.Column("delimiter", sa.String(20), nullable=True),
     sa.Column("status", sa.String(20), nullable=False, index=True),
     sa.Column("worker", sa.Text(), nullable=True),
     sa.Column("rows_read", sa.BigInteger(), nullable=False, server_default="0"),

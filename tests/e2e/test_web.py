@@ -283,3 +283,29 @@ def test_the_api_docs_work_with_no_internet(browser, site):
     page.goto(f"http://127.0.0.1:{server.port}/docs")
     expect(page.get_by_text("/sessions/{session_id}/commit").first).to_be_visible(timeout=15_000)
     assert elsewhere == []
+
+
+def test_a_whole_workbook_is_one_upload(browser, site, tmp_path):
+    """A workbook with a departments and a users sheet, uploaded as a whole: reviewed and
+    committed as one batch holding both."""
+    server, tokens = site
+    book = tmp_path / "setup.xlsx"
+    workbook = xlsxwriter.Workbook(str(book))
+    workbook.add_worksheet("departments").write_row(0, 0, ["code", "name"])
+    workbook.get_worksheet_by_name("departments").write_row(1, 0, ["LAB", "Lab"])
+    users = workbook.add_worksheet("users")
+    users.write_row(0, 0, ["email", "first_name", "last_name", "department_codes"])
+    users.write_row(1, 0, ["ada@x.org", "Ada", "L", "LAB"])
+    workbook.close()
+    page = browser.new_page()
+    sign_in(page, server, tokens["alice"])
+    page.goto(f"http://127.0.0.1:{server.port}/ui/upload")
+    page.get_by_label("What it holds").select_option("workbook")
+    page.get_by_label("File").set_input_files(str(book))
+    page.get_by_role("button", name="Upload and check").click()
+    expect(page.locator("[data-status]")).to_have_text("valid", timeout=30_000)
+    expect(page.get_by_role("row", name="users")).to_contain_text("1")
+    page.get_by_role("button", name="Commit: import it").click()
+    expect(page.locator("[data-status]")).to_have_text("committed", timeout=30_000)
+    page.get_by_role("link", name="Open batch").click()
+    expect(page.get_by_role("listitem").filter(has_text="users")).to_contain_text("1")

@@ -410,3 +410,13 @@ def test_errors_met_while_streaming_one_bulk_statement_are_exact(
     rejection = rejected(db, "departments", csv_file([["code", "name", "parent_code"], *body]))
     assert cells(rejection) == [expected]
     assert rows("departments") == before
+
+
+def test_a_codec_that_refuses_the_whole_file_is_a_clear_error(db, tmp_path, rows):
+    """UTF-16 named for a file without its byte-order mark: a SourceError naming the file and
+    the encoding, not an internal error (found by schemathesis through the API's upload)."""
+    path = tmp_path / "plain.csv"
+    path.write_bytes(b"code,name\nA,a\n")
+    with pytest.raises(SourceError, match=r"plain\.csv: the file cannot be read as utf-16"):
+        run_import(db, "departments", path, actor="a", encoding="utf-16")
+    assert rows("departments") == []

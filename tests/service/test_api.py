@@ -293,3 +293,45 @@ def test_an_account_is_not_the_os_user_of_the_same_name(api, db, csv_file):
     assert done.status_code == 200, done.text
     job = api("vic", "GET", f"/jobs/{from_cli.job_id}").json()
     assert (job["rolled_back_by"], job["rolled_back_via"]) == ("root", "api")
+
+
+def test_a_csv_read_as_told_and_a_whole_workbook(api, xlsx_file):
+    """A CSV in Windows-1251 with semicolons, read with the encoding and delimiter the upload
+    names; a workbook whose sheets are import types, validated and committed as one batch."""
+    text = "code;name\nMSK;Москва\n".encode("cp1251")
+    told = api(
+        "alice",
+        "POST",
+        "/sessions",
+        data={"import_type": "departments", "encoding": "cp1251", "delimiter": ";"},
+        files={"file": ("cities.csv", text, "text/csv")},
+    )
+    assert told.status_code == 201, told.text
+    assert (told.json()["encoding"], told.json()["delimiter"]) == ("cp1251", ";")
+    valid = wait_for(api, "alice", told.json()["id"], "valid", "invalid", "failed")
+    assert valid["status"] == "valid", valid["message"]
+    book = xlsx_file(
+        {
+            "departments": [["code", "name"], ["HQ", "Head office"]],
+            "users": [
+                ["email", "first_name", "last_name", "department_codes"],
+                ["a@x.org", "A", "B", "HQ"],
+            ],
+        }
+    )
+    session = api(
+        "alice",
+        "POST",
+        "/sessions",
+        data={"import_type": "workbook"},
+        files={"file": ("book.xlsx", book.read_bytes(), "application/octet-stream")},
+    ).json()
+    checked = wait_for(api, "alice", session["id"], "valid", "invalid", "failed")
+    assert checked["status"] == "valid", checked["message"]
+    assert checked["created"]["departments"] == 1 and checked["created"]["users"] == 1
+    api("alice", "POST", f"/sessions/{session['id']}/commit")
+    done = wait_for(api, "alice", session["id"], "committed", "failed")
+    assert done["status"] == "committed", done["message"]
+    batch = api("alice", "GET", f"/batches/{done['batch_id']}").json()
+    assert batch["import_type"] == "workbook"
+    assert batch["rows"]["departments"] == 1 and batch["rows"]["users"] == 1

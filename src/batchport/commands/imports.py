@@ -101,9 +101,12 @@ def run_workbook_import(
     on_existing: str = "error",
     progress: Progress | None = None,
     via: Via = Via.library,
+    job_id: str | None = None,
+    remote: str | None = None,
 ) -> list[ImportReport]:
     """Imports every sheet of a workbook named after an import type (`departments`, `users`,
-    ...) in dependency order, as one job with one batch id, all or nothing."""
+    ...) in dependency order, as one job with one batch id, all or nothing (`job_id` names
+    the job, as for `run_import`)."""
     options = ReadOptions(
         progress=progress, on_existing=check_on_existing(on_existing), limits=limits or Limits()
     )
@@ -119,6 +122,8 @@ def run_workbook_import(
         actor=actor,
         options=options,
         via=via,
+        job_id=job_id,
+        remote=remote,
     )
 
 

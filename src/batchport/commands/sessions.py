@@ -8,9 +8,16 @@ import json
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from batchport import audit
-from batchport.commands.imports import check_on_existing, export_errors, run_import
+from batchport.commands.imports import (
+    WORKBOOK,
+    check_on_existing,
+    export_errors,
+    run_import,
+    run_workbook_import,
+)
 from batchport.database import Database
 from batchport.errors import (
     BatchportError,
@@ -20,11 +27,11 @@ from batchport.errors import (
     TooManyRows,
     first_line,
 )
-from batchport.importing import Progress
+from batchport.importing import Progress, ReadOptions
 from batchport.reports import ImportReport
 from batchport.sessions import Session, states, storage
 from batchport.sessions.storage import ErrorFilter
-from batchport.sources import Limits, open_source
+from batchport.sources import Limits
 from batchport.vocabulary import OnExisting, SessionStatus, Via
 
 #: Progress is written to the session at most this often (seconds).
@@ -41,13 +48,20 @@ def upload_session(
     on_existing: str = OnExisting.error,
     limits: Limits | None = None,
     remote: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
 ) -> Session:
-    """Keeps an uploaded file as a new session for the worker to validate; the session and
-    its audit row commit together. Its rows are counted first (so that its progress can be a
-    percentage): more than `limits` allow is `TooManyRows`."""
-    db.catalog[import_type]  # an unknown type is a ConfigurationError now, not later
+    """Keeps an uploaded file as a new session for the worker to validate: one import type's
+    file, or (`WORKBOOK`) a workbook whose sheets are named after import types; a CSV is read
+    with `encoding` and `delimiter` when given. The session and its audit row commit together.
+    A file's rows are counted first (so that its progress can be a percentage): more than
+    `limits` allow is `TooManyRows`."""
+    if import_type != WORKBOOK:
+        db.catalog[import_type]  # an unknown type is a ConfigurationError now, not later
     choice = OnExisting(check_on_existing(on_existing))
-    rows_total = _count_rows(content, storage.safe_name(file_name), limits or Limits())
+    name = storage.safe_name(file_name)
+    read = ReadOptions(encoding=encoding, delimiter=delimiter, limits=limits or Limits())
+    rows_total = None if import_type == WORKBOOK else _count_rows(content, name, read)
     with db.connect() as conn, conn.begin():
         session_id = storage.insert(
             conn,
@@ -57,6 +71,8 @@ def upload_session(
             content=content,
             on_existing=choice,
             rows_total=rows_total,
+            encoding=encoding,
+            delimiter=delimiter,
         )
         found = storage.read(conn, session_id)
         audit.write(
@@ -72,14 +88,14 @@ def upload_session(
     return found
 
 
-def _count_rows(content: bytes, name: str, limits: Limits) -> int | None:
+def _count_rows(content: bytes, name: str, read: ReadOptions) -> int | None:
     """The file's data rows, read as a stream; None for a file that cannot be read (the
     validation reports every problem it has)."""
     with tempfile.TemporaryDirectory(prefix="batchport-upload-") as folder:
         path = Path(folder) / name
         path.write_bytes(content)
         try:
-            with open_source(path, limits=limits) as source:
+            with read.open(path) as source:
                 return sum(len(block.numbers) for block in source.blocks(10_000))
         except TooManyRows as exc:  # named by the upload's name, not the server's copy
             raise TooManyRows(name, exc.limit, exc.row or 0) from None
@@ -119,8 +135,11 @@ def count_session_errors(db: Database, session_id: str, where: ErrorFilter) -> i
 def export_session_errors(db: Database, session_id: str, out: Path, *, limits: Limits) -> int:
     """Writes a session's errors with their rows' cells to the CSV `out`; returns its lines."""
     found = session_errors(db, session_id)
+    session = storage.get(db, session_id)
     with storage.file_of(db, session_id) as path:
-        return export_errors(found, path, out, limits=limits)
+        return export_errors(
+            found, path, out, encoding=session.encoding, delimiter=session.delimiter, limits=limits
+        )
 
 
 def commit_session(
@@ -180,18 +199,7 @@ def _run(db: Database, session_id: str, limits: Limits, *, dry_run: bool) -> Non
     try:
         with storage.file_of(db, session_id) as path:
             copy = str(path)
-            report = run_import(
-                db,
-                session.import_type,
-                path,
-                actor=session.owner,
-                via=Via.api,
-                dry_run=dry_run,
-                on_existing=session.on_existing,
-                limits=limits,
-                job_id=None if dry_run else session.job_id,
-                progress=None if quiet else _progress(db, session_id),
-            )
+            report = _imported(db, session, path, limits, quiet=quiet, dry_run=dry_run)
     except FileRejected as exc:  # on commit: the database changed since the validation
         _rejected(db, session_id, exc, dry_run=dry_run)
     except BatchportError as exc:
@@ -203,6 +211,45 @@ def _run(db: Database, session_id: str, limits: Limits, *, dry_run: bool) -> Non
         storage.save(db, session_id, status=SessionStatus.failed, message=text)
     else:
         _done(db, session_id, report, dry_run=dry_run)
+
+
+def _imported(
+    db: Database, session: Session, path: Path, limits: Limits, *, quiet: bool, dry_run: bool
+) -> ImportReport:
+    """The session's file validated or imported: one type's file, or a workbook's sheets
+    (their reports summed into one)."""
+    common: dict[str, Any] = {
+        "actor": session.owner,
+        "via": Via.api,
+        "dry_run": dry_run,
+        "on_existing": session.on_existing,
+        "limits": limits,
+        "job_id": None if dry_run else session.job_id,
+        "progress": None if quiet else _progress(db, session.id),
+    }
+    if session.import_type != WORKBOOK:
+        return run_import(
+            db,
+            session.import_type,
+            path,
+            encoding=session.encoding,
+            delimiter=session.delimiter,
+            **common,
+        )
+    sheets = run_workbook_import(db, path, **common)
+    return ImportReport(
+        import_type=WORKBOOK,
+        file_name=path.name,
+        status=sheets[0].status if sheets else "valid",
+        rows_total=sum(r.rows_total for r in sheets),
+        rows_imported=sum(r.rows_imported for r in sheets),
+        batch_id=sheets[0].batch_id if sheets else None,
+        dry_run=dry_run,
+        created={k: v for r in sheets for k, v in r.created.items()},
+        updated=sum(r.updated for r in sheets),
+        skipped=sum(r.skipped for r in sheets),
+        unchanged=sum(r.unchanged for r in sheets),
+    )
 
 
 def _progress(db: Database, session_id: str) -> Progress:

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from batchport.commands import WORKBOOK
 from batchport.database import Database
 from batchport.service import headers, models, problems, web
 from batchport.service.dependencies import MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS, Settings
@@ -67,7 +68,7 @@ def create_app(
     headers.install(app)
     web.install(app)
     app.get("/health", tags=["service"], response_model=models.Health)(health)
-    app.include_router(sessions.upload_router(list(db.catalog)))
+    app.include_router(sessions.upload_router([*db.catalog, WORKBOOK]))
     for router in (sessions.router, history.router, rollback.router, accounts.router):
         app.include_router(router)
     return app

@@ -244,6 +244,8 @@ class Session(Strict):
     file_name: str
     file_sha256: str
     on_existing: OnExisting
+    encoding: str | None
+    delimiter: str | None
     status: str
     rows_read: int
     rows_total: int | None

@@ -14,7 +14,10 @@ from batchport.service.problems import Problem
 from batchport.vocabulary import OnExisting
 
 #: The form fields an upload may have.
-FIELDS = ("import_type", "file", "on_existing")
+FIELDS = ("import_type", "file", "on_existing", "encoding", "delimiter")
+#: The encodings and delimiters an upload may name for a CSV (else both are detected).
+ENCODINGS = ("utf-8", "utf-16", "cp1252", "latin-1", "iso-8859-15", "cp1251", "shift_jis")
+DELIMITERS = (",", ";", "tab", "|")
 #: Room for the multipart framing and the small fields beyond the file's own bytes.
 FRAMING = 1 << 16
 
@@ -27,6 +30,8 @@ class Upload:
     file_name: str
     content: bytes
     on_existing: OnExisting
+    encoding: str | None = None
+    delimiter: str | None = None
     csrf: str | None = None
 
 
@@ -42,6 +47,8 @@ def schema(import_types: list[str]) -> dict[str, Any]:
                 "enum": [str(o) for o in OnExisting],
                 "default": str(OnExisting.error),
             },
+            "encoding": {"type": "string", "enum": list(ENCODINGS)},
+            "delimiter": {"type": "string", "enum": list(DELIMITERS)},
         },
         "required": ["import_type", "file"],
         "additionalProperties": False,
@@ -61,7 +68,7 @@ async def read_upload(
     bounded = Request(request.scope, receive=limited(request.receive, limit + FRAMING))
     form = await bounded.form(max_files=len(FIELDS), max_fields=len(FIELDS) * 3)
     try:
-        fields = _fields(form, (*FIELDS, "csrf") if page else FIELDS)
+        fields = _fields(form, (*FIELDS, "csrf") if page else FIELDS, page=page)
         file = fields["file"]
         if not isinstance(file, UploadFile):
             raise _invalid("file", "expected a file")
@@ -73,32 +80,39 @@ async def read_upload(
             file_name=file.filename or "upload.csv",
             content=content,
             on_existing=OnExisting(_choice(fields, "on_existing", list(OnExisting), "error")),
+            encoding=_choice(fields, "encoding", list(ENCODINGS), "") or None,
+            delimiter=_choice(fields, "delimiter", list(DELIMITERS), "") or None,
             csrf=str(fields.get("csrf") or "") if page else None,
         )
     finally:
         await form.close()
 
 
-def _fields(form: FormData, allowed: tuple[str, ...]) -> dict[str, str | UploadFile]:
+def _fields(form: FormData, allowed: tuple[str, ...], *, page: bool) -> dict[str, str | UploadFile]:
+    """The form's fields, each once and known; empty ones refused (FastAPI's habit of reading
+    them as absent would hide a mistake), but a page's empty choices mean "detect it"."""
     repeated = sorted({k for k in form if len(form.getlist(k)) > 1})
     if repeated:
         raise Problem(422, "invalid_request", "repeated form fields", repeated)
     unknown = sorted(set(form.keys()) - set(allowed))
     if unknown:
         raise Problem(422, "invalid_request", "unknown form fields", unknown)
-    empty = sorted(key for key, value in form.multi_items() if value == "")
+    detected = ("encoding", "delimiter") if page else ()
+    empty = sorted(k for k, v in form.multi_items() if v == "" and k not in detected)
     if empty:
         raise Problem(422, "invalid_request", "empty form fields", empty)
     for required in ("import_type", "file"):
         if required not in form:
             raise _invalid(required, "Field required")
-    return dict(form)
+    return {k: v for k, v in form.items() if v != "" or k not in detected}
 
 
 def _choice(
     fields: dict[str, str | UploadFile], name: str, allowed: list[str], default: str = ""
 ) -> str:
     value = fields.get(name, default)
+    if value == default:
+        return default
     if not isinstance(value, str) or value not in allowed:
         raise _invalid(name, f"Input should be one of: {', '.join(allowed)}")
     return value

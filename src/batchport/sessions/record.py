@@ -33,6 +33,9 @@ class Session:
     file_name: str
     file_sha256: str
     on_existing: str
+    #: How to read an uploaded CSV (None: detected).
+    encoding: str | None
+    delimiter: str | None
     status: str
     rows_read: int
     rows_total: int | None

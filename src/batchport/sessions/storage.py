@@ -37,6 +37,8 @@ def insert(
     content: bytes,
     on_existing: OnExisting,
     rows_total: int | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
 ) -> str:
     """Stores an uploaded file as a new session, `uploaded`, in the caller's transaction;
     returns its id."""
@@ -51,6 +53,8 @@ def insert(
             file_sha256=hashlib.sha256(content).hexdigest(),
             content=content,
             on_existing=on_existing,
+            encoding=encoding,
+            delimiter=delimiter,
             status=SessionStatus.uploaded,
             rows_total=rows_total,
             created_at=stamp,

@@ -54,8 +54,11 @@ class DelimitedSource(Source):
         except OSError as exc:
             raise SourceError(self.name, f"cannot open the file: {exc.strerror}") from exc
         self.encoding = _checked_encoding(encoding) if encoding else self._detected(sample)
+        try:
+            self.delimiter = _checked_delimiter(delimiter) if delimiter else _sniffed(sample, self)
+        except UnicodeError as exc:  # a codec that refuses the file whole (UTF-16 without BOM)
+            raise _unreadable(self, exc) from exc
         self._stream = path.open(encoding=self.encoding, newline="")
-        self.delimiter = _checked_delimiter(delimiter) if delimiter else _sniffed(sample, self)
         csv.field_size_limit(self.limits.max_cell_chars)
         self._reader = csv.reader(self._stream, strict=True, delimiter=self.delimiter)
         self._records = 0
@@ -88,6 +91,8 @@ class DelimitedSource(Source):
                 f"0x{byte:02x}, {exc.reason}) at line {line}",
                 hint="name the file's encoding with --encoding, e.g. --encoding cp1252",
             ) from exc
+        except UnicodeError as exc:  # a codec that refuses the file whole (UTF-16 without BOM)
+            raise _unreadable(self, exc) from exc
         except csv.Error as exc:
             too_long = "field larger than field limit" in str(exc)
             raise SourceError(
@@ -120,6 +125,14 @@ class DelimitedSource(Source):
 
     def close(self) -> None:
         self._stream.close()
+
+
+def _unreadable(source: DelimitedSource, exc: UnicodeError) -> SourceError:
+    return SourceError(
+        source.name,
+        f"the file cannot be read as {source.encoding}: {exc}",
+        hint="name the file's encoding with --encoding",
+    )
 
 
 def _first_undecodable(path: Path, encoding: str) -> tuple[int, int]:

@@ -53,6 +53,8 @@ def upload_router(import_types: list[str]) -> APIRouter:
                 file_name=form.file_name,
                 content=form.content,
                 on_existing=form.on_existing,
+                encoding=form.encoding,
+                delimiter=form.delimiter,
                 limits=config.read_limits,
                 remote=who.remote,
             )

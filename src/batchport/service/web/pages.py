@@ -62,7 +62,8 @@ def batch(
 ) -> Response:
     """A batch's job, its rows per table and a page of one table's records."""
     report = commands.get_batch(who.caller.db, batch_id)
-    shown = table or next((t for t, n in report.rows.items() if n), None)
+    browsable = {t.table.name for t in who.caller.db.catalog.types}  # link tables are not
+    shown = table or next((t for t, n in report.rows.items() if n and t in browsable), None)
     records = (
         commands.batch_records(who.caller.db, batch_id, shown, offset=offset, limit=PAGE)
         if shown
@@ -73,6 +74,7 @@ def batch(
         "batch.html",
         report=report,
         table=shown,
+        browsable=browsable,
         records=records,
         offset=offset,
         limit=PAGE,

@@ -17,12 +17,11 @@ from batchport.errors import TooManyRows
 from batchport.service import models
 from batchport.service.dependencies import Config
 from batchport.service.problems import Problem
-from batchport.service.uploads import read_upload
+from batchport.service.uploads import DELIMITERS, ENCODINGS, read_upload
 from batchport.service.web.render import page
 from batchport.service.web.signin import Visiting, form_of
 from batchport.sessions import FINAL
 from batchport.sessions.storage import ErrorFilter
-from batchport.vocabulary import OnExisting
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -36,8 +35,9 @@ def upload_page(request: Request, who: Visiting) -> Response:
     return page(
         request,
         "upload.html",
-        types=list(who.caller.db.catalog),
-        choices=list(OnExisting),
+        types=[*who.caller.db.catalog, commands.WORKBOOK],
+        encodings=ENCODINGS,
+        delimiters=DELIMITERS,
     )
 
 
@@ -45,7 +45,9 @@ def upload_page(request: Request, who: Visiting) -> Response:
 async def upload(request: Request, who: Visiting, config: Config) -> Response:
     """Keeps the file as a session, as the API's upload does, then shows its page."""
     await run_in_threadpool(who.caller.must_import, "upload")
-    form = await read_upload(request, config.max_upload_bytes, list(config.db.catalog), page=True)
+    form = await read_upload(
+        request, config.max_upload_bytes, [*config.db.catalog, commands.WORKBOOK], page=True
+    )
     if who.session.forged(form.csrf):
         raise Problem(403, "forbidden", "the form is not this session's (request forgery?)")
     try:
@@ -57,6 +59,8 @@ async def upload(request: Request, who: Visiting, config: Config) -> Response:
             file_name=form.file_name,
             content=form.content,
             on_existing=form.on_existing,
+            encoding=form.encoding,
+            delimiter=form.delimiter,
             limits=config.read_limits,
             remote=who.caller.remote,
         )

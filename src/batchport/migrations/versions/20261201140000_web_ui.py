@@ -1,4 +1,5 @@
-"""Web sessions, and the history's page order indexed.
+"""What the web UI needs: web sessions, the history's page order indexed, and how to read an
+uploaded CSV.
 
 - `web_sessions`: a signed-in browser's server-side session, found by the SHA-256 of its
   cookie (the cookie itself is stored nowhere), with its account, its token against
@@ -6,6 +7,7 @@
 - `import_history_started_at_index` on (started_at, id), the history's order newest first:
   a page of a long history is read from the index, not sorted from the whole table. On
   PostgreSQL it is built CONCURRENTLY, outside the DDL transaction.
+- `import_sessions.encoding` and `delimiter`: how to read an uploaded CSV (NULL: detected).
 
 Revision ID: 20261201140000
 Revises: 20261201120000
@@ -41,6 +43,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id_sha256", name="web_sessions_pkey"),
         if_not_exists=True,  # the revision can be run again if the index build fails
     )
+    for column in ("encoding", "delimiter"):
+        if on_postgresql():
+            op.execute(f"ALTER TABLE import_sessions ADD COLUMN IF NOT EXISTS {column} VARCHAR(20)")
+        else:
+            op.add_column("import_sessions", sa.Column(column, sa.String(20), nullable=True))
     if on_postgresql():
         with op.get_context().autocommit_block():
             lift_statement_timeout()
@@ -56,5 +63,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     if on_postgresql():
         set_timeouts()
+    op.drop_column("import_sessions", "delimiter")
+    op.drop_column("import_sessions", "encoding")
     op.drop_index(INDEX, table_name="import_history")
     op.drop_table("web_sessions")
