@@ -133,6 +133,8 @@ def test_upload_review_commit_and_find_it_in_the_history(browser, site):
     expect(page.get_by_role("heading", level=1)).to_have_text("units.csv")
     expect(page.locator("[data-status]")).to_have_text("valid", timeout=30_000)
     expect(page.get_by_role("row", name="departments")).to_contain_text("1")
+    sample = page.get_by_role("table", name="The first rows, as they will be stored")
+    expect(sample.get_by_role("row", name="OPS")).to_contain_text("Ops")
     page.get_by_role("button", name="Commit: import it").click()
     expect(page.locator("[data-status]")).to_have_text("committed", timeout=30_000)
     page.get_by_role("link", name="Open batch").click()

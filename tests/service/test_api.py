@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from batchport import run_import
+from batchport import commands, run_import
 from batchport.schema import audit_log, import_sessions
 from batchport.service.app import create_app
 from batchport.sources import Limits
@@ -335,3 +335,18 @@ def test_a_csv_read_as_told_and_a_whole_workbook(api, xlsx_file):
     batch = api("alice", "GET", f"/batches/{done['batch_id']}").json()
     assert batch["import_type"] == "workbook"
     assert batch["rows"]["departments"] == 1 and batch["rows"]["users"] == 1
+
+
+def test_a_sample_of_rows_as_they_will_be_stored(api, db):
+    """The review's sample: each field parsed as the import parses it, as it will be stored."""
+    text = (
+        "email,first_name,last_name,department_codes,is_active\n"
+        " Ann@X.org ,Ann,Lee,HQ;FIN,no\nbo@x.org,Bo,Ng,HQ,\n"
+    )
+    session = upload(api, "alice", text, import_type="users").json()
+    wait_for(api, "alice", session["id"], "valid", "invalid", "failed")
+    sample = commands.sample_rows(db, session["id"])
+    assert [(r["email"], r["department_codes"], r["is_active"]) for r in sample] == [
+        ("ann@x.org", ("HQ", "FIN"), False),  # trimmed and lower-cased, as stored
+        ("bo@x.org", ("HQ",), None),
+    ]

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from batchport import audit
+from batchport.columns.mapping import map_header
+from batchport.columns.rows import parse_chunks
 from batchport.commands.imports import (
     WORKBOOK,
     check_on_existing,
@@ -120,6 +122,27 @@ def session_errors(
     filtered by column and problem."""
     storage.get(db, session_id)  # an unknown session is SessionNotFound, not "no errors"
     return storage.errors(db, session_id, offset=offset, limit=limit, where=where)
+
+
+def sample_rows(db: Database, session_id: str, *, count: int = 10) -> list[dict[str, object]]:
+    """The first rows of a session's file as they would be stored (each field parsed: text
+    trimmed, e-mails as read, yes/no as true/false, codes split); none for a workbook."""
+    session = storage.get(db, session_id)
+    if session.import_type == WORKBOOK:
+        return []
+    import_type = db.catalog[session.import_type]
+    read = ReadOptions(encoding=session.encoding, delimiter=session.delimiter)
+    with storage.file_of(db, session_id) as path, read.open(path) as source:
+        mapping, problems = map_header(import_type, source.header())
+        if problems:
+            return []
+        chunk = next(parse_chunks(mapping, source.blocks(count), []), None)
+    if chunk is None:
+        return []
+    return [
+        {name: column[i] for name, column in zip(mapping.names, chunk.columns, strict=True)}
+        for i in range(len(chunk))
+    ]
 
 
 def session_error_kinds(db: Database, session_id: str) -> list[tuple[str | None, str, int]]:

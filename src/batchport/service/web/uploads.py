@@ -95,6 +95,7 @@ def session_page(
         offset=offset,
         limit=PAGE,
         may_commit=found.status == "valid" and who.caller.account.can_import,
+        sample=commands.sample_rows(db, session_id) if found.status == "valid" else [],
     )
 
 
