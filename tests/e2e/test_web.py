@@ -15,7 +15,7 @@ import xlsxwriter
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from batchport import BUILTIN_TYPES, Database, commands
-from tests.helpers import Server
+from tests.helpers import Server, manual_sql
 
 pytestmark = pytest.mark.slow
 
@@ -140,7 +140,15 @@ def test_upload_review_commit_and_find_it_in_the_history(browser, site):
     page.get_by_role("link", name="Open batch").click()
     expect(page.locator(".status")).to_have_text("completed")
     page.get_by_role("link", name="History").click()
-    expect(page.get_by_role("row").filter(has_text="units.csv")).to_contain_text("alice (api)")
+    mine = page.get_by_role("row").filter(has_text="units.csv")
+    expect(mine).to_contain_text("alice (api)")
+    mine.get_by_role("link").click()
+    page.get_by_role("link", name="Roll back…").click()
+    page.get_by_label("Why roll it back?").fill("a test run")
+    page.get_by_role("button", name="Roll back").click()
+    expect(page.locator("q.reason")).to_have_text("a test run")
+    page.get_by_role("link", name="History").click()
+    expect(page.get_by_role("row").filter(has_text="units.csv")).to_contain_text("rolled back")
 
 
 def test_an_invalid_workbook_lists_every_error_and_gives_its_csv(browser, site, tmp_path):
@@ -311,3 +319,33 @@ def test_a_whole_workbook_is_one_upload(browser, site, tmp_path):
     expect(page.locator("[data-status]")).to_have_text("committed", timeout=30_000)
     page.get_by_role("link", name="Open batch").click()
     expect(page.get_by_role("listitem").filter(has_text="users")).to_contain_text("1")
+
+
+def test_a_blocked_rollback_shows_its_blockers_and_offers_no_button(browser, site, pg):
+    """A user typed in by hand belongs to a department of the batch: the preview names that
+    row and what to do, and offers no rollback."""
+    server, tokens = site
+    db = Database.from_url(pg[0], catalog=BUILTIN_TYPES)
+    try:
+        manual_sql(
+            db,
+            "INSERT INTO users (email, first_name, last_name) VALUES ('hand@x.org', 'H', 'M')",
+        )
+        manual_sql(
+            db,
+            "INSERT INTO user_departments (user_id, department_id, is_primary) SELECT u.id, "
+            "d.id, true FROM users u, inventory.departments d "
+            "WHERE u.email = 'hand@x.org' AND d.code = 'FIN'",
+        )
+    finally:
+        db.dispose()
+    page = browser.new_page()
+    sign_in(page, server, tokens["alice"])
+    page.get_by_role("row").filter(has_text="departments").get_by_role("link").click()
+    page.get_by_role("link", name="Roll back…").click()
+    blocked = "Blocked: rows outside the batch point at its rows"
+    expect(page.get_by_role("heading", name=blocked)).to_be_visible()
+    expect(page.locator(".blockers")).to_contain_text("user_departments")
+    expect(page.locator(".blockers")).to_contain_text("'FIN'")
+    expect(page.get_by_text("Delete or change these rows first")).to_be_visible()
+    expect(page.get_by_role("button", name="Roll back")).to_have_count(0)
