@@ -10,7 +10,11 @@ from fastapi import Request
 from starlette.datastructures import FormData, UploadFile
 from starlette.types import Message, Receive
 
+from batchport import commands
+from batchport.errors import TooManyRows
+from batchport.service.dependencies import Caller, Settings
 from batchport.service.problems import Problem
+from batchport.sessions import Session
 from batchport.vocabulary import OnExisting
 
 #: The form fields an upload may have.
@@ -141,3 +145,22 @@ def limited(receive: Receive, limit: int) -> Receive:
         return message
 
     return counting
+
+
+def keep(config: Settings, caller: Caller, form: Upload) -> Session:
+    """Keeps a read upload as the caller's session (the use case); 413 past the row limit."""
+    try:
+        return commands.upload_session(
+            config.db,
+            owner=caller.name,
+            import_type=form.import_type,
+            file_name=form.file_name,
+            content=form.content,
+            on_existing=form.on_existing,
+            encoding=form.encoding,
+            delimiter=form.delimiter,
+            limits=config.read_limits,
+            remote=caller.remote,
+        )
+    except TooManyRows as exc:
+        raise Problem(413, "too_many_rows", str(exc)) from exc

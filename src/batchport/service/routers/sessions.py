@@ -9,7 +9,6 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from batchport import commands
-from batchport.errors import TooManyRows
 from batchport.reports import to_json
 from batchport.service import models
 from batchport.service.dependencies import (
@@ -21,7 +20,7 @@ from batchport.service.dependencies import (
     throttled,
 )
 from batchport.service.problems import Problem
-from batchport.service.uploads import read_upload, schema
+from batchport.service.uploads import keep, read_upload, schema
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 
@@ -45,23 +44,7 @@ def upload_router(import_types: list[str]) -> APIRouter:
         throttled(config.throttle, keys)
         try:
             form = await read_upload(request, config.max_upload_bytes, import_types)
-            created = await run_in_threadpool(
-                commands.upload_session,
-                who.db,
-                owner=who.name,
-                import_type=form.import_type,
-                file_name=form.file_name,
-                content=form.content,
-                on_existing=form.on_existing,
-                encoding=form.encoding,
-                delimiter=form.delimiter,
-                limits=config.read_limits,
-                remote=who.remote,
-            )
-        except TooManyRows as exc:
-            problem = Problem(413, "too_many_rows", str(exc))
-            await run_in_threadpool(_refused, config, request, keys, who, problem)
-            raise problem from exc
+            created = await run_in_threadpool(keep, config, who, form)
         except Problem as exc:
             await run_in_threadpool(_refused, config, request, keys, who, exc)
             raise

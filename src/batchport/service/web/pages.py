@@ -108,15 +108,7 @@ def _roll_back(request: Request, who: Visitor, batch_id: str, reason: str, force
     caller.must_import("rollback")
     caller.own_batch(commands.get_batch(caller.db, batch_id).job, "rollback")
     if not reason:
-        preview = commands.preview_rollback(caller.db, batch_id)
-        return page(
-            request,
-            "rollback.html",
-            status=422,
-            preview=preview,
-            may_roll_back=True,
-            problem="Say why: a rollback needs a reason.",
-        )
+        return _refused(request, who, batch_id, 422, "Say why: a rollback needs a reason.")
     try:
         report = commands.rollback_batch(
             caller.db,
@@ -128,16 +120,16 @@ def _roll_back(request: Request, who: Visitor, batch_id: str, reason: str, force
             remote=caller.remote,
         )
     except RollbackRefused as exc:
-        preview = commands.preview_rollback(caller.db, batch_id)
-        return page(
-            request,
-            "rollback.html",
-            status=409,
-            preview=preview,
-            may_roll_back=True,
-            problem=str(exc),
-        )
+        return _refused(request, who, batch_id, 409, str(exc))
     return RedirectResponse(f"/ui/batches/{report.batch_id}", status_code=303)
+
+
+def _refused(request: Request, who: Visitor, batch_id: str, status: int, why: str) -> Response:
+    """The rollback's page again, saying why it was not done."""
+    preview = commands.preview_rollback(who.caller.db, batch_id)
+    return page(
+        request, "rollback.html", status=status, preview=preview, may_roll_back=True, problem=why
+    )
 
 
 def _may_roll_back(who: Visitor, job: Job) -> bool:

@@ -13,11 +13,10 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from batchport import commands
-from batchport.errors import TooManyRows
 from batchport.service import models
 from batchport.service.dependencies import Config
 from batchport.service.problems import Problem
-from batchport.service.uploads import DELIMITERS, ENCODINGS, read_upload
+from batchport.service.uploads import DELIMITERS, ENCODINGS, keep, read_upload
 from batchport.service.web.render import page
 from batchport.service.web.signin import Visiting, form_of
 from batchport.sessions import FINAL
@@ -50,22 +49,7 @@ async def upload(request: Request, who: Visiting, config: Config) -> Response:
     )
     if who.session.forged(form.csrf):
         raise Problem(403, "forbidden", "the form is not this session's (request forgery?)")
-    try:
-        created = await run_in_threadpool(
-            commands.upload_session,
-            config.db,
-            owner=who.caller.name,
-            import_type=form.import_type,
-            file_name=form.file_name,
-            content=form.content,
-            on_existing=form.on_existing,
-            encoding=form.encoding,
-            delimiter=form.delimiter,
-            limits=config.read_limits,
-            remote=who.caller.remote,
-        )
-    except TooManyRows as exc:
-        raise Problem(413, "too_many_rows", str(exc)) from exc
+    created = await run_in_threadpool(keep, config, who.caller, form)
     return RedirectResponse(f"/ui/sessions/{created.id}", status_code=303)
 
 
