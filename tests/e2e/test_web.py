@@ -251,6 +251,12 @@ def test_every_page_is_accessible_at_desk_and_phone_width(browser, site, tmp_pat
         page.get_by_label("File").set_input_files(str(bad))
         page.get_by_role("button", name="Upload and check").click()
         expect(page.locator("[data-status]")).to_have_text("invalid", timeout=30_000)
+        # The page reloads itself once the work is done: check the reloaded page.
+        expect(
+            page.get_by_role("heading", name="1 error: nothing will be imported")
+        ).to_be_visible()
+        expect(page.locator("[data-follow]")).to_have_count(0)
+        page.wait_for_load_state("load")
         _check(page, f"review-{width}", found)
         page.goto(f"{base}/ui/admin/accounts")
         _check(page, f"accounts-{width}", found)
