@@ -101,7 +101,9 @@ def test_pages_run_only_their_own_script(browser_for, tokens):
     policy = page.headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
     assert "<script>" not in page.text and 'src="/ui/static/app.js"' in page.text
-    assert client.get("/ui/static/app.js").status_code == 200
+    script = client.get("/ui/static/app.js")
+    assert script.status_code == 200 and script.headers["Cache-Control"] == "public, max-age=3600"
+    assert page.headers["Cache-Control"] == "no-store"
 
 
 def test_an_upload_page_is_refused_to_viewers_and_to_forged_posts(browser_for, tokens, db):
