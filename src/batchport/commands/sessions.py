@@ -157,8 +157,8 @@ def count_session_errors(db: Database, session_id: str, where: ErrorFilter) -> i
 
 def export_session_errors(db: Database, session_id: str, out: Path, *, limits: Limits) -> int:
     """Writes a session's errors with their rows' cells to the CSV `out`; returns its lines."""
-    found = session_errors(db, session_id)
-    session = storage.get(db, session_id)
+    session = storage.get(db, session_id)  # SessionNotFound for an unknown one
+    found = storage.errors(db, session_id)
     with storage.file_of(db, session_id) as path:
         return export_errors(
             found, path, out, encoding=session.encoding, delimiter=session.delimiter, limits=limits

@@ -59,9 +59,14 @@ class Session:
         return cls(**values)
 
     @property
+    def working(self) -> bool:
+        """Whether a step is under way or waiting (a page follows it until it is done)."""
+        return self.status not in FINAL and self.status != SessionStatus.valid
+
+    @property
     def progress(self) -> int:
         """How far its current step is, in percent (never 100 before the step is done)."""
-        if self.status in FINAL or self.status == SessionStatus.valid:
+        if not self.working:
             return 100
         if not self.rows_total:
             return 0

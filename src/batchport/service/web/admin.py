@@ -10,7 +10,7 @@ from batchport import commands
 from batchport.accounts import parse_duration
 from batchport.errors import BatchportError
 from batchport.service import models
-from batchport.service.web.render import page
+from batchport.service.web.render import page, said
 from batchport.service.web.signin import Visiting, Visitor, form_of
 from batchport.vocabulary import Role, Via
 
@@ -60,7 +60,7 @@ def _create(request: Request, who: Visitor, fields: dict[str, str]) -> Response:
             expires_in=parse_duration(wanted.expires_in) if wanted.expires_in else None,
         )
     except (ValidationError, BatchportError) as exc:
-        return _accounts(request, who, status=422, problem=_said(exc))
+        return _accounts(request, who, status=422, problem=said(exc))
     return _accounts(request, who, token=token, token_of=wanted.name.strip())
 
 
@@ -96,10 +96,3 @@ def audit(request: Request, who: Visiting) -> Response:
     query = models.AuditQuery.model_validate({**given, "limit": PAGE})
     entries = commands.audit_log(who.caller.db, query.where(), offset=query.offset, limit=PAGE)
     return page(request, "audit.html", entries=entries, query=query, limit=PAGE)
-
-
-def _said(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        error = exc.errors()[0]
-        return f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
-    return str(exc)

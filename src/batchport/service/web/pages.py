@@ -14,7 +14,7 @@ from batchport.errors import RollbackRefused
 from batchport.reports import Job
 from batchport.service import models
 from batchport.service.problems import Problem
-from batchport.service.web.render import page
+from batchport.service.web.render import page, said
 from batchport.service.web.signin import Visiting, Visitor, form_of
 from batchport.vocabulary import JobStatus, Via
 
@@ -37,7 +37,7 @@ def history(request: Request, who: Visiting) -> Response:
     try:
         query = models.JobQuery.model_validate(given)
     except ValidationError as exc:
-        raise Problem(422, "invalid_request", first_line_of(exc)) from exc
+        raise Problem(422, "invalid_request", said(exc)) from exc
     limit = min(query.limit, PAGE)
     jobs = commands.list_history(who.caller.db, query.where(), offset=query.offset, limit=limit + 1)
     return page(
@@ -135,9 +135,3 @@ def _refused(request: Request, who: Visitor, batch_id: str, status: int, why: st
 def _may_roll_back(who: Visitor, job: Job) -> bool:
     """Whether to offer a rollback: by the API's own rules."""
     return who.caller.account.can_import and who.caller.owns(job)
-
-
-def first_line_of(exc: ValidationError) -> str:
-    """A filter's problem in words: which field, and what is wrong with it."""
-    error = exc.errors()[0]
-    return f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"

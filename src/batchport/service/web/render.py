@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
@@ -26,6 +27,15 @@ def page(request: Request, name: str, status: int = 200, **context: Any) -> HTML
     """The template `name` rendered with `context` (and the signed-in browser, if any)."""
     context.setdefault("signed", getattr(request.state, "signed", None))
     return TEMPLATES.TemplateResponse(request, name, context, status_code=status)
+
+
+def said(exc: Exception) -> str:
+    """A refusal in words: a form's first invalid field and what is wrong with it, or the
+    error's own message."""
+    if isinstance(exc, ValidationError):
+        error = exc.errors()[0]
+        return f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
+    return str(exc)
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:

@@ -19,7 +19,6 @@ from batchport.service.problems import Problem
 from batchport.service.uploads import DELIMITERS, ENCODINGS, keep, read_upload
 from batchport.service.web.render import page
 from batchport.service.web.signin import Visiting, form_of
-from batchport.sessions import FINAL
 from batchport.sessions.storage import ErrorFilter
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -71,7 +70,6 @@ def session_page(
         request,
         "session.html",
         session=found,
-        working=found.status not in FINAL and found.status != "valid",
         errors=errors,
         kinds=commands.session_error_kinds(db, session_id) if found.error_count else [],
         shown=commands.count_session_errors(db, session_id, where) if found.error_count else 0,
@@ -92,7 +90,7 @@ def progress(who: Visiting, session_id: models.Key) -> dict[str, object]:
         "rows_read": found.rows_read,
         "rows_total": found.rows_total,
         "progress": found.progress,
-        "working": found.status not in FINAL and found.status != "valid",
+        "working": found.working,
     }
 
 
