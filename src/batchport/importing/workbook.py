@@ -1,4 +1,4 @@
-"""A workbook's import: every sheet named after an import type, as one batch."""
+"""A workbook's import: every visible sheet named after an import type, as one batch."""
 
 from __future__ import annotations
 
@@ -21,14 +21,15 @@ from batchport.importing.steps import (
     complete,
     drop_quietly,
     load,
-    no_progress,
     nothing,
     stage_file,
     with_changes,
     with_loaded,
 )
+from batchport.progress import Progress, no_progress
 from batchport.reports import ImportReport, Job
-from batchport.sources import WorkbookSource, is_workbook
+from batchport.sources import is_workbook
+from batchport.sources.workbook import visible_sheets
 
 
 def import_workbook(
@@ -39,29 +40,31 @@ def import_workbook(
     *,
     finish: Finish | None = None,
 ) -> list[ImportReport]:
-    """Imports every sheet named after an import type, in dependency order, as one batch.
+    """Imports every visible sheet named after an import type, in dependency order, as one
+    batch.
 
     All sheets are staged and checked, and all are loaded in one transaction, or none is:
-    errors on any sheet (each naming its sheet) reject the whole workbook.
+    errors on any sheet reject the whole workbook, and every sheet's errors (each naming its
+    sheet) are reported together.
     """
     progress = options.progress or no_progress
     with db.connect() as conn:
         if not is_workbook(path):
             raise SourceError(str(path), "a workbook import reads an .xlsx (or .xlsm, .ods) file")
-        workbook = WorkbookSource(path, limits=options.limits)
-        sheets = workbook.sheets
-        workbook.close()
-        chosen = [t for t in db.catalog.types if t.name in sheets]
-        if not chosen:
-            known = ", ".join(db.catalog)
-            raise SourceError(str(path), f"no sheet is named after an import type ({known})")
+        chosen = _chosen_types(db, path, options)
         staged: list[tuple[ImportType, Stage, ImportReport, list[RowError]]] = []
         try:
             for import_type in chosen:
+                before = sum(report.rows_total for _, _, report, _ in staged)
                 with options.open(path, import_type.name) as source, conn.begin():
                     mapping, found = map_header(import_type, source.header())
                     stage, rows_total = stage_file(
-                        conn, db, mapping, source, errors=found, progress=progress
+                        conn,
+                        db,
+                        mapping,
+                        source,
+                        errors=found,
+                        progress=_after(before, progress),
                     )
                 report = _sheet_report(import_type, path, job, rows_total, options)
                 staged.append((import_type, stage, report, found))
@@ -71,6 +74,32 @@ def import_workbook(
         finally:
             for _, stage, _, _ in staged:
                 drop_quietly(conn, stage)
+
+
+def _after(before: int, progress: Progress) -> Progress:
+    """`progress` counting on from the rows of the sheets read before."""
+    return lambda phase, rows: progress(phase, before + rows)
+
+
+def _chosen_types(db: Database, path: Path, options: ReadOptions) -> list[ImportType]:
+    """The import types the workbook has a visible sheet for, parents first.
+
+    A hidden sheet is skipped, quietly, even when named after a type: whoever fills in the
+    workbook never sees it (a template's lookup lists, an old copy kept aside).
+    """
+    sheets = visible_sheets(path, options.limits)
+    if not sheets:
+        raise SourceError(
+            str(path), "the workbook has no visible sheet; a workbook import reads only those"
+        )
+    chosen = [t for t in db.catalog.types if t.name in sheets]
+    if not chosen:
+        known = ", ".join(db.catalog)
+        raise SourceError(
+            str(path),
+            f"no visible sheet is named after an import type ({known}); hidden sheets are not read",
+        )
+    return chosen
 
 
 def _load_sheets(
@@ -84,24 +113,33 @@ def _load_sheets(
     finish: Finish,
 ) -> list[ImportReport]:
     """Checks and loads the staged sheets in order in one transaction; rejects them all if
-    any has errors. Once a sheet is rejected, later sheets (whose rows may point at its rows)
-    are not checked against the database: their errors would mostly echo the first one's."""
+    any has errors, listing every sheet's errors.
+
+    A sheet is checked against the database, which holds the sheets loaded before it. Once
+    one has errors no later sheet is loaded, and each is checked against the unloaded
+    sheets' staged rows as well (`_settle_references`)."""
     reports: list[ImportReport] = []
     errors: list[RowError] = []
+    unloaded: list[Stage] = []
+    progress = options.progress or no_progress
+    rows_total = sum(report.rows_total for _, _, report, _ in staged)
     with db.dialect.begin_write(conn) as transaction:
         with changes.writing(conn, job.job_id if job else str(uuid.uuid4())):
             for import_type, stage, report, cell_errors in staged:
-                found = list(cell_errors)
-                if not errors:
-                    found += check_stage(conn, stage, db.catalog, on_existing=options.on_existing)
+                progress("checking", rows_total)
+                _settle_references(conn, stage, unloaded)
+                found = cell_errors + check_stage(
+                    conn, stage, db.catalog, on_existing=options.on_existing
+                )
                 ordered = sorted(found, key=lambda e: e.row)
                 errors += [replace(e, sheet=import_type.name) for e in ordered]
                 if errors:
+                    unloaded.append(stage)
                     continue
+                progress("loading", rows_total)
                 loaded = load(conn, db, stage, job, options)
                 reports.append(with_loaded(report, import_type, loaded))
         if errors:
-            rows_total = sum(report.rows_total for _, _, report, _ in staged)
             whole = _sheet_report(None, path, job, rows_total, options)
             raise FileRejected(
                 with_changes(whole, status="invalid" if job is None else "failed", errors=errors)
@@ -111,6 +149,34 @@ def _load_sheets(
         else:
             complete(conn, job, reports, finish)
         return reports
+
+
+def _settle_references(conn: sa.Connection, stage: Stage, unloaded: list[Stage]) -> None:
+    """Clears the stage's references to keys that earlier, unloaded sheets hold, so that its
+    check reports only keys found in no sheet and not in the database.
+
+    A key on a row with an error counts too: that row's own error says what to fix. A sheet
+    without its key column has no key to go by, so every reference to it is cleared. Only a
+    rejected workbook has unloaded sheets: this stage is then never loaded, and the
+    transaction that clears its references rolls back.
+    """
+    earlier = {s.import_type.name: s for s in unloaded}
+    rows = stage.rows
+    for reference in stage.import_type.references:
+        if target := earlier.get(reference.to):
+            value = rows.c[reference.field]
+            conn.execute(rows.update().where(_held(value, target)).values({reference.field: None}))
+    for link, table in stage.links:
+        if target := earlier.get(link.to):
+            conn.execute(table.delete().where(_held(table.c.target_key, target)))
+
+
+def _held(value: sa.ColumnElement[object], stage: Stage) -> sa.ColumnElement[bool]:
+    """True where `value` is a key the stage holds, or anywhere if its sheet has no key column."""
+    key = stage.import_type.key
+    if key not in stage.present:
+        return sa.true()
+    return sa.exists().where(stage.rows.c[key] == value)
 
 
 def _sheet_report(

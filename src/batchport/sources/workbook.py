@@ -1,7 +1,8 @@
 """XLSX (and other spreadsheet) workbooks, read with calamine, which expands no XML entities.
 
 calamine holds a whole sheet in memory, so a zipped workbook's archive is checked first, as a
-stream (`archive`), against the limits.
+stream (`archive`), against the limits. A hidden sheet (hidden or very hidden) is read only when
+it is named: its author hid it from whoever fills in the workbook, so it is no data of theirs.
 """
 
 from __future__ import annotations
@@ -22,38 +23,43 @@ _ZIPPED = frozenset({".xlsx", ".xlsm", ".xlsb", ".ods"})
 
 
 class WorkbookSource(Source):
-    """One sheet of a workbook: the one named `sheet`, else the first."""
+    """One sheet of a workbook: the one named `sheet` (hidden or not), else the first visible."""
 
     def __init__(
         self, path: Path, *, sheet: str | None = None, limits: Limits | None = None
     ) -> None:
         super().__init__(path, limits or Limits())
-        if path.suffix.lower() in _ZIPPED:
-            check_archive(path, self.name, self.limits)
+        self._workbook = _open(path, self.name, self.limits)
         try:
-            self._workbook = python_calamine.CalamineWorkbook.from_path(str(path))
-        except FileNotFoundError as exc:
-            raise SourceError(self.name, "cannot open the file: no such file") from exc
-        except python_calamine.PasswordError as exc:
-            raise SourceError(self.name, "the workbook is password-protected") from exc
-        except (python_calamine.CalamineError, OSError, ValueError) as exc:
-            raise SourceError(self.name, f"not a readable workbook ({exc})") from exc
-        names = self._workbook.sheet_names
-        if sheet is not None and sheet not in names:
-            raise SourceError(
-                self.name, f"the workbook has no sheet {sheet!r}; its sheets: {', '.join(names)}"
-            )
-        if not names:
-            raise SourceError(self.name, "the workbook has no sheets")
-        self.sheet = sheet if sheet is not None else names[0]
+            self.sheet = self._chosen(sheet)
+        except SourceError:
+            self._workbook.close()
+            raise
         self.name = f"{path}[{self.sheet}]"
         self._rows = self._numbered_rows()
         self._header: list[str] | None = None
 
-    @property
-    def sheets(self) -> list[str]:
-        """The names of all the workbook's sheets, in order."""
-        return list(self._workbook.sheet_names)
+    def _chosen(self, sheet: str | None) -> str:
+        """The sheet to read: `sheet`, which the workbook must have, else the first visible."""
+        names = self._workbook.sheet_names
+        if not names:
+            raise SourceError(self.name, "the workbook has no sheets")
+        if sheet is not None:
+            if sheet not in names:
+                raise SourceError(
+                    self.name,
+                    f"the workbook has no sheet {sheet!r}; its sheets: {', '.join(names)}",
+                )
+            return sheet
+        visible = _visible(self._workbook)
+        if not visible:
+            raise SourceError(
+                self.name,
+                f"the workbook has no visible sheet (its sheets: {', '.join(names)}); "
+                "a hidden sheet is read only when it is named",
+                hint="name the sheet to read with --sheet",
+            )
+        return visible[0]
 
     def header(self) -> list[str]:
         if self._header is None:
@@ -85,6 +91,57 @@ class WorkbookSource(Source):
 
     def close(self) -> None:
         self._workbook.close()
+
+
+def visible_sheets(path: Path, limits: Limits) -> list[str]:
+    """The names of the sheets a user sees in the workbook, in order (none if all are hidden)."""
+    listing = _Listing(path, limits)
+    try:
+        return _visible(listing.workbook)
+    finally:
+        listing.close()
+
+
+class _Listing(Source):
+    """A workbook opened, after the checks every source makes, only to list its sheets."""
+
+    def __init__(self, path: Path, limits: Limits) -> None:
+        super().__init__(path, limits)
+        self.workbook = _open(path, self.name, limits)
+
+    def header(self) -> list[str]:
+        raise NotImplementedError
+
+    def _blocks(self, size: int) -> Iterator[Block]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.workbook.close()
+
+
+def _visible(workbook: python_calamine.CalamineWorkbook) -> list[str]:
+    """The visible worksheets' names: a hidden sheet is no data of whoever fills in the
+    workbook, and a chart sheet holds no cells."""
+    return [
+        sheet.name
+        for sheet in workbook.sheets_metadata
+        if sheet.visible == python_calamine.SheetVisibleEnum.Visible
+        and sheet.typ == python_calamine.SheetTypeEnum.WorkSheet
+    ]
+
+
+def _open(path: Path, name: str, limits: Limits) -> python_calamine.CalamineWorkbook:
+    """The workbook opened by calamine, once its archive has passed the limits."""
+    if path.suffix.lower() in _ZIPPED:
+        check_archive(path, name, limits)
+    try:
+        return python_calamine.CalamineWorkbook.from_path(str(path))
+    except FileNotFoundError as exc:
+        raise SourceError(name, "cannot open the file: no such file") from exc
+    except python_calamine.PasswordError as exc:
+        raise SourceError(name, "the workbook is password-protected") from exc
+    except (python_calamine.CalamineError, OSError, ValueError) as exc:
+        raise SourceError(name, f"not a readable workbook ({exc})") from exc
 
 
 def _text(cell: object) -> str:
