@@ -23,13 +23,17 @@ BatchportError
 ├── SessionNotFound           (service) no import session has this id
 └── SessionConflict           (service) the session's status does not allow this
 
+Interrupted (a KeyboardInterrupt, not a BatchportError): Ctrl-C stopped an import or a
+rollback; it says what became of the job and its data.
+
 NotLoadable (not a BatchportError, never reaches a user): a fast path cannot prove the rows
 valid and hands over to the staged path, which reports exactly why. A parser's `CellInvalid`
 (in `columns.parsers`) likewise becomes a `RowError` before anyone sees it. The API's
 `service.problems.Problem` is an HTTP answer, not an error of batchport's: no valid token, no
 right, a request too large or malformed (the BatchportErrors above get their status there too).
 
-`first_line` gives any exception's text as a user sees it.
+`first_line` gives any exception's text as a user sees it; `code_of` its code in JSON
+(`file_rejected`), the same for the API and the CLI's `--json`.
 """
 
 from __future__ import annotations
@@ -46,6 +50,16 @@ class BatchportError(Exception):
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or (self.__doc__ or "").strip())
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGINT) stopped the work; the message says what became of the job.
+
+    A KeyboardInterrupt still, so that a library caller's own handling of Ctrl-C works as
+    before."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
 
 
 class ConfigurationError(BatchportError):
@@ -133,8 +147,19 @@ class FileRejected(BatchportError):
         self.errors = report.errors
         count = len(report.errors)
         super().__init__(
-            f"{report.file_name}: {count} error{'s' if count != 1 else ''}; nothing was imported"
+            f"{report.file_name}: {count:,} error{'s' if count != 1 else ''}; nothing was imported"
         )
+        existing = sum(_KEY_EXISTS in error.message for error in self.errors)
+        self.hint = (
+            f"{existing:,} of the rows are already in the database: --on-existing skip leaves "
+            "them as they are, --on-existing update updates them (a rollback restores them)"
+            if existing
+            else None
+        )
+
+
+#: How a row error says its key is in the database already (checks.staged words it so).
+_KEY_EXISTS = "already exists in the database"
 
 
 class ImportFailed(BatchportError):
@@ -251,13 +276,34 @@ class RollbackBlocked(RollbackRefused):
         self.conflicts = conflicts or []
         reasons = []
         if references:
-            reasons.append(f"{len(references)} row(s) outside the batch reference its rows")
+            reasons.append(f"{_rows(len(references))} outside the batch reference its rows")
         if self.conflicts:
-            reasons.append(f"{len(self.conflicts)} row(s) it updated cannot be restored")
+            reasons.append(f"{_rows(len(self.conflicts))} it updated cannot be restored")
         super().__init__(
             f"batch {batch_id} cannot be rolled back: {' and '.join(reasons)}; nothing was changed",
             batch_id=batch_id,
         )
+        self.hint = unblocking(batch_id, references)
+
+
+def unblocking(batch_id: str, references: list[ReferencingRow]) -> str | None:
+    """What to do first: roll back the batches whose rows hold on to this one's (naming
+    them), and take away the rows no batch imported."""
+    batches = list(dict.fromkeys(r.batch_id for r in references if r.batch_id))
+    steps = []
+    if len(batches) == 1:
+        steps.append(f"roll back batch {batches[0]}: batchport rollback {batches[0]}")
+    elif batches:
+        steps.append(f"roll back batches {', '.join(batches)}, newest first")
+    if any(r.batch_id is None for r in references):
+        steps.append("delete or repoint the rows no import made (entered by hand or elsewhere)")
+    if not steps:
+        return None
+    return f"first {'; and '.join(steps)}; then this batch {batch_id}"
+
+
+def _rows(count: int) -> str:
+    return f"{count:,} row{'' if count == 1 else 's'}"
 
 
 class RowsEdited(RollbackRefused):
@@ -266,9 +312,9 @@ class RowsEdited(RollbackRefused):
     def __init__(self, batch_id: str, edited: list[EditedRow]) -> None:
         self.edited = edited
         super().__init__(
-            f"batch {batch_id} cannot be rolled back: {len(edited)} of its row(s) were edited "
-            "after the import (roll back anyway, losing those edits, with --force-edited); "
-            "nothing was changed",
+            f"batch {batch_id} cannot be rolled back: {_rows(len(edited))} of it "
+            f"{'was' if len(edited) == 1 else 'were'} edited after the import (roll back "
+            "anyway, losing those edits, with --force-edited); nothing was changed",
             batch_id=batch_id,
         )
 
@@ -291,6 +337,16 @@ class SessionConflict(BatchportError):
 
 class NotLoadable(Exception):
     """The rows cannot be loaded as they are; the staged path will say exactly why."""
+
+
+def code_of(error: BaseException) -> str:
+    """The error's code for machine-readable output (the API's and the CLI's `--json`):
+    its class name in snake_case (`FileRejected` is `file_rejected`), or `internal_error`
+    for an exception that is not batchport's."""
+    if not isinstance(error, BatchportError):
+        return "internal_error"
+    name = type(error).__name__
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
 
 
 def first_line(error: object) -> str:

@@ -8,20 +8,24 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.metadata import version
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from batchport.builtin_types import BUILTIN_TYPES
 from batchport.database import Database
-from batchport.errors import BatchportError, RollbackBlocked, RowsEdited, first_line
+from batchport.errors import BatchportError, Interrupted, RollbackBlocked, RowsEdited, code_of
 
-#: Exit codes: 0 success, 1 a validation or user error, 2 a usage error (Typer's own).
+#: Exit codes: 0 success, 1 a validation or user error, 2 a usage error (Typer's own),
+#: 130 interrupted (Ctrl-C), as shells report a process SIGINT ended.
 EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
 #: At most this many row errors are printed as a table; --json gives them all.
 SHOWN_ERRORS = 50
 
@@ -29,7 +33,6 @@ app = typer.Typer(
     help="Import spreadsheets into a database so that every import can be taken back exactly.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
 )
 db_app = typer.Typer(help="Schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -67,6 +70,12 @@ class Settings:
             self._database.dispose()
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        out.print(f"batchport {version('batchport')}", highlight=False)
+        raise typer.Exit
+
+
 @app.callback()
 def _main(
     ctx: typer.Context,
@@ -80,6 +89,15 @@ def _main(
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print batchport's version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
 ) -> None:
     ctx.obj = Settings(database_url=database_url, debug=debug)
     ctx.call_on_close(ctx.obj.close)
@@ -90,14 +108,26 @@ def main() -> None:
     # psycopg logs what it ignores while closing a connection the server ended; the error
     # itself reaches the user once, as batchport's message.
     logging.getLogger("psycopg").addHandler(logging.NullHandler())
-    app()
+    # One name however it is started (`python -m batchport` too): usage lines and shell
+    # completion say `batchport`.
+    app(prog_name="batchport")
 
 
 @contextmanager
-def reported(ctx: typer.Context, as_json: bool) -> Iterator[None]:
-    """Turns batchport's errors into a one-line message (or JSON) and exit code 1."""
+def reported(
+    ctx: typer.Context, as_json: bool, *, interrupted: str = "interrupted"
+) -> Iterator[None]:
+    """Turns batchport's errors into a one-line message (or JSON) and exit code 1, and Ctrl-C
+    into one line saying what became of the work (`interrupted`, unless the use case said
+    more) and exit code 130."""
     try:
         yield
+    except KeyboardInterrupt as exc:
+        if ctx.obj is not None and ctx.obj.debug:
+            raise
+        said = str(exc) if isinstance(exc, Interrupted) else interrupted
+        err.print(f"\n{said}" if sys.stderr.isatty() else said, highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except BatchportError as exc:
         if ctx.obj is not None and ctx.obj.debug:
             raise
@@ -122,25 +152,28 @@ def fail(exc: Exception, as_json: bool, *, internal: bool = False) -> NoReturn:
             details["conflicts"] = [str(c) for c in exc.conflicts]
         if isinstance(exc, RowsEdited):
             details["edited"] = [str(r) for r in exc.edited]
-        code = "internal_error" if internal else type(exc).__name__
+        code = "internal_error" if internal else code_of(exc)
         print_json({"error": {"code": code, "message": str(exc), "details": details}})
     else:
-        chain = str(exc)
+        said = str(exc)
         if hint := getattr(exc, "hint", None):
-            chain += f" ({hint})"
-        cause = exc.__cause__
+            said += f" ({hint})"
         if internal:
-            chain = f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
-        elif cause is not None and str(cause) and str(cause) not in chain:
-            chain += f" (caused by {type(cause).__name__}: {first_line(cause)})"
-        err.print(f"[red]error:[/] {chain}", highlight=False, markup=True)
+            said = f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
+        err.print("[red]error:[/] ", escape(said), sep="", highlight=False)
         if isinstance(exc, RollbackBlocked):
-            for blocker in [*exc.references, *exc.conflicts]:
-                err.print(f"  - {blocker}", highlight=False)
+            listed([*exc.references, *exc.conflicts], console=err)
         if isinstance(exc, RowsEdited):
-            for edited in exc.edited:
-                err.print(f"  - {edited}", highlight=False)
+            listed(exc.edited, console=err)
     raise typer.Exit(EXIT_ERROR)
+
+
+def listed(items: Sequence[object], *, console: Console) -> None:
+    """Prints `items` as a list, the first `SHOWN_ERRORS` of them (--json gives them all)."""
+    for item in items[:SHOWN_ERRORS]:
+        console.print(f"  - {item}", highlight=False)
+    if len(items) > SHOWN_ERRORS:
+        console.print(f"  ... and {len(items) - SHOWN_ERRORS:,} more (--json lists them all)")
 
 
 def confirm(question: str, cancelled: str) -> None:

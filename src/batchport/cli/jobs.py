@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -19,12 +21,17 @@ from batchport.cli.base import (
     app,
     confirm,
     err,
+    listed,
     out,
     print_json,
     reported,
 )
-from batchport.errors import FileRejected
+from batchport.cli.progress import estimated_rows, shown, wanted
+from batchport.cli.wording import counted, tables
+from batchport.database import Database
+from batchport.errors import FileRejected, unblocking
 from batchport.history import JobFilter
+from batchport.importing import ReadOptions
 from batchport.reports import ImportReport, Job, RollbackPreview
 from batchport.sources import Limits
 from batchport.vocabulary import OnExisting, Via
@@ -32,6 +39,18 @@ from batchport.vocabulary import OnExisting, Via
 #: The CLI reads a workbook on its user's own machine: it may take more memory than the
 #: service's bound (`Limits.max_workbook_memory`), enough for a sheet of a million rows.
 CLI_WORKBOOK_MEMORY = 1 << 30
+
+
+def _known_encoding(name: str | None) -> str | None:
+    """The --encoding given, if Python knows it; else a usage error (exit code 2)."""
+    if name is not None:
+        try:
+            codecs.lookup(name)
+        except LookupError:
+            raise typer.BadParameter(
+                f"unknown encoding {name!r}; e.g. utf-8, cp1252, latin-1, utf-16, cp1251"
+            ) from None
+    return name
 
 
 @app.command("import")
@@ -47,7 +66,13 @@ def import_(
     file: Annotated[Path, typer.Argument(help="A .csv or .xlsx file.")],
     sheet: Annotated[str | None, typer.Option(help="The sheet of a workbook to read.")] = None,
     encoding: Annotated[
-        str | None, typer.Option(help="The CSV file's encoding (default: UTF-8).")
+        str | None,
+        typer.Option(
+            help="The CSV file's encoding, e.g. cp1252 (default: detected: a byte-order mark, "
+            "else UTF-8, else what charset-normalizer finds with confidence; a file it cannot "
+            "tell is refused, asking for this option).",
+            callback=_known_encoding,
+        ),
     ] = None,
     on_existing: Annotated[
         OnExisting,
@@ -102,35 +127,28 @@ def import_(
         max_unpacked_bytes=max_file_size << 20,
         max_workbook_memory=max_workbook_memory << 20,
     )
-    with reported(ctx, as_json):
+    stopped = "nothing was written (dry run)" if dry_run else "nothing was imported"
+    with reported(ctx, as_json, interrupted=f"interrupted; {stopped}"):
         db = ctx.obj.database()
+        drawn = wanted(as_json)
+        total = estimated_rows(file) if drawn and import_type != commands.WORKBOOK else None
         try:
-            if import_type == commands.WORKBOOK:
-                reports = commands.run_workbook_import(
+            with shown(drawn, file.name, total=total, estimated=True) as progress:
+                reports = _imported(
                     db,
+                    import_type,
                     file,
                     actor=actor_name(actor),
-                    via=Via.cli,
-                    limits=limits,
-                    dry_run=dry_run,
-                    on_existing=on_existing.value,
-                )
-            else:
-                reports = [
-                    commands.run_import(
-                        db,
-                        import_type,
-                        file,
-                        actor=actor_name(actor),
-                        via=Via.cli,
-                        encoding=encoding,
-                        sheet=sheet,
+                    read=ReadOptions(
+                        encoding,
+                        sheet,
+                        progress,
+                        on_existing.value,
                         delimiter=delimiter,
                         limits=limits,
-                        dry_run=dry_run,
-                        on_existing=on_existing.value,
-                    )
-                ]
+                    ),
+                    dry_run=dry_run,
+                )
         except FileRejected as exc:
             if errors_out is not None:
                 written = commands.export_errors(
@@ -142,7 +160,7 @@ def import_(
                     delimiter=delimiter,
                     limits=limits,
                 )
-                err.print(f"{written} error(s) written to {errors_out}", highlight=False)
+                err.print(f"{counted(written, 'errors')} written to {errors_out}", highlight=False)
             if as_json:
                 print_json(exc.report.to_json())
             else:
@@ -155,7 +173,39 @@ def import_(
             else [r.to_json() for r in reports]
         )
     else:
-        _print_import(reports)
+        _print_import(reports, file)
+
+
+def _imported(
+    db: Database, import_type: str, file: Path, *, actor: str, read: ReadOptions, dry_run: bool
+) -> list[ImportReport]:
+    """The reports of one file's import (one) or a workbook's (one per sheet)."""
+    if import_type == commands.WORKBOOK:
+        return commands.run_workbook_import(
+            db,
+            file,
+            actor=actor,
+            via=Via.cli,
+            limits=read.limits,
+            dry_run=dry_run,
+            on_existing=read.on_existing,
+            progress=read.progress,
+        )
+    report = commands.run_import(
+        db,
+        import_type,
+        file,
+        actor=actor,
+        via=Via.cli,
+        encoding=read.encoding,
+        sheet=read.sheet,
+        delimiter=read.delimiter,
+        limits=read.limits,
+        dry_run=dry_run,
+        on_existing=read.on_existing,
+        progress=read.progress,
+    )
+    return [report]
 
 
 @app.command()
@@ -180,8 +230,9 @@ def rollback(
 ) -> None:
     """Take a batch back in one transaction: restore the rows it updated, delete the rows it
     created (children first)."""
-    with reported(ctx, as_json):
+    with reported(ctx, as_json, interrupted="interrupted; nothing was rolled back"):
         db = ctx.obj.database()
+        total = None
         if dry_run or not yes:
             preview = commands.preview_rollback(db, batch_id, force_edited=force_edited)
             if dry_run:
@@ -190,24 +241,27 @@ def rollback(
             _print_preview(preview, as_json=False, console=err)
             if preview.possible:
                 confirm("Roll back this batch?", "Rollback cancelled; nothing was changed.")
-        report = commands.rollback_batch(
-            db,
-            batch_id,
-            actor=actor_name(actor),
-            via=Via.cli,
-            reason=reason,
-            force_edited=force_edited,
-        )
+            total = sum(preview.rows.values()) + sum(preview.restores.values())
+        with shown(wanted(as_json), f"batch {batch_id}", total=total) as progress:
+            report = commands.rollback_batch(
+                db,
+                batch_id,
+                actor=actor_name(actor),
+                via=Via.cli,
+                reason=reason,
+                force_edited=force_edited,
+                progress=progress,
+            )
     if as_json:
         print_json(report.to_json())
         return
-    deleted = ", ".join(f"{n} {table}" for table, n in report.deleted.items() if n) or "no rows"
-    restored = ", ".join(f"{n} {table}" for table, n in report.restored.items())
+    restored = tables(report.restored, none="")
     out.print(
-        f"Rolled back batch {report.batch_id}: deleted {deleted}"
+        f"Rolled back batch {report.batch_id}: deleted {tables(report.deleted)}"
         + (f"; restored {restored}" if restored else "")
         + (" (forced over edited rows)" if report.forced else "")
-        + "."
+        + ".",
+        highlight=False,
     )
 
 
@@ -227,19 +281,34 @@ def history_(
     if as_json:
         print_json([job.to_json() for job in jobs])
         return
-    table = Table("started (UTC)", "type", "status", "file", "rows", "by")
+    out.print(_history_table(jobs, width=out.width) if jobs else "No import jobs.")
+
+
+#: From this width on the history shows each job's file and who imported it too.
+WIDE = 120
+
+
+def _history_table(jobs: list[Job], *, width: int) -> Table:
+    """The jobs, newest first, one line each: in 80 columns the time, type, status, rows and
+    the whole batch id (to copy into `rollback`); wider, the file and who imported it too."""
+    wide = width >= WIDE
+    table = Table(box=box.SIMPLE_HEAD, padding=0, pad_edge=False, show_edge=False)
+    # In 80 columns the time goes under the date.
+    table.add_column("started (UTC)", no_wrap=wide, min_width=10)
+    table.add_column("type", overflow="fold")
+    table.add_column("status", overflow="fold")
+    table.add_column("rows", justify="right", no_wrap=True)
+    if wide:
+        table.add_column("file", overflow="ellipsis", max_width=40)
+        table.add_column("by", overflow="ellipsis", max_width=24)
     table.add_column("batch_id", no_wrap=True, min_width=36)
     for job in jobs:
-        table.add_row(
-            f"{job.started_at:%Y-%m-%d %H:%M:%S}" if job.started_at else "",
-            job.import_type,
-            job.status,
-            job.file_name or "",
-            str(job.rows_imported),
-            _who(job.imported_by, job.imported_via),
-            job.batch_id,
-        )
-    out.print(table if jobs else "No import jobs.")
+        started = f"{job.started_at:%Y-%m-%d %H:%M}" if job.started_at else ""
+        cells = [started, job.import_type, job.status, f"{job.rows_imported:,}"]
+        if wide:
+            cells += [job.file_name or "", _who(job.imported_by, job.imported_via)]
+        table.add_row(*cells, job.batch_id)
+    return table
 
 
 @app.command()
@@ -257,29 +326,41 @@ def batch(
         _print_job(report.job, report.rows, console=out)
 
 
-def _print_import(reports: list[ImportReport]) -> None:
+def _print_import(reports: list[ImportReport], file: Path) -> None:
+    """One line: what was (or would be) created, updated and skipped, and how to undo it."""
+    first, last = reports[0], reports[-1]
+    named = file.name
+    if len(reports) > 1 or first.import_type != last.import_type or "[" in first.file_name:
+        named += f" (sheets {', '.join(r.import_type for r in reports)})"
+    created: dict[str, int] = {}
     for report in reports:
-        done = ", ".join(f"{n} {table}" for table, n in report.created.items())
-        if report.on_existing != "error":
-            table = report.import_type
-            done += (
-                f"; {report.updated} {table} updated, {report.unchanged} unchanged"
-                if report.on_existing == "update"
-                else f"; {report.skipped} {table} skipped (already there)"
-            )
-        if report.dry_run:
-            out.print(
-                f"{report.file_name}: {report.rows_total} rows are valid; "
-                f"an import would create {done}. Nothing was written (dry run)."
-            )
-        else:
-            out.print(f"Imported {report.file_name}: created {done}.")
-    last = reports[-1] if reports else None
-    if last is not None and not last.dry_run:
+        for table, count in report.created.items():
+            created[table] = created.get(table, 0) + count
+    done = tables(created, none="nothing") + "".join(_existing(r) for r in reports)
+    if last.dry_run:
+        valid = sum(r.rows_total for r in reports)
         out.print(
-            f"batch_id {last.batch_id} (job {last.job_id}); "
-            f"undo with: batchport rollback {last.batch_id}"
+            f"{named}: {counted(valid, 'rows')} {'is' if valid == 1 else 'are'} valid; an "
+            f"import would create {done}. Nothing was written (dry run).",
+            highlight=False,
         )
+    else:
+        out.print(
+            f"Imported {named}: created {done}; batch_id {last.batch_id}, undo with: "
+            f"batchport rollback {last.batch_id}",
+            highlight=False,
+        )
+
+
+def _existing(report: ImportReport) -> str:
+    """What became of the rows whose key was already there: `; 5 users updated, 3
+    unchanged` or `; 5 users skipped (already there)`; nothing when such rows are errors."""
+    table = report.import_type
+    if report.on_existing == "update":
+        return f"; {counted(report.updated, table)} updated, {report.unchanged:,} unchanged"
+    if report.on_existing == "skip":
+        return f"; {counted(report.skipped, table)} skipped (already there)"
+    return ""
 
 
 def _print_row_errors(exc: FileRejected) -> None:
@@ -294,7 +375,9 @@ def _print_row_errors(exc: FileRejected) -> None:
     err.print(table)
     hidden = len(exc.errors) - SHOWN_ERRORS
     if hidden > 0:
-        err.print(f"... and {hidden} more errors (--json lists them all).")
+        err.print(f"... and {hidden:,} more errors (--json lists them all).")
+    if exc.hint:
+        err.print(f"To import the file: {exc.hint}.", highlight=False)
 
 
 def _print_preview(preview: RollbackPreview, as_json: bool, console: Console = out) -> None:
@@ -306,23 +389,25 @@ def _print_preview(preview: RollbackPreview, as_json: bool, console: Console = o
         console.print(f"[red]cannot be rolled back:[/] {preview.refusal}", highlight=False)
     for table, count in preview.restores.items():
         console.print(
-            f"  {table}: {count} rows would be restored to their values before the import"
+            f"  {table}: {counted(count, 'rows')} would be restored to their values before "
+            "the import"
         )
     if preview.references:
         console.print(
-            f"[red]blocked:[/] {len(preview.references)} row(s) outside the batch reference it:",
+            f"[red]blocked:[/] {counted(len(preview.references), 'rows')} outside the batch "
+            "reference it:",
             highlight=False,
         )
-        for reference in preview.references:
-            console.print(f"  - {reference}", highlight=False)
+        listed(preview.references, console=console)
+        if first := unblocking(preview.job.batch_id, preview.references):
+            console.print(f"To roll it back: {first}.", highlight=False)
     if preview.conflicts:
         console.print(
-            f"[red]blocked:[/] {len(preview.conflicts)} row(s) the batch updated cannot be "
-            "restored:",
+            f"[red]blocked:[/] {counted(len(preview.conflicts), 'rows')} the batch updated "
+            "cannot be restored:",
             highlight=False,
         )
-        for conflict in preview.conflicts:
-            console.print(f"  - {conflict}", highlight=False)
+        listed(preview.conflicts, console=console)
     if preview.edited:
         label = (
             "[yellow]edits that --force-edited would lose:[/]"
@@ -331,9 +416,8 @@ def _print_preview(preview: RollbackPreview, as_json: bool, console: Console = o
                 "[red]blocked:[/] rows edited since the import (--force-edited rolls back anyway):"
             )
         )
-        console.print(f"{label} {len(preview.edited)} row(s)", highlight=False)
-        for edited in preview.edited:
-            console.print(f"  - {edited}", highlight=False)
+        console.print(f"{label} {counted(len(preview.edited), 'rows')}", highlight=False)
+        listed(preview.edited, console=console)
     if preview.possible:
         console.print("Nothing blocks this rollback.")
 
@@ -351,7 +435,7 @@ def _print_job(job: Job, rows: dict[str, int], *, console: Console, verb: str = 
         )
     )
     for table, count in rows.items():
-        console.print(f"  {table}: {count} rows" + (f" {verb}" if verb else ""))
+        console.print(f"  {table}: {counted(count, 'rows')}" + (f" {verb}" if verb else ""))
     if not rows:
         console.print("  no rows carry this batch id")
 

@@ -18,6 +18,7 @@ from batchport.errors import (
     ConfigurationError,
     FileRejected,
     ImportFailed,
+    Interrupted,
     RowError,
     SourceError,
 )
@@ -199,6 +200,11 @@ def _as_job(
             reason = database_failure(exc)
             _record_failure(db, job, reason, remote=remote, outcome="failed")
             raise ImportFailed(reason, job_id=job.job_id, batch_id=job.batch_id) from exc
+        except KeyboardInterrupt as exc:
+            _record_failure(db, job, INTERRUPTED, remote=remote, outcome="failed")
+            raise Interrupted(
+                f"interrupted; nothing was imported — job {job.job_id} is failed: {INTERRUPTED}"
+            ) from exc
         except BaseException:
             _record_failure(db, job, INTERRUPTED, remote=remote, outcome="failed")
             raise

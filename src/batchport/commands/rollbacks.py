@@ -15,10 +15,12 @@ from batchport.database import Database
 from batchport.errors import (
     BatchNotFound,
     BatchportError,
+    Interrupted,
     RollbackRefused,
 )
 from batchport.liveness import INTERRUPTED, working_on
 from batchport.process import this_worker
+from batchport.progress import Progress, no_progress
 from batchport.reports import (
     Job,
     RollbackPreview,
@@ -38,6 +40,7 @@ def rollback_batch(
     force_edited: bool = False,
     remote: str | None = None,
     via: Via = Via.library,
+    progress: Progress | None = None,
 ) -> RollbackReport:
     """Takes the batch back in one transaction: restores the rows it updated to their prior
     values, then deletes every row it created, children first.
@@ -49,7 +52,7 @@ def rollback_batch(
     `force_edited`, which history records). The job is `rolling_back` while this runs,
     `rolled_back` once done, and `rollback_failed` (data unchanged) if it fails. The audit log
     gets a row either way, in the transaction that records the outcome. `via` says where
-    `actor` acts from (`Via`), recorded with the name.
+    `actor` acts from (`Via`), recorded with the name; `progress` hears each phase begin.
     """
     audit_entry = {"actor": actor, "via": via, "action": "rollback", "remote": remote}
     ready(db)
@@ -73,7 +76,14 @@ def rollback_batch(
             )
             raise
         return _take_back(
-            conn, db, job, assessed, reason=reason, force=force_edited, audit_entry=audit_entry
+            conn,
+            db,
+            job,
+            assessed,
+            reason=reason,
+            force=force_edited,
+            audit_entry=audit_entry,
+            progress=progress or no_progress,
         )
 
 
@@ -86,6 +96,7 @@ def _take_back(
     reason: str | None,
     force: bool,
     audit_entry: dict[str, Any],
+    progress: Progress,
 ) -> RollbackReport:
     """The rollback's one deleting transaction (run again if the database aborts it for a
     deadlock or a conflicting write), then the report; on failure the job is marked
@@ -95,7 +106,7 @@ def _take_back(
     def attempt() -> tuple[dict[str, int], dict[str, int]]:
         with db.dialect.begin_write(conn, snapshot=True), changes.writing(conn, job.job_id):
             done = rollback.take_back(
-                conn, db.dialect, db.catalog, job.batch_id, assessed, force=force
+                conn, db.dialect, db.catalog, job.batch_id, assessed, force=force, progress=progress
             )
             history.mark_rolled_back(conn, job, reason=reason, forced=force)
             audit.write(conn, **audit_entry, outcome="ok", batch_id=job.batch_id, detail=reason)
@@ -124,6 +135,11 @@ def _take_back(
                 job.batch_id,
                 database_failure(recording),
             )
+        if isinstance(exc, KeyboardInterrupt):
+            raise Interrupted(
+                f"interrupted; nothing was rolled back — batch {job.batch_id} is "
+                f"rollback_failed: {INTERRUPTED} (roll it back again)"
+            ) from exc
         if failure is exc:
             raise
         raise failure from exc

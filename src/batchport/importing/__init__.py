@@ -10,7 +10,8 @@ row, checks the whole file with set-based SQL and reports every error exactly.
 """
 
 from batchport.importing.file import import_file
-from batchport.importing.steps import Finish, Progress, ReadOptions
+from batchport.importing.steps import Finish, ReadOptions
 from batchport.importing.workbook import import_workbook
+from batchport.progress import Progress
 
 __all__ = ["Finish", "Progress", "ReadOptions", "import_file", "import_workbook"]

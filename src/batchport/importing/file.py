@@ -22,7 +22,6 @@ from batchport.importing.steps import (
     complete,
     drop_quietly,
     load,
-    no_progress,
     nothing,
     opened,
     rejected,
@@ -33,6 +32,7 @@ from batchport.importing.steps import (
     with_loaded,
 )
 from batchport.loading.direct import DirectLoader
+from batchport.progress import no_progress
 from batchport.reports import ImportReport, Job
 
 
@@ -88,7 +88,7 @@ def _precheck(
         for chunk in valid_chunks(mapping, source, share=True):
             checker.check(chunk)
             rows_total += len(chunk)
-            progress("validating", rows_total)
+            progress("checking", rows_total)
         return with_changes(report, rows_total=rows_total, created=checker.finish())
 
 
@@ -148,12 +148,14 @@ def _import_staged(  # noqa: PLR0917 - one file, one job, how to read it, what t
         report = with_changes(report, rows_total=rows_total)
         try:
             with db.dialect.begin_write(conn) as transaction:
+                progress("checking", rows_total)
                 errors += check_stage(conn, stage, db.catalog, on_existing=options.on_existing)
                 if errors:
                     raise FileRejected(rejected(report, errors))
                 if job is None and options.on_existing == "error":
                     return with_changes(report, created=staged_counts(conn, stage))
                 # A dry run that may update loads too (to compare), then rolls it all back.
+                progress("loading", rows_total)
                 with changes.writing(conn, job.job_id if job else str(uuid.uuid4())):
                     loaded = load(conn, db, stage, job, options)
                 report = with_loaded(report, import_type, loaded)

@@ -20,6 +20,7 @@ from batchport.database import Database
 from batchport.declarations import ImportType
 from batchport.errors import FileRejected, RowError
 from batchport.loading.load import Loaded, load_stage
+from batchport.progress import Progress
 from batchport.reports import ImportReport, Job
 from batchport.sources import Limits, Source, open_source
 from batchport.sources.prefetch import may_fork, read_ahead
@@ -30,8 +31,6 @@ CHUNK_ROWS = 10_000
 #: ones starting that process would cost more than it saves.
 READ_AHEAD_BYTES = 1 << 20
 
-#: Called as `progress(phase, rows_so_far)` while an import runs.
-Progress = Callable[[str, int], None]
 #: Called in the import's transaction, after its job is marked completed and before it
 #: commits: whatever must stand or fall with the data (the audit row).
 Finish = Callable[[sa.Connection], None]
@@ -75,7 +74,7 @@ def stage_file(
     for chunk in parse_chunks(mapping, source.blocks(CHUNK_ROWS), errors):
         stage.write(conn, db.dialect, chunk)
         rows_total += len(chunk)
-        progress("validating", rows_total)
+        progress("reading", rows_total)
     return stage, rows_total
 
 
@@ -180,10 +179,6 @@ def _column_parts(
         found: list[RowError] = []
         texts = column_texts(mapping, block, found)
         yield block.numbers, texts, not found
-
-
-def no_progress(_phase: str, _rows: int) -> None:
-    """Progress is not reported."""
 
 
 def with_changes(report: ImportReport, **changes: object) -> ImportReport:

@@ -29,6 +29,7 @@ from batchport.errors import (
     RowsEdited,
     first_line,
 )
+from batchport.progress import Progress, no_progress
 from batchport.reports import EditedRow, Job, ReferencingRow, RestoreConflict
 from batchport.rollback.edits import edited_rows
 from batchport.rollback.references import outside_references
@@ -128,10 +129,11 @@ def take_back(
     assessed: Assessment,
     *,
     force: bool,
+    progress: Progress = no_progress,
 ) -> tuple[dict[str, int], dict[str, int]]:
     """Restores what the batch updated and deletes what it created, in the caller's
     transaction (a snapshot, marked as batchport's); returns rows restored and deleted per
-    table.
+    table. `progress` hears each phase begin, with the rows done before it.
 
     Raises, for the caller to undo it all, if a restore conflicts or a row points at what the
     rollback deletes, or if fewer rows were deleted than `assessed` counted (rows edited
@@ -140,15 +142,20 @@ def take_back(
     restored: dict[str, int] = {}
     conflicts: list[RestoreConflict] = []
     if assessed.restores:
+        progress("restoring", 0)
         found = review(conn, dialect, catalog, batch_id)
         if found.conflicts or found.references:
             raise RollbackBlocked(batch_id, found.references, found.conflicts)
         restored = restore(conn, dialect, catalog, batch_id, force=force)
         conflicts = looping(conn, catalog, batch_id)
+    done = sum(restored.values())
+    progress("checking", done)
     references = outside_references(conn, dialect, catalog, batch_id, force=force)
     if references or conflicts:
         raise RollbackBlocked(batch_id, references, conflicts)
+    progress("deleting", done)
     deleted = delete(conn, dialect, catalog, batch_id, force=force)
+    progress("deleting", done + sum(deleted.values()))
     if {table: n for table, n in deleted.items() if n} != assessed.rows:
         raise RollbackRefused(
             f"rows of batch {batch_id} changed while it was being rolled back; "

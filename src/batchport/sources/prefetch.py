@@ -53,6 +53,8 @@ def read_ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
 
     def produce() -> None:
         _die_with(parent)
+        # Ctrl-C reaches the whole process group: the parent stops (and kills) this child.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             for item in items:
                 _put(ready, _packed(item), parent)
