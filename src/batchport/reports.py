@@ -215,9 +215,21 @@ def to_json(record: Any) -> dict[str, Any]:
 
 
 def json_values(value: dict[str, Any]) -> dict[str, Any]:
-    """A mapping (a row, say) as JSON-ready values: times as ISO 8601 text, keys of other
-    programs' tables (UUIDs, decimals ...) as text."""
+    """A mapping (a row, say) as JSON-ready values: times as ISO 8601 text in UTC with its
+    offset (`iso_time`), keys of other programs' tables (UUIDs, decimals ...) as text."""
     return {key: _json(item) for key, item in value.items()}
+
+
+def utc(value: dt.datetime) -> dt.datetime:
+    """The time in UTC. A time without a zone is taken to be in UTC: batchport writes every
+    time in UTC, and SQLite hands them back without a zone."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def iso_time(value: dt.datetime) -> str:
+    """The time as ISO 8601 text in UTC, with its offset: `2026-12-01T21:40:00.123456+00:00`,
+    on every database alike."""
+    return utc(value).isoformat()
 
 
 def _json(value: Any) -> Any:
@@ -225,7 +237,9 @@ def _json(value: Any) -> Any:
         return {k: _json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_json(v) for v in value]
-    if isinstance(value, dt.datetime | dt.date):
+    if isinstance(value, dt.datetime):
+        return iso_time(value)
+    if isinstance(value, dt.date):
         return value.isoformat()
     if value is None or isinstance(value, str | int | float | bool):
         return value

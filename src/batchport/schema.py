@@ -218,6 +218,8 @@ import_sessions = sa.Table(
     sa.Column("on_existing", sa.String(10), nullable=False, server_default="error"),
     sa.Column("encoding", sa.String(20), nullable=True),
     sa.Column("delimiter", sa.String(20), nullable=True),
+    # The sheet of a workbook uploaded for one import type (NULL: the first).
+    sa.Column("sheet", sa.Text(), nullable=True),
     sa.Column("status", sa.String(20), nullable=False, index=True),
     sa.Column("worker", sa.Text(), nullable=True),
     sa.Column("rows_read", sa.BigInteger(), nullable=False, server_default="0"),

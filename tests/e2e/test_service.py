@@ -1,14 +1,21 @@
 """The API over real HTTP: `batchport serve` (uvicorn) on loopback ports against PostgreSQL —
 the whole flow across a restart, two servers sharing one database, a queued job that runs
-when a server starts, and a server killed mid-import."""
+when a server starts, and a server killed mid-import; and, on each database, a workbook
+imported as the CLI imports it, told in the CLI's words."""
 
 from __future__ import annotations
 
+import io
+import json
+import re
 import signal
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import xlsxwriter
 
 from tests.helpers import Server
 
@@ -104,3 +111,56 @@ def test_server_killed_mid_import_leaves_a_failed_job(pg):
             assert batch["rows"] == {}
     finally:
         restarted.stop()
+
+
+def test_a_workbook_over_http_as_the_cli_would_import_it(served):
+    """On each database: a workbook uploaded as `workbook` is one job and one batch, rolled
+    back with a bare POST; the job's times are UTC with their offset, the same text the CLI's
+    `history --json` prints; a refusal has a snake_case code."""
+    url, token = served
+    data = io.BytesIO()
+    book = xlsxwriter.Workbook(data, {"in_memory": True})
+    for name, rows in {
+        "departments": [["code", "name"], ["HQ", "Head office"]],
+        "users": [
+            ["email", "first_name", "last_name", "department_codes"],
+            ["a@x.org", "A", "B", "HQ"],
+        ],
+    }.items():
+        sheet = book.add_worksheet(name)
+        for index, row in enumerate(rows):
+            sheet.write_row(index, 0, row)
+    book.close()
+    server = Server(url, token)
+    try:
+        answer = server.client.post(
+            "/sessions",
+            data={"import_type": "workbook"},
+            files={"file": ("book.xlsx", data.getvalue(), "application/octet-stream")},
+        )
+        assert answer.status_code == 201, answer.text
+        server.wait(answer.json()["id"], "valid")
+        server.client.post(f"/sessions/{answer.json()['id']}/commit")
+        done = server.wait(answer.json()["id"], "committed", "failed")
+        assert done["status"] == "committed", done["message"]
+        assert done["created"] == {"departments": 1, "users": 1, "user_departments": 1}
+        undone = server.client.post(f"/batches/{done['batch_id']}/rollback")
+        assert undone.status_code == 200, undone.text
+        again = server.client.post(f"/batches/{done['batch_id']}/rollback")
+        assert (again.status_code, again.json()["error"]["code"]) == (409, "batch_not_rollbackable")
+        job = server.client.get(f"/jobs/{done['job_id']}").json()
+    finally:
+        server.stop()
+    assert job["import_type"] == "workbook" and job["status"] == "rolled_back"
+    offset = re.compile(r"\+00:00$")
+    assert all(offset.search(job[k]) for k in ("started_at", "completed_at", "rolled_back_at"))
+    cli = subprocess.run(
+        [sys.executable, "-m", "batchport", "--database-url", url, "history", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    [printed] = json.loads(cli.stdout)
+    assert {k: printed[k] for k in ("started_at", "completed_at", "rolled_back_at")} == {
+        k: job[k] for k in ("started_at", "completed_at", "rolled_back_at")
+    }

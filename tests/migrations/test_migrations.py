@@ -27,7 +27,8 @@ ROW_VERSIONS = "20261125140000"
 SERVICE = "20261125160000"
 STAMPS = "20261201100000"
 HARDENED = "20261201120000"
-HEAD = "20261201140000"
+WEB_UI = "20261201140000"
+HEAD = "20261201160000"
 
 #: squawk rules these revisions break on purpose, each with the reason.
 ACCEPTED_SQUAWK_RULES = {
@@ -92,11 +93,12 @@ def test_each_revision_downgrades_one_step(empty_db):
     """Undoing the revisions one by one passes through each earlier revision."""
     upgrade(empty_db)
     seen = []
-    for _ in range(9):
+    for _ in range(10):
         downgrade(empty_db, "-1")
         with empty_db.connect() as conn:
             seen.append(migrations.current_revision(conn))
     assert seen == [
+        WEB_UI,
         HARDENED,
         STAMPS,
         SERVICE,

@@ -88,7 +88,7 @@ def test_invalid_file_reports_paginated_errors_and_a_safe_csv(api):
     assert all(not cell.startswith("=") for line in lines for cell in line)
     refused = api("alice", "POST", f"/sessions/{session['id']}/commit")
     assert refused.status_code == 409
-    assert refused.json()["error"]["code"] == "SessionConflict"
+    assert refused.json()["error"]["code"] == "session_conflict"
 
 
 def test_committing_twice_at_once_gives_one_job(api):

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from batchport import commands, run_import
 from batchport.schema import web_sessions
 from batchport.service.app import create_app
+from batchport.sources import Limits
 from tests.helpers import DEPARTMENTS
 
 BrowserFor = Callable[..., TestClient]
@@ -143,3 +144,34 @@ def test_admin_pages_are_for_admins(browser_for, tokens):
     root = browser_for(tokens["root"])
     assert root.get("/ui/admin/accounts").status_code == 200
     assert root.get("/ui/admin/audit?actor=alice").status_code == 200
+
+
+def test_a_review_counts_as_an_import_report_and_times_carry_their_offset(
+    browser_for, tokens, db, csv_file
+):
+    """A validated session's page counts what the import would do as its report does (rows
+    created per table, then updated, skipped, unchanged); its times are UTC with their
+    offset, on SQLite as on PostgreSQL, so that the browser shows them in its own zone."""
+    run_import(db, "departments", csv_file([["code", "name"], ["HQ", "Head"]]), actor="root")
+    alice = browser_for(tokens["alice"])
+    answer = alice.post(
+        "/ui/upload",
+        data={
+            "import_type": "departments",
+            "on_existing": "update",
+            "csrf": csrf_of(alice, "/ui/upload"),
+        },
+        files={"file": ("d.csv", b"code,name\nHQ,Head\nFIN,Finance\n", "text/csv")},
+    )
+    assert answer.status_code == 303, answer.text
+    assert commands.work_once(db, Limits())  # the worker's step: validates it
+    review = alice.get(answer.headers["location"]).text
+    counted = re.findall(r"<tr><td>([^<]+)</td><td class=\"num\">(\d+)</td></tr>", review)
+    assert counted == [
+        ("departments created", "1"),
+        ("updated", "0"),
+        ("skipped", "0"),
+        ("unchanged", "1"),
+    ]
+    times = re.findall(r'<time datetime="([^"]+)"', review)
+    assert times and all(t.endswith("+00:00") for t in times)

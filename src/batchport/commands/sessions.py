@@ -4,9 +4,8 @@ commits are audited in the transaction that makes them."""
 
 from __future__ import annotations
 
-import json
 import tempfile
-import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,8 @@ from batchport.errors import (
 from batchport.importing import Progress, ReadOptions
 from batchport.reports import ImportReport
 from batchport.sessions import Session, states, storage
+from batchport.sessions.progress import ProgressWriter
+from batchport.sessions.record import stored_counts
 from batchport.sessions.storage import ErrorFilter
 from batchport.sources import Limits
 from batchport.vocabulary import OnExisting, SessionStatus, Via
@@ -52,17 +53,19 @@ def upload_session(
     remote: str | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
+    sheet: str | None = None,
 ) -> Session:
     """Keeps an uploaded file as a new session for the worker to validate: one import type's
     file, or (`WORKBOOK`) a workbook whose sheets are named after import types; a CSV is read
-    with `encoding` and `delimiter` when given. The session and its audit row commit together.
-    A file's rows are counted first (so that its progress can be a percentage): more than
-    `limits` allow is `TooManyRows`."""
+    with `encoding` and `delimiter`, a workbook for one type at its `sheet`, when given (as
+    `run_import` reads them). The session and its audit row commit together. A file's rows
+    are counted first (so that its progress can be a percentage): more than `limits` allow is
+    `TooManyRows`."""
     if import_type != WORKBOOK:
         db.catalog[import_type]  # an unknown type is a ConfigurationError now, not later
     choice = OnExisting(check_on_existing(on_existing))
     name = storage.safe_name(file_name)
-    read = ReadOptions(encoding=encoding, delimiter=delimiter, limits=limits or Limits())
+    read = ReadOptions(encoding, sheet, delimiter=delimiter, limits=limits or Limits())
     rows_total = None if import_type == WORKBOOK else _count_rows(content, name, read)
     with db.connect() as conn, conn.begin():
         session_id = storage.insert(
@@ -75,6 +78,7 @@ def upload_session(
             rows_total=rows_total,
             encoding=encoding,
             delimiter=delimiter,
+            sheet=sheet,
         )
         found = storage.read(conn, session_id)
         audit.write(
@@ -131,7 +135,7 @@ def sample_rows(db: Database, session_id: str, *, count: int = 10) -> list[dict[
     if session.import_type == WORKBOOK:
         return []
     import_type = db.catalog[session.import_type]
-    read = ReadOptions(encoding=session.encoding, delimiter=session.delimiter)
+    read = ReadOptions(session.encoding, session.sheet, delimiter=session.delimiter)
     with storage.file_of(db, session_id) as path, read.open(path) as source:
         mapping, problems = map_header(import_type, source.header())
         if problems:
@@ -161,7 +165,13 @@ def export_session_errors(db: Database, session_id: str, out: Path, *, limits: L
     found = storage.errors(db, session_id)
     with storage.file_of(db, session_id) as path:
         return export_errors(
-            found, path, out, encoding=session.encoding, delimiter=session.delimiter, limits=limits
+            found,
+            path,
+            out,
+            encoding=session.encoding,
+            sheet=session.sheet,
+            delimiter=session.delimiter,
+            limits=limits,
         )
 
 
@@ -216,13 +226,15 @@ def _run(db: Database, session_id: str, limits: Limits, *, dry_run: bool) -> Non
     """Validates (`dry_run`) or imports the session's file and records the outcome; the
     session never stays claimed, whatever goes wrong."""
     session = storage.get(db, session_id)
-    # SQLite has one writer: an import holds it, so its progress cannot be written.
+    # SQLite has one writer: an import holds it to its end, so its progress would be written
+    # only after it.
     quiet = not dry_run and db.dialect.name == "sqlite"
+    writer = nullcontext(None) if quiet else ProgressWriter(db, session_id, every=PROGRESS_EVERY)
     copy = ""  # where the worker put the file: never shown, the upload's name stands for it
-    try:
-        with storage.file_of(db, session_id) as path:
+    try:  # the writer stops before the outcome is written
+        with writer as progress, storage.file_of(db, session_id) as path:
             copy = str(path)
-            report = _imported(db, session, path, limits, quiet=quiet, dry_run=dry_run)
+            report = _imported(db, session, path, limits, progress=progress, dry_run=dry_run)
     except FileRejected as exc:  # on commit: the database changed since the validation
         _rejected(db, session_id, exc, dry_run=dry_run)
     except BatchportError as exc:
@@ -237,7 +249,13 @@ def _run(db: Database, session_id: str, limits: Limits, *, dry_run: bool) -> Non
 
 
 def _imported(
-    db: Database, session: Session, path: Path, limits: Limits, *, quiet: bool, dry_run: bool
+    db: Database,
+    session: Session,
+    path: Path,
+    limits: Limits,
+    *,
+    progress: Progress | None,
+    dry_run: bool,
 ) -> ImportReport:
     """The session's file validated or imported: one type's file, or a workbook's sheets
     (their reports summed into one)."""
@@ -248,7 +266,7 @@ def _imported(
         "on_existing": session.on_existing,
         "limits": limits,
         "job_id": None if dry_run else session.job_id,
-        "progress": None if quiet else _progress(db, session.id),
+        "progress": progress,
     }
     if session.import_type != WORKBOOK:
         return run_import(
@@ -256,10 +274,15 @@ def _imported(
             session.import_type,
             path,
             encoding=session.encoding,
+            sheet=session.sheet,
             delimiter=session.delimiter,
             **common,
         )
     sheets = run_workbook_import(db, path, **common)
+    created: dict[str, int] = {}
+    for sheet in sheets:
+        for table, count in sheet.created.items():
+            created[table] = created.get(table, 0) + count
     return ImportReport(
         import_type=WORKBOOK,
         file_name=path.name,
@@ -268,22 +291,11 @@ def _imported(
         rows_imported=sum(r.rows_imported for r in sheets),
         batch_id=sheets[0].batch_id if sheets else None,
         dry_run=dry_run,
-        created={k: v for r in sheets for k, v in r.created.items()},
+        created=created,
         updated=sum(r.updated for r in sheets),
         skipped=sum(r.skipped for r in sheets),
         unchanged=sum(r.unchanged for r in sheets),
     )
-
-
-def _progress(db: Database, session_id: str) -> Progress:
-    last = [0.0]
-
-    def report(_phase: str, rows: int) -> None:
-        if time.monotonic() - last[0] >= PROGRESS_EVERY:
-            last[0] = time.monotonic()
-            storage.save(db, session_id, rows_read=rows)
-
-    return report
 
 
 def _rejected(db: Database, session_id: str, exc: FileRejected, *, dry_run: bool) -> None:
@@ -299,15 +311,17 @@ def _rejected(db: Database, session_id: str, exc: FileRejected, *, dry_run: bool
 
 
 def _done(db: Database, session_id: str, report: ImportReport, *, dry_run: bool) -> None:
-    if dry_run:
-        counts = {
-            **report.created,
-            "updated": report.updated,
-            "skipped": report.skipped,
-            "unchanged": report.unchanged,
-        }
-        done = {"status": SessionStatus.valid, "rows_total": report.rows_total, "message": None}
-    else:
-        counts = report.created
-        done = {"status": SessionStatus.committed, "message": f"batch {report.batch_id}"}
-    storage.save(db, session_id, rows_read=report.rows_total, created=json.dumps(counts), **done)
+    """Keeps the report's counts as the session's: what the import would do, or did."""
+    done: dict[str, object] = (
+        {"status": SessionStatus.valid, "message": None}
+        if dry_run
+        else {"status": SessionStatus.committed, "message": f"batch {report.batch_id}"}
+    )
+    storage.save(
+        db,
+        session_id,
+        rows_read=report.rows_total,
+        rows_total=report.rows_total,
+        created=stored_counts(report),
+        **done,
+    )

@@ -37,10 +37,15 @@ def install(app: FastAPI) -> None:
     @app.middleware("http")
     async def secure(request: Request, call_next: Any) -> Any:
         response = await call_next(request)
-        response.headers.update(HEADERS)
-        path = request.url.path
-        policy = DOCS_POLICY if path.startswith(DOCS) else API_POLICY
-        response.headers["Content-Security-Policy"] = UI_POLICY if path.startswith(UI) else policy
-        if path.startswith(STATIC):  # the package's own files: nothing private, cache them
-            response.headers["Cache-Control"] = "public, max-age=3600"
+        response.headers.update(of(request.url.path))
         return response
+
+
+def of(path: str) -> dict[str, str]:
+    """The headers of an answer at `path` (also for a server error's, which the middleware
+    never sees)."""
+    policy = DOCS_POLICY if path.startswith(DOCS) else API_POLICY
+    found = {**HEADERS, "Content-Security-Policy": UI_POLICY if path.startswith(UI) else policy}
+    if path.startswith(STATIC):  # the package's own files: nothing private, cache them
+        found["Cache-Control"] = "public, max-age=3600"
+    return found

@@ -3,8 +3,8 @@ one and a response that strays from its shape is an error in the tests, never a 
 client. Response models forbid fields they do not declare: a record that gains a field must be
 declared here too.
 
-Times are ISO 8601 text, as the CLI's `--json` prints them (UTC; with its offset on
-PostgreSQL, without on SQLite, whose driver keeps none).
+Times are ISO 8601 text in UTC with its offset (`2026-12-01T21:40:00.123456+00:00`), as the
+CLI's `--json` prints them, on every database (`reports.iso_time`).
 """
 
 import datetime as dt
@@ -25,8 +25,15 @@ NO_NUL = r"^[^\x00]*$"
 
 #: A path's id: any text but a NUL character.
 Key = Annotated[str, PathParam(pattern=NO_NUL)]
-#: A time as ISO 8601 text.
-Time = Annotated[str, Field(description="ISO 8601, UTC")]
+#: A time as ISO 8601 text in UTC, with its offset (a time without one would be a 500).
+Time = Annotated[
+    str,
+    Field(
+        description="ISO 8601, UTC, with its offset",
+        pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$",
+        json_schema_extra={"format": "date-time"},
+    ),
+]
 #: A key or id of a row of any table (a number, text, or `a=1, b=2` for several columns).
 AnyKey = Annotated[Any, Field(description="the row's key or id, as its table stores it")]
 
@@ -246,11 +253,17 @@ class Session(Strict):
     on_existing: OnExisting
     encoding: str | None
     delimiter: str | None
+    sheet: str | None
     status: str
     rows_read: int
+    #: An import report's counts, with its names: what the import would do, then what it did.
     rows_total: int | None
-    error_count: int
+    rows_imported: int
     created: dict[str, int] | None
+    updated: int
+    skipped: int
+    unchanged: int
+    error_count: int
     message: str | None
     job_id: str | None
     created_at: Time

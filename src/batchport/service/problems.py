@@ -1,7 +1,14 @@
 """How the API answers what it will not do: `{"error": {"code", "message", "details"}}` with
-the status the error's kind calls for. A request never gets a 500 for bad input."""
+the status the error's kind calls for. A request never gets a 500 for bad input.
+
+Every code is snake_case: a BatchportError's is its class name (`errors.code_of`:
+`FileRejected` is `file_rejected`), the CLI's `--json` says the same; the service's own are
+`CODES` below; an HTTP error no route raised (an unknown path, a method the path has not)
+gets `HTTP_CODES`' code for its status.
+"""
 
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
@@ -24,8 +31,10 @@ from batchport.errors import (
     SessionConflict,
     SessionNotFound,
     SourceError,
+    code_of,
 )
 from batchport.reports import to_json
+from batchport.service import headers
 from batchport.service.models import ErrorResponse
 
 #: The status of each kind of refusal (any other BatchportError: 400).
@@ -41,9 +50,33 @@ STATUS = {
     AccountExists: 409,
 }
 
+#: The codes of the service's own refusals (`Problem`), besides those of BatchportErrors.
+CODES = frozenset(
+    {
+        "invalid_request",  # 400/422: a malformed request, a field missing, unknown or wrong
+        "unauthenticated",  # 401: no valid API token
+        "forbidden",  # 403: the caller's role or ownership does not allow it
+        "not_found",  # 404: no such path
+        "method_not_allowed",  # 405: the path does not take this method
+        "too_large",  # 413: the upload is over the byte limit
+        "too_many_rows",  # 413: the file is over the row limit (TooManyRows)
+        "too_many_requests",  # 429: too many failures; Retry-After says when to try again
+        "internal_error",  # 500: a bug; the message says no more than that
+    }
+)
+
+#: The code of an HTTP error no route raised, by status (any other: its phrase in snake_case).
+HTTP_CODES = {
+    400: "invalid_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    422: "invalid_request",
+}
+
 #: The error statuses every route may answer, for the OpenAPI document.
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413, 422, 429)
+    status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413, 422, 429, 500)
 }
 
 
@@ -76,6 +109,7 @@ def install(app: FastAPI, *, pages: tuple[str, ErrorPage] | None = None) -> None
     app.exception_handler(BatchportError)(_refused)
     app.exception_handler(RequestValidationError)(_invalid)
     app.exception_handler(HTTPException)(_http)
+    app.exception_handler(Exception)(_internal)
 
 
 async def _no_nul(request: Request, call_next: Any) -> Any:
@@ -104,7 +138,7 @@ async def _problem(request: Request, exc: Problem) -> Response:
 
 async def _refused(request: Request, exc: BatchportError) -> Response:
     status = next((s for kind, s in STATUS.items() if isinstance(exc, kind)), 400)
-    return _answer(request, status, type(exc).__name__, str(exc), _blockers(exc))
+    return _answer(request, status, code_of(exc), str(exc), _blockers(exc))
 
 
 async def _invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -113,11 +147,30 @@ async def _invalid(request: Request, exc: RequestValidationError) -> Response:
 
 
 async def _http(request: Request, exc: HTTPException) -> Response:
-    answer = _answer(request, exc.status_code, "http_error", str(exc.detail))
+    answer = _answer(request, exc.status_code, http_code(exc.status_code), str(exc.detail))
     answer.headers.update(exc.headers or {})
     if exc.status_code == 405:  # every method the path has, not just one route's
         answer.headers["Allow"] = ", ".join(sorted(_methods(request)))
     return answer
+
+
+async def _internal(request: Request, _exc: Exception) -> Response:
+    """A bug: the error shape, never the exception's text (the server logs its traceback:
+    Starlette raises it again once this answer is sent, past the headers' middleware)."""
+    answer = _answer(request, 500, "internal_error", "internal error")
+    answer.headers.update(headers.of(request.url.path))
+    return answer
+
+
+def http_code(status: int) -> str:
+    """The code of an HTTP error of `status`."""
+    if status in HTTP_CODES:
+        return HTTP_CODES[status]
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        return "http_error"
+    return "".join(c if c.isalnum() else "_" for c in phrase.lower())
 
 
 def _blockers(exc: BatchportError) -> dict[str, Any] | None:

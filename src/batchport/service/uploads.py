@@ -3,7 +3,11 @@ FastAPI reads no body before the dependencies have run), streamed, with the size
 enforced while the bytes arrive, chunked or not. The file part is spooled to disk past 1 MiB
 (Starlette's multipart parser), never held whole in memory before it is checked."""
 
+import codecs
+import encodings
+import pkgutil
 from dataclasses import dataclass
+from encodings.aliases import aliases
 from typing import Any
 
 from fastapi import Request
@@ -13,15 +17,23 @@ from starlette.types import Message, Receive
 from batchport import commands
 from batchport.errors import TooManyRows
 from batchport.service.dependencies import Caller, Settings
+from batchport.service.models import NO_NUL
 from batchport.service.problems import Problem
 from batchport.sessions import Session
 from batchport.vocabulary import OnExisting
 
 #: The form fields an upload may have.
-FIELDS = ("import_type", "file", "on_existing", "encoding", "delimiter")
-#: The encodings and delimiters an upload may name for a CSV (else both are detected).
+FIELDS = ("import_type", "file", "on_existing", "encoding", "delimiter", "sheet")
+#: The encodings and delimiters the web UI offers for a CSV (else both are detected); an
+#: upload may name any the CLI takes: a text encoding Python knows, any one character.
 ENCODINGS = ("utf-8", "utf-16", "cp1252", "latin-1", "iso-8859-15", "cp1251", "shift_jis")
 DELIMITERS = (",", ";", "tab", "|")
+#: Delimiters named in words, as the CLI's `--delimiter` takes them (in any case).
+NAMED_DELIMITERS = ("tab", "\\t", "comma", "semicolon")
+#: A delimiter: one character but a quote, a line break or NUL, or one named in words.
+DELIMITER = r'^(?:[^"\r\n\x00]|tab|comma|semicolon|\\t)$'
+#: The longest sheet name an upload may give (Excel allows 31 characters).
+SHEET_LENGTH = 255
 #: Room for the multipart framing and the small fields beyond the file's own bytes.
 FRAMING = 1 << 16
 
@@ -36,7 +48,30 @@ class Upload:
     on_existing: OnExisting
     encoding: str | None = None
     delimiter: str | None = None
+    sheet: str | None = None
     csrf: str | None = None
+
+
+def _text_codec(name: str) -> codecs.CodecInfo | None:
+    """The codec of a text encoding of that name (any spelling Python knows), else None."""
+    try:
+        codec = codecs.lookup(name)
+        "a".encode(codec.name)  # a codec of bytes (base64) or of text (rot13) is no encoding
+    except (LookupError, UnicodeError, ValueError, TypeError):
+        return None
+    return codec
+
+
+def _text_encodings() -> list[str]:
+    """The canonical names of every text encoding Python knows."""
+    modules = {module.name for module in pkgutil.iter_modules(encodings.__path__)}
+    found = (_text_codec(name) for name in modules | set(aliases.values()))
+    return sorted({codec.name for codec in found if codec is not None})
+
+
+#: The encodings an upload may name, for the OpenAPI document (any other spelling of one, such
+#: as `latin-1` or `UTF8`, is taken too).
+TEXT_ENCODINGS = _text_encodings()
 
 
 def schema(import_types: list[str]) -> dict[str, Any]:
@@ -51,8 +86,27 @@ def schema(import_types: list[str]) -> dict[str, Any]:
                 "enum": [str(o) for o in OnExisting],
                 "default": str(OnExisting.error),
             },
-            "encoding": {"type": "string", "enum": list(ENCODINGS)},
-            "delimiter": {"type": "string", "enum": list(DELIMITERS)},
+            "encoding": {
+                "type": "string",
+                "enum": TEXT_ENCODINGS,
+                "description": "A CSV file's encoding (default: detected), as the CLI's "
+                "`--encoding`; any spelling Python knows, e.g. `latin-1`.",
+            },
+            "delimiter": {
+                "type": "string",
+                "pattern": DELIMITER,
+                "description": "A CSV file's delimiter (default: detected from the header), "
+                "as the CLI's `--delimiter`: one character, or `tab`, `comma`, `semicolon`.",
+            },
+            "sheet": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": SHEET_LENGTH,
+                "pattern": NO_NUL,
+                "description": "The sheet to read of a workbook uploaded for one import type "
+                "(default: the first), as the CLI's `--sheet`; a CSV has none, and a "
+                "`workbook` upload reads every sheet named after an import type.",
+            },
         },
         "required": ["import_type", "file"],
         "additionalProperties": False,
@@ -64,8 +118,8 @@ async def read_upload(
     request: Request, limit: int, import_types: list[str], *, page: bool = False
 ) -> Upload:
     """The upload's fields, checked; 413 past `limit` bytes, 422 for anything but one
-    `import_type` of `import_types`, one file and at most one `on_existing` (and, from a
-    `page`'s form, its `csrf` token)."""
+    `import_type` of `import_types`, one file and at most one of each other field, each as
+    the CLI would take it (and, from a `page`'s form, its `csrf` token)."""
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit + FRAMING:
         raise _too_large("the upload", limit)
@@ -84,8 +138,9 @@ async def read_upload(
             file_name=file.filename or "upload.csv",
             content=content,
             on_existing=OnExisting(_choice(fields, "on_existing", list(OnExisting), "error")),
-            encoding=_choice(fields, "encoding", list(ENCODINGS), "") or None,
-            delimiter=_choice(fields, "delimiter", list(DELIMITERS), "") or None,
+            encoding=_encoding(fields.get("encoding")),
+            delimiter=_delimiter(fields.get("delimiter")),
+            sheet=_sheet(fields.get("sheet")),
             csrf=str(fields.get("csrf") or "") if page else None,
         )
     finally:
@@ -122,9 +177,55 @@ def _choice(
     return value
 
 
+def _encoding(value: str | UploadFile | None) -> str | None:
+    """The encoding's canonical name (`latin-1` is `iso8859-1`), if Python knows it as a text
+    encoding, as the CLI's `--encoding` takes it."""
+    if value is None:
+        return None
+    codec = _text_codec(value) if isinstance(value, str) else None
+    if codec is None:
+        raise _invalid(
+            "encoding",
+            f"unknown encoding {_shown(value)}; name a text encoding, such as utf-8, cp1252, "
+            "latin-1 or utf-16",
+        )
+    return codec.name
+
+
+def _delimiter(value: str | UploadFile | None) -> str | None:
+    """The delimiter as given, if it can separate cells, as the CLI's `--delimiter` takes
+    it: one character, but a quote, a line break or NUL; or `tab`, `comma`, `semicolon`."""
+    if value is None:
+        return None
+    if isinstance(value, str) and (
+        value.lower() in NAMED_DELIMITERS or (len(value) == 1 and value not in '"\r\n\x00')
+    ):
+        return value
+    raise _invalid(
+        "delimiter",
+        f"{_shown(value)} cannot separate cells; give one character (not a quote or a line "
+        "break), or tab, comma or semicolon",
+    )
+
+
+def _sheet(value: str | UploadFile | None) -> str | None:
+    """The sheet's name, as the CLI's `--sheet` takes it (whether the workbook has it, its
+    validation says)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > SHEET_LENGTH or "\x00" in value:
+        raise _invalid("sheet", f"a sheet's name is text of 1 to {SHEET_LENGTH} characters")
+    return value
+
+
+def _shown(value: str | UploadFile) -> str:
+    return repr(value[:50]) if isinstance(value, str) else "a file"
+
+
 def _invalid(field: str, message: str) -> Problem:
+    """422 for one field, its message saying what is wrong with it."""
     details = [{"loc": ["body", field], "msg": message}]
-    return Problem(422, "invalid_request", "the request is not valid", details)
+    return Problem(422, "invalid_request", f"{field}: {message}", details)
 
 
 def _too_large(what: str, limit: int) -> Problem:
@@ -159,6 +260,7 @@ def keep(config: Settings, caller: Caller, form: Upload) -> Session:
             on_existing=form.on_existing,
             encoding=form.encoding,
             delimiter=form.delimiter,
+            sheet=form.sheet,
             limits=config.read_limits,
             remote=caller.remote,
         )

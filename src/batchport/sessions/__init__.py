@@ -4,6 +4,7 @@ worker validates and, once committed by its owner, imports as a job.
     record.py   Session: the typed record the use cases return
     storage.py  the table: create, read, save, expire, the file and its errors
     states.py   the state machine: every move a conditional UPDATE from the state it expects
+    progress.py ProgressWriter: the worker's count of rows read, written from a thread of its own
 
     uploaded -> validating -> valid | invalid | failed
     valid -> queued -> committing -> committed | failed

@@ -39,6 +39,7 @@ def insert(
     rows_total: int | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
+    sheet: str | None = None,
 ) -> str:
     """Stores an uploaded file as a new session, `uploaded`, in the caller's transaction;
     returns its id."""
@@ -55,6 +56,7 @@ def insert(
             on_existing=on_existing,
             encoding=encoding,
             delimiter=delimiter,
+            sheet=sheet,
             status=SessionStatus.uploaded,
             rows_total=rows_total,
             created_at=stamp,

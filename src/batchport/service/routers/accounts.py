@@ -38,8 +38,12 @@ def account_create(who: Who, body: models.AccountRequest) -> dict[str, object]:
 
 
 @router.post("/accounts/{name}/rotate", response_model=models.NewToken)
-def account_rotate(who: Who, name: models.Key, body: models.RotateRequest) -> dict[str, object]:
-    """Gives the account a new token, in this response only; the old one stops working."""
+def account_rotate(
+    who: Who, name: models.Key, body: models.RotateRequest | None = None
+) -> dict[str, object]:
+    """Gives the account a new token, in this response only; the old one stops working. The
+    body (`expires_in`) may be left out."""
+    body = body or models.RotateRequest()
     who.must_be_admin("rotate token", "only an admin may rotate tokens")
     token = commands.rotate_token(
         who.db,

@@ -17,8 +17,12 @@ def preview(who: Who, batch_id: models.Key, force_edited: bool = False) -> dict[
 
 
 @router.post("", response_model=models.RollbackReport)
-def rollback(who: Who, batch_id: models.Key, body: models.RollbackRequest) -> dict[str, object]:
-    """Rolls the batch back, with the CLI's rules and states."""
+def rollback(
+    who: Who, batch_id: models.Key, body: models.RollbackRequest | None = None
+) -> dict[str, object]:
+    """Rolls the batch back, with the CLI's rules and states; the body (`reason`,
+    `force_edited`) may be left out."""
+    body = body or models.RollbackRequest()
     who.must_import("rollback")
     who.own_batch(commands.get_batch(who.db, batch_id).job, "rollback")
     report = commands.rollback_batch(

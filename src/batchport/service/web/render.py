@@ -9,14 +9,17 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
+from batchport.reports import iso_time
+
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
 TEMPLATES.env.filters["thousands"] = lambda n: f"{n:,}" if isinstance(n, int) else n
 
 
 def _iso(value: object) -> str:
+    """A time as the API shows it (UTC, with its offset), for a page's `<time datetime>`."""
     if isinstance(value, dt.datetime):
-        return value.isoformat()
+        return iso_time(value)
     return str(value or "")
 
 
