@@ -63,6 +63,8 @@ class ImportReport:
     updated: int = 0
     skipped: int = 0
     unchanged: int = 0
+    #: The encoding a CSV file was read in (detected or given); None for a workbook.
+    encoding: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-ready values."""

@@ -28,9 +28,9 @@ def test_csv_quoted_fields_keep_commas_quotes_and_newlines(tmp_path):
         assert list(source.rows()) == [(2, ["x, y", 'say "hi"\nthere']), (3, ["z", "w"])]
 
 
-@pytest.mark.parametrize("content", [b"", b"\n\n", b",,\n"])
+@pytest.mark.parametrize("content", [b"", b"\n\n", b",,\n", b"  \r\n\t\n"])
 def test_empty_csv_is_a_source_error(tmp_path, content):
-    """A file with no header says so."""
+    """A file with nothing but blank lines, whitespace or delimiters says it is empty."""
     path = tmp_path / "empty.csv"
     path.write_bytes(content)
     with open_source(path) as source, pytest.raises(SourceError, match="empty"):
@@ -38,10 +38,14 @@ def test_empty_csv_is_a_source_error(tmp_path, content):
 
 
 def test_unterminated_quote_names_the_line(tmp_path):
-    """Strict mode: a quote never closed is an error, not a silent repair."""
+    """Strict mode: a quote never closed is an error naming the line it opens on, not a
+    silent repair."""
     path = tmp_path / "f.csv"
     path.write_text('a,b\n1,"open\n')
-    with open_source(path) as source, pytest.raises(SourceError, match="malformed CSV at line 2"):
+    with (
+        open_source(path) as source,
+        pytest.raises(SourceError, match="a quoted cell opened at line 2 is never closed"),
+    ):
         list(source.rows())
 
 

@@ -48,7 +48,7 @@ def _known_encoding(name: str | None) -> str | None:
             codecs.lookup(name)
         except LookupError:
             raise typer.BadParameter(
-                f"unknown encoding {name!r}; e.g. utf-8, cp1252, latin-1, utf-16, cp1251"
+                f"unknown encoding {name!r}; e.g. utf-8, windows-1252, windows-1251, utf-16"
             ) from None
     return name
 
@@ -68,9 +68,11 @@ def import_(
     encoding: Annotated[
         str | None,
         typer.Option(
-            help="The CSV file's encoding, e.g. cp1252 (default: detected: a byte-order mark, "
-            "else UTF-8, else what charset-normalizer finds with confidence; a file it cannot "
-            "tell is refused, asking for this option).",
+            help="The CSV file's encoding, e.g. windows-1252 (default: detected: the "
+            "byte-order mark's if the file starts with one (it wins over this option too), "
+            "else UTF-8 if the first 64 KiB are UTF-8, else the legacy encoding "
+            "charset-normalizer finds if its guess is unambiguous; a file whose encoding cannot "
+            "be told for sure is refused, naming the candidates).",
             callback=_known_encoding,
         ),
     ] = None,
@@ -332,6 +334,8 @@ def _print_import(reports: list[ImportReport], file: Path) -> None:
     named = file.name
     if len(reports) > 1 or first.import_type != last.import_type or "[" in first.file_name:
         named += f" (sheets {', '.join(r.import_type for r in reports)})"
+    elif first.encoding and first.encoding != "utf-8":  # a file read as anything but UTF-8
+        named += f" (read as {first.encoding})"
     created: dict[str, int] = {}
     for report in reports:
         for table, count in report.created.items():

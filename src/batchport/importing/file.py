@@ -89,7 +89,9 @@ def _precheck(
             checker.check(chunk)
             rows_total += len(chunk)
             progress("checking", rows_total)
-        return with_changes(report, rows_total=rows_total, created=checker.finish())
+        return with_changes(
+            report, rows_total=rows_total, created=checker.finish(), encoding=source.encoding
+        )
 
 
 def _import_direct(  # noqa: PLR0917 - the staged path's arguments, in its order
@@ -117,7 +119,11 @@ def _import_direct(  # noqa: PLR0917 - the staged path's arguments, in its order
                     created = loader.finish()
                 imported = created[import_type.table.name]
                 report = with_changes(
-                    report, rows_total=rows_total, created=created, rows_imported=imported
+                    report,
+                    rows_total=rows_total,
+                    created=created,
+                    rows_imported=imported,
+                    encoding=source.encoding,
                 )
                 complete(conn, job, [report], finish)
                 return report
@@ -145,7 +151,7 @@ def _import_staged(  # noqa: PLR0917 - one file, one job, how to read it, what t
             stage, rows_total = stage_file(
                 conn, db, mapping, source, errors=errors, progress=progress
             )
-        report = with_changes(report, rows_total=rows_total)
+        report = with_changes(report, rows_total=rows_total, encoding=source.encoding)
         try:
             with db.dialect.begin_write(conn) as transaction:
                 progress("checking", rows_total)

@@ -7,9 +7,11 @@ from pathlib import Path
 
 from batchport.sources.base import Limits, Source
 from batchport.sources.delimited import DelimitedSource
+from batchport.sources.encoding import DEFAULT_ENCODING
 from batchport.sources.workbook import WorkbookSource
 
 __all__ = [
+    "DEFAULT_ENCODING",
     "DelimitedSource",
     "Limits",
     "Source",

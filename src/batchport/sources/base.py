@@ -50,6 +50,9 @@ class Block:
 class Source(ABC):
     """An open input file."""
 
+    #: The text encoding the file is read in (a CSV's); None for a workbook.
+    encoding: str | None = None
+
     def __init__(self, path: Path, limits: Limits) -> None:
         self.path = path
         self.name = str(path)

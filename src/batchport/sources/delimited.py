@@ -1,43 +1,36 @@
 """CSV files, read as a stream in strict mode, a block of records at a time.
 
-The encoding is the one given, else detected from the first bytes: a byte-order mark (UTF-8
-or UTF-16), else UTF-8 if those bytes are valid UTF-8, else Windows-1252 (a superset of
-Latin-1 for text). The delimiter is the one given, else the one of `,` `;` and tab that the
-header line holds most of (outside quotes). Nothing malformed is repaired: an unterminated
-quote, a NUL byte or an over-long cell is an error naming the line.
+The encoding is the byte-order mark's, else the one given, else UTF-8, else a confident guess
+(see `sources.encoding`). The delimiter is the one given, else the one of `,` `;` and tab that
+the header line holds most of (outside quotes). Nothing malformed is repaired: an unclosed
+quote, a NUL character or an over-long cell is an error naming the line.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 
 from batchport.errors import SourceError
 from batchport.sources.base import Block, Limits, Source, non_blank
-
-#: How much of the file is looked at to detect its encoding and delimiter.
-SAMPLE_BYTES = 64 * 1024
-DELIMITERS = (",", ";", "\t")
-_BOMS = (
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
+from batchport.sources.detection import display_name
+from batchport.sources.encoding import (
+    SAMPLE_BYTES,
+    codec_for,
+    nul_line,
+    nul_refusal,
+    undecodable,
 )
-#: How archives and other binary files start; none of them is CSV.
-_BINARY_MAGIC = {
-    b"PK\x03\x04": "a zip archive (an .xlsx workbook? give the file its .xlsx name)",
-    b"\xd0\xcf\x11\xe0": "an old Office document (an .xls workbook? save it as .xlsx or CSV)",
-    b"%PDF": "a PDF document",
-    b"\x89PNG": "a PNG image",
-    b"\x1f\x8b": "a gzip archive",
-}
+
+DELIMITERS = (",", ";", "\t")
 
 
 class DelimitedSource(Source):
-    """A delimited text file."""
+    """A delimited text file. `encoding` names the encoding it is read in (`utf-8`,
+    `windows-1251`, `utf-16`...), given or detected, for the import's report."""
 
     def __init__(
         self,
@@ -53,12 +46,17 @@ class DelimitedSource(Source):
                 sample = raw.read(SAMPLE_BYTES)
         except OSError as exc:
             raise SourceError(self.name, f"cannot open the file: {exc.strerror}") from exc
-        self.encoding = _checked_encoding(encoding) if encoding else self._detected(sample)
+        self._codec = codec_for(self.name, sample, encoding)
+        self.encoding = display_name(self._codec)
         try:
-            self.delimiter = _checked_delimiter(delimiter) if delimiter else _sniffed(sample, self)
+            self.delimiter = (
+                _checked_delimiter(delimiter) if delimiter else _sniffed(sample, self._codec)
+            )
         except UnicodeError as exc:  # a codec that refuses the file whole (UTF-16 without BOM)
             raise _unreadable(self, exc) from exc
-        self._stream = path.open(encoding=self.encoding, newline="")
+        if line := nul_line(path, self._codec):
+            raise nul_refusal(self.name, line)
+        self._stream = path.open(encoding=self._codec, newline="")
         csv.field_size_limit(self.limits.max_cell_chars)
         self._reader = csv.reader(self._stream, strict=True, delimiter=self.delimiter)
         self._records = 0
@@ -66,11 +64,28 @@ class DelimitedSource(Source):
 
     def header(self) -> list[str]:
         if self._header is None:
-            first = self._read(1)
-            if not first or not any(cell.strip() for cell in first[0]):
-                raise SourceError(self.name, "the file is empty; row 1 must hold the column names")
-            self._header = first[0]
+            self._header = self._header_row()
         return self._header
+
+    def _header_row(self) -> list[str]:
+        """Row 1's cells. A blank row 1 is an error naming the first line that is not: taking
+        that line for the header would number every row differently from the spreadsheet."""
+        first = self._read(1)
+        if first and _filled(first[0]):
+            return first[0]
+        while True:
+            line = self._reader.line_num + 1
+            records = self._read(1)
+            if not records:
+                break
+            if _filled(records[0]):
+                raise SourceError(
+                    self.name,
+                    f"row 1, the header row, is blank; the first non-blank line is line {line}: "
+                    "remove the lines above it",
+                )
+        what = ": it holds only blank lines or delimiters" if self._reader.line_num else ""
+        raise SourceError(self.name, f"the file is empty{what}; row 1 must hold the column names")
 
     def _blocks(self, size: int) -> Iterator[Block]:
         self.header()
@@ -81,50 +96,88 @@ class DelimitedSource(Source):
 
     def _read(self, count: int) -> list[list[str]]:
         """The next `count` records (fewer at the end), each counted as a spreadsheet row."""
+        after = self._reader.line_num
         try:
             records = list(islice(self._reader, count))
         except UnicodeDecodeError as exc:
-            line, byte = _first_undecodable(self.path, self.encoding)
-            raise SourceError(
-                self.name,
-                f"the bytes are not valid {self.encoding.removesuffix('-sig')} (byte "
-                f"0x{byte:02x}, {exc.reason}) at line {line}",
-                hint="name the file's encoding with --encoding, e.g. --encoding cp1252",
-            ) from exc
+            raise undecodable(self.path, self._codec) from exc
         except UnicodeError as exc:  # a codec that refuses the file whole (UTF-16 without BOM)
             raise _unreadable(self, exc) from exc
         except csv.Error as exc:
-            too_long = "field larger than field limit" in str(exc)
-            raise SourceError(
-                self.name,
-                f"malformed CSV at line {self._reader.line_num}: {_explained(exc, self)}",
-                hint="raise it with --max-cell-size" if too_long else None,
-            ) from exc
+            raise self._malformed(exc, after) from exc
         self._records += len(records)
         return records
 
-    def _detected(self, sample: bytes) -> str:
-        for bom, encoding in _BOMS:
-            if sample.startswith(bom):
-                return encoding
-        for magic, what in _BINARY_MAGIC.items():
-            if sample.startswith(magic):
-                raise SourceError(self.name, f"this is {what}, not a CSV file")
-        if b"\x00" in sample:
-            raise SourceError(
+    def _malformed(self, exc: csv.Error, after: int) -> SourceError:
+        """The error for a record that csv refused; the record starts after line `after`."""
+        message, line = str(exc), self._reader.line_num
+        limit = self.limits.max_cell_chars
+        if "unexpected end of data" in message:
+            opened = self._quote_opened(after)
+            return SourceError(
                 self.name,
-                "this looks like a binary file, not a CSV file (it holds NUL bytes); a CSV "
-                "file saved as UTF-16 needs its byte-order mark",
-                hint="name its encoding with --encoding utf-16",
+                f"malformed CSV: a quoted cell opened at line {opened} is never closed (its "
+                "closing quote is missing)",
             )
-        try:
-            codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
-        except UnicodeDecodeError:
-            return "cp1252"
-        return "utf-8-sig"
+        if "field larger than field limit" in message:
+            opened = self._quote_opened(after)
+            quoted = f"the quoted cell opened at line {opened}" if opened < line else "a cell"
+            return SourceError(
+                self.name,
+                f"malformed CSV at line {line}: {quoted} is longer than {limit:,} characters, "
+                "the limit" + ("; is its closing quote missing?" if opened < line else ""),
+                hint="raise the limit with --max-cell-size if the cell is really that long",
+            )
+        return SourceError(self.name, f"malformed CSV at line {line}: {message}")
+
+    def _quote_opened(self, after: int) -> int:
+        """The line where the quoted cell left open in the failing record opens.
+
+        Read again (an error is rare; keeping every record's first line would slow every
+        read): the record starts where csv's parse of the lines after `after` fails.
+        """
+        seen: list[str] = []
+        with self.path.open(encoding=self._codec, newline="") as stream:
+            for _ in islice(stream, after):
+                pass
+            reader = csv.reader(_kept(stream, seen), strict=True, delimiter=self.delimiter)
+            start = 0
+            try:
+                while True:
+                    start = reader.line_num
+                    next(reader)
+            except (csv.Error, StopIteration):
+                pass
+        return after + start + 1 + _opening_line(seen[start:])
 
     def close(self) -> None:
         self._stream.close()
+
+
+def _filled(cells: list[str]) -> bool:
+    return any(cell.strip() for cell in cells)
+
+
+def _opening_line(lines: list[str]) -> int:
+    """The index of the line where the quote still open after `lines` opens (0 if none):
+    each quote opens or closes a cell, but two in a row inside one are a quote character."""
+    inside, opened = False, 0
+    for number, text in enumerate(lines):
+        at = text.find('"')
+        while at >= 0:
+            if inside and text.startswith('""', at):
+                at = text.find('"', at + 2)
+                continue
+            inside = not inside
+            opened = number if inside else opened
+            at = text.find('"', at + 1)
+    return opened
+
+
+def _kept(lines: Iterable[str], seen: list[str]) -> Iterator[str]:
+    for line in lines:
+        seen.append(line)
+        yield line
 
 
 def _unreadable(source: DelimitedSource, exc: UnicodeError) -> SourceError:
@@ -135,26 +188,9 @@ def _unreadable(source: DelimitedSource, exc: UnicodeError) -> SourceError:
     )
 
 
-def _first_undecodable(path: Path, encoding: str) -> tuple[int, int]:
-    """The line (counted in newlines) and value of the first byte `encoding` cannot decode;
-    read again in binary, as the error shows in the text layer only a buffer later."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    line = 1
-    with path.open("rb") as raw:
-        while block := raw.read(SAMPLE_BYTES):
-            try:
-                decoder.decode(block)
-            except UnicodeDecodeError as exc:
-                pending = len(decoder.getstate()[0]) if hasattr(decoder, "getstate") else 0
-                good = block[: max(exc.start - pending, 0)]
-                return line + good.count(b"\n"), exc.object[exc.start]
-            line += block.count(b"\n")
-    return line, 0
-
-
-def _sniffed(sample: bytes, source: DelimitedSource) -> str:
+def _sniffed(sample: bytes, codec: str) -> str:
     """The delimiter the header line holds most of, outside quotes (`,` if none)."""
-    text = codecs.getincrementaldecoder(source.encoding)(errors="replace").decode(sample)
+    text = codecs.getincrementaldecoder(codec)(errors="replace").decode(sample)
     counts = dict.fromkeys(DELIMITERS, 0)
     quoted = False
     for char in text:
@@ -166,25 +202,6 @@ def _sniffed(sample: bytes, source: DelimitedSource) -> str:
             counts[char] += 1
     best = max(DELIMITERS, key=lambda d: counts[d])
     return best if counts[best] else ","
-
-
-def _explained(exc: csv.Error, source: DelimitedSource) -> str:
-    message = str(exc)
-    if "field larger than field limit" in message:
-        return f"a cell is longer than {source.limits.max_cell_chars:,} characters, the limit"
-    if "unexpected end of data" in message:
-        return "a quoted cell is never closed (its closing quote is missing)"
-    if "NUL" in message:
-        return "the line holds a NUL byte; is this a binary file or a CSV file in UTF-16?"
-    return message
-
-
-def _checked_encoding(name: str) -> str:
-    try:
-        codecs.lookup(name)
-    except LookupError as exc:
-        raise SourceError("--encoding", f"unknown encoding {name!r}") from exc
-    return name
 
 
 def _checked_delimiter(text: str) -> str:
