@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -16,19 +17,32 @@ from batchport.errors import ConfigurationError, DatabaseError, DatabaseNotMigra
 DEFAULT_URL = "sqlite:///batchport.db"
 
 
+#: Import types that are read from the database when first needed (a types file's own
+#: tables), given its engine.
+CatalogOf = Callable[[sa.Engine], Catalog]
+
+
 @dataclass
 class Database:
     """An engine with batchport's per-dialect settings; built once at an edge and passed down."""
 
     engine: sa.Engine
     dialect: Dialect
-    catalog: Catalog
+    _catalog: Catalog | CatalogOf
+
+    @property
+    def catalog(self) -> Catalog:
+        """The import types this database offers (read on first use, when they must be)."""
+        if not isinstance(self._catalog, Catalog):
+            self._catalog = self._catalog(self.engine)
+        return self._catalog
 
     @classmethod
-    def from_url(cls, url: str | None = None, *, catalog: Catalog) -> Database:
+    def from_url(cls, url: str | None = None, *, catalog: Catalog | CatalogOf) -> Database:
         """Opens the database at a SQLAlchemy URL (default: the embedded SQLite file), offering
         the import types of `catalog` (the caller, at an edge, chooses them: the built-in ones
-        are `batchport.BUILTIN_TYPES`)."""
+        are `batchport.BUILTIN_TYPES`; a types file's are `TypesSource.catalog`, read from
+        the database on first use)."""
         try:
             parsed = make_url(url or DEFAULT_URL)
         except sa.exc.ArgumentError as exc:

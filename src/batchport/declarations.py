@@ -22,13 +22,15 @@ class Field:
     """One column of the input file.
 
     `column` names the target column the value is stored in; a field that is the source
-    of a `Reference` or a `Link` has none.
+    of a `Reference` or a `Link` has none. `default` is the value of an empty cell (or of a
+    column the file lacks); None leaves it to the column's own default.
     """
 
     name: str
     parse: Parser
     required: bool = False
     column: str | None = None
+    default: object = None
 
 
 @dataclass(frozen=True)

@@ -280,3 +280,19 @@ audit_log = sa.Table(
     sa.Column("file_sha256", sa.String(64), nullable=True),
     sa.Column("detail", sa.Text(), nullable=True),
 )
+
+#: Tables of an application's own that `batchport db track` gave batch tracking to (their
+#: `import_batch_id`, and `row_version` or, for a link table, the trigger that counts a link's
+#: change as its owner's); `batchport.tracking` reads and writes it.
+tracked_tables = sa.Table(
+    "tracked_tables",
+    metadata,
+    sa.Column("schema_name", sa.Text(), primary_key=True),
+    sa.Column("table_name", sa.Text(), primary_key=True),
+    # A link table: the column naming its owner row, and the owner's table.
+    sa.Column("owner_column", sa.Text(), nullable=True),
+    sa.Column("owner_schema", sa.Text(), nullable=True),
+    sa.Column("owner_table", sa.Text(), nullable=True),
+    sa.Column("tracked_at", Timestamp, nullable=False, server_default=sa.func.now()),
+    sa.Column("tracked_by", sa.Text(), nullable=True),
+)

@@ -1,4 +1,5 @@
-"""`db verify`: the seed's post-migration checks, run for the user against the live schema."""
+"""`db verify`: the seed's post-migration checks, run for the user against the live schema, and
+the checks of every table `db track` tracks."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from batchport import tracking
 from batchport.schema import BatchId, departments, import_history, users
 
 
@@ -19,7 +21,9 @@ class Check:
 
 
 def verify_schema(conn: sa.Connection, schema_of_inventory: str | None) -> list[Check]:
-    """Checks batch tracking is in place: columns, types, nullability, uniqueness, indexes, data."""
+    """Checks batch tracking is in place: columns, types, nullability, uniqueness, indexes,
+    data; and for every tracked table its columns, index, trigger and key (see
+    `tracking.findings`)."""
     inspector = sa.inspect(conn)
     checks: list[Check] = []
     targets = [
@@ -68,6 +72,7 @@ def verify_schema(conn: sa.Connection, schema_of_inventory: str | None) -> list[
             )
         )
     checks += _history_checks(conn, inspector)
+    checks += [Check(f.name, f.passed, f.detail) for f in tracking.verified(conn)]
     return checks
 
 

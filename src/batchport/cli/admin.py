@@ -21,6 +21,7 @@ from batchport.cli.base import (
     app,
     confirm,
     db_app,
+    err,
     out,
     print_json,
     reported,
@@ -39,30 +40,6 @@ def recover(ctx: typer.Context, as_json: JsonOption = False) -> None:
     for job in swept:
         out.print(f"{job.batch_id}: {job.status} -> interrupted (worker {job.worker} is gone)")
     out.print(f"{len(swept)} interrupted job(s) swept." if swept else "No interrupted jobs.")
-
-
-@app.command("types")
-def types_(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """List the import types and their columns."""
-    with reported(ctx, as_json):
-        catalog = ctx.obj.database().catalog
-    described = [
-        {
-            "import_type": t.name,
-            "description": t.description,
-            "key": t.key,
-            "columns": [{"name": f.name, "required": f.required} for f in t.fields],
-        }
-        for t in catalog.types
-    ]
-    if as_json:
-        print_json(described)
-        return
-    for entry in described:
-        columns = ", ".join(
-            c["name"] + ("" if c["required"] else " (optional)") for c in entry["columns"]
-        )
-        out.print(f"[bold]{entry['import_type']}[/]: {entry['description']}\n  columns: {columns}")
 
 
 @app.command()
@@ -239,15 +216,170 @@ def db_migrate(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
 @db_app.command("status")
 def db_status(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Show the current revision and the pending ones."""
+    """Show the current revision, the pending ones and the tracked tables."""
     with reported(ctx, as_json):
         status = commands.migration_status(ctx.obj.database())
+        tracked = commands.tracked_tables(ctx.obj.database())
+    if as_json:
+        print_json(asdict(status) | {"tracked": [entry.to_json() for entry in tracked]})
+        return
     pending = ", ".join(status.pending) or "none"
-    _print_status(
-        status,
-        as_json,
+    out.print(
         f"Current revision: {status.current or 'none'}\nHead: {status.head}\nPending: {pending}",
+        highlight=False,
     )
+    out.print(f"Tracked tables:{'' if tracked else ' none'}", highlight=False)
+    for entry in tracked:
+        link = f" (link of {entry.owner.table} through {entry.owner.column})" if entry.owner else ""
+        when = f"{entry.tracked_at:%Y-%m-%d %H:%M} UTC" if entry.tracked_at else "?"
+        out.print(f"  {entry.table}{link}, tracked {when} by {entry.tracked_by}", highlight=False)
+
+
+TablesArgument = Annotated[
+    list[str],
+    typer.Argument(
+        metavar="TABLE",
+        help="Tables, as SQL names them: products, shop.products.",
+        show_default=False,
+    ),
+]
+SchemaOption = Annotated[
+    str | None, typer.Option("--schema", help="The schema of the tables named without one.")
+]
+SqlOption = Annotated[
+    bool,
+    typer.Option(
+        "--sql", help="Print the statements it would run, and change nothing (like alembic's)."
+    ),
+]
+
+
+@db_app.command("track")
+def db_track(
+    ctx: typer.Context,
+    tables: TablesArgument,
+    schema: SchemaOption = None,
+    owner: Annotated[
+        str | None,
+        typer.Option(
+            "--owner",
+            metavar="COLUMN",
+            help="Track a link table (its rows join an owner row to a target row): the column "
+            "naming its owner row, whose foreign key gives the owner table (tracked first). "
+            "One link table at a time.",
+        ),
+    ] = None,
+    sql: SqlOption = False,
+    actor: ActorOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add batch tracking to existing tables, so that imports into them can be rolled back
+    exactly: a nullable, indexed import_batch_id VARCHAR(100), and a row_version BIGINT NOT
+    NULL DEFAULT 0 with the trigger that counts edits made outside batchport (a link table:
+    the trigger that counts a link's edits on its owner row). The table needs a single integer
+    primary key named id that the database fills in (a link table: any primary key). Safe on
+    a large, live PostgreSQL table (lock and statement timeouts, no rewrite, indexes built
+    CONCURRENTLY); running it again is harmless and finishes a run that stopped."""
+    if owner is not None and len(tables) > 1:
+        raise typer.BadParameter(
+            "names the owner column of one link table; track link tables one at a time",
+            param_hint="--owner",
+        )
+    with reported(ctx, as_json):
+        done = commands.track_tables(
+            ctx.obj.database(),
+            tables,
+            schema=schema,
+            owner_column=owner,
+            sql_only=sql,
+            actor=actor_name(actor),
+            via=Via.cli,
+        )
+    _print_tracking(done, as_json, "Tracked", "was tracked already")
+
+
+@db_app.command("untrack")
+def db_untrack(
+    ctx: typer.Context,
+    tables: TablesArgument,
+    schema: SchemaOption = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Untrack even if imports that can still be rolled back need the tables (they "
+            "then can no longer be rolled back).",
+        ),
+    ] = False,
+    sql: SqlOption = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    actor: ActorOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Take batch tracking away from tables: their trigger, import_batch_id (with its index)
+    and row_version are dropped, and batchport forgets them. Refused while an import that can
+    still be rolled back needs them (unless --force), and for an owner whose link table is
+    still tracked."""
+    with reported(ctx, as_json):
+        db = ctx.obj.database()
+        if not (yes or sql):
+            confirm(
+                f"Untrack {', '.join(tables)} on {db.display_url}? Their import_batch_id and "
+                "row_version columns are dropped with their data.",
+                "Cancelled; nothing was changed.",
+            )
+        done = commands.untrack_tables(
+            db,
+            tables,
+            schema=schema,
+            force=force,
+            sql_only=sql,
+            actor=actor_name(actor),
+            via=Via.cli,
+        )
+    _print_tracking(done, as_json, "Untracked", "")
+
+
+def _print_tracking(done: commands.Tracking, as_json: bool, verb: str, unchanged: str) -> None:
+    if as_json:
+        print_json(
+            {
+                "shown_only": done.shown_only,
+                "statements": [sql for _, sql in done.statements()],
+                "tables": [change.to_json() for change in done.changes],
+            }
+        )
+        return
+    if done.shown_only:
+        _print_sql(done)
+        return
+    for change in done.changes:
+        link = (
+            f" (link of {change.owner.table} through {change.owner.column})" if change.owner else ""
+        )
+        if not (change.steps or change.records):
+            out.print(f"{change.table}{link} {unchanged}.", highlight=False)
+            continue
+        said = "; ".join(change.done) or "recorded"
+        out.print(f"{verb} {change.table}{link}: {said}.", highlight=False)
+        for note in change.notes:
+            err.print(f"note: {note}", highlight=False)
+
+
+def _print_sql(done: commands.Tracking) -> None:
+    """The statements as a script, like `alembic upgrade --sql`."""
+    lines = ["BEGIN;"] if done.transaction else []
+    table = None
+    for name, statement in done.statements():
+        if name is not None and name != table:
+            lines.append(f"\n-- {name}")
+            table = name
+        lines.append(f"{statement};")
+    if done.transaction:
+        lines.append("COMMIT;")
+    if not done.statements():
+        lines = ["-- nothing to do: every table is as asked"]
+    out.print("\n".join(lines), highlight=False, markup=False)
 
 
 @db_app.command("rollback")

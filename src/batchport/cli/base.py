@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from batchport.builtin_types import BUILTIN_TYPES
+from batchport import configuration
 from batchport.database import Database
 from batchport.errors import BatchportError, Interrupted, RollbackBlocked, RowsEdited, code_of
 
@@ -56,12 +56,19 @@ class Settings:
 
     database_url: str | None
     debug: bool
+    config: str | None = None
     _database: Database | None = None
 
     def database(self) -> Database:
-        """The database the command works on, opened once."""
+        """The database the command works on, opened once, with the import types of the
+        types file in use (`--config`, `$BATCHPORT_CONFIG`, `./batchport.toml`, else the
+        shipped ones)."""
         if self._database is None:
-            self._database = Database.from_url(self.database_url, catalog=BUILTIN_TYPES)
+            # Read when first needed: `types scaffold > batchport.toml` needs none.
+            config = self.config
+            self._database = Database.from_url(
+                self.database_url, catalog=lambda engine: configuration.find(config).catalog(engine)
+            )
         return self._database
 
     def close(self) -> None:
@@ -88,6 +95,15 @@ def _main(
             "(default: ./batchport.db, created on first use).",
         ),
     ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            envvar="BATCHPORT_CONFIG",
+            help="The import types file (TOML; default: ./batchport.toml if there is one, "
+            "else the shipped departments and users).",
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
     _version: Annotated[
         bool,
@@ -99,7 +115,7 @@ def _main(
         ),
     ] = False,
 ) -> None:
-    ctx.obj = Settings(database_url=database_url, debug=debug)
+    ctx.obj = Settings(database_url=database_url, debug=debug, config=config)
     ctx.call_on_close(ctx.obj.close)
 
 

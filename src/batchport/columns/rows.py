@@ -64,7 +64,7 @@ def parse_texts(
     columns: list[list[object]] = []
     for field, column in zip(mapping.import_type.fields, texts, strict=True):
         if column is None:
-            columns.append([None] * len(numbers))
+            columns.append([field.default] * len(numbers))
         else:
             columns.append(_parse_column(field, column, numbers, errors))
     return Chunk(numbers, columns)
@@ -77,7 +77,7 @@ def _parse_column(
         if "" not in texts:
             return field.parse.column(texts)
         if not field.required:
-            return [field.parse(text) if text else None for text in texts]
+            return [field.parse(text) if text else field.default for text in texts]
     except CellInvalid:
         pass
     return [
@@ -90,7 +90,7 @@ def _parse_cell(field: Field, text: str, number: int, errors: list[RowError]) ->
     if not text:
         if field.required:
             errors.append(RowError(number, field.name, "", "is required"))
-        return None
+        return field.default
     try:
         return field.parse(text)
     except CellInvalid as exc:

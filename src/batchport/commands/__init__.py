@@ -8,6 +8,8 @@ log in the transaction of what it records).
     sessions.py   upload_session, get_session, session_errors, export_session_errors,
                   commit_session, work_once (the worker's step)
     web.py        sign_in, signed_in, sign_out (the web UI's browser sessions)
+    tracking.py   track_tables, untrack_tables, tracked_tables (an application's own tables)
+    declaring.py  import_types, scaffold_type
     admin.py      migrate, rollback_migration, migration_status, verify_migrations, recover,
                   grant_service_role,
                   create_account, rotate_token, set_account_disabled, list_accounts,
@@ -31,6 +33,7 @@ from batchport.commands.admin import (
     set_account_disabled,
     verify_migrations,
 )
+from batchport.commands.declaring import import_types, scaffold_type
 from batchport.commands.imports import (
     WORKBOOK,
     check_on_existing,
@@ -51,11 +54,13 @@ from batchport.commands.sessions import (
     upload_session,
     work_once,
 )
+from batchport.commands.tracking import Tracking, track_tables, tracked_tables, untrack_tables
 from batchport.commands.web import sign_in, sign_out, signed_in
 
 __all__ = [
     "WORKBOOK",
     "MigrationStatus",
+    "Tracking",
     "audit_log",
     "authenticate",
     "batch_records",
@@ -68,6 +73,7 @@ __all__ = [
     "get_batch",
     "get_session",
     "grant_service_role",
+    "import_types",
     "list_accounts",
     "list_history",
     "migrate",
@@ -81,12 +87,16 @@ __all__ = [
     "run_import",
     "run_workbook_import",
     "sample_rows",
+    "scaffold_type",
     "session_error_kinds",
     "session_errors",
     "set_account_disabled",
     "sign_in",
     "sign_out",
     "signed_in",
+    "track_tables",
+    "tracked_tables",
+    "untrack_tables",
     "upload_session",
     "verify_migrations",
     "work_once",

@@ -26,7 +26,22 @@ from batchport.vocabulary import OnExisting
 FIELDS = ("import_type", "file", "on_existing", "encoding", "delimiter", "sheet")
 #: The encodings and delimiters the web UI offers for a CSV (else both are detected); an
 #: upload may name any the CLI takes: a text encoding Python knows, any one character.
-ENCODINGS = ("utf-8", "utf-16", "cp1252", "latin-1", "iso-8859-15", "cp1251", "shift_jis")
+#: The encodings the web UI's upload form offers: every one a refusal of the detector may
+#: suggest (see `sources.detection`), and the usual others.
+ENCODINGS = (
+    "utf-8",
+    "utf-16",
+    *(f"windows-{page}" for page in range(1250, 1258)),
+    "iso8859-1",
+    "iso8859-2",
+    "iso8859-15",
+    "koi8-r",
+    "cp932",
+    "euc-jp",
+    "gb18030",
+    "cp950",
+    "cp949",
+)
 DELIMITERS = (",", ";", "tab", "|")
 #: Delimiters named in words, as the CLI's `--delimiter` takes them (in any case).
 NAMED_DELIMITERS = ("tab", "\\t", "comma", "semicolon")

@@ -1,0 +1,112 @@
+"""The commands of import types: list them, show one, scaffold one from a table."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from batchport import commands
+from batchport.cli.base import JsonOption, app, out, print_json, reported
+from batchport.declarations import ImportType
+
+types_app = typer.Typer(
+    help="The import types: those the types file declares (--config), or the shipped ones."
+)
+app.add_typer(types_app, name="types")
+
+
+@types_app.callback(invoke_without_command=True)
+def list_types(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List the import types and their columns."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with reported(ctx, as_json):
+        found = commands.import_types(ctx.obj.database())
+    if as_json:
+        print_json([described(t) for t in found])
+        return
+    for entry in map(described, found):
+        columns = ", ".join(
+            c["name"] + ("" if c["required"] else " (optional)") for c in entry["columns"]
+        )
+        out.print(
+            f"[bold]{entry['import_type']}[/] → {entry['table']}: {entry['description']}\n"
+            f"  columns: {columns}",
+            highlight=False,
+        )
+
+
+@types_app.command("show")
+def show(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The import type.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show one import type: its table, key, and each column's parser, target and rules."""
+    with reported(ctx, as_json):
+        found = ctx.obj.database().catalog[name]
+    entry = described(found)
+    if as_json:
+        print_json(entry)
+        return
+    out.print(
+        f"[bold]{found.name}[/] → {entry['table']}, keyed by {found.key}\n{found.description}",
+        highlight=False,
+    )
+    table = Table("column", "parser", "stored in", "required", "default")
+    for column in entry["columns"]:
+        table.add_row(
+            column["name"],
+            column["parser"],
+            column["target"],
+            "yes" if column["required"] else "",
+            "" if column["default"] is None else str(column["default"]),
+        )
+    out.print(table)
+
+
+@types_app.command("scaffold")
+def scaffold(
+    ctx: typer.Context,
+    table: Annotated[str, typer.Argument(help="The table: schema.table, or table.")],
+) -> None:
+    """Print a declaration for TABLE to start a types file from: its columns, their types
+    and nullability, its unique key and its foreign keys, read from the database."""
+    with reported(ctx, as_json=False):
+        text = commands.scaffold_type(ctx.obj.database(), table)
+    out.print(text, end="", highlight=False, markup=False)
+
+
+def described(import_type: ImportType) -> dict[str, Any]:
+    """An import type as JSON-ready values."""
+    table = import_type.table
+    references = {r.field: r for r in import_type.references}
+    links = {link.field: link for link in import_type.links}
+    columns = []
+    for field in import_type.fields:
+        if field.name in references:
+            reference = references[field.name]
+            target = f"{reference.column} (a {reference.to} key)"
+        elif field.name in links:
+            link = links[field.name]
+            target = f"{link.table.name} rows (keys of {link.to})"
+        else:
+            target = table.c[field.column].name if field.column else ""
+        columns.append(
+            {
+                "name": field.name,
+                "parser": type(field.parse).__name__.lower(),
+                "target": target,
+                "required": field.required,
+                "default": field.default,
+            }
+        )
+    return {
+        "import_type": import_type.name,
+        "table": f"{table.schema}.{table.name}" if table.schema else table.name,
+        "description": import_type.description,
+        "key": import_type.key,
+        "columns": columns,
+    }

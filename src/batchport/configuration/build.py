@@ -1,0 +1,157 @@
+"""From a checked types file to the `Catalog` the engine runs: each type's table (batchport's
+own, or the user's, read from the database), its fields with their parsers, its references
+and links — each checked against the table it names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from batchport import schema
+from batchport.configuration.parsers import parser_for
+from batchport.configuration.spec import FieldSpec, TypesFile, TypeSpec
+from batchport.declarations import Catalog, Field, ImportType, Link, Reference
+from batchport.errors import ConfigurationError
+
+#: How a type's table is found by its name as the file gives it (`schema.table` or `table`).
+Tables = Callable[[str], sa.Table]
+#: What checks a table is tracked (for a link, through the owner column named), raising what
+#: to run if it is not.
+Tracked = Callable[[sa.Table, "str | None"], None]
+
+
+def any_table(_table: sa.Table, _owner: str | None) -> None:
+    """Every table will do: batchport's own are tracked by its migrations."""
+
+
+def catalog_of(
+    types: TypesFile, tables: Tables, *, source: str, tracked: Tracked = any_table
+) -> Catalog:
+    """The import types `types` declares, each table checked by `tracked`; `source` (the
+    file) names each error's place."""
+    try:
+        return Catalog(
+            tuple(_import_type(n, spec, tables, tracked) for n, spec in types.types.items())
+        )
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{source}: {exc}") from None
+
+
+def own_tables(name: str) -> sa.Table:
+    """One of batchport's own tables (the shipped types'), by its name; no database needed."""
+    found = schema.metadata.tables.get(name)
+    if found is None:
+        raise ConfigurationError(f"no table {name!r} among batchport's own")
+    return found
+
+
+def _import_type(name: str, spec: TypeSpec, tables: Tables, tracked: Tracked) -> ImportType:
+    where = f"type {name}"
+    table = tables(spec.table)
+    tracked(table, None)
+    fields = tuple(_field(f, table, where=f"{where}, field {f.name}") for f in spec.fields)
+    key = next(f for f in spec.fields if f.name == spec.key)
+    _check_unique(table, key.column or key.name, where=where)
+    return ImportType(
+        name=name,
+        description=spec.description,
+        table=table,
+        key=spec.key,
+        fields=fields,
+        references=tuple(
+            Reference(field=f.name, column=f.column, to=f.references)
+            for f in spec.fields
+            if f.references and f.column
+        ),
+        links=tuple(
+            _link(f, table, tables, tracked, where=f"{where}, field {f.name}")
+            for f in spec.fields
+            if f.link
+        ),
+    )
+
+
+def _field(spec: FieldSpec, table: sa.Table, *, where: str) -> Field:
+    if spec.link:
+        return Field(spec.name, parser_for(spec, None, where=where), spec.required)
+    column = _column(table, spec.column or spec.name, where=where)
+    if spec.references:
+        _check_foreign_key(column, where=where)
+        return Field(spec.name, parser_for(spec, None, where=where), spec.required)
+    parse = parser_for(spec, column, where=where)
+    default = None
+    if spec.default is not None:
+        try:
+            default = parse(str(spec.default).strip())
+        except ValueError as exc:
+            raise ConfigurationError(f"{where}: the default {spec.default!r} {exc}") from None
+    return Field(spec.name, parse, spec.required, column=column.key, default=default)
+
+
+def _link(
+    spec: FieldSpec, owner: sa.Table, tables: Tables, tracked: Tracked, *, where: str
+) -> Link:
+    assert spec.link is not None
+    table = tables(spec.link.table)
+    owner_column = _column(table, spec.link.owner, where=where)
+    tracked(table, owner_column.name)
+    target_column = _column(table, spec.link.target, where=where)
+    _check_foreign_key(owner_column, where=where, to=owner)
+    _check_foreign_key(target_column, where=where)
+    if spec.link.primary_flag:
+        _column(table, spec.link.primary_flag, where=where)
+    return Link(
+        field=spec.name,
+        table=table,
+        owner_column=owner_column.key,
+        target_column=target_column.key,
+        to=spec.link.to,
+        primary_flag=spec.link.primary_flag,
+    )
+
+
+def _column(table: sa.Table, name: str, *, where: str) -> sa.Column[object]:
+    found = next((c for c in table.c if name in {c.name, c.key}), None)
+    if found is None:
+        known = ", ".join(c.name for c in table.c)
+        raise ConfigurationError(f"{where}: table {_named(table)} has no column {name!r} ({known})")
+    return found
+
+
+def _check_unique(table: sa.Table, name: str, *, where: str) -> None:
+    column = _column(table, name, where=where)
+    unique = column.unique or column.primary_key
+    unique = unique or any(
+        isinstance(c, sa.UniqueConstraint) and [col.name for col in c.columns] == [column.name]
+        for c in table.constraints
+    )
+    unique = unique or any(
+        index.unique and [col.name for col in index.columns] == [column.name]
+        for index in table.indexes
+    )
+    if not unique:
+        raise ConfigurationError(
+            f"{where}: the key column {_named(table)}.{column.name} has no unique constraint: "
+            "a key must name one row"
+        )
+
+
+def _check_foreign_key(
+    column: sa.Column[object], *, where: str, to: sa.Table | None = None
+) -> None:
+    keys = list(column.foreign_keys)
+    if not keys:
+        raise ConfigurationError(
+            f"{where}: column {_named(column.table)}.{column.name} has no foreign key: a "
+            "reference needs one, so that the database keeps it whole"
+        )
+    if to is not None and not any(k.references(to) for k in keys):
+        raise ConfigurationError(
+            f"{where}: column {_named(column.table)}.{column.name} does not reference {_named(to)}"
+        )
+
+
+def _named(table: sa.TableClause) -> str:
+    schema_name = getattr(table, "schema", None)
+    return f"{schema_name}.{table.name}" if schema_name else table.name

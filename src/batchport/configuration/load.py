@@ -1,0 +1,136 @@
+"""Which types file is read (`--config`, `BATCHPORT_CONFIG`, `./batchport.toml`, else the
+shipped one), and reading it: TOML, then the shape (`spec`), then each table in the database."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+
+from batchport import schema
+from batchport.configuration.build import catalog_of, own_tables
+from batchport.configuration.scaffold import unique_columns
+from batchport.configuration.spec import TypesFile
+from batchport.declarations import Catalog
+from batchport.errors import ConfigurationError
+from batchport.tracking import require_tracked
+
+#: The file looked for in the working directory.
+LOCAL_FILE = "batchport.toml"
+#: The environment variable naming a types file.
+ENVIRONMENT = "BATCHPORT_CONFIG"
+#: The shipped types, departments and users.
+SHIPPED = "default.toml"
+
+
+@dataclass(frozen=True)
+class TypesSource:
+    """A types file: where it is (for messages) and its checked content."""
+
+    name: str
+    types: TypesFile
+
+    @property
+    def shipped(self) -> bool:
+        """Whether this is the shipped file, whose tables are batchport's own."""
+        return self.name == SHIPPED
+
+    def catalog(self, engine: sa.Engine | None = None) -> Catalog:
+        """The file's import types; a table that is not batchport's own is read from the
+        database behind `engine`."""
+        if self.shipped or engine is None:
+            return catalog_of(self.types, own_tables, source=self.name)
+        with engine.connect() as conn:
+            return catalog_of(
+                self.types,
+                _Reflected(conn),
+                source=self.name,
+                tracked=lambda table, owner: require_tracked(conn, table, owner_column=owner),
+            )
+
+
+def find(given: str | Path | None = None) -> TypesSource:
+    """The types file to use: `given`, else `$BATCHPORT_CONFIG`, else `./batchport.toml` if
+    there is one, else the shipped types."""
+    chosen = given or os.environ.get(ENVIRONMENT)
+    if chosen is None and Path(LOCAL_FILE).is_file():
+        chosen = LOCAL_FILE
+    if chosen is None:
+        return TypesSource(SHIPPED, parse(shipped_text(), SHIPPED))
+    path = Path(chosen)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read the types file: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(f"{path}: a types file is UTF-8 text ({exc.reason})") from exc
+    return TypesSource(str(path), parse(text, str(path)))
+
+
+def shipped_text() -> str:
+    """The shipped types file, departments and users: a start for one's own."""
+    return files("batchport.configuration").joinpath(SHIPPED).read_text(encoding="utf-8")
+
+
+def parse(text: str, name: str) -> TypesFile:
+    """The checked content of a types file; every mistake named by its place in it."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{name}: not valid TOML: {exc}") from None
+    try:
+        return TypesFile.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, error['loc'])) or 'the file'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigurationError(f"{name}: {problems}") from None
+
+
+class _Reflected:
+    """Tables by name: batchport's own as declared, any other read from the database, its
+    one-column primary key keyed `id` as the engine names it."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.metadata = sa.MetaData()
+
+    def __call__(self, name: str) -> sa.Table:
+        if name in schema.metadata.tables:
+            return schema.metadata.tables[name]
+        table_schema, _, table_name = name.rpartition(".")
+        key = f"{table_schema}.{table_name}" if table_schema else table_name
+        if key in self.metadata.tables:
+            return self.metadata.tables[key]
+        inspector = sa.inspect(self.conn)
+        if not inspector.has_table(table_name, schema=table_schema or None):
+            raise ConfigurationError(f"no table {name!r} in the database")
+        primary = inspector.get_pk_constraint(table_name, schema=table_schema or None)
+        columns = primary.get("constrained_columns") or []
+        if len(columns) != 1:
+            raise ConfigurationError(
+                f"table {name!r} needs a primary key of one column (it has "
+                f"{len(columns) or 'none'}): rows are told apart by it"
+            )
+        described = {
+            c["name"]: c for c in inspector.get_columns(table_name, schema=table_schema or None)
+        }
+        primary_column = described[columns[0]]
+        table = sa.Table(
+            table_name,
+            self.metadata,
+            sa.Column(primary_column["name"], primary_column["type"], key="id", primary_key=True),
+            schema=table_schema or None,
+            autoload_with=self.conn,
+        )
+        unique = unique_columns(inspector, table_name, table_schema or None)
+        for column in table.c:
+            if column.name in unique:
+                column.unique = True  # what reflection leaves out on SQLite
+        return table
