@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from batchport.columns.parsers import Boolean, CellInvalid, Email, KeyList, Text
+from batchport.columns.parsers import Boolean, CellInvalid, KeyList, Text
 
 
 def test_text_keeps_text_up_to_its_length():
@@ -27,14 +27,6 @@ def test_boolean_rejects_anything_else():
     """Anything else is an error that lists the accepted spellings."""
     with pytest.raises(CellInvalid, match="true/false"):
         Boolean()("maybe")
-
-
-def test_email_is_lowercased_and_checked():
-    """Addresses are stored in lower case; a string without @ and domain is rejected."""
-    assert Email(255)("Ann.Lee@Example.ORG") == "ann.lee@example.org"
-    for bad in ["ann", "ann@", "@x.org", "ann@x", "a b@x.org"]:
-        with pytest.raises(CellInvalid):
-            Email(255)(bad)
 
 
 def test_key_list_splits_trims_and_keeps_order():

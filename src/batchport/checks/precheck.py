@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from batchport.checks.cycles import has_cycle
+from batchport.checks.cycles import has_loop
 from batchport.checks.proof import NotLoadable, key_ids
 from batchport.columns.rows import Chunk
 from batchport.declarations import Catalog, ImportType
@@ -48,8 +48,11 @@ class Precheck:
         self.seen: set[Any] = set()
         #: Keys of this same type that rows refer to: settled once the whole file is read.
         self.forward: set[Any] = set()
-        #: Each row's key and the keys of this type it refers to, to find cycles.
-        self.parents: dict[Any, list[Any]] = {}
+        #: Per reference of this type to itself, each row's key and its parent's key, to find
+        #: cycles: one key to one key (a list per key would double what 1M rows hold).
+        self.parents: dict[int, dict[Any, Any]] = {
+            position: {} for position, target in self.references if target == own
+        }
         self.counts = dict.fromkeys(
             [import_type.table.name, *(link.table.name for link in import_type.links)], 0
         )
@@ -68,9 +71,8 @@ class Precheck:
             values = chunk.columns[position]
             self._check_targets(target, {k for k in values if k is not None})
             if target == own:
-                for key, parent in zip(keys, values, strict=True):
-                    if parent is not None:
-                        self.parents.setdefault(key, []).append(parent)
+                parents = zip(keys, values, strict=True)
+                self.parents[position].update(kp for kp in parents if kp[1] is not None)
         self.counts[self.import_type.table.name] += len(keys)
         for position, link in self.links:
             cells = [c for c in chunk.columns[position] if isinstance(c, tuple)]
@@ -82,7 +84,7 @@ class Precheck:
         missing = self.forward - self.seen
         if missing and len(self._in_database(missing)) != len(missing):
             raise NotLoadable("a key is neither in the file nor in the database")
-        if has_cycle(self.parents):
+        if any(map(has_loop, self.parents.values())):
             raise NotLoadable("references form a cycle")
         return self.counts
 

@@ -1,13 +1,15 @@
 """Checks that need the whole file or the database: natural keys, references, cycles.
 
-Each runs as one set-based query over the staging tables, so its cost does not depend on
-how many rows the file has beyond the scan itself.
+Each runs as set-based SQL over the staging tables (one query; for cycles, one per round of
+`checks.cycles`), so its cost grows with the file's rows (times log n for cycles), never
+with their square.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
+from batchport.checks.cycles import on_cycles
 from batchport.checks.stage import ROW_NUMBER, Stage
 from batchport.declarations import Catalog, ImportType
 from batchport.errors import RowError
@@ -117,47 +119,33 @@ def _unknown_link_targets(conn: sa.Connection, stage: Stage, catalog: Catalog) -
 
 
 def _cycles(conn: sa.Connection, stage: Stage) -> list[RowError]:
-    """Rows whose chain of same-file parents leads back to themselves."""
+    """Rows whose chain of same-file parents leads back to themselves.
+
+    A key repeated in the file is followed from its first row (the later ones are errors of
+    their own), so that each key has one parent and the chains can be settled at once.
+    """
     import_type = stage.import_type
     key = import_type.key
     rows = stage.rows
+    first = (
+        sa.select(sa.func.min(rows.c[ROW_NUMBER]))
+        .where(rows.c[key].is_not(None))
+        .group_by(rows.c[key])
+    )
     errors: list[RowError] = []
     for reference in import_type.references:
         if reference.to != import_type.name:
             continue
-        limit = sa.select(sa.func.count()).select_from(rows).scalar_subquery()
-        walk = (
-            sa.select(
-                rows.c[ROW_NUMBER].label("start"),
-                rows.c[key].label("origin"),
-                rows.c[reference.field].label("parent"),
-                rows.c[reference.field].label("ancestor"),
-                sa.literal(1).label("depth"),
-            )
-            .where(rows.c[reference.field].is_not(None))
-            .cte("walk", recursive=True)
+        parent = rows.c[reference.field]
+        edges = sa.select(rows.c[key], parent).where(
+            rows.c[ROW_NUMBER].in_(first), parent.in_(sa.select(rows.c[key]))
         )
-        parent = rows.alias("parent")
-        walk = walk.union_all(
-            sa.select(
-                walk.c.start,
-                walk.c.origin,
-                walk.c.parent,
-                parent.c[reference.field],
-                walk.c.depth + 1,
-            )
-            .join(parent, parent.c[key] == walk.c.ancestor)
-            .where(
-                parent.c[reference.field].is_not(None),
-                walk.c.ancestor != walk.c.origin,
-                walk.c.depth < limit,
-            )
-        )
-        query = (
-            sa.select(walk.c.start, walk.c.origin, walk.c.parent)
-            .where(walk.c.ancestor == walk.c.origin)
-            .distinct()
-        )
+        with on_cycles(conn, edges, import_type.key_column.type) as looped:
+            found = conn.execute(
+                sa.select(rows.c[ROW_NUMBER], rows.c[key], parent)
+                .where(rows.c[ROW_NUMBER].in_(first), rows.c[key].in_(looped))
+                .order_by(rows.c[ROW_NUMBER])
+            ).all()
         errors += [
             RowError(
                 number,
@@ -166,6 +154,6 @@ def _cycles(conn: sa.Connection, stage: Stage) -> list[RowError]:
                 f"{key} {origin!r} would be its own ancestor: its {reference.field} chain "
                 "leads back to it",
             )
-            for number, origin, value in conn.execute(query)
+            for number, origin, value in found
         ]
     return errors

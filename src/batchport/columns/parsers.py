@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Protocol
+
+from email_validator import EmailNotValidError, validate_email
 
 
 class CellInvalid(ValueError):
@@ -39,27 +42,84 @@ class Text:
         return list(texts)
 
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: The shape of a plain ASCII address: a dot-atom local part, then hostname labels, the last
+#: ending with a letter and not a special-use name. With `_EDGES` and `_LONG_DOMAIN` it picks
+#: out addresses that email-validator accepts unchanged but for the case of the domain,
+#: in a fraction of a microsecond (email-validator takes ~10); anything else goes to it.
+_SHAPE = re.compile(
+    r"[\w!#$%&'*+\-/=?^`{|}~]+(?:\.[\w!#$%&'*+\-/=?^`{|}~]+)*"
+    r"@(?:[a-zA-Z0-9-]++\.)++"
+    r"(?!(?i:arpa|invalid|local|localhost|onion|test)\Z)[a-zA-Z0-9-]*+(?<=[a-zA-Z])",
+    re.ASCII,
+)
+#: Hyphens that begin or end a label, and "--" (Punycode's "xn--", or a reserved label).
+_EDGES = ("@-", ".-", "-.", "--")
+#: The longest domain of a plain address: no label in it can be longer than 63 characters.
+_PLAIN_DOMAIN = 63
+_LONG_DOMAIN = re.compile(rf"@[^\n]{{{_PLAIN_DOMAIN + 1}}}")
+#: email-validator's limit on a whole address (RFC 5321).
+_ADDRESS_LENGTH = 254
+_EXPECTED = "expected a bare address like name@example.com"
 
 
 @dataclass(frozen=True, slots=True)
 class Email:
-    """An e-mail address, stored in lower case so that keys compare as people expect."""
+    """An e-mail address as email-validator accepts it without any network lookup, stored
+    normalised (Unicode NFC, the domain as email-validator spells it) and in lower case: the
+    address is a natural key, and people type the same one in different cases."""
 
     max_length: int
 
     def __call__(self, text: str) -> str:
         if len(text) > self.max_length:
             raise CellInvalid(f"is {len(text)} characters long; at most {self.max_length} allowed")
-        if not _EMAIL.match(text):
-            raise CellInvalid("is not an e-mail address")
-        return text.lower()
+        if len(text) <= _ADDRESS_LENGTH and _plain(text):
+            return text.lower()
+        try:
+            found = validate_email(text, check_deliverability=False)
+        except EmailNotValidError as exc:
+            raise CellInvalid(
+                f"is not an e-mail address: {_reason(text, exc)}; {_EXPECTED}"
+            ) from None
+        address = unicodedata.normalize("NFC", found.normalized.lower())
+        if len(address) > self.max_length:
+            raise CellInvalid(
+                f"is {len(address)} characters long as stored; at most {self.max_length}"
+            )
+        return address
 
     def column(self, texts: list[str]) -> list[object]:
-        """The addresses in lower case, if all are valid."""
-        if max(map(len, texts), default=0) > self.max_length or not all(map(_EMAIL.match, texts)):
-            raise CellInvalid("invalid")
-        return list(map(str.lower, texts))
+        """The addresses normalised, if all are valid (plain ones checked in one pass)."""
+        longest = min(self.max_length, _ADDRESS_LENGTH)
+        if max(map(len, texts), default=0) <= longest and _all_plain(texts):
+            return list(map(str.lower, texts))
+        return list(map(self, texts))
+
+
+def _plain(text: str) -> bool:
+    """Whether `text` is a plain address: `_SHAPE`, no `_EDGES`, a domain of at most 63."""
+    return (
+        _SHAPE.fullmatch(text) is not None
+        and not any(map(text.__contains__, _EDGES))
+        and len(text) - text.index("@") <= _PLAIN_DOMAIN + 1
+    )
+
+
+def _all_plain(texts: list[str]) -> bool:
+    """Whether every text is a plain address, checked a column at a time (no text holds a
+    line break: `_SHAPE` has none)."""
+    if not all(map(_SHAPE.fullmatch, texts)):
+        return False
+    lines = "\n".join(texts)
+    return not any(map(lines.__contains__, _EDGES)) and _LONG_DOMAIN.search(lines) is None
+
+
+def _reason(text: str, exc: EmailNotValidError) -> str:
+    """email-validator's reason, phrased as the rest of the message (or plainer still)."""
+    if text[:7].lower() == "mailto:":
+        return "a mailto: prefix is not part of the address"
+    sentences = str(exc).rstrip(".").replace("The email address ", "The address ").split(". ")
+    return ": ".join(sentence[:1].lower() + sentence[1:] for sentence in sentences)
 
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "active"})

@@ -9,6 +9,7 @@ reports every error exactly) take over. A valid file is thus written once, at bu
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from itertools import repeat
@@ -17,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from batchport.checks.cycles import ancestry, on_cycles
 from batchport.checks.proof import NotLoadable, key_ids
 from batchport.columns.rows import Chunk
 from batchport.declarations import Catalog, ImportType, Link
@@ -188,7 +190,8 @@ class DirectLoader:
         return found
 
     def _has_cycle(self, starts: list[tuple[str, int]]) -> bool:
-        """Whether following a reference column from one of `starts` leads back to it."""
+        """Whether following a reference column from one of `starts` through rows of this
+        batch leads round in a loop (rows outside the batch cannot lead back into it)."""
         table = self.import_type.table
         origins = sa.Table(
             "bp_cycle_starts",
@@ -202,33 +205,30 @@ class DirectLoader:
             self.conn, origins, ["row_id", "column_name"], [(i, c) for c, i in starts]
         )
         found = False
-        for column in {column for column, _ in starts}:
-            first = (
-                sa.select(
-                    origins.c.row_id.label("origin"),
-                    table.c[column].label("current"),
-                    sa.literal(1).label("depth"),
-                )
-                .join(table, table.c.id == origins.c.row_id)
-                .where(origins.c.column_name == column)
-                .cte("walk", recursive=True)
-            )
-            step = table.alias("step")
-            walk = first.union_all(
-                sa.select(first.c.origin, step.c[column], first.c.depth + 1)
-                .join(step, step.c.id == first.c.current)
-                .where(
-                    step.c.import_batch_id == self.batch_id,
-                    first.c.current != first.c.origin,
-                    first.c.depth <= self.created[table.name],
-                )
-            )
-            loops = (
-                sa.select(sa.func.count()).select_from(walk).where(walk.c.current == walk.c.origin)
-            )
-            found = found or bool(self.conn.execute(loops).scalar_one())
+        for column, count in sorted(Counter(column for column, _ in starts).items()):
+            chains = self._chains(column, count, origins)
+            with on_cycles(self.conn, chains, table.c.id.type) as looped:
+                found = bool(self.conn.execute(sa.select(looped.exists())).scalar_one())
+            if found:
+                break
         origins.drop(self.conn)
         return found
+
+    def _chains(self, column: str, starts: int, origins: sa.Table) -> sa.Select[Any]:
+        """The (id, parent id) pairs of the batch's rows that chains from `origins` pass:
+        when most rows start a chain, simply every row of the batch that has a parent (one
+        scan instead of a recursive query that would reach nearly all of them anyway)."""
+        table = self.import_type.table
+        if starts * 2 >= self.created[table.name]:
+            return sa.select(table.c.id, table.c[column]).where(
+                table.c.import_batch_id == self.batch_id, table.c[column].is_not(None)
+            )
+        return ancestry(
+            table,
+            column,
+            sa.select(origins.c.row_id).where(origins.c.column_name == column),
+            lambda rows: rows.c.import_batch_id == self.batch_id,
+        )
 
     def _resolve_deferred(self) -> None:
         import_type = self.import_type
