@@ -175,7 +175,7 @@ def import_(
             else [r.to_json() for r in reports]
         )
     else:
-        _print_import(reports, file)
+        _print_import(reports, file, workbook=import_type == commands.WORKBOOK)
 
 
 def _imported(
@@ -328,11 +328,11 @@ def batch(
         _print_job(report.job, report.rows, console=out)
 
 
-def _print_import(reports: list[ImportReport], file: Path) -> None:
+def _print_import(reports: list[ImportReport], file: Path, *, workbook: bool) -> None:
     """One line: what was (or would be) created, updated and skipped, and how to undo it."""
     first, last = reports[0], reports[-1]
     named = file.name
-    if len(reports) > 1 or first.import_type != last.import_type or "[" in first.file_name:
+    if workbook:
         named += f" (sheets {', '.join(r.import_type for r in reports)})"
     elif first.encoding and first.encoding != "utf-8":  # a file read as anything but UTF-8
         named += f" (read as {first.encoding})"

@@ -35,8 +35,8 @@ PHASES = {
     "restoring": "restoring updated rows",
     "deleting": "deleting the batch's rows",
 }
-#: Files up to this size are counted (their lines) to give the display a total.
-COUNTED_BYTES = 4 << 30
+#: How much of a CSV file is read to estimate its rows for the display's total.
+COUNTED_BYTES = 16 << 20
 
 
 class _Rows(ProgressColumn):
@@ -85,35 +85,30 @@ def shown(
     task = display.add_task(title, total=total or None, estimated=estimated)
 
     def report(phase: str, rows: int) -> None:
-        grown = task_total(display, task)
+        # An estimated total grows to the rows read, if they pass it.
         display.update(
             task,
             completed=rows,
             description=f"{title}: {PHASES.get(phase, phase)}",
-            total=max(grown, rows) if grown else None,
+            total=max(total, rows) if total else None,
         )
 
     with display:
         yield report
 
 
-def task_total(display: Progress, task_id: object) -> float | None:
-    return next((t.total for t in display.tasks if t.id == task_id), None)
-
-
 def estimated_rows(path: Path) -> int | None:
-    """About how many data rows a CSV file holds (its lines but the header); None for a
-    workbook, or a file too large to count quickly. Cells with line breaks make it an
-    estimate: the display says so."""
+    """About how many data rows a CSV file holds: its lines but the header, counted in its
+    first `COUNTED_BYTES` and scaled to its size (a whole file is not read twice for a
+    display); None for a workbook. Cells with line breaks make it an estimate too: the display
+    says so."""
     if path.suffix.lower() not in {".csv", ".txt", ".tsv"}:
         return None
     try:
-        if path.stat().st_size > COUNTED_BYTES:
-            return None
-        lines = 0
+        size = path.stat().st_size
         with path.open("rb") as raw:
-            while block := raw.read(1 << 20):
-                lines += block.count(b"\n")
+            head = raw.read(COUNTED_BYTES)
     except OSError:
         return None
-    return max(lines - 1, 0) or None
+    lines = head.count(b"\n") * (size / len(head)) if head else 0
+    return max(round(lines) - 1, 0) or None

@@ -3,7 +3,6 @@ FastAPI reads no body before the dependencies have run), streamed, with the size
 enforced while the bytes arrive, chunked or not. The file part is spooled to disk past 1 MiB
 (Starlette's multipart parser), never held whole in memory before it is checked."""
 
-import codecs
 import encodings
 import pkgutil
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from batchport.service.dependencies import Caller, Settings
 from batchport.service.models import NO_NUL
 from batchport.service.problems import Problem
 from batchport.sessions import Session
+from batchport.sources import text_codec
 from batchport.vocabulary import OnExisting
 
 #: The form fields an upload may have.
@@ -67,20 +67,10 @@ class Upload:
     csrf: str | None = None
 
 
-def _text_codec(name: str) -> codecs.CodecInfo | None:
-    """The codec of a text encoding of that name (any spelling Python knows), else None."""
-    try:
-        codec = codecs.lookup(name)
-        "a".encode(codec.name)  # a codec of bytes (base64) or of text (rot13) is no encoding
-    except (LookupError, UnicodeError, ValueError, TypeError):
-        return None
-    return codec
-
-
 def _text_encodings() -> list[str]:
     """The canonical names of every text encoding Python knows."""
     modules = {module.name for module in pkgutil.iter_modules(encodings.__path__)}
-    found = (_text_codec(name) for name in modules | set(aliases.values()))
+    found = (text_codec(name) for name in modules | set(aliases.values()))
     return sorted({codec.name for codec in found if codec is not None})
 
 
@@ -197,7 +187,7 @@ def _encoding(value: str | UploadFile | None) -> str | None:
     encoding, as the CLI's `--encoding` takes it."""
     if value is None:
         return None
-    codec = _text_codec(value) if isinstance(value, str) else None
+    codec = text_codec(value) if isinstance(value, str) else None
     if codec is None:
         raise _invalid(
             "encoding",

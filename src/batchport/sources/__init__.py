@@ -7,7 +7,7 @@ from pathlib import Path
 
 from batchport.sources.base import Limits, Source
 from batchport.sources.delimited import DelimitedSource
-from batchport.sources.encoding import DEFAULT_ENCODING
+from batchport.sources.encoding import DEFAULT_ENCODING, text_codec
 from batchport.sources.workbook import WorkbookSource
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "file_sha256",
     "is_workbook",
     "open_source",
+    "text_codec",
 ]
 
 _WORKBOOK_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"})

@@ -227,11 +227,19 @@ def _binary(file: str, sample: bytes) -> SourceError:
     return nul_refusal(file, line, utf16=sample.count(b"\x00") > len(sample) // 4)
 
 
-def _checked(name: str) -> str:
+def text_codec(name: str) -> codecs.CodecInfo | None:
+    """The codec of the text encoding `name` (any spelling Python knows), else None: a codec
+    of bytes (base64) or of text to text (rot13) is no encoding of a file. The CLI's
+    `--encoding` and the API's `encoding` are checked with it too."""
     try:
-        info = codecs.lookup(name)
-    except LookupError as exc:
-        raise SourceError("--encoding", f"unknown encoding {name!r}") from exc
-    if not info._is_text_encoding:  # base64, zlib: codecs, but not of text
-        raise SourceError("--encoding", f"{name!r} is not a text encoding")
+        codec = codecs.lookup(name)
+        "a".encode(codec.name)
+    except (LookupError, UnicodeError, ValueError, TypeError):
+        return None
+    return codec
+
+
+def _checked(name: str) -> str:
+    if text_codec(name) is None:
+        raise SourceError("--encoding", f"unknown encoding {name!r}")
     return name
