@@ -10,6 +10,7 @@ from batchport.commands import (
     MigrationStatus,
     export_errors,
     get_batch,
+    import_types,
     list_history,
     migrate,
     migration_status,
@@ -19,6 +20,10 @@ from batchport.commands import (
     rollback_migration,
     run_import,
     run_workbook_import,
+    scaffold_type,
+    track_tables,
+    tracked_tables,
+    untrack_tables,
     verify_migrations,
 )
 from batchport.database import Database
@@ -100,6 +105,7 @@ __all__ = [
     "UpdateMakesCycle",
     "export_errors",
     "get_batch",
+    "import_types",
     "list_history",
     "migrate",
     "migration_status",
@@ -109,5 +115,9 @@ __all__ = [
     "rollback_migration",
     "run_import",
     "run_workbook_import",
+    "scaffold_type",
+    "track_tables",
+    "tracked_tables",
+    "untrack_tables",
     "verify_migrations",
 ]

@@ -12,7 +12,8 @@ from batchport.schema import metadata
 
 #: Tables whose rows the service only adds to (and, for the history, moves forward).
 NARROW = {"audit_log": "SELECT, INSERT", "import_history": "SELECT, INSERT, UPDATE"}
-READ_ONLY = {"alembic_version": "SELECT"}
+#: Tables the service reads and never writes (`db track` is an administrator's command).
+READ_ONLY = {"alembic_version": "SELECT", "tracked_tables": "SELECT"}
 FULL = "SELECT, INSERT, UPDATE, DELETE"
 
 

@@ -36,6 +36,7 @@ ATTACKS = [
     "DROP TABLE audit_log",
     "ALTER TABLE import_history OWNER TO CURRENT_USER",
     "CREATE TABLE public.elsewhere (id int)",
+    "DELETE FROM tracked_tables",  # which tables are tracked is `db track`'s to say
 ]
 
 
