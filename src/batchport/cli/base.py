@@ -34,7 +34,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="Schema migrations.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The database: schema migrations, tracked tables, checks.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 accounts_app = typer.Typer(help="Accounts of the API service.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
