@@ -75,6 +75,7 @@ class ImportType:
         for name in [self.key, *sources]:
             if name not in names:
                 raise ConfigurationError(f"import type {self.name}: no field named {name!r}")
+        require_row_ids(self.table, where=f"import type {self.name}")
         for table in [self.table, *(link.table for link in self.links)]:
             if "import_batch_id" not in table.c:
                 raise ConfigurationError(
@@ -94,6 +95,17 @@ class ImportType:
         """The other import types whose rows this one's rows point at."""
         targets = {r.to for r in self.references} | {link.to for link in self.links}
         return targets - {self.name}
+
+
+def require_row_ids(table: sa.Table, *, where: str) -> None:
+    """Raises unless `table` has a one-column primary key keyed `id`: a type's rows are told
+    apart by it (a link table's key may be its pair of columns)."""
+    keys = list(table.primary_key.columns)
+    if len(keys) != 1 or keys[0].key != "id":
+        raise ConfigurationError(
+            f"{where}: table {table.name} needs a primary key of one column "
+            f"(it has {len(keys) or 'none'}): rows are told apart by it"
+        )
 
 
 @dataclass(frozen=True)

@@ -419,3 +419,32 @@ def test_the_statements_are_squawk_clean(db, cli, shop, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     unexcluded = subprocess.run([squawk, str(path)], capture_output=True, text=True, check=False)
     assert "prefer-text-field" in unexcluded.stdout, "the accepted rule no longer fires: drop it"
+
+
+def test_a_link_table_keyed_by_its_pair_is_declared_and_a_type_table_so_keyed_refused(
+    cli, tracked_shop, tmp_path
+):
+    """A link table's primary key may be its pair of columns (product_tags); a type's own
+    table needs one column that tells its rows apart."""
+    tags = cli("db", "track", tracked_shop["tags"])
+    assert tags.exit_code == 0, tags.stderr
+    declared = tmp_path / "shop.toml"
+    declared.write_text(
+        f'[types.tags]\ntable = "{tracked_shop["tags"]}"\nkey = "name"\n'
+        '[[types.tags.fields]]\nname = "name"\n\n'
+        f'[types.products]\ntable = "{tracked_shop["products"]}"\nkey = "code"\n'
+        '[[types.products.fields]]\nname = "code"\n'
+        '[[types.products.fields]]\nname = "tag_names"\n'
+        f'link = {{ to = "tags", table = "{tracked_shop["product_tags"]}", '
+        'owner = "product_id", target = "tag_id" }\n'
+    )
+    listed = cli("--config", str(declared), "types")
+    assert listed.exit_code == 0, listed.output
+    assert "tag_names" in listed.output
+    declared.write_text(
+        f'[types.pairs]\ntable = "{tracked_shop["product_tags"]}"\nkey = "tag_id"\n'
+        '[[types.pairs.fields]]\nname = "tag_id"\nparser = "integer"\n'
+    )
+    refused = cli("--config", str(declared), "types")
+    assert refused.exit_code == 1
+    assert "needs a primary key of one column (it has 2)" in refused.output

@@ -11,7 +11,14 @@ import sqlalchemy as sa
 from batchport import schema
 from batchport.configuration.parsers import parser_for
 from batchport.configuration.spec import FieldSpec, TypesFile, TypeSpec
-from batchport.declarations import Catalog, Field, ImportType, Link, Reference
+from batchport.declarations import (
+    Catalog,
+    Field,
+    ImportType,
+    Link,
+    Reference,
+    require_row_ids,
+)
 from batchport.errors import ConfigurationError
 
 #: How a type's table is found by its name as the file gives it (`schema.table` or `table`).
@@ -49,6 +56,7 @@ def own_tables(name: str) -> sa.Table:
 def _import_type(name: str, spec: TypeSpec, tables: Tables, tracked: Tracked) -> ImportType:
     where = f"type {name}"
     table = tables(spec.table)
+    require_row_ids(table, where=where)
     tracked(table, None)
     fields = tuple(_field(f, table, where=f"{where}, field {f.name}") for f in spec.fields)
     key = next(f for f in spec.fields if f.name == spec.key)

@@ -94,8 +94,8 @@ def parse(text: str, name: str) -> TypesFile:
 
 
 class _Reflected:
-    """Tables by name: batchport's own as declared, any other read from the database, its
-    one-column primary key keyed `id` as the engine names it."""
+    """Tables by name: batchport's own as declared, any other read from the database, a
+    one-column primary key keyed `id` as the engine names it (a link table's may have more)."""
 
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
@@ -113,19 +113,21 @@ class _Reflected:
             raise ConfigurationError(f"no table {name!r} in the database")
         primary = inspector.get_pk_constraint(table_name, schema=table_schema or None)
         columns = primary.get("constrained_columns") or []
-        if len(columns) != 1:
-            raise ConfigurationError(
-                f"table {name!r} needs a primary key of one column (it has "
-                f"{len(columns) or 'none'}): rows are told apart by it"
-            )
-        described = {
-            c["name"]: c for c in inspector.get_columns(table_name, schema=table_schema or None)
-        }
-        primary_column = described[columns[0]]
+        keyed = []
+        if len(columns) == 1:
+            described = {
+                c["name"]: c for c in inspector.get_columns(table_name, schema=table_schema or None)
+            }
+            primary_column = described[columns[0]]
+            keyed = [
+                sa.Column(
+                    primary_column["name"], primary_column["type"], key="id", primary_key=True
+                )
+            ]
         table = sa.Table(
             table_name,
             self.metadata,
-            sa.Column(primary_column["name"], primary_column["type"], key="id", primary_key=True),
+            *keyed,
             schema=table_schema or None,
             autoload_with=self.conn,
         )
