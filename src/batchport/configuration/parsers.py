@@ -1,10 +1,13 @@
 """Parsers by the names a types file gives them, each made for its field and column; a
 Python package adds its own through the entry point group `batchport.types` (a callable
-taking the field's `FieldSpec` and its `sqlalchemy.Column`, or None, and returning a parser)."""
+taking the field's `FieldSpec` and its `sqlalchemy.Column`, or None, and returning a parser:
+any callable from a cell's stripped, non-empty text to the value stored, raising ValueError
+with what was expected)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
@@ -12,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from batchport.columns.numbers import Decimal, Integer
-from batchport.columns.parsers import Boolean, Email, KeyList, Parser, Text
+from batchport.columns.parsers import Boolean, CellInvalid, Email, KeyList, Parser, Text
 from batchport.columns.times import Date, DateTime
 from batchport.columns.values import Enum, Json, Uuid
 from batchport.configuration.spec import FieldSpec
@@ -67,7 +70,7 @@ def parser_for(spec: FieldSpec, column: sa.Column[object] | None, *, where: str)
     """The field's parser, checked to store into `column`'s type; a link's field reads keys."""
     if spec.link is not None:
         return KeyList(spec.max_length or LONGEST_TEXT, spec.link.separator)
-    factory = BUILTIN.get(spec.parser) or registered().get(spec.parser)
+    factory = BUILTIN.get(spec.parser) or _cellwise(registered().get(spec.parser))
     if factory is None:
         known = ", ".join(sorted({*BUILTIN, *registered()}))
         raise ConfigurationError(f"{where}: no parser named {spec.parser!r} (known: {known})")
@@ -87,3 +90,35 @@ def parser_for(spec: FieldSpec, column: sa.Column[object] | None, *, where: str)
 def registered() -> dict[str, Factory]:
     """The parsers installed packages register, by name."""
     return {point.name: point.load() for point in entry_points(group=ENTRY_POINTS)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Registered:
+    """A registered parser as the engine calls one: its ValueError a cell's error, a column
+    parsed cell by cell unless it parses whole columns itself."""
+
+    parse: Callable[[str], object]
+
+    def __call__(self, text: str) -> object:
+        try:
+            return self.parse(text)
+        except CellInvalid:
+            raise
+        except ValueError as exc:
+            raise CellInvalid(str(exc) or "is not valid") from None
+
+    def column(self, texts: list[str]) -> list[object]:
+        """Each text parsed (the parser's own `column`, if it has one)."""
+        whole = getattr(self.parse, "column", None)
+        if whole is None:
+            return [self(text) for text in texts]
+        try:
+            return list(whole(texts))
+        except ValueError as exc:  # each cell is then parsed alone, to say which
+            raise CellInvalid(str(exc)) from None
+
+
+def _cellwise(factory: Factory | None) -> Factory | None:
+    if factory is None:
+        return None
+    return lambda spec, column: _Registered(factory(spec, column))
