@@ -276,7 +276,8 @@ class RollbackBlocked(RollbackRefused):
         self.conflicts = conflicts or []
         reasons = []
         if references:
-            reasons.append(f"{_rows(len(references))} outside the batch reference its rows")
+            verb = "references" if len(references) == 1 else "reference"
+            reasons.append(f"{_rows(len(references))} outside the batch {verb} its rows")
         if self.conflicts:
             reasons.append(f"{_rows(len(self.conflicts))} it updated cannot be restored")
         super().__init__(
@@ -299,7 +300,7 @@ def unblocking(batch_id: str, references: list[ReferencingRow]) -> str | None:
         steps.append("delete or repoint the rows no import made (entered by hand or elsewhere)")
     if not steps:
         return None
-    return f"first {'; and '.join(steps)}; then this batch {batch_id}"
+    return f"first {'; and '.join(steps)}; then roll back this batch {batch_id}"
 
 
 def _rows(count: int) -> str:

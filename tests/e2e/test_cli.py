@@ -166,7 +166,7 @@ def test_blocked_rollback_lists_the_references(tmp_path):
     # It says which batch holds on to it, and the order that works.
     assert (
         f"first roll back batch {users['batch_id']}: batchport rollback {users['batch_id']}; "
-        f"then this batch {departments['batch_id']}" in " ".join(result.stderr.split())
+        f"then roll back this batch {departments['batch_id']}" in " ".join(result.stderr.split())
     )
     assert "caused by" not in result.stderr
     for batch_id in (users["batch_id"], departments["batch_id"]):

@@ -46,6 +46,15 @@ def test_a_local_batchport_toml_is_found_and_the_environment_wins(tmp_path, monk
     assert find(tmp_path / "batchport.toml").name == str(tmp_path / "batchport.toml")
 
 
+USERS = "[types.users]\n"
+
+
+def another(name: str) -> str:
+    """A type called `name` over the users' table, declared before the users."""
+    fields = '[{ name = "email" }]'
+    return f'[types.{name}]\ntable = "users"\nkey = "email"\nfields = {fields}\n\n{USERS}'
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -57,6 +66,8 @@ def test_a_local_batchport_toml_is_found_and_the_environment_wins(tmp_path, monk
         (('table = "users"', 'table = "people"'), "no table 'people'"),
         (('to = "departments"', 'to = "teams"'), "refers to unknown type 'teams'"),
         (("[types.departments]", "[types.departments"), "not valid TOML"),
+        ((USERS, another("Workbook")), "'Workbook' names every sheet of a workbook"),
+        ((USERS, another("d" * 51)), "is 51 characters long; at most 50 allowed"),
     ],
 )
 def test_a_mistake_is_named_by_its_place(change, message):

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from batchport import audit, history
 from batchport.commands.support import T, database_failure, ready, retrying
+from batchport.configuration.spec import WORKBOOK
 from batchport.database import Database
 from batchport.error_report import write_error_report
 from batchport.errors import (
@@ -31,9 +32,6 @@ from batchport.reports import (
 )
 from batchport.sources import Limits, file_sha256
 from batchport.vocabulary import OnExisting, Via
-
-#: The import type recorded for a job that imports a whole workbook.
-WORKBOOK = "workbook"
 
 logger = logging.getLogger(__name__)
 

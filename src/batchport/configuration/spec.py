@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 #: A name as a file gives it: a header, a column, a table, a type.
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
@@ -96,7 +103,27 @@ class TypeSpec(_Strict):
         return self
 
 
+#: The import type recorded for a job that imports every sheet of a workbook: the CLI's and
+#: the API's word for it, so no declared type's name.
+WORKBOOK = "workbook"
+#: The longest type name: the history keeps it in a VARCHAR(50).
+LONGEST_TYPE_NAME = 50
+
+
 class TypesFile(_Strict):
     """A whole file: `[types.NAME]` tables."""
 
     types: Annotated[dict[Name, TypeSpec], Field(min_length=1)]
+
+    @field_validator("types")
+    @classmethod
+    def _usable_names(cls, types: dict[str, TypeSpec]) -> dict[str, TypeSpec]:
+        for name in types:
+            if name.lower() == WORKBOOK:
+                raise ValueError(f"{name!r} names every sheet of a workbook: call the type else")
+            if len(name) > LONGEST_TYPE_NAME:
+                raise ValueError(
+                    f"the type name {name[:20]!r}… is {len(name)} characters long; "
+                    f"at most {LONGEST_TYPE_NAME} allowed"
+                )
+        return types
