@@ -48,6 +48,7 @@ from batchport.errors import (
     RowsGone,
     SourceError,
     TooManyRows,
+    TypeNotDeclared,
     UpdateMakesCycle,
 )
 from batchport.history import JobFilter
@@ -102,6 +103,7 @@ __all__ = [
     "RowsGone",
     "SourceError",
     "TooManyRows",
+    "TypeNotDeclared",
     "UpdateMakesCycle",
     "export_errors",
     "get_batch",

@@ -131,6 +131,9 @@ class Catalog(Mapping[str, ImportType]):
         known = ", ".join(t.name for t in self.types)
         raise ConfigurationError(f"unknown import type {name!r}; known types: {known}")
 
+    def __contains__(self, name: object) -> bool:
+        return any(t.name == name for t in self.types)
+
     def __iter__(self) -> Iterator[str]:
         return (t.name for t in self.types)
 

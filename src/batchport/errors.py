@@ -16,6 +16,7 @@ BatchportError
 ├── BatchNotFound             no import job has this batch id or job id
 ├── RollbackRefused           a rollback was not done; nothing changed
 │   ├── BatchNotRollbackable  the job's status does not allow a rollback
+│   ├── TypeNotDeclared       the batch's import type is not among the types in use
 │   ├── RollbackBlocked       rows outside the batch reference its rows, or a restore conflicts
 │   └── RowsEdited            rows of the batch were edited after the import
 ├── AccountExists             (service) an account of that name exists already
@@ -260,6 +261,20 @@ class EmptyBatch(RollbackRefused):
             "were deleted by other means); it is left as it is, not marked rolled back",
             batch_id=batch_id,
         )
+
+
+class TypeNotDeclared(RollbackRefused):
+    """The batch imported a type that the types in use do not declare, so its rows cannot be
+    found: it is rolled back with the types file that declares it."""
+
+    def __init__(self, batch_id: str, import_type: str) -> None:
+        self.import_type = import_type
+        super().__init__(
+            f"batch {batch_id} imported {import_type}, which the import types in use do not "
+            "declare (see `batchport types`); nothing was changed",
+            batch_id=batch_id,
+        )
+        self.hint = f"roll it back with the types file that declares {import_type} (--config)"
 
 
 class RollbackBlocked(RollbackRefused):

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+#: The import type recorded for a job that imports every sheet of a workbook: the CLI's and
+#: the API's word for it, so no declared type's name.
+WORKBOOK = "workbook"
+
 
 class OnExisting(StrEnum):
     """What an import does with a row whose key is already in the database."""

@@ -14,8 +14,8 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from batchport import changes, commands, tracking, verify_migrations
-from tests.helpers import manual_sql
+from batchport import changes, commands, run_import, tracking, verify_migrations
+from tests.helpers import DEPARTMENTS, manual_sql
 
 #: The shop's tables, in PostgreSQL's words (SQLite's are made from them below).
 SHOP = {
@@ -448,3 +448,26 @@ def test_a_link_table_keyed_by_its_pair_is_declared_and_a_type_table_so_keyed_re
     refused = cli("--config", str(declared), "types")
     assert refused.exit_code == 1
     assert "needs a primary key of one column (it has 2)" in refused.output
+
+
+def test_a_batch_of_a_type_the_types_in_use_do_not_declare_is_refused_by_name(
+    db, cli, tracked_shop, tmp_path, csv_file
+):
+    """A departments batch rolled back under a types file of suppliers alone is refused with
+    what to do, its rows kept, the refusal audited — not called a batch of no rows."""
+    imported = run_import(db, "departments", csv_file(DEPARTMENTS), actor="test")
+    declared = tmp_path / "shop.toml"
+    declared.write_text(
+        f'[types.suppliers]\ntable = "{tracked_shop["suppliers"]}"\nkey = "code"\n'
+        '[[types.suppliers.fields]]\nname = "code"\n'
+    )
+    for args in (["--dry-run"], ["--yes"]):
+        refused = cli("--config", str(declared), "rollback", imported.batch_id, *args)
+        assert refused.exit_code == 1
+        assert (
+            f"batch {imported.batch_id} imported departments, which the import types in use "
+            "do not declare"
+        ) in " ".join(refused.output.split())
+        assert "types file that declares departments (--config)" in refused.output
+    assert len(manual_sql(db, "SELECT id FROM inventory.departments").all()) == 3
+    assert commands.audit_log(db)[0]["outcome"] == "refused"

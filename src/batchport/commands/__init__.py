@@ -35,7 +35,6 @@ from batchport.commands.admin import (
 )
 from batchport.commands.declaring import import_types, scaffold_type
 from batchport.commands.imports import (
-    WORKBOOK,
     check_on_existing,
     export_errors,
     run_import,
@@ -56,6 +55,7 @@ from batchport.commands.sessions import (
 )
 from batchport.commands.tracking import Tracking, track_tables, tracked_tables, untrack_tables
 from batchport.commands.web import sign_in, sign_out, signed_in
+from batchport.vocabulary import WORKBOOK
 
 __all__ = [
     "WORKBOOK",

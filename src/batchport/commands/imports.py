@@ -11,7 +11,6 @@ import sqlalchemy as sa
 
 from batchport import audit, history
 from batchport.commands.support import T, database_failure, ready, retrying
-from batchport.configuration.spec import WORKBOOK
 from batchport.database import Database
 from batchport.error_report import write_error_report
 from batchport.errors import (
@@ -31,7 +30,7 @@ from batchport.reports import (
     Job,
 )
 from batchport.sources import Limits, file_sha256
-from batchport.vocabulary import OnExisting, Via
+from batchport.vocabulary import WORKBOOK, OnExisting, Via
 
 logger = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from batchport.errors import (
     BatchportError,
     Interrupted,
     RollbackRefused,
+    TypeNotDeclared,
 )
 from batchport.liveness import INTERRUPTED, working_on
 from batchport.process import this_worker
@@ -26,7 +27,7 @@ from batchport.reports import (
     RollbackPreview,
     RollbackReport,
 )
-from batchport.vocabulary import Via
+from batchport.vocabulary import WORKBOOK, Via
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +201,8 @@ def _assess(
     """What decides the job's rollback, read in one transaction (a write transaction when
     the batch updated rows: their restore is tried and undone); with `refuse`, raises what
     stops it. Otherwise the transaction ends undone."""
+    if job.import_type != WORKBOOK and job.import_type not in db.catalog:
+        raise TypeNotDeclared(job.batch_id, job.import_type)
     if not refuse:
         updates = rollback.changed_rows(conn, db.catalog, job.batch_id)
         conn.rollback()

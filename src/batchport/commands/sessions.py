@@ -13,7 +13,6 @@ from batchport import audit
 from batchport.columns.mapping import map_header
 from batchport.columns.rows import parse_chunks
 from batchport.commands.imports import (
-    WORKBOOK,
     check_on_existing,
     export_errors,
     run_import,
@@ -35,7 +34,7 @@ from batchport.sessions.progress import ProgressWriter
 from batchport.sessions.record import stored_counts
 from batchport.sessions.storage import ErrorFilter
 from batchport.sources import Limits
-from batchport.vocabulary import OnExisting, SessionStatus, Via
+from batchport.vocabulary import WORKBOOK, OnExisting, SessionStatus, Via
 
 #: Progress is written to the session at most this often (seconds).
 PROGRESS_EVERY = 0.5

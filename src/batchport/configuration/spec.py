@@ -14,6 +14,8 @@ from pydantic import (
     model_validator,
 )
 
+from batchport.vocabulary import WORKBOOK
+
 #: A name as a file gives it: a header, a column, a table, a type.
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 #: A cell's default as a file gives it: written as the cell would be (`"true"`, `"0"`), or a
@@ -103,9 +105,6 @@ class TypeSpec(_Strict):
         return self
 
 
-#: The import type recorded for a job that imports every sheet of a workbook: the CLI's and
-#: the API's word for it, so no declared type's name.
-WORKBOOK = "workbook"
 #: The longest type name: the history keeps it in a VARCHAR(50).
 LONGEST_TYPE_NAME = 50
 
