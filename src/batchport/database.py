@@ -32,8 +32,10 @@ class Database:
 
     @property
     def catalog(self) -> Catalog:
-        """The import types this database offers (read on first use, when they must be)."""
+        """The import types this database offers (read on first use, when they must be, from
+        a schema made current first: tracking is checked in batchport's own tables)."""
         if not isinstance(self._catalog, Catalog):
+            self.ensure_ready()
             self._catalog = self._catalog(self.engine)
         return self._catalog
 

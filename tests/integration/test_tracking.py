@@ -13,9 +13,19 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
-from batchport import changes, commands, run_import, tracking, verify_migrations
-from tests.helpers import DEPARTMENTS, manual_sql
+from batchport import (
+    BUILTIN_TYPES,
+    Database,
+    changes,
+    commands,
+    run_import,
+    tracking,
+    verify_migrations,
+)
+from batchport.cli import app
+from tests.helpers import DEPARTMENTS, create_pg_database, drop_pg_database, manual_sql
 
 #: The shop's tables, in PostgreSQL's words (SQLite's are made from them below).
 SHOP = {
@@ -471,3 +481,75 @@ def test_a_batch_of_a_type_the_types_in_use_do_not_declare_is_refused_by_name(
         assert "types file that declares departments (--config)" in refused.output
     assert len(manual_sql(db, "SELECT id FROM inventory.departments").all()) == 3
     assert commands.audit_log(db)[0]["outcome"] == "refused"
+
+
+SHOP_TYPES = """
+[types.suppliers]
+table = "{suppliers}"
+key = "code"
+fields = [{{ name = "code" }}]
+
+[types.tags]
+table = "{tags}"
+key = "name"
+fields = [{{ name = "name" }}]
+
+[types.products]
+table = "{products}"
+key = "code"
+
+[[types.products.fields]]
+name = "code"
+
+[[types.products.fields]]
+name = "supplier_code"
+references = "suppliers"
+column = "supplier_id"
+
+[[types.products.fields]]
+name = "tag_names"
+link = {{ to = "tags", table = "{product_tags}", owner = "product_id", target = "tag_id" }}
+"""
+
+
+def test_every_untracked_table_is_named_at_once_with_the_commands_that_fix_them(
+    cli, shop, tmp_path
+):
+    declared = tmp_path / "shop.toml"
+    declared.write_text(SHOP_TYPES.format(**shop))
+    refused = cli("--config", str(declared), "types")
+    assert refused.exit_code == 1
+    said = " ".join(refused.output.split())
+    tables = [shop[name] for name in ("suppliers", "tags", "products", "product_tags")]
+    assert f"4 tables are not tracked ({', '.join(tables)}): run " in said
+    fix = said.partition(": run ")[2]
+    assert fix == (
+        f"`batchport db track {' '.join(tables[:3])}`, then "
+        f"`batchport db track {tables[3]} --owner product_id`"
+    )
+    for command in fix.split(", then "):
+        done = cli(*command.strip("`").split()[1:])
+        assert done.exit_code == 0, done.output
+    assert cli("--config", str(declared), "types").exit_code == 0
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_database_batchport_never_migrated_is_sent_to_migrate_not_to_track(
+    database_url, shop, tmp_path
+):
+    """Tracking lives in batchport's own tables: an unmigrated database is migrated first."""
+    empty = create_pg_database()
+    try:
+        db = Database.from_url(empty, catalog=BUILTIN_TYPES)
+        names = make_shop(db)
+        db.dispose()
+        declared = tmp_path / "shop.toml"
+        declared.write_text(SHOP_TYPES.format(**names))
+        refused = CliRunner().invoke(
+            app, ["--database-url", empty, "--config", str(declared), "types"]
+        )
+        assert refused.exit_code == 1
+        assert "run `batchport db migrate`" in refused.output
+        assert "db track" not in refused.output
+    finally:
+        drop_pg_database(empty)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -16,9 +17,9 @@ from batchport import schema
 from batchport.configuration.build import catalog_of, own_tables
 from batchport.configuration.scaffold import unique_columns
 from batchport.configuration.spec import TypesFile
-from batchport.declarations import Catalog
+from batchport.declarations import Catalog, require_row_ids
 from batchport.errors import ConfigurationError
-from batchport.tracking import require_tracked
+from batchport.tracking import TableNotTracked, all_tracked, require_tracked
 
 #: The file looked for in the working directory.
 LOCAL_FILE = "batchport.toml"
@@ -46,12 +47,34 @@ class TypesSource:
         if self.shipped or engine is None:
             return catalog_of(self.types, own_tables, source=self.name)
         with engine.connect() as conn:
-            return catalog_of(
-                self.types,
-                _Reflected(conn),
-                source=self.name,
-                tracked=lambda table, owner: require_tracked(conn, table, owner_column=owner),
-            )
+            tables = _Reflected(conn)
+            try:
+                refused = all_tracked(list(_untracked(conn, self.types, tables)))
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"{self.name}: {exc}") from None
+            if refused is not None:  # every table named at once, with every fix
+                raise ConfigurationError(f"{self.name}: {refused}")
+            return catalog_of(self.types, tables, source=self.name)
+
+
+def _untracked(
+    conn: sa.Connection, types: TypesFile, tables: Callable[[str], sa.Table]
+) -> Iterator[TableNotTracked]:
+    """Why each table the file names (a type's, a link's) is not tracked, if it is not."""
+    checked = set()
+    for name, spec in types.types.items():
+        links = [(f.link.table, f.link.owner) for f in spec.fields if f.link]
+        for table_name, owner in [(spec.table, None), *links]:
+            table = tables(table_name)
+            if table.key in checked:
+                continue
+            checked.add(table.key)
+            if owner is None:  # a table db track would refuse is not sent there
+                require_row_ids(table, where=f"type {name}")
+            try:
+                require_tracked(conn, table, owner_column=owner)
+            except TableNotTracked as refused:
+                yield refused
 
 
 def find(given: str | Path | None = None) -> TypesSource:

@@ -48,15 +48,22 @@ class TableNotTracked(ConfigurationError):
     `commands` are what to run, in order."""
 
     def __init__(
-        self, table: str, problems: list[str], commands: list[str], *, registered: bool
+        self,
+        table: str,
+        problems: list[str],
+        commands: list[str],
+        *,
+        registered: bool,
+        message: str | None = None,
     ) -> None:
         self.table = table
         self.problems = problems
         self.commands = commands
+        self.registered = registered
         run = ", then ".join(f"`{c}`" for c in commands)
-        if registered:
+        if message is None and registered:
             message = f"table {table} is not fully tracked ({'; '.join(problems)}): run {run}"
-        else:
+        elif message is None:
             message = f"table {table} is not tracked: run {run}"
         super().__init__(message)
 
@@ -352,6 +359,25 @@ def require_tracked(
     if registered and found[0].startswith(f"table {name} is tracked as"):
         commands.insert(0, f"batchport db untrack {name}")
     raise TableNotTracked(name, found, commands, registered=registered)
+
+
+def all_tracked(refusals: list[TableNotTracked]) -> TableNotTracked | None:
+    """One refusal for every table `require_tracked` refused, with the commands that fix
+    them all, in order (tables of their own tracked in one command, before their links)."""
+    if len(refusals) <= 1:
+        return refusals[0] if refusals else None
+    plain = [r.table for r in refusals if r.commands == [track_command(r.table)]]
+    commands = [track_command(" ".join(plain))] if plain else []
+    commands += [c for r in refusals if r.table not in plain for c in r.commands]
+    names = ", ".join(r.table for r in refusals)
+    run = ", then ".join(f"`{c}`" for c in commands)
+    return TableNotTracked(
+        names,
+        [p for r in refusals for p in r.problems],
+        commands,
+        registered=any(r.registered for r in refusals),
+        message=f"{len(refusals)} tables are not tracked ({names}): run {run}",
+    )
 
 
 def _declared(table: sa.Table) -> str:
