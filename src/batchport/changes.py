@@ -12,8 +12,10 @@ logs the row's prior values in `import_changes` (see `batchport.rollback` for th
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -42,18 +44,39 @@ def log_changes(conn: sa.Connection, entries: list[dict[str, Any]]) -> None:
 
 
 def encode(values: dict[str, Any]) -> str:
-    """Column values as JSON, timestamps as ISO 8601 text."""
+    """Column values as JSON: timestamps and dates as ISO 8601 text, decimals and UUIDs as
+    their exact text (a JSON column's document as it is)."""
     return json.dumps(values, default=_iso, sort_keys=True)
 
 
 def decode(table: sa.Table, values: dict[str, Any]) -> dict[str, Any]:
-    """JSON values back as the column types want them (timestamps from ISO text)."""
-    return {
-        name: dt.datetime.fromisoformat(value)
-        if isinstance(value, str) and isinstance(table.c[name].type, sa.DateTime)
-        else value
-        for name, value in values.items()
-    }
+    """JSON values back as the column types want them: what `encode` wrote as text, read as
+    its column's type reads it."""
+    return {name: _decoded(table.c[name].type, value) for name, value in values.items()}
+
+
+def _decoded(kind: sa.types.TypeEngine[Any], value: Any) -> Any:
+    read = _reader(kind) if isinstance(value, str) else None
+    return read(value) if read else value
+
+
+#: How a column type reads back the text `encode` wrote for one of its values.
+_READERS: tuple[tuple[type[sa.types.TypeEngine[Any]], Callable[[str], Any]], ...] = (
+    (sa.DateTime, dt.datetime.fromisoformat),
+    (sa.Date, dt.date.fromisoformat),
+    (sa.Time, dt.time.fromisoformat),
+    (sa.Numeric, decimal.Decimal),
+)
+
+
+def _reader(kind: sa.types.TypeEngine[Any]) -> Callable[[str], Any] | None:
+    """What reads a logged text back as `kind` wants it; None to keep the text (a text or a
+    JSON column's string, a float, a UUID kept as text)."""
+    if isinstance(kind, sa.Float):
+        return None
+    if isinstance(kind, sa.Uuid):
+        return uuid.UUID if kind.as_uuid else None
+    return next((read for types, read in _READERS if isinstance(kind, types)), None)
 
 
 def pointers(
@@ -102,7 +125,7 @@ def same_row(
     known = json.loads(logged) if isinstance(logged, str) else logged
     if known.get("created_at") is not None and created_at is not None:
         return bool(known["created_at"] == _iso(created_at) and known.get("batch_id") == batch_id)
-    return str(known.get("key")) == str(key)
+    return str(known.get("key")) == str(_logged(key))
 
 
 def identities(
@@ -126,7 +149,14 @@ def identities(
     return found
 
 
+def _logged(value: object) -> object:
+    """`value` as the change log keeps it (a UUID, a date as text)."""
+    return json.loads(json.dumps(value, default=_iso))
+
+
 def _iso(value: object) -> str:
-    if isinstance(value, dt.datetime | dt.date):
+    if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
     raise TypeError(f"cannot store {type(value).__name__} in the change log")

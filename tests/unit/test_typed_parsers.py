@@ -1,24 +1,33 @@
 """Typed cells (integer, decimal, date, datetime, uuid, enum, json) accept what spreadsheets
 and exports write, store it as their column holds it, refuse the rest saying what was expected,
-and read a whole column as they read each cell."""
+and read a whole column as they read each cell. A workbook's numeric cell is a number, never
+text to read with a decimal separator; keys of another type are read as that type reads its
+key; typed values survive the change log."""
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import uuid
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from batchport import changes
+from batchport.columns.mapping import map_header
 from batchport.columns.numbers import Decimal, Integer
-from batchport.columns.parsers import CellInvalid, Parser
+from batchport.columns.parsers import Boolean, CellInvalid, KeyList, KeyOf, Parser, Text
+from batchport.columns.rows import column_texts
 from batchport.columns.times import Date, DateTime
 from batchport.columns.values import Enum, Json, Uuid
 from batchport.configuration.parsers import parser_for
 from batchport.configuration.spec import FieldSpec
+from batchport.declarations import Field, ImportType
 from batchport.errors import ConfigurationError
+from batchport.sources.base import Block
+from batchport.sources.workbook import NumberCell
 
 UTC = dt.UTC
 D = decimal.Decimal
@@ -255,6 +264,128 @@ def test_decimal_column_agrees_with_its_cells(separator, texts):
     parse = Decimal.for_column(column(sa.Numeric(6, 2)), separator)
     assert_column_agrees(parse, texts)
     assert_column_agrees(Decimal(separator), texts)
+
+
+# A workbook's numeric cells
+
+
+@pytest.mark.parametrize(
+    ("parse", "cell", "value"),
+    [
+        (Decimal(","), NumberCell(1.25), D("1.25")),
+        (Decimal(","), NumberCell(1234), D(1234)),
+        (Decimal(","), NumberCell(5e-05), D("0.00005")),
+        (Decimal(","), "1.234,5", D("1234.5")),
+        (Decimal(","), "1,5", D("1.5")),
+        (Decimal("."), NumberCell(1.25), D("1.25")),
+        (Integer(","), NumberCell(1234), 1234),
+        (Integer(","), "1.234", 1234),
+    ],
+)
+def test_a_numeric_cell_is_read_as_the_number_it_holds(parse, cell, value):
+    """A numeric cell is its number whatever the separator; a text cell follows the field's."""
+    assert parse(cell) == value
+    assert parse.column([cell]) == [value]
+
+
+@pytest.mark.parametrize(
+    ("parse", "cell", "message"),
+    [
+        (Decimal.for_column(column(sa.Numeric(6, 2)), ","), NumberCell(1.234), "has 3 decimals"),
+        (Integer(","), NumberCell(1.5), "has a fraction"),
+        (Decimal(","), "1.5", "is not a number (expected digits like 1234,56)"),
+    ],
+)
+def test_a_numeric_cell_is_never_reread_by_the_separator(parse, cell, message):
+    """1.234 in a numeric cell is not 1234 where the separator is a comma, nor 1.5 a typo."""
+    assert message in refusal(parse, cell)
+    with pytest.raises(CellInvalid):
+        parse.column([cell])
+
+
+def test_numeric_cells_reach_only_the_parsers_that_read_them_otherwise():
+    """Cells are stripped; a numeric cell reaches a comma-separated number field as such."""
+    fields = (
+        Field("price", Decimal(","), column="price"),
+        Field("total", Decimal("."), column="total"),
+        Field("name", Text(10), column="name"),
+    )
+    table = sa.Table(
+        "goods",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("import_batch_id", sa.String(100)),
+        *(sa.Column(f.name, sa.String()) for f in fields),
+    )
+    mapping, _ = map_header(ImportType("goods", table, "name", fields), ["price", "total", "name"])
+    block = Block([2], [[NumberCell(1.5), NumberCell(2.5), NumberCell(3)]])
+    texts = column_texts(mapping, block, [])
+    assert [[type(text) for text in texts_of] for texts_of in texts if texts_of] == [
+        [NumberCell],
+        [str],
+        [str],
+    ]
+
+
+# Keys of another type
+
+
+def test_a_key_of_another_type_is_read_as_that_type_reads_its_key():
+    """`007` is the integer key 7, a UUID in capitals its canonical self; the staging type is
+    the key column's."""
+    number = KeyOf(Integer(), sa.Integer())
+    assert number("007") == 7
+    assert number.column(["007", "8"]) == [7, 8]
+    assert isinstance(number.stored_as, sa.Integer)
+    assert KeyOf(Uuid(), sa.Uuid())(AN_ID.upper()) == uuid.UUID(AN_ID)
+
+
+@pytest.mark.parametrize("texts", [["1;2", "3"], ["1", "1;01"], ["1; 2", "x"], ["4"]])
+def test_a_typed_key_list_reads_each_key_as_its_type_does(texts):
+    """Each key of a list is read by the key's parser; a column agrees with its cells."""
+    parse = KeyList(20, ";", KeyOf(Integer(), sa.Integer()))
+    assert parse("1; 02 ;3") == (1, 2, 3)
+    assert "names '01' twice" in refusal(parse, "1;01")
+    assert refusal(parse, "1;x").startswith("'x' is not a whole number")
+    assert_column_agrees(parse, texts)
+
+
+# Flags
+
+
+def test_a_flag_in_a_column_of_integers_is_one_or_zero():
+    """PostgreSQL's COPY takes no flag for an integer column: it gets 1 or 0."""
+    parse = Boolean.for_column(column(sa.SmallInteger()))
+    assert (parse("yes"), parse("N")) == (1, 0)
+    assert parse.column(["y", "0"]) == [1, 0]
+    assert Boolean.for_column(column(sa.Boolean())).column(["y", "0"]) == [True, False]
+
+
+# The change log
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        (sa.Numeric(12, 2), D("1234.50")),
+        (sa.Numeric(30, 10), D("12345678901234567890.1234567891")),
+        (sa.Uuid(), uuid.UUID(AN_ID)),
+        (sa.Uuid(as_uuid=False), AN_ID),
+        (sa.JSON(), {"size": [1, 2.5], "text": "2025-12-13"}),
+        (sa.JSON(), "2025-12-13"),
+        (sa.Date(), dt.date(2025, 12, 13)),
+        (sa.DateTime(timezone=True), dt.datetime(2025, 12, 13, 10, 30, tzinfo=UTC)),
+        (sa.String(10), "2025-12-13"),
+        (sa.Float(), 0.5),
+    ],
+)
+def test_a_typed_value_survives_the_change_log(kind, value):
+    """A prior value is logged as JSON and read back exactly, as its column's type."""
+    table = column(kind).table
+    logged = changes.encode({"value": value})
+    back = changes.decode(table, json.loads(logged))["value"]
+    assert back == value
+    assert type(back) is type(value)
 
 
 # Date

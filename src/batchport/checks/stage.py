@@ -8,8 +8,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from batchport.columns.parsers import stored_type
 from batchport.columns.rows import Chunk
-from batchport.declarations import ImportType, Link
+from batchport.declarations import Field, ImportType, Link
 from batchport.dialects import Dialect
 
 ROW_NUMBER = "row_number"
@@ -40,8 +41,8 @@ class Stage:
         for field in import_type.fields:
             if any(link.field == field.name for link in import_type.links):
                 continue
-            # A reference field holds a natural key of its target; plain text suits any key.
-            column_type = table.c[field.column].type if field.column else sa.String()
+            # A reference field holds a natural key of its target, typed as that key is.
+            column_type = table.c[field.column].type if field.column else _key_type(field)
             columns.append(sa.Column(field.name, column_type))
         columns.append(sa.Column(EXISTING_ID, table.c.id.type))
         rows = sa.Table(prefix, metadata, *columns, prefixes=TEMPORARY)
@@ -56,7 +57,11 @@ class Stage:
                         metadata,
                         sa.Column(ROW_NUMBER, sa.Integer(), nullable=False),
                         sa.Column("owner_key", key_type),
-                        sa.Column("target_key", sa.String(), nullable=False),
+                        sa.Column(
+                            "target_key",
+                            _key_type(import_type.field(link.field)),
+                            nullable=False,
+                        ),
                         sa.Column("position", sa.Integer(), nullable=False),
                         prefixes=TEMPORARY,
                     ),
@@ -96,6 +101,12 @@ class Stage:
         self.rows.drop(conn, checkfirst=False)
 
 
-def _keys(value: object) -> tuple[str, ...]:
+def _key_type(field: Field) -> sa.types.TypeEngine[Any]:
+    """The type a field holding keys of another type stages them as: their key column's
+    (text for plain text keys)."""
+    return stored_type(field.parse) or sa.String()
+
+
+def _keys(value: object) -> tuple[object, ...]:
     """The keys of a link cell: a parsed tuple, or none when the cell was empty or invalid."""
     return value if isinstance(value, tuple) else ()

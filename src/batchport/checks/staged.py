@@ -47,7 +47,12 @@ def _duplicate_keys(conn: sa.Connection, stage: Stage) -> list[RowError]:
         .where(rows.c[ROW_NUMBER] > first.c.first)
     )
     return [
-        RowError(number, key, value, f"{key} {value!r} is also in row {first_row} of this file")
+        RowError(
+            number,
+            key,
+            _text(value),
+            f"{key} {_text(value)!r} is also in row {first_row} of this file",
+        )
         for number, value, first_row in conn.execute(query)
     ]
 
@@ -63,8 +68,9 @@ def _existing_keys(conn: sa.Connection, stage: Stage) -> list[RowError]:
         RowError(
             number,
             key,
-            value,
-            f"{key} {value!r} already exists in the database ({import_type.name} id {row_id}, "
+            _text(value),
+            f"{key} {_text(value)!r} already exists in the database "
+            f"({import_type.name} id {row_id}, "
             + (f"imported by batch {batch_id})" if batch_id else "entered outside batchport)"),
         )
         for number, value, row_id, batch_id in conn.execute(query)
@@ -97,7 +103,7 @@ def _unknown_references(conn: sa.Connection, stage: Stage, catalog: Catalog) -> 
         )
         message = _where(target, stage)
         errors += [
-            RowError(number, reference.field, found, message.format(value=found))
+            RowError(number, reference.field, _text(found), message.format(value=_text(found)))
             for number, found in conn.execute(query)
         ]
     return errors
@@ -112,7 +118,7 @@ def _unknown_link_targets(conn: sa.Connection, stage: Stage, catalog: Catalog) -
         )
         message = _where(target, stage)
         errors += [
-            RowError(number, link.field, found, message.format(value=found))
+            RowError(number, link.field, _text(found), message.format(value=_text(found)))
             for number, found in conn.execute(query)
         ]
     return errors
@@ -150,10 +156,15 @@ def _cycles(conn: sa.Connection, stage: Stage) -> list[RowError]:
             RowError(
                 number,
                 reference.field,
-                value,
-                f"{key} {origin!r} would be its own ancestor: its {reference.field} chain "
+                _text(value),
+                f"{key} {_text(origin)!r} would be its own ancestor: its {reference.field} chain "
                 "leads back to it",
             )
             for number, origin, value in found
         ]
     return errors
+
+
+def _text(value: object) -> str:
+    """A key as a message shows it: as it reads in the file (a UUID, a number as text)."""
+    return value if isinstance(value, str) else str(value)

@@ -6,6 +6,11 @@ groups thousands, as do spaces (plain, no-break, narrow, thin) and the apostroph
 groups of three (`1,234,567.5`, `1.234,5`, `1 234`). So `1,234` is 1234 where the separator
 is `.` and 1.234 where it is `,`: the declaration settles it. A file declared with the wrong
 separator shows it at once, and a file with any bad cell is never loaded.
+
+The separator is for numbers written as text: every cell of a CSV file, and a workbook's
+text cell (`"1,5"` typed into a cell formatted as text is read as a CSV's would be). A
+workbook's numeric cell is a number already (`NumberCell`, written with a point by the
+reader): it is read as the number it is, never reinterpreted by the separator.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import sqlalchemy as sa
 
 from batchport.columns.parsers import CellInvalid
 from batchport.columns.values import column_text, made_of
+from batchport.sources.workbook import NumberCell
 
 #: Grouping characters besides the other separator: never a decimal separator anywhere.
 _GROUPS = " \u00a0\u202f\u2009'"
@@ -66,6 +72,18 @@ def _read(text: str, separator: str) -> re.Match[str] | None:
     return found
 
 
+def _separator(text: str, declared: str) -> str:
+    """The decimal separator `text` is written with: a point for a workbook's numeric cell,
+    else the field's."""
+    return "." if type(text) is NumberCell else declared
+
+
+def reads_number_cells(parse: object) -> bool:
+    """Whether `parse` reads a workbook's numeric cell otherwise than its text (its decimal
+    separator is not a point): its cells must reach it as they came, `NumberCell`s kept."""
+    return isinstance(parse, Integer | Decimal) and parse.separator != "."
+
+
 def _type_name(column: sa.Column[Any]) -> str:
     return f"column {column.name} ({column.type})"
 
@@ -75,7 +93,8 @@ class Integer:
     """A whole number: `42`, `-5`, `+7`, grouped (`1,234` where the decimal separator is `.`),
     or with a fraction of zeros (`12.0`, as some exports write whole numbers). A number in
     scientific notation is refused: spreadsheets write one when a number is too wide to show,
-    having dropped digits."""
+    having dropped digits. A workbook's numeric cell is read as its number, whatever the
+    separator (see the module)."""
 
     separator: str = "."
     minimum: int | None = None
@@ -100,7 +119,7 @@ class Integer:
 
     def __call__(self, text: str) -> int:
         plain = len(text) <= _MOST_DIGITS and _PLAIN_INTEGER.fullmatch(text) is not None
-        value = int(text) if plain else self._whole(text)
+        value = int(text) if plain else self._whole(text, _separator(text, self.separator))
         if self.maximum is not None and value > self.maximum:
             raise CellInvalid(f"is too large: {self.holder} holds at most {self.maximum}")
         if self.minimum is not None and value < self.minimum:
@@ -124,8 +143,8 @@ class Integer:
             self.maximum is None or max(values) <= self.maximum
         )
 
-    def _whole(self, text: str) -> int:
-        found = _read(text, self.separator)
+    def _whole(self, text: str, separator: str) -> int:
+        found = _read(text, separator)
         if found is None:
             raise CellInvalid("is not a whole number (expected digits like 42)")
         if found["exponent"] is not None:
@@ -147,7 +166,12 @@ class Decimal:
     """An exact number (`decimal.Decimal`, never a float): `1234.56`, `-0.5`, `.5`, grouped
     (`1,234.56`; `1.234,56` where the separator is `,`), or in scientific notation (`5e-05`,
     as a workbook writes its smallest and largest numbers). A column's precision and scale
-    limit its digits; a value with more decimals than the scale is refused, not rounded."""
+    limit its digits; a value with more decimals than the scale is refused, not rounded.
+
+    The separator applies to text (a CSV's cells, a workbook's text cells); a workbook's
+    numeric cell is read as the number it holds, never reinterpreted: 1.234 in a numeric
+    cell is 1.234 (and too fine for two decimals) where the separator is a comma, not 1234.
+    On SQLite, NUMERIC holds a float: 15 significant digits are exact."""
 
     separator: str = "."
     #: Digits the column holds before the decimal point and after it (None: any).
@@ -165,10 +189,11 @@ class Decimal:
         return cls(separator, kind.precision - scale, scale, _type_name(column))
 
     def __call__(self, text: str) -> decimal.Decimal:
-        if _plain_number(self.separator).fullmatch(text):
-            value = decimal.Decimal(text.replace(self.separator, "."))
+        separator = _separator(text, self.separator)
+        if _plain_number(separator).fullmatch(text):
+            value = decimal.Decimal(text.replace(separator, "."))
         else:
-            value = self._number(text)
+            value = self._number(text, separator)
         self._check(value)
         return value
 
@@ -197,10 +222,10 @@ class Decimal:
         top = decimal.Decimal(10) ** self.whole_digits
         return max(values) < top and min(values) > -top
 
-    def _number(self, text: str) -> decimal.Decimal:
-        found = _read(text, self.separator)
+    def _number(self, text: str, separator: str) -> decimal.Decimal:
+        found = _read(text, separator)
         if found is None:
-            raise CellInvalid(f"is not a number (expected digits like 1234{self.separator}56)")
+            raise CellInvalid(f"is not a number (expected digits like 1234{separator}56)")
         whole = re.sub("[^0-9]", "", found["whole"])
         exponent = f"e{found['exponent']}" if found["exponent"] is not None else ""
         return decimal.Decimal(f"{found['sign']}{whole}.{found['fraction'] or ''}{exponent}")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
+import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
 
@@ -125,47 +126,101 @@ def _reason(text: str, exc: EmailNotValidError) -> str:
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "active"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "inactive"})
 _FLAGS = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
+_BITS = {text: int(flag) for text, flag in _FLAGS.items()}
 
 
 @dataclass(frozen=True, slots=True)
 class Boolean:
-    """A yes/no flag: true/false, yes/no, y/n, 1/0 in any case."""
+    """A yes/no flag: true/false, yes/no, y/n, 1/0 in any case; stored as True or False, or
+    (`as_integer`) as 1 or 0 in a column of integers, which PostgreSQL's COPY takes no flag
+    for."""
 
-    def __call__(self, text: str) -> bool:
+    as_integer: bool = False
+
+    @classmethod
+    def for_column(cls, column: sa.Column[Any] | None) -> Boolean:
+        """Flags stored as `column` holds them: 1 and 0 in a column of integers."""
+        return cls(as_integer=column is not None and isinstance(column.type, sa.Integer))
+
+    def __call__(self, text: str) -> bool | int:
         folded = text.lower()
         if folded in _TRUE:
-            return True
+            return 1 if self.as_integer else True
         if folded in _FALSE:
-            return False
+            return 0 if self.as_integer else False
         raise CellInvalid("is not a yes/no value (use true/false, yes/no or 1/0)")
 
     def column(self, texts: list[str]) -> list[object]:
         """The flags, if every text is one."""
-        values: list[object] = list(map(_FLAGS.get, map(str.lower, texts)))
+        flags = _BITS if self.as_integer else _FLAGS
+        values: list[object] = list(map(flags.get, map(str.lower, texts)))
         if None in values:
             raise CellInvalid("invalid")
         return values
 
 
 @dataclass(frozen=True, slots=True)
+class KeyOf:
+    """A key of another import type, read as that type reads its key (a number, a UUID, an
+    address normalised), so that it is the key as stored: a cell `007` finds the row whose
+    integer key is 7. `stored_as` is the type of that key's column, which holds the keys
+    wherever they are staged."""
+
+    parse: Parser
+    stored_as: sa.types.TypeEngine[Any]
+
+    def __call__(self, text: str) -> object:
+        return self.parse(text)
+
+    def column(self, texts: list[str]) -> list[object]:
+        """The keys, as the key's own parser reads a column."""
+        return self.parse.column(texts)
+
+
+def stored_type(parse: Parser) -> sa.types.TypeEngine[Any] | None:
+    """The column type the keys `parse` reads are stored as (a `KeyOf`'s, or a `KeyList`'s
+    with one); None for keys that are plain text."""
+    stored: sa.types.TypeEngine[Any] | None = getattr(parse, "stored_as", None)
+    return stored
+
+
+@dataclass(frozen=True, slots=True)
 class KeyList:
-    """One or more keys of another import type separated by `separator`; order is kept."""
+    """One or more keys of another import type separated by `separator`; order is kept.
+
+    Each key is text, or with `key`, read as its type reads its key (so `1; 01` names one
+    integer key twice)."""
 
     max_length: int
     separator: str = ";"
+    key: KeyOf | None = None
 
-    def __call__(self, text: str) -> tuple[str, ...]:
+    @property
+    def stored_as(self) -> sa.types.TypeEngine[Any] | None:
+        """The type of the keys' column, when they are not plain text."""
+        return self.key.stored_as if self.key is not None else None
+
+    def __call__(self, text: str) -> tuple[object, ...]:
         keys = tuple(part.strip() for part in text.split(self.separator) if part.strip())
         if not keys:
             raise CellInvalid("names no code")
-        seen: set[str] = set()
         for key in keys:
             if len(key) > self.max_length:
                 raise CellInvalid(f"{key!r} is longer than {self.max_length} characters")
-            if key in seen:
+        values = keys if self.key is None else tuple(map(self._one, keys))
+        seen: set[object] = set()
+        for key, value in zip(keys, values, strict=True):
+            if value in seen:
                 raise CellInvalid(f"names {key!r} twice")
-            seen.add(key)
-        return keys
+            seen.add(value)
+        return values
+
+    def _one(self, key: str) -> object:
+        assert self.key is not None
+        try:
+            return self.key(key)
+        except CellInvalid as exc:
+            raise CellInvalid(f"{key!r} {exc}") from None
 
     def column(self, texts: list[str]) -> list[object]:
         """Each text's keys, if no text has spaces, empty parts, repeats or over-long keys."""
@@ -179,7 +234,20 @@ class KeyList:
             or max(map(len, joined.split(separator))) > self.max_length
         ):
             raise CellInvalid("needs a closer look")
-        values = [tuple(text.split(separator)) for text in texts]
+        values: list[tuple[object, ...]] = [tuple(text.split(separator)) for text in texts]
+        if self.key is not None:
+            flat = [str(key) for keys in values for key in keys]
+            values = _regrouped(values, self.key.column(flat))
         if any(len(set(keys)) != len(keys) for keys in values if len(keys) > 1):
             raise CellInvalid("repeats a key")
         return list(values)
+
+
+def _regrouped(groups: list[tuple[object, ...]], flat: list[object]) -> list[tuple[object, ...]]:
+    """`flat` cut into tuples as long as `groups`' in turn."""
+    found: list[tuple[object, ...]] = []
+    start = 0
+    for group in groups:
+        found.append(tuple(flat[start : start + len(group)]))
+        start += len(group)
+    return found

@@ -7,14 +7,16 @@ name each bad cell's row, column and value.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from batchport.columns.mapping import Mapping
-from batchport.columns.parsers import CellInvalid
+from batchport.columns.numbers import reads_number_cells
+from batchport.columns.parsers import CellInvalid, Parser
 from batchport.declarations import Field
 from batchport.errors import RowError
 from batchport.sources.base import Block
+from batchport.sources.workbook import NumberCell
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +54,17 @@ def column_texts(mapping: Mapping, block: Block, errors: list[RowError]) -> list
         ]
     texts = list(zip(*cells, strict=True)) if width else []
     return [
-        None if position is None else list(map(str.strip, texts[position]))
-        for position in mapping.positions
+        None if position is None else _stripped(texts[position], field.parse)
+        for position, field in zip(mapping.positions, mapping.import_type.fields, strict=True)
     ]
+
+
+def _stripped(texts: Sequence[str], parse: Parser) -> list[str]:
+    """The texts stripped; a workbook's numeric cells (which have no spaces) kept as they
+    are for a parser that reads them otherwise than their text."""
+    if reads_number_cells(parse):
+        return [text if type(text) is NumberCell else text.strip() for text in texts]
+    return list(map(str.strip, texts))
 
 
 def parse_texts(

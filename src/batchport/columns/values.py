@@ -168,9 +168,11 @@ _EXPECTED_JSON = 'expected a JSON document like {"size": 3} or [1, 2]'
 
 @dataclass(frozen=True, slots=True)
 class Json:
-    """A JSON document: an object, an array or a scalar. A JSON column stores the parsed value;
-    a text column (`as_text`) stores the text as written, once checked, since re-writing it
-    would change what the person wrote (key order, spacing, 1.10 read as a float 1.1)."""
+    """A JSON document: an object, an array or a scalar. A JSON column stores the parsed value
+    (written to the database as a JSON document, a string as a JSON string); a text column
+    (`as_text`) stores the text as written, once checked, since re-writing it would change
+    what the person wrote (key order, spacing, 1.10 read as a float 1.1). A cell `null` is no
+    value: stored as SQL NULL (or the column's default), as an empty cell is."""
 
     as_text: bool = False
     max_length: int | None = None

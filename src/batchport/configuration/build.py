@@ -1,6 +1,10 @@
 """From a checked types file to the `Catalog` the engine runs: each type's table (batchport's
 own, or the user's, read from the database), its fields with their parsers, its references
-and links — each checked against the table it names."""
+and links — each checked against the table it names.
+
+A reference's or a link's cell holds keys of another type, read as that type reads its key
+(an integer, a UUID, an address normalised) unless the field names a parser of its own;
+plain text keys are read as any text, as they always were."""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from batchport import schema
-from batchport.configuration.parsers import parser_for
+from batchport.columns.parsers import KeyList, KeyOf, Parser, Text
+from batchport.configuration.parsers import LONGEST_TEXT, parser_for
 from batchport.configuration.spec import FieldSpec, TypesFile, TypeSpec
 from batchport.declarations import (
     Catalog,
@@ -23,23 +28,15 @@ from batchport.errors import ConfigurationError
 
 #: How a type's table is found by its name as the file gives it (`schema.table` or `table`).
 Tables = Callable[[str], sa.Table]
-#: What checks a table is tracked (for a link, through the owner column named), raising what
-#: to run if it is not.
-Tracked = Callable[[sa.Table, "str | None"], None]
 
 
-def any_table(_table: sa.Table, _owner: str | None) -> None:
-    """Every table will do: batchport's own are tracked by its migrations."""
-
-
-def catalog_of(
-    types: TypesFile, tables: Tables, *, source: str, tracked: Tracked = any_table
-) -> Catalog:
-    """The import types `types` declares, each table checked by `tracked`; `source` (the
+def catalog_of(types: TypesFile, tables: Tables, *, source: str) -> Catalog:
+    """The import types `types` declares (their tables' tracking checked before); `source` (the
     file) names each error's place."""
     try:
+        keys = _Keys(types, tables)
         return Catalog(
-            tuple(_import_type(n, spec, tables, tracked) for n, spec in types.types.items())
+            tuple(_import_type(n, spec, tables, keys) for n, spec in types.types.items())
         )
     except ConfigurationError as exc:
         raise ConfigurationError(f"{source}: {exc}") from None
@@ -53,12 +50,51 @@ def own_tables(name: str) -> sa.Table:
     return found
 
 
-def _import_type(name: str, spec: TypeSpec, tables: Tables, tracked: Tracked) -> ImportType:
+class _Keys:
+    """Each declared type's key column and parser, for the fields that hold its keys."""
+
+    def __init__(self, types: TypesFile, tables: Tables) -> None:
+        self.types = types
+        self.tables = tables
+        self.found: dict[str, tuple[sa.Column[object], Parser] | None] = {}
+
+    def __call__(self, name: str) -> tuple[sa.Column[object], Parser] | None:
+        """The key column of type `name` and the parser of its key field; None for a type not
+        declared (the catalog names it) or keyed by a reference."""
+        if name not in self.found:
+            self.found[name] = self._key(name)
+        return self.found[name]
+
+    def _key(self, name: str) -> tuple[sa.Column[object], Parser] | None:
+        spec = self.types.types.get(name)
+        if spec is None:
+            return None
+        key = next(f for f in spec.fields if f.name == spec.key)
+        if key.references or key.link:
+            return None
+        where = f"type {name}, field {key.name}"
+        column = _column(self.tables(spec.table), key.column or key.name, where=where)
+        return column, parser_for(key, column, where=where)
+
+    def parser(self, spec: FieldSpec, to: str, *, where: str) -> KeyOf | None:
+        """How a field holding keys of type `to` reads one: as `to` reads its key, or with
+        the field's own parser stored as that key; None for plain text keys."""
+        found = self(to)
+        if found is None:
+            return None
+        column, parse = found
+        if spec.parser != "text" and not spec.link:
+            parse = parser_for(spec, column, where=where)
+        elif isinstance(parse, Text):
+            return None
+        return KeyOf(parse, column.type)
+
+
+def _import_type(name: str, spec: TypeSpec, tables: Tables, keys: _Keys) -> ImportType:
     where = f"type {name}"
     table = tables(spec.table)
     require_row_ids(table, where=where)
-    tracked(table, None)
-    fields = tuple(_field(f, table, where=f"{where}, field {f.name}") for f in spec.fields)
+    fields = tuple(_field(f, table, keys, where=f"{where}, field {f.name}") for f in spec.fields)
     key = next(f for f in spec.fields if f.name == spec.key)
     _check_unique(table, key.column or key.name, where=where)
     return ImportType(
@@ -73,20 +109,25 @@ def _import_type(name: str, spec: TypeSpec, tables: Tables, tracked: Tracked) ->
             if f.references and f.column
         ),
         links=tuple(
-            _link(f, table, tables, tracked, where=f"{where}, field {f.name}")
-            for f in spec.fields
-            if f.link
+            _link(f, table, tables, where=f"{where}, field {f.name}") for f in spec.fields if f.link
         ),
     )
 
 
-def _field(spec: FieldSpec, table: sa.Table, *, where: str) -> Field:
+def _field(spec: FieldSpec, table: sa.Table, keys: _Keys, *, where: str) -> Field:
     if spec.link:
-        return Field(spec.name, parser_for(spec, None, where=where), spec.required)
+        key = keys.parser(spec, spec.link.to, where=where)
+        parse: Parser = parser_for(spec, None, where=where)
+        if key is not None:
+            parse = KeyList(spec.max_length or LONGEST_TEXT, spec.link.separator, key)
+        return Field(spec.name, parse, spec.required)
     column = _column(table, spec.column or spec.name, where=where)
     if spec.references:
         _check_foreign_key(column, where=where)
-        return Field(spec.name, parser_for(spec, None, where=where), spec.required)
+        parse = keys.parser(spec, spec.references, where=where) or parser_for(
+            spec, None, where=where
+        )
+        return Field(spec.name, parse, spec.required)
     parse = parser_for(spec, column, where=where)
     default = None
     if spec.default is not None:
@@ -97,13 +138,10 @@ def _field(spec: FieldSpec, table: sa.Table, *, where: str) -> Field:
     return Field(spec.name, parse, spec.required, column=column.key, default=default)
 
 
-def _link(
-    spec: FieldSpec, owner: sa.Table, tables: Tables, tracked: Tracked, *, where: str
-) -> Link:
+def _link(spec: FieldSpec, owner: sa.Table, tables: Tables, *, where: str) -> Link:
     assert spec.link is not None
     table = tables(spec.link.table)
     owner_column = _column(table, spec.link.owner, where=where)
-    tracked(table, owner_column.name)
     target_column = _column(table, spec.link.target, where=where)
     _check_foreign_key(owner_column, where=where, to=owner)
     _check_foreign_key(target_column, where=where)

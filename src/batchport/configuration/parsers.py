@@ -41,7 +41,7 @@ def _length(spec: FieldSpec, column: sa.Column[object] | None) -> int:
 BUILTIN: dict[str, Factory] = {
     "text": lambda spec, column: Text(_length(spec, column)),
     "email": lambda spec, column: Email(_length(spec, column)),
-    "boolean": lambda _spec, _column: Boolean(),
+    "boolean": lambda _spec, column: Boolean.for_column(column),
     "integer": lambda spec, column: Integer.for_column(column, spec.decimal_separator),
     "decimal": lambda spec, column: Decimal.for_column(column, spec.decimal_separator),
     "date": lambda spec, column: Date.for_column(column, spec.formats),

@@ -11,6 +11,34 @@ import sqlalchemy as sa
 
 #: The `ON DELETE` actions, as SQL names them.
 ON_DELETE = ("NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT")
+#: Turns a parsed value (never None) into what a bulk write takes for its column.
+Convert = Callable[[Any], Any]
+#: Rows in the order of their columns.
+Rows = Iterable[Sequence[object]]
+
+
+def converted(rows: Rows, converts: Sequence[Convert | None]) -> Rows:
+    """`rows` with the values of each column that has a `Convert` converted (None stays
+    None); `rows` themselves when no column has one, so plain columns cost nothing."""
+    positions = [(place, convert) for place, convert in enumerate(converts) if convert]
+    if not positions:
+        return rows
+    return (_row(row, positions) for row in rows)
+
+
+def _row(row: Sequence[object], positions: list[tuple[int, Convert]]) -> list[object]:
+    values = list(row)
+    for place, convert in positions:
+        value = values[place]
+        if value is not None:
+            values[place] = convert(value)
+    return values
+
+
+def column_names(table: sa.Table, columns: Sequence[str]) -> list[str]:
+    """The names in the database of `table`'s columns given by key (a reflected primary key
+    is keyed `id` whatever its name)."""
+    return [table.c[column].name if column in table.c else column for column in columns]
 
 
 @dataclass(frozen=True)
@@ -102,6 +130,20 @@ class Dialect:
         never idles between batches; nothing else may run on `conn` meanwhile.
         """
         yield lambda rows: self.copy_rows(conn, table, columns, rows)
+
+    def converter(self, kind: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Convert | None:
+        """What turns a parsed value into what this database's bulk write takes for a column
+        of type `kind` (as SQLAlchemy would bind it); None where the value goes as it is."""
+        return None
+
+    def converters(
+        self, dialect: sa.Dialect, table: sa.Table, columns: Sequence[str]
+    ) -> list[Convert | None]:
+        """The `converter` of each of `table`'s columns (by key)."""
+        return [
+            self.converter(table.c[name].type, dialect) if name in table.c else None
+            for name in columns
+        ]
 
     def existing(self, conn: sa.Connection, column: sa.Column[Any], keys: list[Any]) -> set[Any]:
         """The `keys` that `column` holds in its table."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy.dialects import postgresql
 
-from batchport.dialects.base import Dialect, ForeignKey
+from batchport.dialects.base import Convert, Dialect, ForeignKey, column_names, converted
 from batchport.process import this_worker
 
 #: SQLSTATEs of transactions the server aborted to break a deadlock or a serialization
@@ -126,7 +127,8 @@ class PostgresqlDialect(Dialect):
         qualified = f"{table.schema}.{table.name}" if table.schema else table.name
         if (sequence := self._sequences.get(qualified)) is None:
             sequence = conn.exec_driver_sql(
-                "select pg_get_serial_sequence(%(table)s, 'id')", {"table": qualified}
+                "select pg_get_serial_sequence(%(table)s, %(column)s)",
+                {"table": qualified, "column": table.c.id.name},
             ).scalar_one()
             self._sequences[qualified] = sequence
         ids = conn.exec_driver_sql(
@@ -171,6 +173,11 @@ class PostgresqlDialect(Dialect):
         ).scalar_one()
         return not free
 
+    def converter(self, kind: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Convert | None:
+        # COPY takes a JSON document as its text: psycopg writes a list as an array, and no
+        # dict at all. Every other parsed value (Decimal, UUID, dates) psycopg writes itself.
+        return json.dumps if isinstance(kind, sa.JSON) else None
+
     def id_connection(self, conn: sa.Connection) -> AbstractContextManager[sa.Connection]:
         # Sequences are not transactional: ids drawn on another connection are as much this
         # import's alone, and drawing them there needs no pause in the COPY on this one.
@@ -192,15 +199,16 @@ class PostgresqlDialect(Dialect):
     ) -> Iterator[Callable[[Iterable[Sequence[object]]], None]]:
         statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
             sql.Identifier(*([table.schema] if table.schema else []), table.name),
-            sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+            sql.SQL(", ").join(sql.Identifier(c) for c in column_names(table, columns)),
         )
+        converts = self.converters(conn.dialect, table, columns)
         driver = conn.connection.driver_connection
         assert driver is not None
         try:
             with driver.cursor() as cursor, cursor.copy(statement) as copy:
 
                 def write(rows: Iterable[Sequence[object]]) -> None:
-                    for row in rows:
+                    for row in converted(rows, converts):
                         copy.write_row(row)
 
                 yield write

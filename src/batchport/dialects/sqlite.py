@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -10,7 +11,7 @@ from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
-from batchport.dialects.base import Dialect, ForeignKey
+from batchport.dialects.base import Convert, Dialect, ForeignKey, column_names, converted
 from batchport.schema import INVENTORY
 
 #: Every foreign key of every table, one row per column, in the catalog's own words.
@@ -31,6 +32,18 @@ def _table_shapes(conn: sa.Connection, names: set[str]) -> Iterator[tuple[str, l
         ).all()
         primary = [column for column, position in columns if position]
         yield name, primary, any(column == "import_batch_id" for column, _ in columns)
+
+
+#: Column types whose values sqlite3 cannot bind, or binds unlike SQLAlchemy (which the
+#: application's own writes and batchport's reads go through): a date and time as SQLAlchemy's
+#: text, a UUID as its 32 hexadecimal digits, JSON as its text.
+_CONVERTED = (sa.Uuid, sa.JSON, sa.Date, sa.DateTime)
+
+
+def _number(value: object) -> object:
+    """A decimal as SQLite's NUMERIC and REAL hold it: a float (exact to 15 significant
+    digits), as SQLAlchemy binds one; an integer field's ints stay exact."""
+    return float(value) if type(value) is decimal.Decimal else value
 
 
 #: How long a writer waits for another writer's transaction before giving up.
@@ -131,11 +144,20 @@ class SqliteDialect(Dialect):
         ).scalar_one()
         return range(last + 1, last + 1 + count)
 
+    def converter(self, kind: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Convert | None:
+        if isinstance(kind, sa.Numeric):  # Float too
+            return _number
+        if isinstance(kind, _CONVERTED):
+            return kind.dialect_impl(dialect).bind_processor(dialect)
+        return None
+
     def existing(self, conn: sa.Connection, column: sa.Column[Any], keys: list[Any]) -> set[Any]:
-        # One JSON parameter instead of one bind parameter per key.
+        # One JSON parameter instead of one bind parameter per key, each key as stored.
         table = column.table
+        convert = self.converter(column.type, conn.dialect)
+        stored = list(map(convert, keys)) if convert else keys
         values: sa.Select[Any] = sa.select(sa.column("value")).select_from(
-            sa.func.json_each(sa.bindparam("keys", json.dumps(keys)))
+            sa.func.json_each(sa.bindparam("keys", json.dumps(stored)))
         )
         query = sa.select(column).select_from(table).where(column.in_(values))
         return set(conn.execute(query).scalars())
@@ -147,12 +169,13 @@ class SqliteDialect(Dialect):
         columns: Sequence[str],
         rows: Iterable[Sequence[object]],
     ) -> None:
-        names = ", ".join(f'"{c}"' for c in columns)
+        names = ", ".join(f'"{c}"' for c in column_names(table, columns))
         marks = ", ".join("?" for _ in columns)
         statement = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'
+        converts = self.converters(conn.dialect, table, columns)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.executemany(statement, rows)
+            cursor.executemany(statement, converted(rows, converts))
         except sqlite3.Error as exc:
             raise sa.exc.DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
         finally:

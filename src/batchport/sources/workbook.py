@@ -144,14 +144,22 @@ def _open(path: Path, name: str, limits: Limits) -> python_calamine.CalamineWork
         raise SourceError(name, f"not a readable workbook ({exc})") from exc
 
 
+class NumberCell(str):
+    """The text of a cell that holds a number, not text: written as Python writes numbers (a
+    point before the fraction), so that a number parser reads it as the number it is, whatever
+    decimal separator the field declares for text."""
+
+    __slots__ = ()
+
+
 def _text(cell: object) -> str:
     """The cell as a user typed it: 12.0 is 12, dates are ISO 8601."""
     if isinstance(cell, str):
         return cell
     if isinstance(cell, bool):
         return "true" if cell else "false"
-    if isinstance(cell, float) and cell.is_integer():
-        return str(int(cell))
+    if isinstance(cell, float | int):
+        return NumberCell(int(cell) if isinstance(cell, float) and cell.is_integer() else cell)
     if isinstance(cell, dt.datetime) and cell.time() == dt.time(0):
         return cell.date().isoformat()
     if isinstance(cell, dt.date | dt.time | dt.datetime):
