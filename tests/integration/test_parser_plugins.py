@@ -83,9 +83,9 @@ def test_a_registered_parser_is_named_in_a_types_file_and_used(database_url, tmp
     (tmp_path / "offices.csv").write_text("code,postcode\nLON,sw1a1aa\nMAN,M1 1AE\n")
     (tmp_path / "bad.csv").write_text("code,postcode\nLDS,LS1 4AP\nBHX,12345\n")
 
-    shown = run(database_url, tmp_path, "types", "show", "offices")
+    shown = run(database_url, tmp_path, "types", "show", "offices", "--json")
     assert shown.returncode == 0, shown.stderr
-    assert "postcode" in shown.stdout
+    assert json.loads(shown.stdout)["columns"][1]["parser"] == "postcode"
     imported = run(database_url, tmp_path, "import", "offices", "offices.csv")
     assert imported.returncode == 0, imported.stderr
     rejected = run(database_url, tmp_path, "import", "offices", "bad.csv", "--json")

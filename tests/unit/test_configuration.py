@@ -8,6 +8,7 @@ import pytest
 from batchport import BUILTIN_TYPES
 from batchport.configuration import find, shipped_text
 from batchport.configuration.build import own_tables
+from batchport.configuration.describe import described
 from batchport.configuration.load import TypesSource, parse
 from batchport.errors import ConfigurationError
 
@@ -78,3 +79,18 @@ def test_a_mistake_is_named_by_its_place(change, message):
         TypesSource("mine.toml", parse(text, "mine.toml")).catalog()
     assert str(raised.value).startswith("mine.toml: ")
     assert message in str(raised.value)
+
+
+def test_a_type_is_described_by_its_parsers_names_and_rules(tmp_path, monkeypatch):
+    """What `batchport types show` prints: the parser a types file names, and the rules."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BATCHPORT_CONFIG", raising=False)
+    users = described(find().catalog()["users"])
+    columns = {c["name"]: (c["parser"], c["rules"]) for c in users["columns"]}
+    assert columns == {
+        "email": ("email", "at most 255 characters"),
+        "first_name": ("text", "at most 100 characters"),
+        "last_name": ("text", "at most 100 characters"),
+        "department_codes": ("link", "keys separated by ';'"),
+        "is_active": ("boolean", ""),
+    }

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from batchport import commands
 from batchport.cli.base import JsonOption, app, out, print_json, reported
-from batchport.declarations import ImportType
+from batchport.configuration.describe import described
 
 types_app = typer.Typer(
     help="The import types: those the types file declares (--config), or the shipped ones."
@@ -55,7 +55,7 @@ def show(
         f"[bold]{found.name}[/] → {entry['table']}, keyed by {found.key}\n{found.description}",
         highlight=False,
     )
-    table = Table("column", "parser", "stored in", "required", "default")
+    table = Table("column", "parser", "stored in", "required", "default", "rules")
     for column in entry["columns"]:
         table.add_row(
             column["name"],
@@ -63,6 +63,7 @@ def show(
             column["target"],
             "yes" if column["required"] else "",
             "" if column["default"] is None else str(column["default"]),
+            column["rules"],
         )
     out.print(table)
 
@@ -77,36 +78,3 @@ def scaffold(
     with reported(ctx, as_json=False):
         text = commands.scaffold_type(ctx.obj.database(), table)
     out.print(text, end="", highlight=False, markup=False)
-
-
-def described(import_type: ImportType) -> dict[str, Any]:
-    """An import type as JSON-ready values."""
-    table = import_type.table
-    references = {r.field: r for r in import_type.references}
-    links = {link.field: link for link in import_type.links}
-    columns = []
-    for field in import_type.fields:
-        if field.name in references:
-            reference = references[field.name]
-            target = f"{reference.column} (a {reference.to} key)"
-        elif field.name in links:
-            link = links[field.name]
-            target = f"{link.table.name} rows (keys of {link.to})"
-        else:
-            target = table.c[field.column].name if field.column else ""
-        columns.append(
-            {
-                "name": field.name,
-                "parser": type(field.parse).__name__.lower(),
-                "target": target,
-                "required": field.required,
-                "default": field.default,
-            }
-        )
-    return {
-        "import_type": import_type.name,
-        "table": f"{table.schema}.{table.name}" if table.schema else table.name,
-        "description": import_type.description,
-        "key": import_type.key,
-        "columns": columns,
-    }

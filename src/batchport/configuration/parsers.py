@@ -70,7 +70,7 @@ def parser_for(spec: FieldSpec, column: sa.Column[object] | None, *, where: str)
     """The field's parser, checked to store into `column`'s type; a link's field reads keys."""
     if spec.link is not None:
         return KeyList(spec.max_length or LONGEST_TEXT, spec.link.separator)
-    factory = BUILTIN.get(spec.parser) or _cellwise(registered().get(spec.parser))
+    factory = BUILTIN.get(spec.parser) or _cellwise(spec.parser, registered().get(spec.parser))
     if factory is None:
         known = ", ".join(sorted({*BUILTIN, *registered()}))
         raise ConfigurationError(f"{where}: no parser named {spec.parser!r} (known: {known})")
@@ -97,6 +97,7 @@ class _Registered:
     """A registered parser as the engine calls one: its ValueError a cell's error, a column
     parsed cell by cell unless it parses whole columns itself."""
 
+    name: str
     parse: Callable[[str], object]
 
     def __call__(self, text: str) -> object:
@@ -118,7 +119,7 @@ class _Registered:
             raise CellInvalid(str(exc)) from None
 
 
-def _cellwise(factory: Factory | None) -> Factory | None:
+def _cellwise(name: str, factory: Factory | None) -> Factory | None:
     if factory is None:
         return None
-    return lambda spec, column: _Registered(factory(spec, column))
+    return lambda spec, column: _Registered(name, factory(spec, column))
