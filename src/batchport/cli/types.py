@@ -55,16 +55,12 @@ def show(
         f"[bold]{found.name}[/] → {entry['table']}, keyed by {found.key}\n{found.description}",
         highlight=False,
     )
-    table = Table("column", "parser", "stored in", "required", "default", "rules")
+    table = Table("column", "parser", "stored in", "rules")
     for column in entry["columns"]:
-        table.add_row(
-            column["name"],
-            column["parser"],
-            column["target"],
-            "yes" if column["required"] else "",
-            "" if column["default"] is None else str(column["default"]),
-            column["rules"],
-        )
+        said = ["required"] if column["required"] else []
+        said += [] if column["default"] is None else [f"empty: {column['default']}"]
+        said += [column["rules"]] if column["rules"] else []
+        table.add_row(column["name"], column["parser"], column["target"], "; ".join(said))
     out.print(table)
 
 
