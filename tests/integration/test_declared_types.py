@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from batchport import BUILTIN_TYPES, Database, rollback_batch, run_import
+from batchport import BUILTIN_TYPES, Database, commands, rollback_batch, run_import
 from batchport.configuration.build import catalog_of
 from batchport.configuration.spec import TypesFile
 from batchport.importing import file as file_import
@@ -620,3 +620,80 @@ def test_a_type_declared_in_python_stores_uuid_decimal_and_json_objects(db, cli,
         restored = conn.execute(sa.select(table.c.ref, table.c.price, table.c.spec)).one()
     gadgets.dispose()
     assert tuple(restored) == (M1, decimal.Decimal("12.50"), {"a": [1]})
+
+
+KITS = (
+    "CREATE TABLE kits (id {serial} PRIMARY KEY, sku VARCHAR(20) NOT NULL UNIQUE, "
+    "name VARCHAR(50) NOT NULL, price NUMERIC(8,2) NOT NULL CHECK (price >= 0), "
+    "qty INTEGER CONSTRAINT qty_small CHECK (qty < 1000), note TEXT)"
+)
+KIT_TYPES = """
+[types.kits]
+table = "kits"
+key = "sku"
+fields = [
+  {{ name = "sku" }},
+  {{ name = "name" }},
+  {{ name = "price", parser = "decimal" }},
+  {{ name = "qty", parser = "integer" }},
+{note}]
+"""
+KIT_ROWS = [
+    ["sku", "name", "price", "qty", "note"],
+    ["K1", "Starter", "9.50", "3", ""],
+    ["K2", "Refund", "-5", "1", ""],
+    ["K3", "Bulk", "120", "5000", ""],
+    ["K4", "", "1", "1", "no name"],
+]
+
+
+@pytest.fixture
+def kits(database_url, tmp_path, monkeypatch):
+    """A table of one's own with NOT NULL columns and CHECK constraints, tracked, declared
+    in ./batchport.toml with none of its fields marked required."""
+    db = Database.from_url(database_url, catalog=BUILTIN_TYPES)
+    serial = "SERIAL" if db.dialect.name == "postgresql" else "INTEGER"
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(KITS.format(serial=serial))
+    commands.track_tables(db, ["kits"], actor="test")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "batchport.toml").write_text(KIT_TYPES.format(note='  { name = "note" },\n'))
+    yield db
+    db.dispose()
+
+
+@pytest.mark.parametrize("form", ["csv", "workbook"])
+def test_the_tables_own_rules_are_reported_by_row_column_and_value(
+    kits, cli, csv_file, xlsx_file, form
+):
+    """A CHECK constraint of the table and a NOT NULL column without a default are checked
+    with the file, like batchport's own rules: every broken one named, nothing written."""
+    if form == "csv":
+        refused = cli("import", "kits", str(csv_file(KIT_ROWS)), "--json")
+    else:
+        refused = cli("import", "workbook", str(xlsx_file({"kits": KIT_ROWS})), "--json")
+    assert refused.exit_code == 1, refused.output
+    errors = json.loads(refused.output)["errors"]
+    found = {(e["row"], e["column"]): (e["value"], e["message"]) for e in errors}
+    assert set(found) == {(3, "price"), (4, "qty"), (5, "name")}
+    assert float(found[3, "price"][0]) == -5
+    assert found[3, "price"][1].startswith(("breaks the rule ", "breaks a rule "))
+    assert "price >= " in found[3, "price"][1]
+    assert found[4, "qty"] == ("5000", "breaks the rule qty_small of table kits: qty < 1000")
+    assert found[5, "name"][1] == "is required"
+    with kits.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM kits").scalar_one() == 0
+    fixed = [row for row in KIT_ROWS if row[0] in {"sku", "K1"}]
+    assert cli("import", "kits", str(csv_file(fixed, name="fixed.csv"))).exit_code == 0
+
+
+def test_a_type_that_leaves_a_column_without_a_value_is_refused(kits, cli, tmp_path):
+    (tmp_path / "batchport.toml").write_text(
+        KIT_TYPES.format(note="").replace('  { name = "name" },\n', "")
+    )
+    refused = cli("types")
+    assert refused.exit_code == 1
+    assert (
+        "column name of table kits is NOT NULL without a default, and no field fills it"
+        in " ".join(refused.output.split())
+    )

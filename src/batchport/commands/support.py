@@ -45,5 +45,10 @@ def database_failure(exc: sa.exc.SQLAlchemyError, doing: str = "loading") -> str
     original = getattr(exc, "orig", None) or exc
     text = first_line(original)
     if isinstance(exc, sa.exc.IntegrityError):
-        return f"a row conflicts with data written meanwhile: {text}"
+        # batchport checked every rule it knows of the file before writing: what is left is
+        # a rule of the table it does not check (a unique column, a trigger), or another
+        # writer's row that came first.
+        return (
+            f"the database refused a row (a rule of the table, or data written meanwhile): {text}"
+        )
     return f"the database failed while {doing}: {text}"

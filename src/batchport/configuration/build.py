@@ -9,6 +9,7 @@ plain text keys are read as any text, as they always were."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -25,6 +26,7 @@ from batchport.declarations import (
     require_row_ids,
 )
 from batchport.errors import ConfigurationError
+from batchport.tracking.shapes import BATCH_COLUMN, VERSION_COLUMN
 
 #: How a type's table is found by its name as the file gives it (`schema.table` or `table`).
 Tables = Callable[[str], sa.Table]
@@ -97,6 +99,7 @@ def _import_type(name: str, spec: TypeSpec, tables: Tables, keys: _Keys) -> Impo
     fields = tuple(_field(f, table, keys, where=f"{where}, field {f.name}") for f in spec.fields)
     key = next(f for f in spec.fields if f.name == spec.key)
     _check_unique(table, key.column or key.name, where=where)
+    _check_filled(table, fields, spec, where)
     return ImportType(
         name=name,
         description=spec.description,
@@ -127,7 +130,7 @@ def _field(spec: FieldSpec, table: sa.Table, keys: _Keys, *, where: str) -> Fiel
         parse = keys.parser(spec, spec.references, where=where) or parser_for(
             spec, None, where=where
         )
-        return Field(spec.name, parse, spec.required)
+        return Field(spec.name, parse, spec.required or needs_value(column))
     parse = parser_for(spec, column, where=where)
     default = None
     if spec.default is not None:
@@ -135,7 +138,39 @@ def _field(spec: FieldSpec, table: sa.Table, keys: _Keys, *, where: str) -> Fiel
             default = parse(str(spec.default).strip())
         except ValueError as exc:
             raise ConfigurationError(f"{where}: the default {spec.default!r} {exc}") from None
-    return Field(spec.name, parse, spec.required, column=column.key, default=default)
+    required = spec.required or (default is None and needs_value(column))
+    return Field(spec.name, parse, required, column=column.key, default=default)
+
+
+#: The columns batch tracking adds to a table.
+TRACKING_COLUMNS = frozenset({BATCH_COLUMN, VERSION_COLUMN})
+
+
+def needs_value(column: sa.Column[Any]) -> bool:
+    """Whether every row must give `column` a value: NOT NULL, with no default of its own
+    (so an empty cell for it is an error, as for a required field)."""
+    return not (
+        column.nullable
+        or column.primary_key
+        or column.server_default is not None
+        or column.identity is not None
+        or column.computed is not None
+    )
+
+
+def _check_filled(table: sa.Table, fields: tuple[Field, ...], spec: TypeSpec, where: str) -> None:
+    """Refuses a type whose rows would leave a column that needs a value without one."""
+    filled = {f.column for f in fields if f.column} | {
+        f.column or f.name for f in spec.fields if f.references
+    }
+    for column in table.c:
+        if column.name in TRACKING_COLUMNS:
+            continue  # batchport fills them, and `db track` gives them their defaults
+        if needs_value(column) and column.key not in filled and column.name not in filled:
+            raise ConfigurationError(
+                f"{where}: column {column.name} of table {table.name} is NOT NULL without a "
+                "default, and no field fills it: declare a field for it (or give it a default)"
+            )
 
 
 def _link(spec: FieldSpec, owner: sa.Table, tables: Tables, *, where: str) -> Link:

@@ -32,6 +32,7 @@ from batchport.importing.steps import (
     with_loaded,
 )
 from batchport.loading.direct import DirectLoader
+from batchport.loading.rules import broken_rules
 from batchport.progress import no_progress
 from batchport.reports import ImportReport, Job
 
@@ -156,6 +157,7 @@ def _import_staged(  # noqa: PLR0917 - one file, one job, how to read it, what t
             with db.dialect.begin_write(conn) as transaction:
                 progress("checking", rows_total)
                 errors += check_stage(conn, stage, db.catalog, on_existing=options.on_existing)
+                errors += broken_rules(conn, stage, db.catalog)
                 if errors:
                     raise FileRejected(rejected(report, errors))
                 if job is None and options.on_existing == "error":

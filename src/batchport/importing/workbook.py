@@ -26,6 +26,7 @@ from batchport.importing.steps import (
     with_changes,
     with_loaded,
 )
+from batchport.loading.rules import broken_rules
 from batchport.progress import Progress, no_progress
 from batchport.reports import ImportReport, Job
 from batchport.sources import is_workbook
@@ -128,9 +129,11 @@ def _load_sheets(
             for import_type, stage, report, cell_errors in staged:
                 progress("checking", rows_total)
                 _settle_references(conn, stage, unloaded)
-                found = cell_errors + check_stage(
-                    conn, stage, db.catalog, on_existing=options.on_existing
-                )
+                found = [
+                    *cell_errors,
+                    *check_stage(conn, stage, db.catalog, on_existing=options.on_existing),
+                    *broken_rules(conn, stage, db.catalog),
+                ]
                 ordered = sorted(found, key=lambda e: e.row)
                 errors += [replace(e, sheet=import_type.name) for e in ordered]
                 if errors:
