@@ -145,14 +145,16 @@ class RestoreConflict:
 
 @dataclass(frozen=True)
 class BatchReport:
-    """One batch: its job and how many of its rows each table holds (or held)."""
+    """One batch: its job, how many of the rows it created each table holds, and how many
+    rows of each table it updated (their prior values logged for a rollback to restore)."""
 
     job: Job
     rows: dict[str, int]
+    updated: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The batch as JSON-ready values."""
-        return {**self.job.to_json(), "rows": dict(self.rows)}
+        return {**self.job.to_json(), "rows": dict(self.rows), "updated": dict(self.updated)}
 
 
 @dataclass(frozen=True)

@@ -325,7 +325,7 @@ def batch(
     if as_json:
         print_json(report.to_json())
     else:
-        _print_job(report.job, report.rows, console=out)
+        _print_job(report.job, report.rows, console=out, updated=report.updated)
 
 
 def _print_import(reports: list[ImportReport], file: Path, *, workbook: bool) -> None:
@@ -426,7 +426,14 @@ def _print_preview(preview: RollbackPreview, as_json: bool, console: Console = o
         console.print("Nothing blocks this rollback.")
 
 
-def _print_job(job: Job, rows: dict[str, int], *, console: Console, verb: str = "") -> None:
+def _print_job(
+    job: Job,
+    rows: dict[str, int],
+    *,
+    console: Console,
+    verb: str = "",
+    updated: dict[str, int] | None = None,
+) -> None:
     console.print(
         f"batch_id {job.batch_id} (job {job.job_id})\n"
         f"  type {job.import_type}, file {job.file_name}, status {job.status}\n"
@@ -440,7 +447,9 @@ def _print_job(job: Job, rows: dict[str, int], *, console: Console, verb: str = 
     )
     for table, count in rows.items():
         console.print(f"  {table}: {counted(count, 'rows')}" + (f" {verb}" if verb else ""))
-    if not rows:
+    for table, count in (updated or {}).items():
+        console.print(f"  {table}: {counted(count, 'rows')} updated")
+    if not rows and not updated:
         console.print("  no rows carry this batch id")
 
 

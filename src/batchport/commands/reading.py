@@ -20,7 +20,8 @@ def get_batch(db: Database, batch_id: str) -> BatchReport:
     ready(db)
     with db.connect() as conn:
         job = history.find_job(conn, batch_id)
-        return BatchReport(job, rollback.census(conn, db.dialect, db.catalog, job.batch_id)[0])
+        created = rollback.census(conn, db.dialect, db.catalog, job.batch_id)[0]
+        return BatchReport(job, created, rollback.changed_rows(conn, db.catalog, job.batch_id))
 
 
 def batch_records(

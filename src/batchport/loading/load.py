@@ -70,7 +70,9 @@ def load_stage(
     if on_existing == "skip":
         loaded.skipped = existing
     elif on_existing == "update":
-        loaded.updated = update_existing(conn, dialect, stage, catalog, batch_id)
+        loaded.updated = update_existing(
+            conn, dialect, stage, catalog, batch_id, created=loaded.created
+        )
         loaded.unchanged = existing - loaded.updated
     return loaded
 

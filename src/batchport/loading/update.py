@@ -27,11 +27,17 @@ PAGE = 2000
 
 
 def update_existing(
-    conn: sa.Connection, dialect: Dialect, stage: Stage, catalog: Catalog, batch_id: str
+    conn: sa.Connection,
+    dialect: Dialect,
+    stage: Stage,
+    catalog: Catalog,
+    batch_id: str,
+    *,
+    created: dict[str, int],
 ) -> int:
     """Updates the rows the staged rows matched (and the loading transaction holds locked)
     where the file's values or links differ, logging their prior values; returns how many it
-    updated."""
+    updated, and adds the link rows it inserted (stamped with the batch) to `created`."""
     import_type = stage.import_type
     table = import_type.table
     rows = stage.rows
@@ -67,7 +73,9 @@ def update_existing(
     last = 0
     while page := conn.execute(query.where(rows.c[ROW_NUMBER] > last)).mappings().all():
         last = page[-1]["_row"]
-        links = _link_changes(conn, dialect, stage, catalog, page, batch_id, referring)
+        links = _link_changes(
+            conn, dialect, stage, catalog, page, batch_id, referring, created=created
+        )
         entries: list[dict[str, Any]] = []
         params: list[dict[str, Any]] = []
         for row in page:
@@ -160,9 +168,11 @@ def _link_changes(  # noqa: PLR0917 - one page of one stage, and where its links
     page: Sequence[sa.RowMapping],
     batch_id: str,
     referring: list[ForeignKey],
+    *,
+    created: dict[str, int],
 ) -> dict[object, dict[str, list[dict[str, Any]]]]:
     """For each row of `page` whose links the file changes: the link rows it had, per link
-    table. The difference is applied here and now."""
+    table. The difference is applied here and now (the rows inserted counted in `created`)."""
     ids = {row["_key"]: row["_id"] for row in page}
     prior: dict[object, dict[str, list[dict[str, Any]]]] = {}
     for link, staged in stage.links:
@@ -182,6 +192,7 @@ def _link_changes(  # noqa: PLR0917 - one page of one stage, and where its links
             if change.add(row_id, current[row_id], want):
                 prior.setdefault(row_id, {})[link.table.name] = current[row_id]
         change.apply(conn, dialect, referring)
+        created[link.table.name] = created.get(link.table.name, 0) + len(change.inserted)
     return prior
 
 

@@ -177,6 +177,8 @@ class Batch(Job):
     """A batch's job and how many rows each table holds; with `table`, a page of them."""
 
     rows: dict[str, int]
+    #: Rows of each table the batch updated (a rollback restores them).
+    updated: dict[str, int] = {}
     records: list[dict[str, Any]] | None = None
 
 
