@@ -697,3 +697,26 @@ def test_a_type_that_leaves_a_column_without_a_value_is_refused(kits, cli, tmp_p
         "column name of table kits is NOT NULL without a default, and no field fills it"
         in " ".join(refused.output.split())
     )
+
+
+def test_an_update_sets_the_columns_its_file_has_and_new_rows_still_need_theirs(
+    kits, cli, csv_file
+):
+    """`--on-existing update` with a file of keys and prices changes the prices alone; a new
+    row in such a file is refused for the required columns the file lacks."""
+    assert cli("import", "kits", str(csv_file(KIT_ROWS[:2], name="first.csv"))).exit_code == 0
+    mixed = csv_file([["sku", "price"], ["K1", "12.25"], ["K9", "3"]], name="mixed.csv")
+    refused = cli("import", "kits", str(mixed), "--on-existing", "update", "--json")
+    assert refused.exit_code == 1, refused.output
+    errors = [(e["row"], e["column"]) for e in json.loads(refused.output)["errors"]]
+    assert errors == [(3, "name")]
+    prices = csv_file([["sku", "price"], ["K1", "12.25"]], name="prices.csv")
+    updated = cli("import", "kits", str(prices), "--on-existing", "update", "--json")
+    assert updated.exit_code == 0, updated.output
+    with kits.engine.connect() as conn:
+        row = conn.exec_driver_sql("SELECT name, price, qty FROM kits").one()
+    assert (row.name, float(row.price), row.qty) == ("Starter", 12.25, 3)
+    batch = json.loads(updated.output)["batch_id"]
+    assert cli("rollback", batch, "--yes").exit_code == 0
+    with kits.engine.connect() as conn:
+        assert float(conn.exec_driver_sql("SELECT price FROM kits").scalar_one()) == 9.5

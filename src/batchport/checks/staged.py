@@ -25,6 +25,7 @@ def check_stage(
     return [
         *_duplicate_keys(conn, stage),
         *(_existing_keys(conn, stage) if on_existing == "error" else []),
+        *(_new_rows_lacking(conn, stage) if on_existing == "update" else []),
         *_unknown_references(conn, stage, catalog),
         *_unknown_link_targets(conn, stage, catalog),
         *_cycles(conn, stage),
@@ -74,6 +75,30 @@ def _existing_keys(conn: sa.Connection, stage: Stage) -> list[RowError]:
             + (f"imported by batch {batch_id})" if batch_id else "entered outside batchport)"),
         )
         for number, value, row_id, batch_id in conn.execute(query)
+    ]
+
+
+def _new_rows_lacking(conn: sa.Connection, stage: Stage) -> list[RowError]:
+    """An error for each row new to the table, for each required column the file left out
+    (an update may leave out columns; a new row needs them)."""
+    import_type = stage.import_type
+    missing = [f.name for f in import_type.fields if f.required and f.name not in stage.present]
+    if not missing:
+        return []
+    rows = stage.rows
+    new = sa.select(rows.c[ROW_NUMBER]).where(
+        ~sa.exists().where(import_type.key_column == rows.c[import_type.key])
+    )
+    return [
+        RowError(
+            number,
+            name,
+            "",
+            f"is required for a new {import_type.name} row: the file has no {name} column, "
+            "which only rows already in the database may leave out",
+        )
+        for (number,) in conn.execute(new.order_by(rows.c[ROW_NUMBER]))
+        for name in missing
     ]
 
 

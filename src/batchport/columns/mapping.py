@@ -38,8 +38,13 @@ class Mapping:
         )
 
 
-def map_header(import_type: ImportType, header: list[str]) -> tuple[Mapping, list[RowError]]:
-    """Maps `header` (row 1) to the type's fields; returns the mapping and header errors."""
+def map_header(
+    import_type: ImportType, header: list[str], *, updating: bool = False
+) -> tuple[Mapping, list[RowError]]:
+    """Maps `header` (row 1) to the type's fields; returns the mapping and header errors.
+
+    A file `updating` rows may leave out required columns other than the key: an update
+    sets the columns a file has, and a new row without them is refused row by row."""
     errors: list[RowError] = []
     wanted = {normalise(f.name): f.name for f in import_type.fields}
     found: dict[str, int] = {}
@@ -74,7 +79,9 @@ def map_header(import_type: ImportType, header: list[str]) -> tuple[Mapping, lis
     errors += [
         RowError(1, field.name, None, "required column is missing")
         for field in import_type.fields
-        if field.required and field.name not in found
+        if field.required
+        and field.name not in found
+        and (not updating or field.name == import_type.key)
     ]
     positions = tuple(found.get(f.name) for f in import_type.fields)
     return Mapping(import_type, positions, len(header), tuple(unnamed)), errors

@@ -147,7 +147,8 @@ def _import_staged(  # noqa: PLR0917 - one file, one job, how to read it, what t
         db.connect() as conn,
         options.open(path) as source,
     ):
-        mapping, errors = map_header(import_type, source.header())
+        updating = options.on_existing == "update"
+        mapping, errors = map_header(import_type, source.header(), updating=updating)
         with conn.begin():
             stage, rows_total = stage_file(
                 conn, db, mapping, source, errors=errors, progress=progress

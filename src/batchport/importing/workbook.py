@@ -58,7 +58,9 @@ def import_workbook(
             for import_type in chosen:
                 before = sum(report.rows_total for _, _, report, _ in staged)
                 with options.open(path, import_type.name) as source, conn.begin():
-                    mapping, found = map_header(import_type, source.header())
+                    mapping, found = map_header(
+                        import_type, source.header(), updating=options.on_existing == "update"
+                    )
                     stage, rows_total = stage_file(
                         conn,
                         db,
