@@ -7,6 +7,7 @@ not while an import that can still be rolled back needs the table."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import uuid
@@ -553,3 +554,23 @@ def test_a_database_batchport_never_migrated_is_sent_to_migrate_not_to_track(
         assert "db track" not in refused.output
     finally:
         drop_pg_database(empty)
+
+
+def test_a_link_table_is_scaffolded_as_the_field_of_its_owner(cli, tracked_shop, tmp_path):
+    """`types scaffold` on a link table (or on its owner) prints the owner's link field, as a
+    comment; uncommented under the owner's declaration it loads."""
+    link = cli("types", "scaffold", tracked_shop["product_tags"])
+    assert link.exit_code == 0, link.output
+    owner = cli("types", "scaffold", tracked_shop["products"])
+    suggested = [line for line in owner.output.splitlines() if line.startswith("# [[")]
+    assert suggested == ["# [[types.products.fields]]"]
+    assert link.output.splitlines()[-3:] == owner.output.splitlines()[-3:]
+    assert 'owner = "product_id", target = "tag_id"' in link.output
+    assert cli("db", "track", tracked_shop["tags"]).exit_code == 0
+    parts = [cli("types", "scaffold", tracked_shop[name]).output for name in ("suppliers", "tags")]
+    field = "\n".join(line.removeprefix("# ") for line in link.output.splitlines()[-3:])
+    declared = tmp_path / "shop.toml"
+    declared.write_text("\n".join([*parts, owner.output, field, ""]))
+    listed = cli("--config", str(declared), "types", "show", "products", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.output)["columns"][-1]["name"] == "tag_names"

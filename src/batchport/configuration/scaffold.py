@@ -38,11 +38,9 @@ def scaffold(conn: sa.Connection, name: str) -> str:
     primary = set(
         inspector.get_pk_constraint(table_name, schema=schema_name)["constrained_columns"]
     )
-    foreign = {
-        key["constrained_columns"][0]: key
-        for key in inspector.get_foreign_keys(table_name, schema=schema_name)
-        if len(key["constrained_columns"]) == 1
-    }
+    foreign = _single_foreign_keys(inspector, table_name, schema_name)
+    if len(primary) != 1 and len(foreign) >= 2:
+        return _link_note(inspector, name)
     unique = unique_columns(inspector, table_name, schema_name)
     key = next((c["name"] for c in columns if c["name"] in unique - primary), None)
     lines = [
@@ -59,6 +57,8 @@ def scaffold(conn: sa.Connection, name: str) -> str:
             continue
         lines += ["", f"[[types.{table_name}.fields]]"]
         lines += _field(inspector, column, foreign.get(column["name"]), table_name)
+    for link in _links_to(inspector, table_name, schema_name):
+        lines += ["", *_link_note(inspector, link, table_name).rstrip().splitlines()]
     return "\n".join(lines) + "\n"
 
 
@@ -112,3 +112,67 @@ def _target_key(inspector: sa.Inspector, foreign: Any) -> str:
     unique = unique_columns(inspector, table, schema)
     columns = [c["name"] for c in inspector.get_columns(table, schema=schema)]
     return next((c for c in columns if c in unique), "key")
+
+
+def _single_foreign_keys(inspector: sa.Inspector, table: str, schema: str | None) -> dict[str, Any]:
+    """The table's foreign keys of one column, by that column."""
+    return {
+        key["constrained_columns"][0]: key
+        for key in inspector.get_foreign_keys(table, schema=schema)
+        if len(key["constrained_columns"]) == 1
+    }
+
+
+def _links_to(inspector: sa.Inspector, table: str, schema: str | None) -> list[str]:
+    """The link tables of the schema (keyed by more than one column, with two foreign keys or
+    more) owned by `table`: their primary key's first column points at it."""
+    found = []
+    for name in inspector.get_table_names(schema=schema):
+        keys = _single_foreign_keys(inspector, name, schema)
+        primary = inspector.get_pk_constraint(name, schema=schema)["constrained_columns"]
+        owned = bool(primary) and keys.get(primary[0], {}).get("referred_table") == table
+        if len(keys) >= 2 and len(primary) != 1 and owned:
+            found.append(f"{schema}.{name}" if schema else name)
+    return found
+
+
+def _link_note(inspector: sa.Inspector, name: str, owner_table: str | None = None) -> str:
+    """A link table is no type of its own but a field of its owner type (`owner_table`, else
+    the table its primary key's first column points at): that field, as a comment to move
+    under the owner's declaration."""
+    table_schema, _, table_name = name.rpartition(".")
+    schema = table_schema or None
+    keys = _single_foreign_keys(inspector, table_name, schema)
+    first = inspector.get_pk_constraint(table_name, schema=schema)["constrained_columns"]
+    owner_column = next(
+        (c for c, k in keys.items() if k["referred_table"] == owner_table),
+        first[0] if first and first[0] in keys else next(iter(keys)),
+    )
+    owner = keys[owner_column]
+    target_column, target = next((c, k) for c, k in keys.items() if c != owner_column)
+    flags = [
+        c["name"]
+        for c in inspector.get_columns(table_name, schema=schema)
+        if isinstance(c["type"], sa.Boolean) and c["name"] not in TRACKING
+    ]
+    link = (
+        f'to = "{target["referred_table"]}", table = {json.dumps(name)}, '
+        f'owner = "{owner_column}", target = "{target_column}"'
+        + (f', primary_flag = "{flags[0]}"' if flags else "")
+    )
+    owner_type = owner["referred_table"]
+    stem = target_column.removesuffix("_id")
+    return (
+        "\n".join(
+            [
+                f"# {name} links {owner_type} to {target['referred_table']}: a field of type "
+                f"{owner_type}, not a type of its own.",
+                f"# Track it with `batchport db track {name} --owner {owner_column}`, and "
+                f"declare it under [types.{owner_type}]:",
+                f"# [[types.{owner_type}.fields]]",
+                f'# name = "{stem}_{_target_key(inspector, target)}s"',
+                f"# link = {{ {link} }}",
+            ]
+        )
+        + "\n"
+    )
