@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -29,14 +30,18 @@ class Database:
     engine: sa.Engine
     dialect: Dialect
     _catalog: Catalog | CatalogOf
+    #: Held while the catalog is first read: threads that need it at once read it once.
+    _reading: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def catalog(self) -> Catalog:
         """The import types this database offers (read on first use, when they must be, from
         a schema made current first: tracking is checked in batchport's own tables)."""
         if not isinstance(self._catalog, Catalog):
-            self.ensure_ready()
-            self._catalog = self._catalog(self.engine)
+            with self._reading:
+                if not isinstance(self._catalog, Catalog):
+                    self.ensure_ready()
+                    self._catalog = self._catalog(self.engine)
         return self._catalog
 
     @classmethod

@@ -8,7 +8,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from batchport import FileRejected, ImportFailed, list_history, rollback_batch, run_import
+from batchport import (
+    Database,
+    FileRejected,
+    ImportFailed,
+    configuration,
+    list_history,
+    rollback_batch,
+    run_import,
+)
+
+pytestmark = pytest.mark.types("shipped", "declared")
 
 TIMEOUT = 60
 
@@ -117,7 +127,9 @@ def test_two_imports_of_the_same_key_yield_one_row_and_one_failure(db, csv_file,
 
 def test_failure_in_the_middle_of_loading_leaves_nothing(db, csv_file, rows, failing_trigger):
     """Users are inserted, then a link fails: no user or link remains and the job is failed."""
-    failing_trigger("user_departments", "insert", "injected failure", when="new.is_primary = false")
+    failing_trigger(
+        "{user_departments}", "insert", "injected failure", when="new.is_primary = false"
+    )
     run_import(
         db,
         "departments",
@@ -138,3 +150,26 @@ def test_failure_in_the_middle_of_loading_leaves_nothing(db, csv_file, rows, fai
     job = next(j for j in list_history(db) if j.batch_id == caught.value.batch_id)
     assert job.status == "failed"
     assert "injected failure" in (job.error_summary or "")
+
+
+@pytest.mark.types("declared", reason="the shipped types are there before any thread starts")
+def test_imports_starting_at_once_read_the_types_file_once(database_url, types_file, csv_file):
+    """Imports started at once on a database whose types are read from the database on first
+    use: the types are read once, and every import runs."""
+    reads = []
+
+    def catalog(engine):
+        reads.append(engine)
+        return configuration.find(types_file).catalog(engine)
+
+    db = Database.from_url(database_url, catalog=catalog)
+    files = [departments(csv_file, f"T{n}", 5) for n in range(4)]
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            reports = list(
+                pool.map(lambda path: run_import(db, "departments", path, actor="a"), files)
+            )
+    finally:
+        db.dispose()
+    assert len(reads) == 1
+    assert [r.status for r in reports] == ["completed"] * 4

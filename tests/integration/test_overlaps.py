@@ -26,10 +26,14 @@ from tests.helpers import (
     DEPARTMENTS,
     manual_sql,
     outcome,
+    sql,
+    table_name,
     users_file,
     wait_until,
     waiting_on_a_lock,
 )
+
+pytestmark = pytest.mark.types("shipped", "declared")
 
 
 @pytest.mark.parametrize("first", ["rollback", "import"])
@@ -43,7 +47,10 @@ def test_a_rollback_racing_an_update_import_ends_as_one_after_the_other(
     if db.dialect.name != "postgresql":
         pytest.skip("SQLite's writers queue: see test_..._in_either_serial_order")
     path = users_file(csv_file, ["ann@x.org", "Annie", "Lee", "HQ"], name="update.csv")
-    rollback = ("DELETE FROM users%", lambda: rollback_batch(db, users_batch.batch_id, actor="r"))
+    rollback = (
+        "DELETE FROM %{users}%",
+        lambda: rollback_batch(db, users_batch.batch_id, actor="r"),
+    )
     update = (
         "%FOR NO KEY UPDATE%",
         lambda: run_import(db, "users", path, actor="u", on_existing="update"),
@@ -51,7 +58,9 @@ def test_a_rollback_racing_an_update_import_ends_as_one_after_the_other(
     order = [rollback, update] if first == "rollback" else [update, rollback]
     # The lock is let go (the connection closed) before the pool waits for its threads.
     with ThreadPoolExecutor(2) as pool, db.engine.connect() as holder:
-        holder.exec_driver_sql("SELECT id FROM users WHERE email = 'ann@x.org' FOR UPDATE")
+        holder.exec_driver_sql(
+            sql(db, "SELECT id FROM {users} WHERE email = 'ann@x.org' FOR UPDATE")
+        )
         futures = {}
         for pattern, run in order:
             futures[pattern] = pool.submit(run)
@@ -61,20 +70,21 @@ def test_a_rollback_racing_an_update_import_ends_as_one_after_the_other(
     [ann] = rows("users", email="ann@x.org")
     jobs = {job.batch_id: job for job in list_history(db)}
     counts = jobs[imported.batch_id]
+    users = table_name(db, "users")
     assert (counts.rows_imported, counts.rows_updated, counts.rows_unchanged) == (
-        imported.created["users"],
+        imported.created[users],
         imported.updated,
         imported.unchanged,
     )
     if first == "rollback":
-        assert undone.deleted["users"] == 2
-        assert (imported.created["users"], imported.updated, imported.unchanged) == (1, 0, 0)
+        assert undone.deleted[users] == 2
+        assert (imported.created[users], imported.updated, imported.unchanged) == (1, 0, 0)
         assert (ann["first_name"], ann["import_batch_id"]) == ("Annie", imported.batch_id)
         assert rows("users", email="bob@x.org") == []
         assert jobs[users_batch.batch_id].status == "rolled_back"
     else:
         assert isinstance(undone, RollbackRefused) and "changed while" in str(undone)
-        assert (imported.created["users"], imported.updated) == (0, 1)
+        assert (imported.created[users], imported.updated) == (0, 1)
         assert (ann["first_name"], ann["import_batch_id"]) == ("Annie", users_batch.batch_id)
         assert len(rows("users")) == 2
         assert jobs[users_batch.batch_id].status == "rollback_failed"
@@ -89,14 +99,15 @@ def test_a_rollback_and_an_update_import_in_either_serial_order(
     """The two serial orders the overlap above must end as, run one after the other (on
     SQLite, where writers queue, the only way they run): the same data and counts."""
     path = users_file(csv_file, ["ann@x.org", "Annie", "Lee", "HQ"], name="update.csv")
+    users = table_name(db, "users")
     if first == "rollback":
         rollback_batch(db, users_batch.batch_id, actor="r")
         imported = run_import(db, "users", path, actor="u", on_existing="update")
-        assert (imported.created["users"], imported.updated, imported.unchanged) == (1, 0, 0)
+        assert (imported.created[users], imported.updated, imported.unchanged) == (1, 0, 0)
         assert [u["import_batch_id"] for u in rows("users")] == [imported.batch_id]
     else:
         imported = run_import(db, "users", path, actor="u", on_existing="update")
-        assert (imported.created["users"], imported.updated) == (0, 1)
+        assert (imported.created[users], imported.updated) == (0, 1)
         with pytest.raises(RowsEdited):
             rollback_batch(db, users_batch.batch_id, actor="r")
         assert len(rows("users")) == 2
@@ -112,11 +123,13 @@ def test_a_key_taken_meanwhile_fails_the_update_import_whole(db, csv_file, rows,
         csv_file, ["ann@x.org", "Ann", "Lee", "HQ"], ["cy@x.org", "Cy", "Poe", "HQ"], name="u.csv"
     )
     with ThreadPoolExecutor(1) as pool, db.engine.connect() as holder:
-        holder.exec_driver_sql("SELECT id FROM users WHERE email = 'ann@x.org' FOR UPDATE")
+        holder.exec_driver_sql(
+            sql(db, "SELECT id FROM {users} WHERE email = 'ann@x.org' FOR UPDATE")
+        )
         running = pool.submit(run_import, db, "users", path, actor="u", on_existing="update")
         wait_until(lambda: waiting_on_a_lock(db, "%FOR NO KEY UPDATE%"))
         manual_sql(
-            db, "INSERT INTO users (email, first_name, last_name) VALUES ('cy@x.org', 'C', 'H')"
+            db, "INSERT INTO {users} (email, first_name, last_name) VALUES ('cy@x.org', 'C', 'H')"
         )
         holder.rollback()
         failed = outcome(running)
@@ -133,15 +146,17 @@ def test_a_department_deleted_while_an_import_names_it_fails_the_import(
     import loads: the import fails whole, naming FIN, rather than load users without it."""
     if db.dialect.name != "postgresql":
         pytest.skip("SQLite's writers queue: nothing is deleted while an import writes")
-    manual_sql(db, "INSERT INTO inventory.departments (code, name) VALUES ('TMP', 'Temporary')")
+    manual_sql(db, "INSERT INTO {departments} (code, name) VALUES ('TMP', 'Temporary')")
     path = users_file(
         csv_file, ["ann@x.org", "Ann", "Lee", "HQ"], ["cy@x.org", "Cy", "Poe", "TMP"], name="u.csv"
     )
     with ThreadPoolExecutor(1) as pool, db.engine.connect() as holder:
-        holder.exec_driver_sql("SELECT id FROM users WHERE email = 'ann@x.org' FOR UPDATE")
+        holder.exec_driver_sql(
+            sql(db, "SELECT id FROM {users} WHERE email = 'ann@x.org' FOR UPDATE")
+        )
         running = pool.submit(run_import, db, "users", path, actor="u", on_existing="skip")
         wait_until(lambda: waiting_on_a_lock(db, "%FOR NO KEY UPDATE%"))
-        manual_sql(db, "DELETE FROM inventory.departments WHERE code = 'TMP'")
+        manual_sql(db, "DELETE FROM {departments} WHERE code = 'TMP'")
         holder.rollback()
         failed = outcome(running)
     assert isinstance(failed, RowsGone) and "'TMP'" in str(failed)
@@ -158,9 +173,9 @@ def test_completed_at_orders_imports_as_they_took_effect(db, csv_file):
     users = users_file(csv_file, ["ann@x.org", "Ann", "Lee", "HQ"])
     others = csv_file([["code", "name"], ["LAB", "Lab"]], name="others.csv")
     with ThreadPoolExecutor(1) as pool, db.engine.connect() as holder:
-        holder.exec_driver_sql("SELECT id FROM inventory.departments WHERE code = 'HQ' FOR UPDATE")
+        holder.exec_driver_sql(sql(db, "SELECT id FROM {departments} WHERE code = 'HQ' FOR UPDATE"))
         slow = pool.submit(run_import, db, "users", users, actor="slow")
-        wait_until(lambda: waiting_on_a_lock(db, "%user_departments%"))
+        wait_until(lambda: waiting_on_a_lock(db, "%{user_departments}%"))
         quick = run_import(db, "departments", others, actor="quick")
         holder.rollback()
         slow_report = slow.result(timeout=60)
@@ -180,7 +195,7 @@ def test_an_import_that_committed_succeeds_whatever_fails_after(db, cli, csv_fil
 
     monkeypatch.setattr(type(db.dialect), "release_job", lost)
     report = run_import(db, "departments", csv_file(DEPARTMENTS), actor="a")
-    assert report.created["departments"] == 3
+    assert report.created[table_name(db, "departments")] == 3
     result = cli("import", "departments", str(csv_file([["code", "name"], ["X", "Y"]], "x.csv")))
     assert result.exit_code == 0, result.output
     assert {job.status for job in list_history(db)} == {"completed"}
@@ -200,7 +215,7 @@ def test_an_import_whose_audit_row_fails_keeps_nothing(db, csv_file, rows, faili
 
 def test_a_retried_rollback_leaves_no_stale_failure(db, csv_file, failing_trigger, users_batch):
     """A rollback that failed once and then succeeds keeps no failure text in its job."""
-    allow = failing_trigger("users", "delete", "deletes are paused")
+    allow = failing_trigger("{users}", "delete", "deletes are paused")
     with pytest.raises(Exception, match="deletes are paused"):
         rollback_batch(db, users_batch.batch_id, actor="b")
     [job] = list_history(db, JobFilter(batch_id=users_batch.batch_id))

@@ -15,7 +15,6 @@ import pytest
 import sqlalchemy as sa
 
 from batchport import (
-    BUILTIN_TYPES,
     Catalog,
     Database,
     Field,
@@ -25,7 +24,6 @@ from batchport import (
     changes,
     run_import,
 )
-from batchport.builtin_types import DEPARTMENTS, USERS
 from batchport.checks import precheck as precheck_module
 from batchport.checks.precheck import Precheck
 from batchport.checks.proof import NotLoadable
@@ -35,30 +33,34 @@ from batchport.columns.mapping import map_header
 from batchport.columns.parsers import Text
 from batchport.columns.rows import Chunk, parse_chunks
 from batchport.loading.direct import DirectLoader
-from batchport.schema import departments
 from batchport.sources import open_source
 from tests.helpers import DEPARTMENTS as DEPARTMENTS_ROWS
-from tests.helpers import manual_sql, users_file
+from tests.helpers import manual_sql, per_table, users_file
+
+pytestmark = pytest.mark.types("shipped", "declared")
 
 CsvFile = Callable[..., Path]
 Rows = Callable[..., list[dict[str, object]]]
 
 DEPARTMENT_HEADER = ["code", "name", "parent_code"]
 
-#: Departments whose parent must be a department already in the database: a reference to
-#: another import type, which (unlike one to the type itself) never looks into the file.
-BRANCHES = ImportType(
-    name="branches",
-    table=departments,
-    key="code",
-    fields=(
-        Field("code", Text(50), required=True, column="code"),
-        Field("name", Text(255), required=True, column="name"),
-        Field("parent_code", Text(50)),
-    ),
-    references=(Reference(field="parent_code", column="parent_id", to="departments"),),
-)
-WITH_BRANCHES = Catalog((*BUILTIN_TYPES.types, BRANCHES))
+
+def with_branches(db: Database) -> Catalog:
+    """The database's import types and branches: departments whose parent must be a department
+    already in the database, a reference to another import type, which (unlike one to the type
+    itself) never looks into the file."""
+    branches = ImportType(
+        name="branches",
+        table=db.catalog["departments"].table,
+        key="code",
+        fields=(
+            Field("code", Text(50), required=True, column="code"),
+            Field("name", Text(255), required=True, column="name"),
+            Field("parent_code", Text(50)),
+        ),
+        references=(Reference(field="parent_code", column="parent_id", to="departments"),),
+    )
+    return Catalog((*db.catalog.types, branches))
 
 
 def read(import_type: ImportType, path: Path, size: int = 2) -> tuple[frozenset[str], list[Chunk]]:
@@ -71,32 +73,31 @@ def read(import_type: ImportType, path: Path, size: int = 2) -> tuple[frozenset[
     return mapping.present, chunks
 
 
-def precheck(
-    db: Database, import_type: ImportType, path: Path, catalog: Catalog | None = None
-) -> dict[str, int]:
-    """The rows the precheck says an import of the file would create."""
+def precheck(db: Database, name: str, path: Path, catalog: Catalog | None = None) -> dict[str, int]:
+    """The rows the precheck says an import of the file (as import type `name`) would create."""
+    catalog = catalog or db.catalog
+    import_type = catalog[name]
     _, chunks = read(import_type, path)
     with db.connect() as conn:
-        checker = Precheck(conn, db.dialect, catalog or db.catalog, import_type)
+        checker = Precheck(conn, db.dialect, catalog, import_type)
         for chunk in chunks:
             checker.check(chunk)
         return checker.finish()
 
 
 def load_directly(
-    db: Database,
-    import_type: ImportType,
-    path: Path,
-    batch_id: str,
-    catalog: Catalog | None = None,
+    db: Database, name: str, path: Path, batch_id: str, catalog: Catalog | None = None
 ) -> dict[str, int]:
-    """Writes the file with the direct loader in a write transaction, as an import does."""
+    """Writes the file (as import type `name`) with the direct loader in a write transaction,
+    as an import does."""
+    catalog = catalog or db.catalog
+    import_type = catalog[name]
     _, chunks = read(import_type, path)
     with (
         db.connect() as conn,
         db.dialect.begin_write(conn),
         changes.writing(conn, str(uuid.uuid4())),
-        DirectLoader(conn, db.dialect, catalog or db.catalog, import_type, batch_id) as loader,
+        DirectLoader(conn, db.dialect, catalog, import_type, batch_id) as loader,
     ):
         for chunk in chunks:
             loader.write(chunk)
@@ -105,18 +106,20 @@ def load_directly(
 
 def staged_errors(
     db: Database,
-    import_type: ImportType,
+    name: str,
     path: Path,
     on_existing: str = "error",
     catalog: Catalog | None = None,
 ) -> list[RowError]:
-    """The errors the staged checks find in the file, in row order."""
+    """The errors the staged checks find in the file (as import type `name`), in row order."""
+    catalog = catalog or db.catalog
+    import_type = catalog[name]
     present, chunks = read(import_type, path)
     with db.connect() as conn, conn.begin():
         stage = Stage.create(conn, import_type, present)
         for chunk in chunks:
             stage.write(conn, db.dialect, chunk)
-        errors = check_stage(conn, stage, catalog or db.catalog, on_existing=on_existing)
+        errors = check_stage(conn, stage, catalog, on_existing=on_existing)
         stage.drop(conn)
     return sorted(errors, key=attrgetter("row", "column"))
 
@@ -147,7 +150,7 @@ def test_precheck_counts_the_rows_and_links_a_valid_file_would_create(
     path = users_file(
         csv_file, ["ann@x.org", "Ann", "Lee", "FIN;HQ"], ["bob@x.org", "Bob", "Ray", "OPS"]
     )
-    assert precheck(db, USERS, path) == {"users": 2, "user_departments": 3}
+    assert precheck(db, "users", path) == per_table(db, users=2, user_departments=3)
     assert rows("users") == rows("user_departments") == []
 
 
@@ -165,38 +168,38 @@ def test_precheck_accepts_parents_later_in_the_file_or_in_the_database(
             ["MID", "m", "ROOT"],
         ]
     )
-    assert precheck(db, DEPARTMENTS, path) == {"departments": 4}
+    assert precheck(db, "departments", path) == per_table(db, departments=4)
     assert [d["code"] for d in rows("departments")] == ["ROOT"]
 
 
 SENT_TO_STAGED = {
     "repeated key in a later chunk": (
-        DEPARTMENTS,
+        "departments",
         [DEPARTMENT_HEADER, ["A", "a", ""], ["B", "b", ""], ["A", "again", ""]],
         "a key is missing or repeated",
     ),
     "key already in the database": (
-        DEPARTMENTS,
+        "departments",
         [DEPARTMENT_HEADER, ["NEW", "n", ""], ["HQ", "again", ""]],
         "a key is already in the database",
     ),
     "parent nowhere": (
-        DEPARTMENTS,
+        "departments",
         [DEPARTMENT_HEADER, ["A", "a", "HQ"], ["B", "b", "ZZ"]],
         "a key is neither in the file nor in the database",
     ),
     "two rows naming each other across chunks": (
-        DEPARTMENTS,
+        "departments",
         [DEPARTMENT_HEADER, ["A", "a", "C"], ["B", "b", ""], ["C", "c", "A"]],
         "references form a cycle",
     ),
     "row its own parent": (
-        DEPARTMENTS,
+        "departments",
         [DEPARTMENT_HEADER, ["A", "a", "A"]],
         "references form a cycle",
     ),
     "unknown department code": (
-        USERS,
+        "users",
         [
             ["email", "first_name", "last_name", "department_codes"],
             ["ann@x.org", "Ann", "Lee", "HQ;GHOST"],
@@ -210,7 +213,7 @@ SENT_TO_STAGED = {
     ("import_type", "lines", "reason"), SENT_TO_STAGED.values(), ids=SENT_TO_STAGED
 )
 def test_precheck_sends_what_it_cannot_prove_valid_to_the_staged_path(
-    db: Database, csv_file: CsvFile, import_type: ImportType, lines: list[list[str]], reason: str
+    db: Database, csv_file: CsvFile, import_type: str, lines: list[list[str]], reason: str
 ) -> None:
     """Each kind of problem stops the precheck with its reason (the staged path then reports)."""
     seed(db, csv_file, ["HQ", "Headquarters", ""])
@@ -226,10 +229,10 @@ def test_precheck_asks_the_database_per_chunk_when_the_table_is_large(
     monkeypatch.setattr(precheck_module, "READ_ALL_KEYS", 1)
     monkeypatch.setattr(precheck_module, "LOOKUP_BATCH", 1)
     valid = csv_file([DEPARTMENT_HEADER, ["A", "a", "FIN"], ["B", "b", "HQ"], ["C", "c", "A"]])
-    assert precheck(db, DEPARTMENTS, valid) == {"departments": 3}
+    assert precheck(db, "departments", valid) == per_table(db, departments=3)
     existing = csv_file([DEPARTMENT_HEADER, ["A", "a", ""], ["B", "b", ""], ["FIN", "f", ""]])
     with pytest.raises(NotLoadable, match="already in the database"):
-        precheck(db, DEPARTMENTS, existing)
+        precheck(db, "departments", existing)
 
 
 # The direct path
@@ -249,7 +252,7 @@ def test_direct_loader_writes_rows_stamped_with_the_batch_id(
             ["LEAF", "Leaf", "MID", ""],
         ]
     )
-    assert load_directly(db, DEPARTMENTS, path, "batch-1") == {"departments": 4}
+    assert load_directly(db, "departments", path, "batch-1") == per_table(db, departments=4)
     written = rows("departments")
     assert [(d["code"], d["name"], d["is_active"], d["import_batch_id"]) for d in written] == [
         ("ROOT", "Root", True, root_batch),
@@ -272,8 +275,8 @@ def test_direct_loader_links_each_user_with_the_first_department_primary(
         ["bob@x.org", "Bob", "Ray", "OPS"],
         ["cy@x.org", "Cy", "Ng", "HQ;OPS"],
     )
-    created = load_directly(db, USERS, path, "batch-u")
-    assert created == {"users": 3, "user_departments": 5}
+    created = load_directly(db, "users", path, "batch-u")
+    assert created == per_table(db, users=3, user_departments=5)
     email = {u["id"]: u["email"] for u in rows("users", import_batch_id="batch-u")}
     code = {d["id"]: d["code"] for d in rows("departments")}
     links = {
@@ -296,22 +299,22 @@ def test_direct_loader_links_each_user_with_the_first_department_primary(
 
 REFUSED_BY_DIRECT = {
     "parent nowhere": (
-        DEPARTMENTS,
+        "departments",
         [DEPARTMENT_HEADER, ["A", "a", "HQ"], ["B", "b", "ZZ"]],
         "parent_id: unknown references",
     ),
     "loop across chunks": (
-        DEPARTMENTS,
+        "departments",
         [DEPARTMENT_HEADER, ["A", "a", "D"], ["X", "x", ""], ["B", "b", "A"], ["D", "d", "B"]],
         "references form a cycle",
     ),
     "row its own parent": (
-        DEPARTMENTS,
+        "departments",
         [DEPARTMENT_HEADER, ["A", "a", "A"]],
         "parent_id: unknown references",
     ),
     "unknown department code": (
-        USERS,
+        "users",
         [
             ["email", "first_name", "last_name", "department_codes"],
             ["ann@x.org", "Ann", "Lee", "HQ"],
@@ -329,7 +332,7 @@ def test_direct_loader_refuses_what_it_cannot_prove_valid(
     db: Database,
     csv_file: CsvFile,
     rows: Rows,
-    import_type: ImportType,
+    import_type: str,
     lines: list[list[str]],
     reason: str,
 ) -> None:
@@ -355,7 +358,7 @@ def test_direct_loader_leaves_repeated_keys_to_the_unique_constraint(
     """A key met twice fails the bulk write itself (the import then takes the staged path)."""
     seed(db, csv_file, ["HQ", "Headquarters", ""])
     with pytest.raises(sa.exc.IntegrityError):
-        load_directly(db, DEPARTMENTS, csv_file(lines), "batch-3")
+        load_directly(db, "departments", csv_file(lines), "batch-3")
     assert [d["code"] for d in rows("departments")] == ["HQ"]
 
 
@@ -365,7 +368,7 @@ def test_direct_loader_writes_a_child_listed_before_its_parent_in_one_chunk(
     """A parent a few rows further down the same chunk is written directly, not staged
     (SQLite, which checks each row of a bulk write as it goes, too)."""
     path = csv_file([DEPARTMENT_HEADER, ["KID", "k", "TOP"], ["TOP", "t", ""]])
-    assert load_directly(db, DEPARTMENTS, path, "batch-4") == {"departments": 2}
+    assert load_directly(db, "departments", path, "batch-4") == per_table(db, departments=2)
     assert parents(rows) == {"KID": "TOP", "TOP": None}
 
 
@@ -375,7 +378,7 @@ def test_direct_loader_finds_a_loop_within_one_chunk(
     """Two rows of one chunk naming each other are a cycle, and nothing stays written."""
     path = csv_file([DEPARTMENT_HEADER, ["A", "a", "B"], ["B", "b", "A"]])
     with pytest.raises(NotLoadable, match="references form a cycle"):
-        load_directly(db, DEPARTMENTS, path, "batch-5")
+        load_directly(db, "departments", path, "batch-5")
     assert rows("departments") == []
 
 
@@ -387,7 +390,7 @@ def test_staged_repeated_keys_name_the_first_row(db: Database, csv_file: CsvFile
     path = csv_file(
         [DEPARTMENT_HEADER, ["A", "a", ""], ["B", "b", ""], ["A", "a2", ""], ["A", "a3", "B"]]
     )
-    assert staged_errors(db, DEPARTMENTS, path) == [
+    assert staged_errors(db, "departments", path) == [
         RowError(4, "code", "A", "code 'A' is also in row 2 of this file"),
         RowError(5, "code", "A", "code 'A' is also in row 2 of this file"),
     ]
@@ -398,10 +401,10 @@ def test_staged_existing_keys_name_the_stored_row_and_who_wrote_it(
 ) -> None:
     """A key already stored is an error naming its id and batch, or that it was typed in."""
     batch_id = seed(db, csv_file, ["HQ", "Headquarters", ""])
-    manual_sql(db, "insert into inventory.departments (code, name) values ('OUT', 'Typed in')")
+    manual_sql(db, "insert into {departments} (code, name) values ('OUT', 'Typed in')")
     ids = {d["code"]: d["id"] for d in rows("departments")}
     path = csv_file([DEPARTMENT_HEADER, ["NEW", "n", ""], ["OUT", "o", ""], ["HQ", "h", ""]])
-    assert staged_errors(db, DEPARTMENTS, path) == [
+    assert staged_errors(db, "departments", path) == [
         RowError(
             3,
             "code",
@@ -426,7 +429,7 @@ def test_staged_existing_keys_are_no_error_when_rows_may_be_skipped_or_updated(
     """With skip or update a stored key is allowed; a key repeated in the file still is not."""
     seed(db, csv_file, ["HQ", "Headquarters", ""])
     path = csv_file([DEPARTMENT_HEADER, ["HQ", "h", ""], ["A", "a", "HQ"], ["HQ", "h2", ""]])
-    assert staged_errors(db, DEPARTMENTS, path, on_existing=on_existing) == [
+    assert staged_errors(db, "departments", path, on_existing=on_existing) == [
         RowError(4, "code", "HQ", "code 'HQ' is also in row 2 of this file"),
     ]
 
@@ -445,7 +448,7 @@ def test_staged_unknown_parent_says_where_it_was_looked_for(
             ["TOP", "t", ""],
         ]
     )
-    assert staged_errors(db, DEPARTMENTS, path) == [
+    assert staged_errors(db, "departments", path) == [
         RowError(
             4, "parent_code", "ZZ", "no departments row has code 'ZZ' in the database or this file"
         ),
@@ -463,7 +466,7 @@ def test_staged_unknown_link_targets_name_each_missing_code(
         ["bob@x.org", "Bob", "Ray", "FIN"],
         ["cy@x.org", "Cy", "Ng", "NOPE;OPS;ZZ"],
     )
-    assert staged_errors(db, USERS, path) == [
+    assert staged_errors(db, "users", path) == [
         RowError(
             2, "department_codes", "GHOST", "no departments row has code 'GHOST' in the database"
         ),
@@ -494,7 +497,7 @@ def test_staged_cycles_name_every_row_on_the_loop_and_only_those(
         message = f"code {code!r} would be its own ancestor: its parent_code chain leads back to it"
         return RowError(row, "parent_code", parent, message)
 
-    assert staged_errors(db, DEPARTMENTS, path) == [
+    assert staged_errors(db, "departments", path) == [
         loop(2, "A", "B"),
         loop(3, "B", "C"),
         loop(4, "C", "A"),
@@ -510,18 +513,19 @@ def test_a_reference_to_another_type_must_already_be_in_the_database(
 ) -> None:
     """A parent only in the file is unknown to each path; one already stored is found by each."""
     seed(db, csv_file, ["HQ", "Headquarters", ""])
+    catalog = with_branches(db)
     stored = csv_file([DEPARTMENT_HEADER, ["S1", "s1", "HQ"], ["S2", "s2", ""]], name="ok.csv")
-    assert precheck(db, BRANCHES, stored, WITH_BRANCHES) == {"departments": 2}
-    assert staged_errors(db, BRANCHES, stored, catalog=WITH_BRANCHES) == []
+    assert precheck(db, "branches", stored, catalog) == per_table(db, departments=2)
+    assert staged_errors(db, "branches", stored, catalog=catalog) == []
 
     in_file = csv_file([DEPARTMENT_HEADER, ["S1", "s1", "HQ"], ["S2", "s2", "S1"]])
     with pytest.raises(NotLoadable, match="unknown departments key"):
-        precheck(db, BRANCHES, in_file, WITH_BRANCHES)
+        precheck(db, "branches", in_file, catalog)
     with pytest.raises(NotLoadable, match="unknown departments key"):
-        load_directly(db, BRANCHES, in_file, "batch-b", WITH_BRANCHES)
-    assert staged_errors(db, BRANCHES, in_file, catalog=WITH_BRANCHES) == [
+        load_directly(db, "branches", in_file, "batch-b", catalog)
+    assert staged_errors(db, "branches", in_file, catalog=catalog) == [
         RowError(3, "parent_code", "S1", "no departments row has code 'S1' in the database"),
     ]
 
-    assert load_directly(db, BRANCHES, stored, "batch-b", WITH_BRANCHES) == {"departments": 2}
+    assert load_directly(db, "branches", stored, "batch-b", catalog) == per_table(db, departments=2)
     assert parents(rows) == {"HQ": None, "S1": "HQ", "S2": None}

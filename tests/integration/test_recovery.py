@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import socket
@@ -27,7 +26,9 @@ from batchport import (
     run_import,
 )
 from batchport.commands import rollbacks
-from tests.helpers import DEPARTMENTS
+from tests.helpers import DEPARTMENTS, like, table_name
+
+pytestmark = pytest.mark.types("shipped", "declared")
 
 TIMEOUT = 60
 #: When, after the job appears in the history, the import process is killed: ten points
@@ -59,6 +60,7 @@ def statuses(db) -> dict[str, tuple[str, str | None]]:
     return {j.job_id: (j.status, j.error_summary) for j in list_history(db)}
 
 
+@pytest.mark.types("shipped", reason="jobs of no import type's rows")
 def test_jobs_of_dead_workers_are_swept(db):
     """running becomes failed and rolling_back becomes rollback_failed, reason interrupted;
     the audit log says so for each, in the same transaction."""
@@ -80,6 +82,7 @@ def test_jobs_of_dead_workers_are_swept(db):
     }
 
 
+@pytest.mark.types("shipped", reason="jobs of no import type's rows")
 def test_jobs_that_cannot_be_proven_dead_are_left_alone(db):
     """A job no batchport worker claims is left; so is another host's, unless the server knows.
 
@@ -143,13 +146,11 @@ def big_users(db, csv_file, tmp_path) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", KILL_POINTS)
-def test_killed_import_is_all_or_nothing(db, database_url, big_users, rows, tmp_path, point):
+def test_killed_import_is_all_or_nothing(db, global_options, big_users, rows, tmp_path, point):
     """SIGKILL at some point of an import: either all of it and `completed`, or none and,
     after the sweep, `failed` (interrupted)."""
-    env = {**os.environ, "BATCHPORT_DATABASE_URL": database_url}
     process = subprocess.Popen(
-        [sys.executable, "-m", "batchport", "import", "users", str(big_users)],
-        env=env,
+        [sys.executable, "-m", "batchport", *global_options, "import", "users", str(big_users)],
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -177,15 +178,14 @@ def test_killed_import_is_all_or_nothing(db, database_url, big_users, rows, tmp_
         assert rows("users") == [] and rows("user_departments") == []
 
 
-def test_a_lost_claim_is_not_a_dead_worker(db, database_url, big_users, rows, tmp_path):
+def test_a_lost_claim_is_not_a_dead_worker(db, global_options, big_users, rows, tmp_path):
     """The server ends the session holding an import's claim (its advisory lock) while the
     import goes on loading over another session: the sweep leaves the job alone, and the
     import completes and says so, though it cannot let go of its claim."""
     if db.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's own claim: an advisory lock that a session holds")
     process = subprocess.Popen(
-        [sys.executable, "-m", "batchport", "import", "users", str(big_users)],
-        env={**os.environ, "BATCHPORT_DATABASE_URL": database_url},
+        [sys.executable, "-m", "batchport", *global_options, "import", "users", str(big_users)],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -196,8 +196,8 @@ def test_a_lost_claim_is_not_a_dead_worker(db, database_url, big_users, rows, tm
         "SELECT l.pid FROM pg_locks AS l WHERE l.locktype = 'advisory' AND l.granted "
         "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
         "AND EXISTS (SELECT FROM pg_stat_activity AS a WHERE a.datname = current_database() "
-        "AND a.query ILIKE 'copy%users%' AND a.state = 'active')"
-    )
+        "AND a.query ILIKE :copy AND a.state = 'active')"
+    ).bindparams(copy=like(db, "copy%{users}%"))
     ended = False
     deadline = time.monotonic() + TIMEOUT
     with db.connect() as conn:
@@ -237,7 +237,7 @@ def test_a_refused_second_rollback_leaves_the_first_one_alive(db, csv_file, rows
                 second.result(timeout=TIMEOUT)
         assert recover(db) == []
         release.set()
-        assert first.result(timeout=TIMEOUT).deleted["departments"] == 3
+        assert first.result(timeout=TIMEOUT).deleted[table_name(db, "departments")] == 3
         if db.dialect.name == "postgresql":
             with pytest.raises(BatchNotRollbackable, match="already rolled back"):
                 second.result(timeout=TIMEOUT)

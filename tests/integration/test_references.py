@@ -27,10 +27,14 @@ from tests.helpers import (
     note_on,
     notes_on_links,
     outcome,
+    sql,
+    table_name,
     update_users,
     wait_until,
     waiting_on_a_lock,
 )
+
+pytestmark = pytest.mark.types("shipped", "declared")
 
 
 @pytest.mark.parametrize("action", ACTIONS)
@@ -43,11 +47,11 @@ def test_a_row_of_any_table_blocks_whatever_its_on_delete_action(db, rows, users
         db,
         "orders",
         "id bigint generated always as identity primary key, "
-        f"user_id bigint DEFAULT NULL REFERENCES users (id) ON DELETE {action}, note text",
+        f"user_id bigint DEFAULT NULL REFERENCES {{users}} (id) ON DELETE {action}, note text",
     )
     manual_sql(
         db,
-        f"INSERT INTO {listed} (user_id, note) SELECT id, 'by hand' FROM users "
+        f"INSERT INTO {listed} (user_id, note) SELECT id, 'by hand' FROM {{users}} "
         "WHERE email = 'ann@x.org'",
     )
     before = (rows("users"), rows("user_departments"), app_rows(db, "orders"))
@@ -56,7 +60,10 @@ def test_a_row_of_any_table_blocks_whatever_its_on_delete_action(db, rows, users
     assert not preview.possible
     [reference] = preview.references
     assert (reference.table, reference.row_id, reference.column) == (listed, 1, "user_id")
-    assert (reference.referenced_table, reference.referenced_key) == ("users", "ann@x.org")
+    assert (reference.referenced_table, reference.referenced_key) == (
+        table_name(db, "users"),
+        "ann@x.org",
+    )
     assert reference.on_delete == action and reference.batch_id is None
     with pytest.raises(RollbackBlocked) as refused:
         rollback_batch(db, users_batch.batch_id, actor="a", force_edited=True)
@@ -66,7 +73,7 @@ def test_a_row_of_any_table_blocks_whatever_its_on_delete_action(db, rows, users
     assert job.status == "completed"
 
     manual_sql(db, f"DELETE FROM {listed}")
-    assert rollback_batch(db, users_batch.batch_id, actor="a").deleted["users"] == 2
+    assert rollback_batch(db, users_batch.batch_id, actor="a").deleted[table_name(db, "users")] == 2
 
 
 def test_a_composite_key_to_link_rows_and_another_schema_block(db, rows, users_batch):
@@ -77,18 +84,18 @@ def test_a_composite_key_to_link_rows_and_another_schema_block(db, rows, users_b
         "assignments",
         "id bigint generated always as identity primary key, user_id bigint, "
         "department_id bigint, FOREIGN KEY (user_id, department_id) "
-        "REFERENCES user_departments (user_id, department_id) ON DELETE CASCADE",
+        "REFERENCES {user_departments} (user_id, department_id) ON DELETE CASCADE",
     )
     manual_sql(
         db,
         f"INSERT INTO {listed} (user_id, department_id) SELECT user_id, department_id "
-        "FROM user_departments",
+        "FROM {user_departments}",
     )
     [first, second] = preview_rollback(db, users_batch.batch_id).references
     assert (first.table, first.column, first.referenced_table) == (
         listed,
         "user_id, department_id",
-        "user_departments",
+        table_name(db, "user_departments"),
     )
     assert second.row_id == 2 and second.on_delete == "CASCADE"
     with pytest.raises(RollbackBlocked):
@@ -118,7 +125,7 @@ def test_a_reference_added_while_the_rollback_deletes_is_found(db, rows, users_b
         db,
         "orders",
         "id bigint generated always as identity primary key, "
-        "user_id bigint REFERENCES users (id) ON DELETE CASCADE",
+        "user_id bigint REFERENCES {users} (id) ON DELETE CASCADE",
     )
     calls = []
     original = db.dialect.foreign_keys_to
@@ -126,7 +133,7 @@ def test_a_reference_added_while_the_rollback_deletes_is_found(db, rows, users_b
     def add_an_order_after_the_checks(conn: sa.Connection, tables):  # type: ignore[no-untyped-def]
         calls.append(1)
         if len(calls) == 2:  # the deleting transaction's look
-            manual_sql(db, f"INSERT INTO {listed} (user_id) SELECT min(id) FROM users")
+            manual_sql(db, f"INSERT INTO {listed} (user_id) SELECT min(id) FROM {{users}}")
         return original(conn, tables)
 
     db.dialect.foreign_keys_to = add_an_order_after_the_checks
@@ -150,7 +157,10 @@ def test_a_note_on_a_link_an_update_wrote_blocks_its_restore(
     moved = update_users(db, csv_file, ["ann@x.org", "Ann", "Lee", "FIN"], name="move.csv")
     note_on(db, listed, "ann@x.org", "FIN")
     [reference] = preview_rollback(db, moved.batch_id).references
-    assert (reference.table, reference.referenced_table) == (listed, "user_departments")
+    assert (reference.table, reference.referenced_table) == (
+        listed,
+        table_name(db, "user_departments"),
+    )
     with pytest.raises(RollbackBlocked):
         rollback_batch(db, moved.batch_id, actor="b", force_edited=True)
     assert len(app_rows(db, "notes")) == 1
@@ -164,8 +174,8 @@ def test_a_forced_rollback_never_takes_rows_pointing_at_an_edit(db, rows, users_
     listed = notes_on_links(db)
     manual_sql(
         db,
-        "INSERT INTO user_departments (user_id, department_id) SELECT u.id, d.id "
-        "FROM users u, inventory.departments d WHERE u.email = 'ann@x.org' AND d.code = 'OPS'",
+        "INSERT INTO {user_departments} (user_id, department_id) SELECT u.id, d.id "
+        "FROM {users} u, {departments} d WHERE u.email = 'ann@x.org' AND d.code = 'OPS'",
     )
     note_on(db, listed, "ann@x.org", "OPS")
     with pytest.raises(RollbackBlocked) as refused:
@@ -197,13 +207,16 @@ def test_a_note_written_while_an_update_drops_its_link_is_never_cascaded(db, csv
     listed = notes_on_links(db)
     with ThreadPoolExecutor(1) as pool, db.engine.connect() as writer:
         writer.exec_driver_sql(
-            f"INSERT INTO {listed} (user_id, department_id) SELECT u.id, d.id "
-            "FROM users u, inventory.departments d WHERE u.email = 'ann@x.org' AND d.code = 'HQ'"
+            sql(
+                db,
+                f"INSERT INTO {listed} (user_id, department_id) SELECT u.id, d.id "
+                "FROM {users} u, {departments} d WHERE u.email = 'ann@x.org' AND d.code = 'HQ'",
+            )
         )
         running = pool.submit(
             update_users, db, csv_file, ["ann@x.org", "Ann", "Lee", "FIN"], name="drop.csv"
         )
-        wait_until(lambda: waiting_on_a_lock(db, "%user_departments%FOR UPDATE%"))
+        wait_until(lambda: waiting_on_a_lock(db, "%{user_departments}%FOR UPDATE%"))
         writer.commit()
         refused = outcome(running)
     assert isinstance(refused, ImportConflict) and listed in str(refused)
@@ -227,15 +240,20 @@ def test_a_link_moved_by_hand_to_another_row_still_counts(db, xlsx_file, rows):
         ),
         actor="a",
     )
-    manual_sql(db, "INSERT INTO users (email, first_name, last_name) VALUES ('h@x.org', 'H', 'X')")
+    manual_sql(
+        db, "INSERT INTO {users} (email, first_name, last_name) VALUES ('h@x.org', 'H', 'X')"
+    )
     manual_sql(
         db,
-        "UPDATE user_departments SET user_id = (SELECT id FROM users WHERE email = 'h@x.org')",
+        "UPDATE {user_departments} SET user_id = (SELECT id FROM {users} WHERE email = 'h@x.org')",
     )
     before = (rows("users"), rows("user_departments"), rows("departments"))
     with pytest.raises(RollbackBlocked) as refused:
         rollback_batch(db, reports[0].batch_id, actor="a", force_edited=True)
     [reference] = refused.value.references
-    assert (reference.table, reference.referenced_key) == ("user_departments", "LAB")
+    assert (reference.table, reference.referenced_key) == (
+        table_name(db, "user_departments"),
+        "LAB",
+    )
     assert reference.batch_id == reports[0].batch_id
     assert (rows("users"), rows("user_departments"), rows("departments")) == before

@@ -9,7 +9,6 @@ error, and that the data and the history agree afterwards.
 from __future__ import annotations
 
 import dataclasses
-import os
 import random
 import subprocess
 import sys
@@ -34,8 +33,10 @@ from batchport import (
     rollback_batch,
     run_import,
 )
-from batchport.schema import departments, import_changes, import_history, user_departments, users
-from tests.helpers import DEPARTMENTS
+from batchport.schema import import_changes, import_history
+from tests.helpers import DEPARTMENTS, like, per_table, tables
+
+pytestmark = pytest.mark.types("shipped", "declared")
 
 IMPORTS = 32
 ROLLBACKS = 12
@@ -156,7 +157,14 @@ def _rollback(db: Database, plan: Plan, pick: float, batch_id: str | None = None
         plan.note(f"rollback refused: {reason}")
 
 
+def the_tables(db: Database) -> tuple[sa.Table, sa.Table, sa.Table]:
+    """The database's departments and users tables, and the users' link table."""
+    found = tables(db)
+    return found["departments"], found["users"], found["user_departments"]
+
+
 def _manual_user(db: Database, plan: Plan, number: int, code: str) -> None:
+    departments, users, user_departments = the_tables(db)
     email = f"manual{number}@x.org"
     # Another program writing: on SQLite it too must take the write lock up front.
     with db.connect() as conn, db.dialect.begin_write(conn):
@@ -175,6 +183,7 @@ def _manual_user(db: Database, plan: Plan, number: int, code: str) -> None:
 
 
 def _manual_edit(db: Database, plan: Plan, pick: float) -> None:
+    _, users, _ = the_tables(db)
     with db.connect() as conn, db.dialect.begin_write(conn):
         imported = (
             conn.execute(sa.select(users.c.id).where(users.c.import_batch_id.is_not(None)))
@@ -187,18 +196,22 @@ def _manual_edit(db: Database, plan: Plan, pick: float) -> None:
     plan.note("manual edit")
 
 
-#: The application's own table: orders of users, deleted with their user by the database.
-ORDERS_TABLE = sa.Table(
-    "app_orders",
-    sa.MetaData(),
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("user_id", sa.BigInteger, sa.ForeignKey(users.c.id, ondelete="CASCADE")),
-)
+def orders_table(db: Database) -> sa.Table:
+    """The application's own table: orders of users, deleted with their user by the
+    database."""
+    _, users, _ = the_tables(db)
+    return sa.Table(
+        "app_orders",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("user_id", sa.BigInteger, sa.ForeignKey(users.c.id, ondelete="CASCADE")),
+    )
 
 
 def _order(db: Database, plan: Plan, number: int, pick: float) -> None:
     """The application records an order for an imported user (if that user is still there
     by the time it commits)."""
+    _, users, _ = the_tables(db)
     try:
         with db.connect() as conn, db.dialect.begin_write(conn):
             imported = (
@@ -210,7 +223,7 @@ def _order(db: Database, plan: Plan, number: int, pick: float) -> None:
                 plan.note("order skipped: no imported user yet")
                 return
             user_id = imported[int(pick * len(imported))]
-            conn.execute(ORDERS_TABLE.insert().values(id=number + 1, user_id=user_id))
+            conn.execute(orders_table(db).insert().values(id=number + 1, user_id=user_id))
     except sa.exc.IntegrityError:
         plan.note("order refused: its user was rolled back first")
         return
@@ -225,6 +238,7 @@ def _race(db: Database, plan: Plan, number: int, pick: float) -> None:
     if batch_id is None:
         plan.note("race skipped: nothing completed yet")
         return
+    _, users, _ = the_tables(db)
     with db.connect() as conn:
         emails = (
             conn.execute(
@@ -257,16 +271,14 @@ def _completed_batch(plan: Plan, pick: float, kind: str | None = None) -> str | 
 
 def invariant_violations(db: Database, plan: Plan) -> list[str]:
     """What is wrong with the data and history after the run (nothing, it is hoped)."""
+    departments, users, user_departments = the_tables(db)
     found: list[str] = []
     with db.connect() as conn:
         jobs = conn.execute(sa.select(import_history)).mappings().all()
         known = {job["batch_id"] for job in jobs}
         for job in jobs:
             batch = job["batch_id"]
-            held = {
-                "departments": _count(conn, departments, batch),
-                "users": _count(conn, users, batch),
-            }
+            held = {table.name: _count(conn, table, batch) for table in (departments, users)}
             status = job["status"]
             if status in {"running", "rolling_back"}:
                 found.append(f"job {batch} left {status}")
@@ -301,7 +313,7 @@ def invariant_violations(db: Database, plan: Plan) -> list[str]:
         ).scalar_one()
         if dangling:
             found.append(f"{dangling} dangling links")
-        found += _orders_lost(conn, plan)
+        found += _orders_lost(conn, orders_table(db), plan)
         found += _counts_disagree(conn, plan, jobs)
         for table, key in ((users, users.c.email), (departments, departments.c.code)):
             repeated = conn.execute(sa.select(key).group_by(key).having(sa.func.count() > 1)).all()
@@ -310,11 +322,11 @@ def invariant_violations(db: Database, plan: Plan) -> list[str]:
     return found
 
 
-def _orders_lost(conn: sa.Connection, plan: Plan) -> list[str]:
+def _orders_lost(conn: sa.Connection, orders: sa.Table, plan: Plan) -> list[str]:
     """Orders the application wrote that a rollback took (cascaded) or blanked."""
-    if not sa.inspect(conn).has_table(ORDERS_TABLE.name):
+    if not sa.inspect(conn).has_table(orders.name):
         return []
-    kept = dict(conn.execute(sa.select(ORDERS_TABLE.c.id, ORDERS_TABLE.c.user_id)).all())
+    kept = dict(conn.execute(sa.select(orders.c.id, orders.c.user_id)).all())
     lost = [n for n in plan.orders if kept.get(n) is None]
     return [f"orders lost or blanked: {lost}"] if lost else []
 
@@ -361,7 +373,7 @@ def test_concurrent_operations_keep_every_invariant(db, database_url, csv_file, 
     )
     base = run_import(db, "departments", departments_path, actor="setup")
     with db.connect() as conn, conn.begin():
-        ORDERS_TABLE.create(conn)
+        orders_table(db).create(conn)
     plan = Plan(seed, tmp_path)
     operations = plan_operations(db, plan)
     with ThreadPoolExecutor(max_workers=6) as pool:
@@ -392,11 +404,11 @@ def test_the_invariant_checker_sees_broken_data(db, csv_file, tmp_path):
         manual_users=["gone@x.org"],
         orders=[1, 2, 3],
     )
+    departments, users, _ = the_tables(db)
+    orders = orders_table(db)
     with db.connect() as conn, conn.begin():
-        ORDERS_TABLE.create(conn)
-        conn.execute(
-            ORDERS_TABLE.insert(), [{"id": 1, "user_id": None}, {"id": 2, "user_id": None}]
-        )
+        orders.create(conn)
+        conn.execute(orders.insert(), [{"id": 1, "user_id": None}, {"id": 2, "user_id": None}])
         conn.execute(
             users.insert().values(
                 email="stray@x.org", first_name="S", last_name="T", import_batch_id="nobody"
@@ -412,8 +424,8 @@ def test_the_invariant_checker_sees_broken_data(db, csv_file, tmp_path):
             )
         )
     assert invariant_violations(db, plan) == [
-        f"completed batch {report.batch_id} holds {{'departments': 2, 'users': 0}}, "
-        "created {'departments': 3, 'users': 0}",
+        f"completed batch {report.batch_id} holds {per_table(db, departments=2, users=0)}, "
+        f"created {per_table(db, departments=3, users=0)}",
         "job left-running left running",
         "rows of unknown batches: [('nobody',)]",
         "manual rows lost: ['gone@x.org']",
@@ -430,15 +442,15 @@ def big_users_file(folder: Path, count: int = 60_000) -> Path:
     return path
 
 
-def test_connection_dropped_mid_load(db, database_url, csv_file, tmp_path, rows):
+def test_connection_dropped_mid_load(db, database_url, global_options, csv_file, tmp_path, rows):
     """The server ends the import's connection while it loads (`pg_terminate_backend`): no
     row is kept, the job ends `failed` with the reason, and the user gets one clear line."""
     if not database_url.startswith("postgresql"):
         pytest.skip("PostgreSQL's own fault: ending a backend")
     run_import(db, "departments", csv_file(DEPARTMENTS), actor="setup")
+    command = ["import", "users", str(big_users_file(tmp_path))]
     process = subprocess.Popen(
-        [sys.executable, "-m", "batchport", "import", "users", str(big_users_file(tmp_path))],
-        env={**os.environ, "BATCHPORT_DATABASE_URL": database_url},
+        [sys.executable, "-m", "batchport", *global_options, *command],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -446,8 +458,8 @@ def test_connection_dropped_mid_load(db, database_url, csv_file, tmp_path, rows)
     )
     loading = sa.text(
         "select pid from pg_stat_activity where datname = current_database() "
-        "and pid <> pg_backend_pid() and query ilike 'copy%users%'"
-    )
+        "and pid <> pg_backend_pid() and query ilike :copy"
+    ).bindparams(copy=like(db, "copy%{users}%"))
     killed = False
     deadline = time.monotonic() + 60
     with db.connect() as conn:

@@ -19,13 +19,15 @@ from batchport import (
     rollback_batch,
     run_import,
 )
-from tests.helpers import DEPARTMENTS, manual_sql, users_file
+from tests.helpers import DEPARTMENTS, manual_sql, per_table, table_name, users_file
+
+pytestmark = pytest.mark.types("shipped", "declared")
 
 
 def test_only_the_rolled_back_batch_disappears(db, csv_file, rows):
     """Two batches and a manual row: rolling back the first leaves the rest and both histories."""
     first = run_import(db, "departments", csv_file(DEPARTMENTS, name="first.csv"), actor="alice")
-    manual_sql(db, "insert into inventory.departments (code, name) values ('MAN', 'Manual')")
+    manual_sql(db, "insert into {departments} (code, name) values ('MAN', 'Manual')")
     second = run_import(
         db,
         "departments",
@@ -35,7 +37,7 @@ def test_only_the_rolled_back_batch_disappears(db, csv_file, rows):
 
     report = rollback_batch(db, first.batch_id, actor="carol", reason="wrong file")
 
-    assert report.deleted == {"user_departments": 0, "users": 0, "departments": 3}
+    assert report.deleted == per_table(db, user_departments=0, users=0, departments=3)
     remaining = {d["code"]: d["import_batch_id"] for d in rows("departments")}
     assert remaining == {"MAN": None, "LAB": second.batch_id}
     jobs = {j.batch_id: j for j in list_history(db)}
@@ -55,8 +57,8 @@ def test_users_links_go_first_then_users(db, csv_file, rows):
         db, "users", users_file(csv_file, ["a@x.org", "A", "A", "HQ;FIN"]), actor="a"
     )
     report = rollback_batch(db, users.batch_id, actor="a")
-    assert report.deleted["user_departments"] == 2
-    assert report.deleted["users"] == 1
+    assert report.deleted[table_name(db, "user_departments")] == 2
+    assert report.deleted[table_name(db, "users")] == 1
     assert rows("users") == [] and rows("user_departments") == []
     assert {d["import_batch_id"] for d in rows("departments")} == {departments.batch_id}
 
@@ -71,17 +73,19 @@ def test_a_job_id_is_accepted_too(db, csv_file, rows):
 def test_manual_link_to_an_imported_department_blocks_the_rollback(db, csv_file, rows):
     """A hand-made user linked to an imported department: refused, listed, nothing deleted."""
     batch = run_import(db, "departments", csv_file(DEPARTMENTS), actor="a")
-    manual_sql(db, "insert into users (email, first_name, last_name) values ('m@x.org', 'M', 'X')")
+    manual_sql(
+        db, "insert into {users} (email, first_name, last_name) values ('m@x.org', 'M', 'X')"
+    )
     manual_sql(
         db,
-        "insert into user_departments (user_id, department_id) "
-        "select u.id, d.id from users u, inventory.departments d "
+        "insert into {user_departments} (user_id, department_id) "
+        "select u.id, d.id from {users} u, {departments} d "
         "where u.email = 'm@x.org' and d.code = 'FIN'",
     )
     with pytest.raises(RollbackBlocked) as caught:
         rollback_batch(db, batch.batch_id, actor="a")
     [reference] = caught.value.references
-    assert reference.table == "user_departments"
+    assert reference.table == table_name(db, "user_departments")
     assert reference.referenced_key == "FIN"
     assert len(rows("departments")) == 3
     assert list_history(db)[0].status == "completed"
@@ -92,13 +96,13 @@ def test_manual_child_department_blocks_the_rollback(db, csv_file, rows):
     batch = run_import(db, "departments", csv_file(DEPARTMENTS), actor="a")
     manual_sql(
         db,
-        "insert into inventory.departments (code, name, parent_id) "
-        "select 'KID', 'Kid', id from inventory.departments where code = 'OPS'",
+        "insert into {departments} (code, name, parent_id) "
+        "select 'KID', 'Kid', id from {departments} where code = 'OPS'",
     )
     preview = preview_rollback(db, batch.batch_id)
     assert not preview.possible
     assert [(r.table, r.column, r.referenced_key) for r in preview.references] == [
-        ("departments", "parent_id", "OPS")
+        (table_name(db, "departments"), "parent_id", "OPS")
     ]
     with pytest.raises(RollbackBlocked):
         rollback_batch(db, batch.batch_id, actor="a")
@@ -124,7 +128,7 @@ def test_batches_not_completed_cannot_be_rolled_back(db, csv_file, rows, status)
         with pytest.raises(FileRejected) as caught:
             run_import(db, "departments", csv_file([["code", "name"], ["", "nameless"]]), actor="a")
         batch_id = caught.value.report.batch_id
-    manual_sql(db, "insert into inventory.departments (code, name) values ('MAN', 'Manual')")
+    manual_sql(db, "insert into {departments} (code, name) values ('MAN', 'Manual')")
     before = list_history(db)
     with pytest.raises(BatchNotRollbackable, match="cannot be rolled back"):
         rollback_batch(db, batch_id, actor="b")
@@ -148,7 +152,7 @@ def test_batch_shows_its_rows_per_table(db, csv_file):
         actor="a",
     )
     batch = get_batch(db, users.batch_id)
-    assert batch.rows == {"user_departments": 3, "users": 2}
+    assert batch.rows == per_table(db, user_departments=3, users=2)
     assert batch.job.status == "completed"
 
 
@@ -160,7 +164,7 @@ def test_preview_lists_what_would_go_and_changes_nothing(db, csv_file, rows):
     )
     preview = preview_rollback(db, users.batch_id)
     assert preview.possible and preview.refusal is None and preview.references == []
-    assert preview.rows == {"user_departments": 2, "users": 1}
+    assert preview.rows == per_table(db, user_departments=2, users=1)
     assert len(rows("users")) == 1
     assert preview_rollback(db, users.batch_id).job.status == "completed"
 
@@ -181,7 +185,7 @@ def test_batch_with_no_rows_is_reported_and_not_marked(db):
 
 def test_failed_rollback_is_recorded_and_can_be_retried(db, csv_file, rows, failing_trigger):
     """A rollback that fails leaves the data and says rollback_failed; a retry then works."""
-    allow_deletes = failing_trigger("users", "delete", "deletes are paused")
+    allow_deletes = failing_trigger("{users}", "delete", "deletes are paused")
     run_import(db, "departments", csv_file(DEPARTMENTS), actor="a")
     users = run_import(db, "users", users_file(csv_file, ["a@x.org", "A", "A", "HQ"]), actor="a")
     with pytest.raises(RollbackRefused, match="deletes are paused"):
@@ -193,7 +197,7 @@ def test_failed_rollback_is_recorded_and_can_be_retried(db, csv_file, rows, fail
 
     allow_deletes()
     report = rollback_batch(db, users.batch_id, actor="b")
-    assert report.deleted["users"] == 1
+    assert report.deleted[table_name(db, "users")] == 1
     assert next(j for j in list_history(db) if j.batch_id == users.batch_id).status == "rolled_back"
 
 

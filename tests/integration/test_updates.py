@@ -13,13 +13,16 @@ from batchport import (
     JobFilter,
     RowsEdited,
     export_errors,
+    get_batch,
     list_history,
     preview_rollback,
     rollback_batch,
     run_import,
     run_workbook_import,
 )
-from tests.helpers import DEPARTMENTS, manual_sql, users_file
+from tests.helpers import DEPARTMENTS, manual_sql, per_table, table_name, users_file
+
+pytestmark = pytest.mark.types("shipped", "declared")
 
 USER_HEADER = ["email", "first_name", "last_name", "department_codes"]
 
@@ -50,7 +53,10 @@ def test_update_changes_rows_keeps_their_batch_and_rollback_restores_them(
         name="second.csv",
     )
     report = run_import(db, "users", path, actor="b", on_existing="update")
-    assert (report.created["users"], report.updated, report.unchanged) == (1, 1, 1)
+    assert (report.created[table_name(db, "users")], report.updated, report.unchanged) == (1, 1, 1)
+    # cy's link, and ann's two new ones: each carries the batch's stamp
+    assert report.created[table_name(db, "user_departments")] == 3
+    assert get_batch(db, report.batch_id).updated == per_table(db, users=1)
     ann = user(rows, "ann@x.org")
     assert ann["first_name"] == "Annie" and ann["import_batch_id"] == users_batch.batch_id
     assert codes(db, rows, "ann@x.org") == ["OPS", "FIN"]
@@ -63,9 +69,9 @@ def test_update_changes_rows_keeps_their_batch_and_rollback_restores_them(
     )
 
     preview = preview_rollback(db, report.batch_id)
-    assert preview.possible and preview.restores == {"users": 1}
+    assert preview.possible and preview.restores == per_table(db, users=1)
     done = rollback_batch(db, report.batch_id, actor="b")
-    assert done.restored == {"users": 1} and done.deleted["users"] == 1
+    assert done.restored == per_table(db, users=1) and done.deleted[table_name(db, "users")] == 1
     assert {u["email"]: u for u in rows("users")} == before
     assert codes(db, rows, "ann@x.org") == ["HQ"]
 
@@ -77,7 +83,7 @@ def test_skip_leaves_existing_rows_and_counts_them(db, csv_file, rows, users_bat
         csv_file, ["ann@x.org", "Other", "Name", "OPS"], ["cy@x.org", "Cy", "Poe", "HQ"]
     )
     report = run_import(db, "users", path, actor="b", on_existing="skip")
-    assert (report.created["users"], report.skipped) == (1, 1)
+    assert (report.created[table_name(db, "users")], report.skipped) == (1, 1)
     assert [u for u in rows("users") if u["email"] != "cy@x.org"] == before
     rollback_batch(db, report.batch_id, actor="b")
     assert rows("users") == before
@@ -90,18 +96,18 @@ def test_update_dry_run_counts_and_writes_nothing(db, csv_file, rows, users_batc
         csv_file, ["ann@x.org", "Annie", "Lee", "HQ"], ["cy@x.org", "Cy", "Poe", "HQ"]
     )
     report = run_import(db, "users", path, actor="b", on_existing="update", dry_run=True)
-    assert (report.created["users"], report.updated, report.unchanged) == (1, 1, 0)
+    assert (report.created[table_name(db, "users")], report.updated, report.unchanged) == (1, 1, 0)
     assert (rows("users"), rows("user_departments"), len(list_history(db))) == before
 
 
 @pytest.mark.parametrize(
     "edit",
     [
-        "UPDATE users SET last_name = 'Edited' WHERE email = 'ann@x.org'",
-        "INSERT INTO user_departments (user_id, department_id, is_primary) "
-        "SELECT u.id, d.id, false FROM users u, inventory.departments d "
+        "UPDATE {users} SET last_name = 'Edited' WHERE email = 'ann@x.org'",
+        "INSERT INTO {user_departments} (user_id, department_id, is_primary) "
+        "SELECT u.id, d.id, false FROM {users} u, {departments} d "
         "WHERE u.email = 'ann@x.org' AND d.code = 'OPS'",
-        "UPDATE user_departments SET is_primary = false WHERE user_id = (SELECT id FROM users "
+        "UPDATE {user_departments} SET is_primary = false WHERE user_id = (SELECT id FROM {users} "
         "WHERE email = 'ann@x.org')",
     ],
     ids=["value", "link-added", "link-changed"],
@@ -112,7 +118,9 @@ def test_a_row_edited_after_import_blocks_until_forced(db, rows, users_batch, ed
     manual_sql(db, edit)
     preview = preview_rollback(db, users_batch.batch_id)
     assert not preview.possible
-    assert [(e.table, e.key, e.created) for e in preview.edited] == [("users", "ann@x.org", True)]
+    assert [(e.table, e.key, e.created) for e in preview.edited] == [
+        (table_name(db, "users"), "ann@x.org", True)
+    ]
     before = (rows("users"), rows("user_departments"))
     with pytest.raises(RowsEdited, match="edited after the import") as refused:
         rollback_batch(db, users_batch.batch_id, actor="a")
@@ -131,12 +139,12 @@ def test_a_link_removed_by_hand_loses_nothing_and_does_not_block(db, rows, users
     """Removing a link by hand leaves nothing for the rollback to destroy: it goes ahead."""
     manual_sql(
         db,
-        "DELETE FROM user_departments WHERE user_id = (SELECT id FROM users "
+        "DELETE FROM {user_departments} WHERE user_id = (SELECT id FROM {users} "
         "WHERE email = 'ann@x.org')",
     )
     assert preview_rollback(db, users_batch.batch_id).possible
     done = rollback_batch(db, users_batch.batch_id, actor="a")
-    assert done.deleted == {"user_departments": 1, "users": 2, "departments": 0}
+    assert done.deleted == per_table(db, user_departments=1, users=2, departments=0)
     assert rows("users") == []
 
 
@@ -151,7 +159,7 @@ def test_an_updated_row_edited_again_blocks_the_restore(db, csv_file, rows, user
         actor="b",
         on_existing="update",
     )
-    manual_sql(db, "UPDATE users SET last_name = 'Later' WHERE email = 'bob@x.org'")
+    manual_sql(db, "UPDATE {users} SET last_name = 'Later' WHERE email = 'bob@x.org'")
     with pytest.raises(RowsEdited):
         rollback_batch(db, report.batch_id, actor="b")
     assert user(rows, "bob@x.org")["first_name"] == "Robert"
@@ -195,7 +203,7 @@ def test_workbook_is_one_batch_in_dependency_order(db, xlsx_file, rows):
     assert codes(db, rows, "ann@x.org") == ["FIN", "HQ"]
 
     done = rollback_batch(db, reports[0].batch_id, actor="a")
-    assert done.deleted == {"user_departments": 2, "users": 1, "departments": 3}
+    assert done.deleted == per_table(db, user_departments=2, users=1, departments=3)
     assert rows("departments") == [] and rows("users") == []
 
 
@@ -251,7 +259,7 @@ def test_departments_update_and_refuse_a_cycle_through_the_database(db, csv_file
         actor="b",
         on_existing="update",
     )
-    assert (moved.updated, moved.created["departments"]) == (1, 1)
+    assert (moved.updated, moved.created[table_name(db, "departments")]) == (1, 1)
     by_code = {d["code"]: d for d in rows("departments")}
     assert by_code["OPS"]["parent_id"] == by_code["FIN"]["id"]
     before = rows("departments")
@@ -281,8 +289,8 @@ def test_a_link_added_by_hand_after_an_update_blocks_its_restore(db, csv_file, r
     time.sleep(0.01)
     manual_sql(
         db,
-        "INSERT INTO user_departments (user_id, department_id, is_primary) "
-        "SELECT u.id, d.id, false FROM users u, inventory.departments d "
+        "INSERT INTO {user_departments} (user_id, department_id, is_primary) "
+        "SELECT u.id, d.id, false FROM {users} u, {departments} d "
         "WHERE u.email = 'ann@x.org' AND d.code = 'OPS'",
     )
     with pytest.raises(RowsEdited) as refused:

@@ -15,6 +15,8 @@ import xlsxwriter
 
 from batchport import FileRejected, list_history, run_import, run_workbook_import
 
+pytestmark = pytest.mark.types("shipped", "declared")
+
 DEPARTMENTS = ["code", "name", "parent_code"]
 USERS = ["email", "first_name", "last_name", "department_codes"]
 
@@ -73,13 +75,14 @@ def workbook(tmp_path):
 
 
 @pytest.fixture
-def batchport(database_url, tmp_path):
-    """Runs `python -m batchport --database-url URL ...` as a user would, in its own process."""
+def batchport(global_options, tmp_path):
+    """Runs `python -m batchport --database-url URL ...` (and `--config FILE` for declared
+    types) as a user would, in its own process."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("BATCHPORT_")}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "batchport", "--database-url", database_url, *args],
+            [sys.executable, "-m", "batchport", *global_options, *args],
             cwd=tmp_path,
             env=environment,
             capture_output=True,
