@@ -13,7 +13,7 @@ from batchport.service import models
 
 PAIRS = [
     (models.Job, reports.Job, set()),
-    (models.Batch, reports.Job, {"rows", "records"}),
+    (models.Batch, reports.Job, {"rows", "updated", "records"}),
     (models.ReferencingRow, reports.ReferencingRow, set()),
     (models.EditedRow, reports.EditedRow, set()),
     (models.RestoreConflict, reports.RestoreConflict, set()),
