@@ -93,6 +93,14 @@ def wanted_columns(owner: Owner | None) -> tuple[str, ...]:
     return (BATCH_COLUMN,) if owner is not None else (BATCH_COLUMN, VERSION_COLUMN)
 
 
+def indexed_columns(owner: Owner | None) -> tuple[str, ...]:
+    """The columns tracking indexes: a table's batch stamp (a rollback finds its rows by it);
+    a link table's owner column, not its stamp — a rollback reaches a link's rows through
+    their owner, never by the stamp alone, so that index would only slow every import (as
+    batchport's own user_departments has none)."""
+    return (owner.column,) if owner is not None else (BATCH_COLUMN,)
+
+
 class Ddl:
     """Defaults that hold for every database; subclasses say what differs."""
 

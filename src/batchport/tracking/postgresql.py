@@ -19,6 +19,7 @@ from batchport.tracking.ddl import (
     Ddl,
     Step,
     index_name,
+    indexed_columns,
     split_name,
     trigger_name,
     wanted_columns,
@@ -202,7 +203,7 @@ class PostgresqlDdl(Ddl):
                 )
             )
         slow: list[Step] = []
-        for column in (BATCH_COLUMN, *([owner.column] if owner else [])):
+        for column in indexed_columns(owner):
             if column in shape.columns and shape.indexed(column) is not None:
                 continue
             name = index_name(shape.table.name, column)

@@ -188,7 +188,7 @@ def findings(conn: sa.Connection, entry: registry.Tracked) -> list[Finding]:
                 f"`batchport db untrack {table}` forgets it)",
             )
         ]
-    facts = _batch_findings(shape)
+    facts = _batch_findings(shape, indexed=owner is None)
     if owner is None:
         facts += _version_findings(shape)
         refused = key_refusal(ddl, shape)
@@ -222,7 +222,8 @@ def findings(conn: sa.Connection, entry: registry.Tracked) -> list[Finding]:
     return facts
 
 
-def _batch_findings(shape: Shape) -> list[Finding]:
+def _batch_findings(shape: Shape, *, indexed: bool) -> list[Finding]:
+    """The stamp column's findings (and its index's, if `indexed`: see `indexed_columns`)."""
     table = shape.table
     column = shape.columns.get(BATCH_COLUMN)
     facts = [
@@ -243,7 +244,8 @@ def _batch_findings(shape: Shape) -> list[Finding]:
             f"{table}.{BATCH_COLUMN} is {described(column)}, not VARCHAR(100) nullable",
         )
     )
-    facts.append(_index_finding(shape, BATCH_COLUMN))
+    if indexed:
+        facts.append(_index_finding(shape, BATCH_COLUMN))
     return facts
 
 

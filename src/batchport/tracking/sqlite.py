@@ -11,6 +11,7 @@ from batchport.tracking.ddl import (
     Ddl,
     Step,
     index_name,
+    indexed_columns,
     split_name,
     trigger_name,
     wanted_columns,
@@ -162,7 +163,7 @@ class SqliteDdl(Ddl):
             for c in wanted_columns(owner)
             if c not in shape.columns
         ]
-        for column in (BATCH_COLUMN, *([owner.column] if owner else [])):
+        for column in indexed_columns(owner):
             if column in shape.columns and shape.indexed(column) is not None:
                 continue
             name = index_name(shape.table.name, column)
