@@ -10,27 +10,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.helpers import console_steps, shown
+
 ROOT = Path(__file__).parents[2]
 
 
 def examples(section: str) -> list[tuple[list[str], list[str]]]:
-    """The commands of the section's first console block, each with the lines shown after it."""
+    """The commands of the section's console blocks, as words, each with the lines shown."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    body = text.split(f"## {section}\n", 1)[1]
-    block = body.split("```console\n", 1)[1].split("```\n", 1)[0]
-    steps: list[tuple[list[str], list[str]]] = []
-    for line in block.splitlines():
-        if line.startswith("$ "):
-            steps.append((shlex.split(line[2:], comments=True), []))
-        elif line.strip():
-            steps[-1][1].append(line)
-    return steps
-
-
-def shown(expected: str, lines: list[str]) -> bool:
-    """Whether a printed line reads as `expected`, where `…` stands for anything."""
-    pattern = ".*".join(re.escape(part) for part in expected.split("…"))
-    return any(re.fullmatch(pattern, line.rstrip()) for line in lines)
+    return [
+        (shlex.split(command, comments=True), lines)
+        for command, lines in console_steps(text, f"## {section}")
+    ]
 
 
 def test_the_readme_examples_run_in_order_on_a_fresh_directory(tmp_path):
