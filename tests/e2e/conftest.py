@@ -6,9 +6,13 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from batchport import BUILTIN_TYPES, Database, commands
 from tests.helpers import create_pg_database, drop_pg_database
+
+#: Debian's Chromium, which the browser tests drive (Playwright downloads none).
+CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
@@ -35,3 +39,12 @@ def served(request, tmp_path) -> Iterator[tuple[str, str]]:
     token = commands.create_account(db, "alice", "importer", actor="test")
     db.dispose()
     yield url, token
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """A real Chromium, one per test module."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()

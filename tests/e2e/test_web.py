@@ -12,23 +12,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 import xlsxwriter
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from batchport import BUILTIN_TYPES, Database, commands
 from tests.helpers import Server, manual_sql
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
 CSV = "code,name,parent_code\nHQ,Headquarters,\nFIN,Finance,HQ\n"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

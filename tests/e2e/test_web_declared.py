@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import xlsxwriter
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import expect
 
 from batchport import BUILTIN_TYPES, Database, commands
 from batchport.vocabulary import Via
@@ -16,7 +16,6 @@ from tests.helpers import Server, manual_sql
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
 SHOP = (
     "CREATE SCHEMA shop",
     "CREATE TABLE shop.suppliers (id SERIAL PRIMARY KEY, code VARCHAR(20) NOT NULL UNIQUE, "
@@ -41,14 +40,6 @@ fields = [
   { name = "supplier_code", required = true, references = "suppliers", column = "supplier_id" },
 ]
 """
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
