@@ -224,6 +224,22 @@ class TestOffered:
         assert shop_api("alice", "GET", "/jobs").json()["jobs"] == []
 
 
+    def test_the_types_and_their_columns_are_listed(self, shop_api, db):
+        """`GET /types` tells a client what each file's columns must hold, as `types show`."""
+        listed = shop_api("alice", "GET", "/types")
+        assert listed.status_code == 200, listed.text
+        assert [t["import_type"] for t in listed.json()] == ["suppliers", "products"]
+        products = shop_api("alice", "GET", "/types/products").json()
+        columns = {c["name"]: c for c in products["columns"]}
+        assert products["key"] == "sku" and products["table"].endswith("products")
+        assert columns["supplier_code"]["target"] == "supplier_id (a suppliers key)"
+        assert (columns["qty"]["parser"], columns["qty"]["required"]) == ("integer", False)
+        assert columns["name"]["rules"] == "at most 100 characters"
+        missing = shop_api("alice", "GET", "/types/departments")
+        assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "not_found"
+
+
 class TestCsv:
     """A declared type's CSV through the API."""
 

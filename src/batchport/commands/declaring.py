@@ -1,8 +1,11 @@
-"""The use cases of import types: which the database offers, and a declaration to start from
-for a table of one's own."""
+"""The use cases of import types: which the database offers (and what each one reads), and a
+declaration to start from for a table of one's own."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from batchport.configuration.describe import described
 from batchport.configuration.scaffold import scaffold
 from batchport.database import Database
 from batchport.declarations import ImportType
@@ -12,6 +15,12 @@ def import_types(db: Database) -> list[ImportType]:
     """The import types in use, parents first; a types file naming tables is checked against
     the database (`ConfigurationError` naming the file, type and field of a mistake)."""
     return list(db.catalog.types)
+
+
+def describe_types(db: Database) -> list[dict[str, Any]]:
+    """The import types in use as JSON values: each one's table, key and columns (parser,
+    target, rules), parents first."""
+    return [described(t) for t in db.catalog.types]
 
 
 def scaffold_type(db: Database, table: str) -> str:

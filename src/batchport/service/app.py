@@ -21,7 +21,7 @@ from batchport.commands import WORKBOOK
 from batchport.database import Database
 from batchport.service import headers, models, problems, web
 from batchport.service.dependencies import MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS, Settings
-from batchport.service.routers import accounts, history, rollback, sessions
+from batchport.service.routers import accounts, history, rollback, sessions, types
 from batchport.service.throttle import Throttle
 from batchport.service.worker import work
 from batchport.sources import Limits
@@ -69,7 +69,8 @@ def create_app(
     web.install(app)
     app.get("/health", tags=["service"], response_model=models.Health)(health)
     app.include_router(sessions.upload_router([*db.catalog, WORKBOOK]))
-    for router in (sessions.router, history.router, rollback.router, accounts.router):
+    routers = (sessions.router, history.router, rollback.router, types.router, accounts.router)
+    for router in routers:
         app.include_router(router)
     return app
 

@@ -128,6 +128,31 @@ class Health(Strict):
     status: str
 
 
+class TypeColumn(Strict):
+    """A column of an import type's file."""
+
+    name: str
+    #: The parser, as a types file names it (`link` for a link's keys).
+    parser: str
+    #: Where the value goes: a column, a reference's column, or a link table's rows.
+    target: str
+    required: bool
+    #: The value of an empty cell (None: the column's own default).
+    default: Any = None
+    #: What a cell must keep to beyond its parser's form: lengths, values, formats.
+    rules: str
+
+
+class ImportType(Strict):
+    """An import type: the table its rows go to, its key, its file's columns."""
+
+    import_type: str
+    table: str
+    description: str
+    key: str
+    columns: list[TypeColumn]
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str
