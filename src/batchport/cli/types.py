@@ -9,7 +9,6 @@ from rich.table import Table
 
 from batchport import commands
 from batchport.cli.base import JsonOption, app, out, print_json, reported
-from batchport.configuration.describe import described
 
 types_app = typer.Typer(
     help="The import types: those the types file declares (--config), or the shipped ones."
@@ -23,11 +22,11 @@ def list_types(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if ctx.invoked_subcommand is not None:
         return
     with reported(ctx, as_json):
-        found = commands.import_types(ctx.obj.database())
+        found = commands.describe_types(ctx.obj.database())
     if as_json:
-        print_json([described(t) for t in found])
+        print_json(found)
         return
-    for entry in map(described, found):
+    for entry in found:
         columns = ", ".join(
             c["name"] + ("" if c["required"] else " (optional)") for c in entry["columns"]
         )
@@ -46,13 +45,13 @@ def show(
 ) -> None:
     """Show one import type: its table, key, and each column's parser, target and rules."""
     with reported(ctx, as_json):
-        found = ctx.obj.database().catalog[name]
-    entry = described(found)
+        entry = commands.describe_type(ctx.obj.database(), name)
     if as_json:
         print_json(entry)
         return
     out.print(
-        f"[bold]{found.name}[/] → {entry['table']}, keyed by {found.key}\n{found.description}",
+        f"[bold]{entry['import_type']}[/] → {entry['table']}, keyed by {entry['key']}\n"
+        f"{entry['description']}",
         highlight=False,
     )
     table = Table("column", "parser", "stored in", "rules")

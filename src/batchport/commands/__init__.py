@@ -9,7 +9,7 @@ log in the transaction of what it records).
                   commit_session, work_once (the worker's step)
     web.py        sign_in, signed_in, sign_out (the web UI's browser sessions)
     tracking.py   track_tables, untrack_tables, tracked_tables (an application's own tables)
-    declaring.py  import_types, describe_types, scaffold_type
+    declaring.py  import_types, describe_types, describe_type, scaffold_type
     admin.py      migrate, rollback_migration, migration_status, verify_migrations, recover,
                   grant_service_role,
                   create_account, rotate_token, set_account_disabled, list_accounts,
@@ -33,7 +33,12 @@ from batchport.commands.admin import (
     set_account_disabled,
     verify_migrations,
 )
-from batchport.commands.declaring import describe_types, import_types, scaffold_type
+from batchport.commands.declaring import (
+    describe_type,
+    describe_types,
+    import_types,
+    scaffold_type,
+)
 from batchport.commands.imports import (
     check_on_existing,
     export_errors,
@@ -68,6 +73,7 @@ __all__ = [
     "commit_session",
     "count_session_errors",
     "create_account",
+    "describe_type",
     "describe_types",
     "export_errors",
     "export_session_errors",

@@ -23,6 +23,12 @@ def describe_types(db: Database) -> list[dict[str, Any]]:
     return [described(t) for t in db.catalog.types]
 
 
+def describe_type(db: Database, name: str) -> dict[str, Any]:
+    """One import type as JSON values (`ConfigurationError` naming the known types if there
+    is none called `name`)."""
+    return described(db.catalog[name])
+
+
 def scaffold_type(db: Database, table: str) -> str:
     """A `[types.TABLE]` declaration read off the table `table` (`schema.table` or `table`):
     its columns, types, nullability, unique key and foreign keys, as TOML to edit."""
