@@ -405,7 +405,8 @@ class TestUntrack:
 def test_the_statements_are_squawk_clean(db, cli, shop, tmp_path):
     """`db track --sql` prints what it would run on PostgreSQL and changes nothing: timeouts
     set, columns added without a rewrite, indexes built CONCURRENTLY (none on the link's
-    stamp, and its key already indexes its owner column); squawk finds nothing but VARCHAR(100), the seed's type for batch ids."""
+    stamp, and its key already indexes its owner column); squawk finds nothing but
+    VARCHAR(100), the seed's type for batch ids."""
     shown = cli("db", "track", shop["suppliers"], shop["products"], "--sql")
     assert shown.exit_code == 0, shown.stderr
     assert "import_batch_id" not in columns(db, shop["products"])

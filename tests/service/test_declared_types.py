@@ -223,7 +223,6 @@ class TestOffered:
         )
         assert shop_api("alice", "GET", "/jobs").json()["jobs"] == []
 
-
     def test_the_types_and_their_columns_are_listed(self, shop_api, db):
         """`GET /types` tells a client what each file's columns must hold, as `types show`."""
         listed = shop_api("alice", "GET", "/types")
