@@ -10,6 +10,9 @@ of one's own with the users' columns (and its link table), made by plain SQL, tr
 `batchport db track` and declared in a types file, so that a declared type is measured against
 the built-in `users` on the same file. Prints medians, the
 ratio batchport/baseline in throughput (1.0 = as fast as the raw database), and peak RSS.
+A rejected file is measured against the dry run of the same file (ratio = dry run's time /
+import's time; issue 16's target: at least 0.5): one bad row at the end, and 100,000 errors
+with a 2 MiB value among them; each run must report exactly the file's errors.
 The machine is shared and noisy: absolute times drift, ratios measured in one run hold.
 """
 
@@ -29,6 +32,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -73,18 +77,26 @@ class Measure:
         return max(r.rss_mb for r in self.runs)
 
 
-def timed(args: list[str], env: dict[str, str] | None = None) -> Run:
-    """Runs a process to completion; its wall-clock time and its own peak RSS."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})}
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    out, err = process.communicate()
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} failed:\n{out.decode()}\n{err.decode()}")
+def timed(args: list[str], env: dict[str, str] | None = None, *, rejects: int = 0) -> Run:
+    """Runs a process to completion; its wall-clock time and its own peak RSS.
+
+    With `rejects`, the process must exit 1 having reported exactly that many errors (its
+    `--json` report's `errors`)."""
+    # Output goes to files: a pipe nobody reads while waiting would stop a long report.
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            args, stdout=stdout, stderr=stderr, env={**os.environ, **(env or {})}
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        stdout.seek(0)
+        stderr.seek(0)
+        out, err = stdout.read(), stderr.read()
+    if os.waitstatus_to_exitcode(status) != (1 if rejects else 0) or (
+        rejects and len(json.loads(out)["errors"]) != rejects
+    ):
+        raise SystemExit(f"{' '.join(args)} failed:\n{out.decode()[-2000:]}\n{err.decode()}")
     return Run(seconds, usage.ru_maxrss / 1024)
 
 
@@ -131,6 +143,30 @@ def write_users_csv(count: int, prefix: str = "user") -> Path:
             writer = csv.writer(stream)
             writer.writerow(USER_HEADER)
             writer.writerows(user_rows(count, prefix))
+    return path
+
+
+#: A bad value of the file with many errors: 2 MiB, more than a first name may hold.
+HUGE_VALUE = "x" * (2 << 20)
+CELLS = ["--max-cell-size", str(len(HUGE_VALUE))]
+
+
+def write_rejected_users_csv(count: int, errors: int) -> Path:
+    """The users file with `errors` bad rows spread evenly, the last row among them: `maybe`
+    for is_active, but for the first of several, a 2 MiB first name."""
+    path = DATA / f"users-rejected-{count}-{errors}.csv"
+    step = count // errors
+    first = count - 1 - (errors - 1) * step
+    if not path.exists():
+        with path.open("w", newline="") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(USER_HEADER)
+            for i, row in enumerate(user_rows(count)):
+                if i == first and errors > 1:
+                    row[1] = HUGE_VALUE
+                elif i >= first and (count - 1 - i) % step == 0:
+                    row[4] = "maybe"
+                writer.writerow(row)
     return path
 
 
@@ -437,6 +473,7 @@ def postgres_suite(args: argparse.Namespace) -> list[tuple[Measure, Measure | No
                 (xlsx, lambda: batchport_import(pg.url(pg.fresh()), "users", users_xlsx)),
             ],
         )
+        rejected = rejected_measures(args, pg)
         # Rollback: a 10k batch out of a 10k-row table and out of a table holding the big batch.
         small_alone = Measure("rollback 10k batch, 10k-row table", 10_000)
         small_in_big = Measure(f"rollback 10k batch, {args.rows + 10_000:,}-row table", 10_000)
@@ -506,9 +543,37 @@ def postgres_suite(args: argparse.Namespace) -> list[tuple[Measure, Measure | No
             (xlsx, csv_small),
             (small_in_big, small_alone),
             (big_rollback, raw_delete),
+            *rejected,
         ]
     finally:
         pg.drop_all()
+
+
+def rejected_measures(
+    args: argparse.Namespace, pg: Postgres
+) -> list[tuple[Measure, Measure | None]]:
+    """Rejected files against their own dry runs: one bad row at the end, and 100,000 errors
+    (one of them a 2 MiB value); each run must report exactly its errors."""
+    pairs: list[tuple[Measure, Measure | None]] = []
+    runs: list[tuple[Measure, Callable[[], Run]]] = []
+    for errors in (1, min(100_000, args.rows // 2)):
+        path = write_rejected_users_csv(args.rows, errors)
+        what = "1 bad row at the end" if errors == 1 else f"{errors:,} errors"
+        dry = Measure(f"--dry-run, {what} (baseline)", args.rows)
+        real = Measure(f"import users, {what}", args.rows)
+        for measure, extra in ((dry, ("--dry-run",)), (real, ())):
+            runs.append((measure, partial(rejected_import, pg, path, errors, *extra)))
+        pairs.append((real, dry))
+    alternate(args.repeat, runs)
+    return pairs
+
+
+def rejected_import(pg: Postgres, path: Path, errors: int, *extra: str) -> Run:
+    url = pg.url(pg.fresh())
+    return timed(
+        [BATCHPORT, "--database-url", url, "import", "users", str(path), "--json", *CELLS, *extra],
+        rejects=errors,
+    )
 
 
 def sqlite_suite(args: argparse.Namespace) -> list[tuple[Measure, Measure | None]]:

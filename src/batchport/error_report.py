@@ -1,7 +1,9 @@
 """A rejected file's errors as a CSV a user can open and fix in a spreadsheet.
 
 One line per error — sheet (for a workbook), row, column, value, problem — followed by the
-row's original cells under the file's own column names. Every cell is written through
+row's original cells under the file's own column names (a cell longer than a spreadsheet
+cell holds, 32,767 characters, cut as `errors.cut` says: the report names a huge cell, it
+does not copy it). Every cell is written through
 `neutralised`, so that a spreadsheet opening the report shows each cell and runs none, as
 OWASP's guidance on CSV injection says; see there for the rule.
 
@@ -18,9 +20,11 @@ from collections.abc import Callable, Iterator
 from itertools import groupby
 from pathlib import Path
 
-from batchport.errors import RowError
+from batchport.errors import RowError, cut
 from batchport.sources.base import Source
 
+#: The most characters a spreadsheet cell holds (Excel's limit; LibreOffice's is larger).
+SPREADSHEET_CELL = 32_767
 #: What a cell's first visible character folds to (NFKC) when a spreadsheet may read the cell
 #: as a formula: `=`, `+`, `-`, `@`, `|` (a DDE link) and the minus sign U+2212. Folding makes
 #: the full-width forms U+FF1D, U+FF0B, U+FF0D, U+FF20, U+FF5C (read as formulas in Japanese
@@ -119,7 +123,7 @@ def _line(error: RowError, cells: list[str], with_sheet: bool) -> list[str]:
         neutralised(error.column),
         neutralised(error.value),
         neutralised(error.message),
-        *map(neutralised, cells),
+        *(neutralised(cell if len(cell) <= SPREADSHEET_CELL else cut(cell)) for cell in cells),
     ]
 
 

@@ -122,9 +122,27 @@ class TooManyRows(SourceError):
         return (TooManyRows, (self.file, self.limit, self.row))
 
 
+#: The characters of a long value (or message) that a row error keeps and shows.
+SHOWN_CHARACTERS = 200
+#: From this length up a value is cut; a cut value is shorter, so cutting it again keeps it.
+_CUT_FROM = SHOWN_CHARACTERS + 40
+
+
+def cut(text: str) -> str:
+    """The text as an error shows it: whole, or, when long, its first characters and its length
+    (`'xxx… (2,097,152 characters)'`), so that a huge bad cell is named, not echoed."""
+    if len(text) < _CUT_FROM:
+        return text
+    return f"{text[:SHOWN_CHARACTERS]}… ({len(text):,} characters)"
+
+
 @dataclass(frozen=True, slots=True)
 class RowError:
-    """One problem with one cell (or row) of an input file."""
+    """One problem with one cell (or row) of an input file.
+
+    A long value or message is kept cut (see `cut`): every report, table, JSON answer and
+    error file shows it so, and 100,000 errors hold no more than their first characters.
+    """
 
     row: int
     column: str | None
@@ -132,6 +150,12 @@ class RowError:
     message: str
     #: The workbook sheet the row is on, when one import reads several sheets.
     sheet: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.value is not None and len(self.value) >= _CUT_FROM:
+            object.__setattr__(self, "value", cut(self.value))
+        if len(self.message) >= _CUT_FROM * 2:
+            object.__setattr__(self, "message", cut(self.message))
 
     def __str__(self) -> str:
         sheet = f"sheet {self.sheet}, " if self.sheet else ""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from batchport.errors import RowError
@@ -67,8 +67,23 @@ class ImportReport:
     encoding: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The report as JSON-ready values."""
-        return json_values(asdict(self))
+        """The report as JSON-ready values.
+
+        Each error becomes one dict, made once: 100,000 errors are not copied twice over
+        (by `asdict`, then by `json_values`) before a single line is printed.
+        """
+        found = json_values({name: getattr(self, name) for name in _REPORT_FIELDS})
+        found["errors"] = [
+            {
+                "row": e.row,
+                "column": e.column,
+                "value": e.value,
+                "message": e.message,
+                "sheet": e.sheet,
+            }
+            for e in self.errors
+        ]
+        return {name: found[name] for name in _FIELD_ORDER}
 
 
 @dataclass(frozen=True)
@@ -211,6 +226,11 @@ class RollbackReport:
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-ready values."""
         return json_values(asdict(self))
+
+
+#: The fields of an import report but its errors, in their order.
+_FIELD_ORDER = [f.name for f in fields(ImportReport)]
+_REPORT_FIELDS = [name for name in _FIELD_ORDER if name != "errors"]
 
 
 def to_json(record: Any) -> dict[str, Any]:

@@ -490,3 +490,71 @@ def test_a_workbook_over_the_memory_bound_is_refused_and_the_bound_raised(tmp_pa
     assert "Traceback" not in refused.stderr
     done = run("import", "workbook", str(book), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+
+
+#: A bad value of 2 MiB: more than a department's name may hold.
+HUGE = "x" * (2 << 20)
+SHOWN_HUGE = "x" * 200 + "… (2,097,152 characters)"
+
+
+def test_a_huge_bad_value_is_shown_cut_with_its_length(cli, csv_file, tmp_path):
+    """A 2 MiB bad cell is shown as its first 200 characters and its length in the error
+    table, in --json and in the --errors-out file: named, never echoed whole."""
+    path = csv_file([*DEPARTMENTS, ["BIG", HUGE, "HQ"]])
+    cells = ("--max-cell-size", str(len(HUGE)))
+    shown = cli("import", "departments", str(path), *cells)
+    assert shown.exit_code == 1
+    assert "2,097,152 characters" in shown.output and "x" * 300 not in shown.output
+    as_json = cli("import", "departments", str(path), *cells, "--json", "--dry-run")
+    assert as_json.exit_code == 1
+    [error] = json.loads(as_json.stdout)["errors"]
+    assert (error["row"], error["column"], error["value"]) == (5, "name", SHOWN_HUGE)
+    assert error["message"] == "is 2097152 characters long; at most 255 allowed"
+    out = tmp_path / "errors.csv"
+    cli("import", "departments", str(path), *cells, "--errors-out", str(out))
+    with out.open(encoding="utf-8-sig", newline="") as stream:
+        [_, line] = list(csv.reader(stream))
+    assert line[:3] == ["5", "name", SHOWN_HUGE] and line[4:] == ["BIG", SHOWN_HUGE, "HQ"]
+
+
+def _users_with_errors(rows: int, every: int, *, duplicate: bool) -> list[list[str]]:
+    """Users rows, every `every`-th with a bad is_active; with `duplicate`, the last row
+    repeats the first one's email (an error only the whole file shows)."""
+    found = [["email", "first_name", "last_name", "department_codes", "is_active"]]
+    found += (
+        [f"u{i}@example.org", "Ana", "Silva", "FIN", "maybe" if i % every else "1"]
+        for i in range(rows)
+    )
+    if duplicate:
+        found.append(["u0@example.org", "Ana", "Silva", "FIN", "1"])
+    return found
+
+
+@pytest.mark.parametrize("duplicate", [False, True], ids=["cells", "cells-and-duplicate"])
+def test_a_file_with_many_errors_reports_every_one_exactly(cli, csv_file, duplicate):
+    """Thousands of bad cells across chunks, and a repeated key if any: the import and the dry
+    run report every error, each once, in row order; nothing is imported."""
+    assert cli("import", "departments", str(csv_file(DEPARTMENTS, name="d.csv"))).exit_code == 0
+    rows = 30_000
+    path = csv_file(_users_with_errors(rows, 2, duplicate=duplicate))
+    expected = [
+        [i + 2, "is_active", "maybe", "is not a yes/no value (use true/false, yes/no or 1/0)"]
+        for i in range(rows)
+        if i % 2
+    ]
+    if duplicate:
+        expected.append(
+            [
+                rows + 2,
+                "email",
+                "u0@example.org",
+                "email 'u0@example.org' is also in row 2 of this file",
+            ]
+        )
+    for extra in ((), ("--dry-run",)):
+        result = cli("import", "users", str(path), "--json", *extra)
+        assert result.exit_code == 1
+        errors = json.loads(result.stdout)["errors"]
+        assert [[e["row"], e["column"], e["value"], e["message"]] for e in errors] == expected
+    history = json.loads(cli("history", "--type", "users", "--json").stdout)
+    assert [(job["status"], job["rows_imported"]) for job in history] == [("failed", 0)]

@@ -1,10 +1,18 @@
 """One file's import: the direct path, or the staged path when the direct one cannot prove the
-file valid; a dry run's precheck."""
+file valid; a dry run's precheck.
+
+A file with bad cells is read once: from its first bad cell on nothing more is written, and
+the rest is parsed and checked as a dry run checks, collecting every cell's error. Only when
+the checks cannot rule out the file-wide errors (a key repeated or already stored, an unknown
+reference, a cycle, a table's own rule) does the staged path read it again to name them."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from itertools import chain
 from pathlib import Path
+from typing import NoReturn
 
 import sqlalchemy as sa
 
@@ -15,25 +23,26 @@ from batchport.checks.staged import check_stage
 from batchport.columns.mapping import map_header
 from batchport.database import Database
 from batchport.declarations import ImportType
-from batchport.errors import FileRejected
+from batchport.errors import FileRejected, RowError
 from batchport.importing.steps import (
     Finish,
+    Parsed,
     ReadOptions,
     complete,
     drop_quietly,
     load,
     nothing,
     opened,
+    read_chunks,
     rejected,
     stage_file,
     staged_counts,
-    valid_chunks,
     with_changes,
     with_loaded,
 )
 from batchport.loading.direct import DirectLoader
 from batchport.loading.rules import broken_rules
-from batchport.progress import no_progress
+from batchport.progress import Progress, no_progress
 from batchport.reports import ImportReport, Job
 
 
@@ -49,7 +58,8 @@ def import_file(
     """Reads, validates and (for a job) loads the file; `job=None` is a dry run.
 
     The direct path writes a valid file in one pass; if it meets anything it cannot prove
-    valid, its transaction is rolled back and the staged path reports every error exactly.
+    valid, its transaction is rolled back and the staged path reports every error exactly
+    (bad cells alone are reported without it: see the module's docstring).
     """
     report = ImportReport(
         import_type=import_type.name,
@@ -85,14 +95,14 @@ def _precheck(
     progress = options.progress or no_progress
     with db.connect() as conn, opened(import_type, path, options, report) as (source, mapping):
         checker = Precheck(conn, db.dialect, db.catalog, import_type)
-        rows_total = 0
-        for chunk in valid_chunks(mapping, source, share=True):
-            checker.check(chunk)
-            rows_total += len(chunk)
-            progress("checking", rows_total)
-        return with_changes(
-            report, rows_total=rows_total, created=checker.finish(), encoding=source.encoding
-        )
+        errors: list[RowError] = []
+        chunks = read_chunks(mapping, source, share=True)
+        rows_total = _checked(checker, chunks, errors, progress, 0)
+        created = checker.finish()
+        report = with_changes(report, rows_total=rows_total, encoding=source.encoding)
+        if errors:
+            _refuse(conn, import_type, report, errors)
+        return with_changes(report, created=created)
 
 
 def _import_direct(  # noqa: PLR0917 - the staged path's arguments, in its order
@@ -108,16 +118,26 @@ def _import_direct(  # noqa: PLR0917 - the staged path's arguments, in its order
     with db.connect() as conn, opened(import_type, path, options, report) as (source, mapping):
         rows_total = 0
         progress("started", 0)
+        chunks = read_chunks(mapping, source)
         try:
             with db.dialect.begin_write(conn), changes.writing(conn, job.job_id):
                 with DirectLoader(
                     conn, db.dialect, db.catalog, import_type, job.batch_id
                 ) as loader:
-                    for chunk in valid_chunks(mapping, source):
+                    bad: list[Parsed] = []
+                    for chunk, found in chunks:
+                        if found:  # nothing more is written: a cell is bad
+                            bad.append((chunk, found))
+                            break
                         loader.write(chunk)
                         rows_total += len(chunk)
                         progress("loading", rows_total)
-                    created = loader.finish()
+                    else:
+                        created = loader.finish()
+                if bad:
+                    report = with_changes(report, encoding=source.encoding)
+                    rest = chain(bad, chunks)
+                    _refuse_rest(conn, db, import_type, rest, report, rows_total, progress)
                 imported = created[import_type.table.name]
                 report = with_changes(
                     report,
@@ -130,6 +150,60 @@ def _import_direct(  # noqa: PLR0917 - the staged path's arguments, in its order
                 return report
         except sa.exc.IntegrityError as exc:
             raise NotLoadable(str(exc)) from exc
+
+
+def _checked(
+    checker: Precheck,
+    chunks: Iterable[Parsed],
+    errors: list[RowError],
+    progress: Progress,
+    rows_total: int,
+) -> int:
+    """Checks every chunk, collecting its cells' errors; returns the rows counted so far."""
+    for chunk, found in chunks:
+        errors += found
+        checker.check(chunk)
+        rows_total += len(chunk)
+        progress("checking", rows_total)
+    return rows_total
+
+
+def _refuse_rest(  # noqa: PLR0917 - what the direct path knows when it meets a bad cell
+    conn: sa.Connection,
+    db: Database,
+    import_type: ImportType,
+    rest: Iterable[Parsed],
+    report: ImportReport,
+    rows_total: int,
+    progress: Progress,
+) -> NoReturn:
+    """Rejects the file whose rows up to `rest` the direct path has written (and proved valid,
+    in the transaction its caller will roll back), for every cell error of the rest.
+
+    The rest is checked against the database and the rows written before it, as a dry run
+    checks a file; what this cannot prove free of file-wide errors (a type referring to
+    itself, whose written rows may wait for later parents) goes to the staged path.
+    """
+    if any(reference.to == import_type.name for reference in import_type.references):
+        raise NotLoadable("rows written may refer to rows not read yet")
+    checker = Precheck(conn, db.dialect, db.catalog, import_type)
+    errors: list[RowError] = []
+    rows_total = _checked(checker, rest, errors, progress, rows_total)
+    checker.finish()
+    _refuse(conn, import_type, with_changes(report, rows_total=rows_total), errors)
+
+
+def _refuse(
+    conn: sa.Connection, import_type: ImportType, report: ImportReport, errors: list[RowError]
+) -> NoReturn:
+    """Rejects the file for its cells' errors, once the checks found it has no other: its
+    table's own rules, which only the staged path tries, aside."""
+    translate = conn.get_execution_options().get("schema_translate_map") or {}
+    table = import_type.table
+    schema = translate.get(table.schema, table.schema)
+    if sa.inspect(conn).get_check_constraints(table.name, schema=schema):
+        raise NotLoadable("the table's rules are tried on staged rows")
+    raise FileRejected(rejected(report, errors))
 
 
 def _import_staged(  # noqa: PLR0917 - one file, one job, how to read it, what to report

@@ -12,7 +12,6 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from batchport import history
-from batchport.checks.proof import NotLoadable
 from batchport.checks.stage import Stage
 from batchport.columns.mapping import Mapping, map_header
 from batchport.columns.rows import Chunk, column_texts, parse_chunks, parse_texts
@@ -134,8 +133,12 @@ def opened(
         yield source, mapping
 
 
-def valid_chunks(mapping: Mapping, source: Source, *, share: bool = False) -> Iterator[Chunk]:
-    """The file's parsed chunks, for as long as every cell read is valid (else NotLoadable).
+#: A chunk of parsed rows and the problems its cells have (none for a valid chunk).
+Parsed = tuple[Chunk, list[RowError]]
+
+
+def read_chunks(mapping: Mapping, source: Source, *, share: bool = False) -> Iterator[Parsed]:
+    """The file's parsed chunks, each with its cells' problems, to the end of the file.
 
     A large file is read in a second process (when this one has a single thread: see
     `may_fork`). It parses the rows too, unless `share` is set:
@@ -143,42 +146,46 @@ def valid_chunks(mapping: Mapping, source: Source, *, share: bool = False) -> It
     work when this process has little else to do (a dry run writes nothing).
     """
     if not (may_fork() and source.path.stat().st_size >= READ_AHEAD_BYTES):
-        parts = _valid_parts(mapping, source)
+        parts = _parsed_parts(mapping, source)
     elif not share:
-        parts = read_ahead(_valid_parts(mapping, source))
+        parts = read_ahead(_parsed_parts(mapping, source))
     else:
-        found: list[RowError] = []
-        for numbers, texts, shaped in read_ahead(_column_parts(mapping, source)):
-            chunk = parse_texts(mapping, numbers, texts, found)
-            if found or not shaped:
-                raise NotLoadable("invalid cells")
-            yield chunk
+        for numbers, texts, shape in read_ahead(_column_parts(mapping, source)):
+            found = [RowError(*error) for error in shape]
+            yield parse_texts(mapping, numbers, texts, found), found
         return
-    for numbers, columns in parts:
-        yield Chunk(numbers, columns)
+    for numbers, columns, errors in parts:
+        yield Chunk(numbers, columns), [RowError(*error) for error in errors]
 
 
-def _valid_parts(
+#: A row error as plain values (row, column, value, message), quick to hand between processes.
+_Plain = tuple[int, str | None, str | None, str]
+
+
+def _plain(errors: list[RowError]) -> list[_Plain]:
+    return [(e.row, e.column, e.value, e.message) for e in errors]
+
+
+def _parsed_parts(
     mapping: Mapping, source: Source
-) -> Iterator[tuple[list[int], list[list[object]]]]:
-    """Each parsed chunk's row numbers and columns: plain values, quick to hand between
-    processes when parsing happens in another one."""
+) -> Iterator[tuple[list[int], list[list[object]], list[_Plain]]]:
+    """Each parsed chunk's row numbers, columns and problems: plain values, quick to hand
+    between processes when parsing happens in another one."""
     found: list[RowError] = []
     for chunk in parse_chunks(mapping, source.blocks(CHUNK_ROWS), found):
-        if found:
-            raise NotLoadable("invalid cells")
-        yield chunk.numbers, chunk.columns
+        yield chunk.numbers, chunk.columns, _plain(found)
+        found.clear()
 
 
 def _column_parts(
     mapping: Mapping, source: Source
-) -> Iterator[tuple[list[int], list[list[str] | None], bool]]:
-    """Each block's row numbers, its cells as columns of text, and whether every row had the
-    header's shape."""
+) -> Iterator[tuple[list[int], list[list[str] | None], list[_Plain]]]:
+    """Each block's row numbers, its cells as columns of text, and the problems with its rows'
+    shapes."""
     for block in source.blocks(CHUNK_ROWS):
         found: list[RowError] = []
         texts = column_texts(mapping, block, found)
-        yield block.numbers, texts, not found
+        yield block.numbers, texts, _plain(found)
 
 
 def with_changes(report: ImportReport, **changes: object) -> ImportReport:
