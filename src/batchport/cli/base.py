@@ -217,4 +217,6 @@ def actor_name(given: str | None) -> str:
 
 
 def print_json(value: object) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+    """Prints JSON piece by piece: a large report is never one string in memory."""
+    json.dump(value, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")

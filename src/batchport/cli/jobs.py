@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -166,7 +164,7 @@ def import_(
                 )
                 err.print(f"{counted(written, 'errors')} written to {errors_out}", highlight=False)
             if as_json:
-                _stream_json(exc.report.to_json())
+                print_json(exc.report.to_json())
             else:
                 _print_row_errors(exc)
             raise typer.Exit(EXIT_ERROR) from exc
@@ -367,13 +365,6 @@ def _existing(report: ImportReport) -> str:
     if report.on_existing == "skip":
         return f"; {counted(report.skipped, table)} skipped (already there)"
     return ""
-
-
-def _stream_json(value: object) -> None:
-    """Prints JSON as `print_json` does, piece by piece: a report of 100,000 errors is never
-    one string in memory (nor the million pieces it is made of)."""
-    json.dump(value, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
 
 
 def _print_row_errors(exc: FileRejected) -> None:

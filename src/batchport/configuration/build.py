@@ -23,7 +23,6 @@ from batchport.declarations import (
     ImportType,
     Link,
     Reference,
-    require_row_ids,
 )
 from batchport.errors import ConfigurationError
 from batchport.tracking.shapes import BATCH_COLUMN, VERSION_COLUMN
@@ -95,7 +94,6 @@ class _Keys:
 def _import_type(name: str, spec: TypeSpec, tables: Tables, keys: _Keys) -> ImportType:
     where = f"type {name}"
     table = tables(spec.table)
-    require_row_ids(table, where=where)
     fields = tuple(_field(f, table, keys, where=f"{where}, field {f.name}") for f in spec.fields)
     key = next(f for f in spec.fields if f.name == spec.key)
     _check_unique(table, key.column or key.name, where=where)

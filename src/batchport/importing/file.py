@@ -41,7 +41,7 @@ from batchport.importing.steps import (
     with_loaded,
 )
 from batchport.loading.direct import DirectLoader
-from batchport.loading.rules import broken_rules
+from batchport.loading.rules import broken_rules, checks_of
 from batchport.progress import Progress, no_progress
 from batchport.reports import ImportReport, Job
 
@@ -198,10 +198,7 @@ def _refuse(
 ) -> NoReturn:
     """Rejects the file for its cells' errors, once the checks found it has no other: its
     table's own rules, which only the staged path tries, aside."""
-    translate = conn.get_execution_options().get("schema_translate_map") or {}
-    table = import_type.table
-    schema = translate.get(table.schema, table.schema)
-    if sa.inspect(conn).get_check_constraints(table.name, schema=schema):
+    if checks_of(conn, import_type.table):
         raise NotLoadable("the table's rules are tried on staged rows")
     raise FileRejected(rejected(report, errors))
 

@@ -24,7 +24,7 @@ from batchport.loading.values import file_values
 def broken_rules(conn: sa.Connection, stage: Stage, catalog: Catalog) -> list[RowError]:
     """An error for each new row that a CHECK constraint of its table would refuse."""
     table = stage.import_type.table
-    rules = _checks(conn, table)
+    rules = checks_of(conn, table)
     if not rules:
         return []
     candidate = _candidate(stage, catalog)
@@ -56,7 +56,8 @@ def _literal(sql: str) -> str:
     return sql.replace(":", "\\:")
 
 
-def _checks(conn: sa.Connection, table: sa.Table) -> list[tuple[str | None, str]]:
+def checks_of(conn: sa.Connection, table: sa.Table) -> list[tuple[str | None, str]]:
+    """The table's CHECK constraints: each one's name (if it has one) and its SQL text."""
     translate = conn.get_execution_options().get("schema_translate_map") or {}
     schema = translate.get(table.schema, table.schema)
     found = sa.inspect(conn).get_check_constraints(table.name, schema=schema)
