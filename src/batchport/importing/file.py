@@ -1,8 +1,9 @@
 """One file's import: the direct path, or the staged path when the direct one cannot prove the
 file valid; a dry run's precheck.
 
-A file with bad cells is read once: from its first bad cell on nothing more is written, and
-the rest is parsed and checked as a dry run checks, collecting every cell's error. Only when
+A file with bad cells is read once: from its first bad cell on (or from the moment the
+process reading ahead finds one further on) nothing more is written, and the rest is checked
+as a dry run checks, collecting every cell's error. Only when
 the checks cannot rule out the file-wide errors (a key repeated or already stored, an unknown
 reference, a cycle, a table's own rule) does the staged path read it again to name them."""
 
@@ -25,6 +26,7 @@ from batchport.database import Database
 from batchport.declarations import ImportType
 from batchport.errors import FileRejected, RowError
 from batchport.importing.steps import (
+    Chunks,
     Finish,
     Parsed,
     ReadOptions,
@@ -96,8 +98,8 @@ def _precheck(
     with db.connect() as conn, opened(import_type, path, options, report) as (source, mapping):
         checker = Precheck(conn, db.dialect, db.catalog, import_type)
         errors: list[RowError] = []
-        chunks = read_chunks(mapping, source, share=True)
-        rows_total = _checked(checker, chunks, errors, progress, 0)
+        with read_chunks(mapping, source, share=True) as chunks:
+            rows_total = _checked(checker, chunks, errors, progress, 0)
         created = checker.finish()
         report = with_changes(report, rows_total=rows_total, encoding=source.encoding)
         if errors:
@@ -115,28 +117,17 @@ def _import_direct(  # noqa: PLR0917 - the staged path's arguments, in its order
     finish: Finish,
 ) -> ImportReport:
     progress = options.progress or no_progress
-    with db.connect() as conn, opened(import_type, path, options, report) as (source, mapping):
-        rows_total = 0
+    with (
+        db.connect() as conn,
+        opened(import_type, path, options, report) as (source, mapping),
+        read_chunks(mapping, source) as chunks,
+    ):
         progress("started", 0)
-        chunks = read_chunks(mapping, source)
         try:
             with db.dialect.begin_write(conn), changes.writing(conn, job.job_id):
-                with DirectLoader(
-                    conn, db.dialect, db.catalog, import_type, job.batch_id
-                ) as loader:
-                    bad: list[Parsed] = []
-                    for chunk, found in chunks:
-                        if found:  # nothing more is written: a cell is bad
-                            bad.append((chunk, found))
-                            break
-                        loader.write(chunk)
-                        rows_total += len(chunk)
-                        progress("loading", rows_total)
-                    else:
-                        created = loader.finish()
-                if bad:
+                rows_total, created, rest = _write(conn, db, import_type, job, chunks, progress)
+                if rest is not None:
                     report = with_changes(report, encoding=source.encoding)
-                    rest = chain(bad, chunks)
                     _refuse_rest(conn, db, import_type, rest, report, rows_total, progress)
                 imported = created[import_type.table.name]
                 report = with_changes(
@@ -150,6 +141,28 @@ def _import_direct(  # noqa: PLR0917 - the staged path's arguments, in its order
                 return report
         except sa.exc.IntegrityError as exc:
             raise NotLoadable(str(exc)) from exc
+
+
+def _write(  # noqa: PLR0917 - one file's chunks, and where they go
+    conn: sa.Connection,
+    db: Database,
+    import_type: ImportType,
+    job: Job,
+    chunks: Chunks,
+    progress: Progress,
+) -> tuple[int, dict[str, int], Iterable[Parsed] | None]:
+    """Writes the chunks until a bad cell is met or known to lie ahead: the rows written, the
+    rows created per table, and the chunks not written (None when all were)."""
+    rows_total = 0
+    with DirectLoader(conn, db.dialect, db.catalog, import_type, job.batch_id) as loader:
+        parts = iter(chunks)
+        for chunk, found in parts:
+            if found or chunks.bad_ahead:  # nothing more is written: a cell is bad
+                return rows_total, {}, chain([(chunk, found)], parts)
+            loader.write(chunk)
+            rows_total += len(chunk)
+            progress("loading", rows_total)
+        return rows_total, loader.finish(), None
 
 
 def _checked(

@@ -4,7 +4,7 @@ complete, and the reports they return."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +23,7 @@ from batchport.progress import Progress
 from batchport.reports import ImportReport, Job
 from batchport.sources import Limits, Source, open_source
 from batchport.sources.prefetch import may_fork, read_ahead
+from batchport.sources.spool import Spooled
 
 #: Rows parsed and written per round trip; bounds memory whatever the file's size.
 CHUNK_ROWS = 10_000
@@ -137,25 +138,43 @@ def opened(
 Parsed = tuple[Chunk, list[RowError]]
 
 
-def read_chunks(mapping: Mapping, source: Source, *, share: bool = False) -> Iterator[Parsed]:
-    """The file's parsed chunks, each with its cells' problems, to the end of the file.
+class Chunks:
+    """The file's parsed chunks, each with its cells' problems, to the end of the file (see
+    `read_chunks`)."""
+
+    def __init__(self, parts: Iterable[_Part], ahead: Spooled[_Part] | None = None) -> None:
+        self._parts = parts
+        self._ahead = ahead
+
+    def __iter__(self) -> Iterator[Parsed]:
+        for numbers, columns, errors in self._parts:
+            yield Chunk(numbers, columns), [RowError(*error) for error in errors]
+
+    @property
+    def bad_ahead(self) -> bool:
+        """Whether a chunk not yet taken is known to have bad cells (known early only where
+        a second process reads ahead of this one)."""
+        return self._ahead is not None and self._ahead.flagged_ahead
+
+
+@contextmanager
+def read_chunks(mapping: Mapping, source: Source, *, share: bool = False) -> Iterator[Chunks]:
+    """The file's parsed chunks, each with its cells' problems.
 
     A large file is read in a second process (when this one has a single thread: see
-    `may_fork`). It parses the rows too, unless `share` is set:
-    then it only splits them into columns and this process parses them, which balances the
-    work when this process has little else to do (a dry run writes nothing).
+    `may_fork`). It parses the whole file at its own pace into a spool on disk, so that a bad
+    cell near the end is known while this process still writes the rows before it (see
+    `Chunks.bad_ahead`). With `share` (a dry run, which writes nothing), it only splits the
+    rows into columns, a few chunks ahead, and this process parses them, which balances the
+    work between the two.
     """
     if not (may_fork() and source.path.stat().st_size >= READ_AHEAD_BYTES):
-        parts = _parsed_parts(mapping, source)
+        yield Chunks(_parsed_parts(mapping, source))
     elif not share:
-        parts = read_ahead(_parsed_parts(mapping, source))
+        with Spooled(_parsed_parts(mapping, source), flag=_has_errors) as ahead:
+            yield Chunks(ahead, ahead)
     else:
-        for numbers, texts, shape in read_ahead(_column_parts(mapping, source)):
-            found = [RowError(*error) for error in shape]
-            yield parse_texts(mapping, numbers, texts, found), found
-        return
-    for numbers, columns, errors in parts:
-        yield Chunk(numbers, columns), [RowError(*error) for error in errors]
+        yield Chunks(_parsed_here(mapping, read_ahead(_column_parts(mapping, source))))
 
 
 #: A row error as plain values (row, column, value, message), quick to hand between processes.
@@ -166,15 +185,31 @@ def _plain(errors: list[RowError]) -> list[_Plain]:
     return [(e.row, e.column, e.value, e.message) for e in errors]
 
 
-def _parsed_parts(
-    mapping: Mapping, source: Source
-) -> Iterator[tuple[list[int], list[list[object]], list[_Plain]]]:
+#: A parsed chunk as plain values: its row numbers, its columns, its cells' problems.
+_Part = tuple[list[int], list[list[object]], list[_Plain]]
+
+
+def _parsed_parts(mapping: Mapping, source: Source) -> Iterator[_Part]:
     """Each parsed chunk's row numbers, columns and problems: plain values, quick to hand
     between processes when parsing happens in another one."""
     found: list[RowError] = []
     for chunk in parse_chunks(mapping, source.blocks(CHUNK_ROWS), found):
         yield chunk.numbers, chunk.columns, _plain(found)
         found.clear()
+
+
+def _parsed_here(
+    mapping: Mapping, parts: Iterable[tuple[list[int], list[list[str] | None], list[_Plain]]]
+) -> Iterator[_Part]:
+    """The columns of text another process split, parsed in this one."""
+    for numbers, texts, shape in parts:
+        found = [RowError(*error) for error in shape]
+        chunk = parse_texts(mapping, numbers, texts, found)
+        yield numbers, chunk.columns, _plain(found)
+
+
+def _has_errors(part: _Part) -> bool:
+    return bool(part[2])
 
 
 def _column_parts(

@@ -52,14 +52,14 @@ def read_ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
     parent = os.getpid()
 
     def produce() -> None:
-        _die_with(parent)
+        die_with(parent)
         # Ctrl-C reaches the whole process group: the parent stops (and kills) this child.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             for item in items:
                 _put(ready, _packed(item), parent)
         except BaseException as exc:  # handed to the parent, who raises it
-            _put(ready, (False, _picklable(exc)), parent)
+            _put(ready, (False, picklable(exc)), parent)
             return
         _put(ready, (False, None), parent)
 
@@ -92,7 +92,7 @@ def _unpacked(item: Any) -> Any:
     return marshal.loads(item) if type(item) is bytes else item  # noqa: S302 - bytes our own child made
 
 
-def _die_with(parent: int) -> None:
+def die_with(parent: int) -> None:
     """Ends this child the moment its parent dies.
 
     The child holds copies of the parent's database sockets: were it to outlive a killed
@@ -116,7 +116,7 @@ def _put(ready: Any, item: object, parent: int) -> None:
             return
 
 
-def _picklable(exc: BaseException) -> BaseException:
+def picklable(exc: BaseException) -> BaseException:
     """The exception itself if it survives pickling, else one that carries its message."""
     try:
         pickle.loads(pickle.dumps(exc))  # noqa: S301 - our own bytes, made a line earlier

@@ -1,0 +1,136 @@
+"""Reading ahead without waiting: a forked process parses the whole file at its own pace into
+a spool file on disk, so that what lies ahead (a bad cell near the end) is known long before
+this process, which writes, gets there.
+
+`read_ahead` keeps at most a few chunks in memory, so its child waits for the writer; this
+child never waits. Memory stays bounded all the same: the chunks wait on disk (an unlinked
+temporary file, gone when the reading ends), and only a few bytes per chunk travel through
+the queue: where the chunk is in the spool, and whether it was flagged.
+"""
+
+from __future__ import annotations
+
+import collections
+import marshal
+import multiprocessing
+import os
+import pickle
+import queue
+import signal
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Generic, TypeVar
+
+from batchport.sources.prefetch import die_with, picklable
+
+T = TypeVar("T")
+
+#: A chunk's place in the spool: (offset, size, pickled rather than marshalled, flagged).
+_Place = tuple[int, int, bool, bool]
+
+
+class Spooled(Generic[T]):
+    """The items a forked child produces, in order; `flagged_ahead` tells, without waiting,
+    whether the child has already produced an item its `flag` picked out.
+
+    The child starts from this process's state (open files included) and must be the only one
+    to go on reading them. What it raises is raised here, in its place among the items.
+    Closing (or leaving a `with` block) ends the child and drops the spool.
+    """
+
+    def __init__(self, items: Iterable[T], flag: Callable[[T], bool]) -> None:
+        context = multiprocessing.get_context("fork")
+        self._spool = tempfile.TemporaryFile(prefix="batchport-spool-")  # noqa: SIM115 - closed by close()
+        self._told: Any = context.Queue()
+        self._known: collections.deque[Any] = collections.deque()
+        self._flagged = 0
+        parent = os.getpid()
+        self._child = context.Process(
+            target=self._produce,
+            args=(items, flag, parent),
+            name="batchport-spool",
+            daemon=True,
+        )
+        self._child.start()
+
+    def _produce(self, items: Iterable[T], flag: Callable[[T], bool], parent: int) -> None:
+        die_with(parent)
+        # Ctrl-C reaches the whole process group: the parent stops (and kills) this child.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        fd, offset = self._spool.fileno(), 0
+        try:
+            for item in items:
+                pickled, data = _packed(item)
+                _write_all(fd, data)
+                self._told.put(("item", (offset, len(data), pickled, flag(item))))
+                offset += len(data)
+        except BaseException as exc:  # handed to the parent, who raises it
+            self._told.put(("raise", picklable(exc)))
+        else:
+            self._told.put(("end", None))
+        self._told.close()
+        self._told.join_thread()
+
+    @property
+    def flagged_ahead(self) -> bool:
+        """Whether an item not yet taken was flagged: looks at what the child has told so
+        far, without waiting for more."""
+        while True:
+            try:
+                message = self._told.get_nowait()
+            except queue.Empty:
+                break
+            self._note(message)
+        return self._flagged > 0
+
+    def _note(self, message: tuple[str, Any]) -> None:
+        self._known.append(message)
+        if message[0] == "item" and message[1][3]:
+            self._flagged += 1
+
+    def __iter__(self) -> Iterator[T]:
+        return self
+
+    def __next__(self) -> T:
+        if not self._known:
+            self._note(self._told.get())
+        kind, value = self._known[0]
+        if kind == "end":
+            raise StopIteration
+        if kind == "raise":
+            raise value
+        self._known.popleft()
+        offset, size, pickled, flagged = value
+        self._flagged -= flagged
+        data = os.pread(self._spool.fileno(), size, offset)
+        if pickled:
+            return pickle.loads(data)  # type: ignore[no-any-return]  # noqa: S301 - our child's
+        return marshal.loads(data)  # type: ignore[no-any-return]  # noqa: S302 - our child's
+
+    def close(self) -> None:
+        if self._child.is_alive():
+            self._child.kill()
+        self._child.join()
+        self._told.close()
+        self._spool.close()
+
+    def __enter__(self) -> Spooled[T]:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def _packed(item: Any) -> tuple[bool, bytes]:
+    """Plain values (lists, tuples, strings, numbers, None) as `marshal` bytes, several times
+    faster to make and to read than pickles; others pickled."""
+    try:
+        return False, marshal.dumps(item)
+    except ValueError:  # holds a value marshal cannot write
+        return True, pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

@@ -1,0 +1,73 @@
+"""The spooled reader runs ahead of its consumer: every item once, in order, errors in their
+place, a flagged item known before the consumer gets there, the child gone when it is done."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+import pytest
+
+from batchport.errors import SourceError
+from batchport.sources.spool import Spooled
+
+
+def _flag_none(_item: object) -> bool:
+    return False
+
+
+def test_items_arrive_in_order_whatever_their_kind():
+    """Plain values (marshalled) and others (pickled) come back equal, in order."""
+    items = [(i, [f"row {i}", None, True]) for i in range(300)]
+    items[7] = ({"a set"}, SourceError("f.csv", "odd"))  # type: ignore[assignment]
+    with Spooled(iter(items), _flag_none) as spool:
+        got = list(spool)
+    assert got[:7] + got[8:] == items[:7] + items[8:]
+    assert got[7][0] == {"a set"} and str(got[7][1]) == "f.csv: odd"
+
+
+def test_a_flagged_item_is_known_before_it_is_taken():
+    """The child does not wait for the consumer: the last item's flag is seen while nothing
+    has been taken yet."""
+    with Spooled(iter(range(1000)), lambda n: n == 999) as spool:
+        deadline = time.monotonic() + 30
+        while not spool.flagged_ahead and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert spool.flagged_ahead
+        assert next(spool) == 0
+        taken = list(spool)
+        assert not spool.flagged_ahead
+    assert taken[-1] == 999 and len(taken) == 999
+
+
+def test_nothing_is_flagged_when_no_item_is():
+    with Spooled(iter(range(50)), _flag_none) as spool:
+        assert list(spool) == list(range(50))
+        assert not spool.flagged_ahead
+
+
+def test_an_error_arrives_in_its_place():
+    """What the reading raises is raised after the items before it, with its file and row."""
+
+    def broken():
+        yield 1
+        yield 2
+        raise SourceError("data.csv", "bad bytes", row=7)
+
+    seen = []
+    with Spooled(broken(), _flag_none) as spool, pytest.raises(SourceError) as caught:
+        seen.extend(spool)
+    assert seen == [1, 2]
+    assert str(caught.value) == "data.csv, row 7: bad bytes"
+
+
+def test_leaving_early_ends_the_child_process():
+    def endless():
+        n = 0
+        while True:
+            yield n
+            n += 1
+
+    with Spooled(endless(), _flag_none) as spool:
+        assert next(spool) == 0
+    assert multiprocessing.active_children() == []
