@@ -79,15 +79,14 @@ class DirectLoader:
     ) -> None:
         # A failure cancels an open bulk statement rather than finishing it.
         self._open.__exit__(exc_type, exc, tb)
-        if self.own is not None:
-            self.own.close()
 
     def _writer(self) -> Callable[[Iterable[Sequence[object]]], None]:
-        """Writes rows of the type's table. Without links to write in between, one bulk
-        statement stays open for the whole file (ids then come over a second connection)."""
+        """Writes rows of the type's table. Without links to write in between or parents to
+        look up, one bulk statement stays open for the whole file (ids then come over a
+        second connection)."""
         if self._write is None:
             table = self.import_type.table
-            if self.links:
+            if self.links or self.own is not None:
                 self._write = lambda rows: self.dialect.copy_rows(
                     self.conn, table, self.columns, rows
                 )
@@ -95,9 +94,6 @@ class DirectLoader:
                 self._ids = self._open.enter_context(self.dialect.id_connection(self.conn))
                 stream = self.dialect.row_stream(self.conn, table, self.columns)
                 self._write = self._open.enter_context(stream)
-                if self.own is not None:
-                    # Another connection for ids: this one stays busy with the stream.
-                    self.own.streamed = self._ids is not self.conn
         return self._write
 
     def write(self, chunk: Chunk) -> None:
@@ -115,7 +111,6 @@ class DirectLoader:
         if self.own is not None:
             keys = chunk.columns[self.key_index]
             own = dict(zip(keys, ids, strict=True))
-            self.own.add(keys, ids)
         for (position, target), reference in zip(
             self.references, self.import_type.references, strict=True
         ):

@@ -1,12 +1,11 @@
 """References of an import type to itself (a parent code) on the direct path, resolved as the
-rows stream into their table.
+rows go into their table, a chunk at a time.
 
 A parent in the same chunk comes from the chunk; one written before (earlier in the file, or
-by another batch) from the database, which holds every chunk written so far, or while one bulk
-statement streams every chunk (its rows out of sight until it ends) from the keys it was given
-(a compact `KeyMap`); one later in the file, or (when streaming) already in the database, once
-the whole file is written, in SQL, from a temporary table of the rows still waiting. The rows
-from which a cycle could start wait there too.
+by another batch) from the database, which holds every chunk written so far (so nothing of
+the file is kept in memory: a million keys would take more than 100 MB); one later in the
+file, once the whole file is written, in SQL, from a temporary table of the rows still
+waiting. The rows from which a cycle could start wait there too.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from batchport.checks.cycles import ancestry, on_cycles
 from batchport.checks.proof import NotLoadable, stored_ids
 from batchport.declarations import ImportType
 from batchport.dialects import Dialect
-from batchport.loading.keymap import KeyMap
 
 
 class OwnReferences:
@@ -37,9 +35,7 @@ class OwnReferences:
         table = import_type.table
         #: Rows whose parent was not yet written (`key` set), and rows whose parent comes
         #: later in their chunk (`key` empty). Ids grow in file order, so only through such
-        #: rows can parents form a cycle: the check after the load starts from them. They wait
-        #: in `written` while the rows stream, then here.
-        self.written = KeyMap()
+        #: rows can parents form a cycle: the check after the load starts from them.
         self.pending = sa.Table(
             "bp_pending_parents",
             sa.MetaData(),
@@ -50,16 +46,6 @@ class OwnReferences:
         )
         self.starts: Counter[str] = Counter()
         self.waiting: set[str] = set()
-        #: Whether the rows written stay out of sight until the end (one bulk statement).
-        self.streamed = False
-
-    def close(self) -> None:
-        self.written.close()
-
-    def add(self, keys: Sequence[object], ids: Iterable[int]) -> None:
-        """Notes the keys of rows being written, with their ids, if the database cannot tell."""
-        if self.streamed:
-            self.written.add(keys, ids)
 
     def ids(self, keys: Iterable[object], chunk: dict[object, int]) -> dict[object, int]:
         """The id of each key of the chunk or written before (`chunk`: the chunk's keys)."""
@@ -67,8 +53,6 @@ class OwnReferences:
         missing.discard(None)
         if not missing:
             return chunk
-        if self.streamed:
-            return {**self.written.ids(missing), **chunk}
         return {**stored_ids(self.conn, self.import_type, missing), **chunk}
 
     def resolve(
@@ -94,7 +78,10 @@ class OwnReferences:
                 self.waiting.add(column)
             else:
                 waiting.append((ids[i], column, None))
-        self.written.hold(waiting)
+        if not self.starts:
+            self.pending.create(self.conn)
+        columns = ["row_id", "column_name", "key"]
+        self.dialect.copy_rows(self.conn, self.pending, columns, waiting)
         self.starts[column] += len(waiting)
         return found
 
@@ -103,9 +90,6 @@ class OwnReferences:
         nowhere or the parents form a cycle (`created`: rows the batch wrote)."""
         if not self.starts:
             return
-        self.pending.create(self.conn)
-        columns = ["row_id", "column_name", "key"]
-        self.dialect.copy_rows(self.conn, self.pending, columns, self.written.held())
         for column in sorted(self.waiting):
             self._settle(column)
         for column, count in sorted(self.starts.items()):
