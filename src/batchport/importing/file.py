@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from itertools import chain
 from pathlib import Path
 from typing import NoReturn
 
@@ -26,7 +25,6 @@ from batchport.database import Database
 from batchport.declarations import ImportType
 from batchport.errors import FileRejected, RowError
 from batchport.importing.steps import (
-    Chunks,
     Finish,
     Parsed,
     ReadOptions,
@@ -41,8 +39,8 @@ from batchport.importing.steps import (
     staged_counts,
     with_changes,
     with_loaded,
+    write_chunks,
 )
-from batchport.loading.direct import DirectLoader
 from batchport.loading.rules import broken_rules, checks_of
 from batchport.progress import Progress, no_progress
 from batchport.reports import ImportReport, Job
@@ -125,7 +123,9 @@ def _import_direct(  # noqa: PLR0917 - the staged path's arguments, in its order
         progress("started", 0)
         try:
             with db.dialect.begin_write(conn), changes.writing(conn, job.job_id):
-                rows_total, created, rest = _write(conn, db, import_type, job, chunks, progress)
+                rows_total, created, rest = write_chunks(
+                    conn, db, import_type, job, chunks, progress
+                )
                 if rest is not None:
                     report = with_changes(report, encoding=source.encoding)
                     _refuse_rest(conn, db, import_type, rest, report, rows_total, progress)
@@ -141,28 +141,6 @@ def _import_direct(  # noqa: PLR0917 - the staged path's arguments, in its order
                 return report
         except sa.exc.IntegrityError as exc:
             raise NotLoadable(str(exc)) from exc
-
-
-def _write(  # noqa: PLR0917 - one file's chunks, and where they go
-    conn: sa.Connection,
-    db: Database,
-    import_type: ImportType,
-    job: Job,
-    chunks: Chunks,
-    progress: Progress,
-) -> tuple[int, dict[str, int], Iterable[Parsed] | None]:
-    """Writes the chunks until a bad cell is met or known to lie ahead: the rows written, the
-    rows created per table, and the chunks not written (None when all were)."""
-    rows_total = 0
-    with DirectLoader(conn, db.dialect, db.catalog, import_type, job.batch_id) as loader:
-        parts = iter(chunks)
-        for chunk, found in parts:
-            if found or chunks.bad_ahead:  # nothing more is written: a cell is bad
-                return rows_total, {}, chain([(chunk, found)], parts)
-            loader.write(chunk)
-            rows_total += len(chunk)
-            progress("loading", rows_total)
-        return rows_total, loader.finish(), None
 
 
 def _checked(

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from batchport.columns.rows import Chunk, column_texts, parse_chunks, parse_text
 from batchport.database import Database
 from batchport.declarations import ImportType
 from batchport.errors import FileRejected, RowError
+from batchport.loading.direct import DirectLoader
 from batchport.loading.load import Loaded, load_stage
 from batchport.progress import Progress
 from batchport.reports import ImportReport, Job
@@ -175,6 +177,28 @@ def read_chunks(mapping: Mapping, source: Source, *, share: bool = False) -> Ite
             yield Chunks(ahead, ahead)
     else:
         yield Chunks(_parsed_here(mapping, read_ahead(_column_parts(mapping, source))))
+
+
+def write_chunks(  # noqa: PLR0917 - one file's chunks, and where they go
+    conn: sa.Connection,
+    db: Database,
+    import_type: ImportType,
+    job: Job,
+    chunks: Chunks,
+    progress: Progress,
+) -> tuple[int, dict[str, int], Iterable[Parsed] | None]:
+    """Writes the chunks until a bad cell is met or known to lie ahead: the rows written, the
+    rows created per table, and the chunks not written (None when all were)."""
+    rows_total = 0
+    with DirectLoader(conn, db.dialect, db.catalog, import_type, job.batch_id) as loader:
+        parts = iter(chunks)
+        for chunk, found in parts:
+            if found or chunks.bad_ahead:  # nothing more is written: a cell is bad
+                return rows_total, {}, chain([(chunk, found)], parts)
+            loader.write(chunk)
+            rows_total += len(chunk)
+            progress("loading", rows_total)
+        return rows_total, loader.finish(), None
 
 
 #: A row error as plain values (row, column, value, message), quick to hand between processes.

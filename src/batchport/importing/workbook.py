@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from batchport import changes
+from batchport.checks.proof import NotLoadable
 from batchport.checks.stage import Stage
 from batchport.checks.staged import check_stage
 from batchport.columns.mapping import map_header
@@ -22,9 +24,11 @@ from batchport.importing.steps import (
     drop_quietly,
     load,
     nothing,
+    read_chunks,
     stage_file,
     with_changes,
     with_loaded,
+    write_chunks,
 )
 from batchport.loading.rules import broken_rules
 from batchport.progress import Progress, no_progress
@@ -44,15 +48,20 @@ def import_workbook(
     """Imports every visible sheet named after an import type, in dependency order, as one
     batch.
 
-    All sheets are staged and checked, and all are loaded in one transaction, or none is:
-    errors on any sheet reject the whole workbook, and every sheet's errors (each naming its
-    sheet) are reported together.
+    All sheets are loaded in one transaction, or none is: errors on any sheet reject the
+    whole workbook, and every sheet's errors (each naming its sheet) are reported together.
+    An import that meets no existing row writes the sheets straight into their tables, as a
+    file's import does; anything that path cannot prove valid rolls it back, and every sheet
+    is then staged and checked to name every error.
     """
+    if not is_workbook(path):
+        raise SourceError(str(path), "a workbook import reads an .xlsx (or .xlsm, .ods) file")
+    chosen = _chosen_types(db, path, options)
+    if job is not None and options.on_existing == "error":
+        with contextlib.suppress(NotLoadable):
+            return _import_direct(db, path, chosen, job, options, finish or nothing)
     progress = options.progress or no_progress
     with db.connect() as conn:
-        if not is_workbook(path):
-            raise SourceError(str(path), "a workbook import reads an .xlsx (or .xlsm, .ods) file")
-        chosen = _chosen_types(db, path, options)
         staged: list[tuple[ImportType, Stage, ImportReport, list[RowError]]] = []
         try:
             for import_type in chosen:
@@ -77,6 +86,44 @@ def import_workbook(
         finally:
             for _, stage, _, _ in staged:
                 drop_quietly(conn, stage)
+
+
+def _import_direct(  # noqa: PLR0917 - the staged path's arguments, in its order
+    db: Database,
+    path: Path,
+    chosen: list[ImportType],
+    job: Job,
+    options: ReadOptions,
+    finish: Finish,
+) -> list[ImportReport]:
+    """Writes every sheet straight into its table, parents first; raises `NotLoadable`,
+    having written nothing, at anything it cannot prove valid (a bad cell included)."""
+    progress = options.progress or no_progress
+    reports: list[ImportReport] = []
+    with db.connect() as conn:
+        try:
+            with db.dialect.begin_write(conn), changes.writing(conn, job.job_id):
+                for import_type in chosen:
+                    before = sum(report.rows_total for report in reports)
+                    with options.open(path, import_type.name) as source:
+                        mapping, errors = map_header(import_type, source.header())
+                        if errors:
+                            raise NotLoadable("the sheet's header has problems")
+                        with read_chunks(mapping, source) as chunks:
+                            rows, created, rest = write_chunks(
+                                conn, db, import_type, job, chunks, _after(before, progress)
+                            )
+                    if rest is not None:
+                        raise NotLoadable("a cell is bad")
+                    report = _sheet_report(import_type, path, job, rows, options)
+                    table = import_type.table.name
+                    reports.append(
+                        with_changes(report, created=created, rows_imported=created[table])
+                    )
+                complete(conn, job, reports, finish)
+        except sa.exc.IntegrityError as exc:
+            raise NotLoadable(str(exc)) from exc
+    return reports
 
 
 def _after(before: int, progress: Progress) -> Progress:
