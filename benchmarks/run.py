@@ -28,6 +28,7 @@ from pathlib import Path
 
 import psycopg
 
+import workbooks
 from common import (
     BATCHPORT,
     CELLS,
@@ -227,6 +228,7 @@ def sqlite_suite(args: argparse.Namespace) -> Results:
 POSTGRES_SUITES: dict[str, Callable[[argparse.Namespace, Postgres], Results]] = {
     "insert": insert_suite,
     "rejected": rejected_suite,
+    "workbook": workbooks.suite,
 }
 
 
