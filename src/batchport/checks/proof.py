@@ -13,8 +13,10 @@ from batchport.errors import NotLoadable
 
 __all__ = ["NotLoadable", "key_ids", "stored_ids"]
 
-#: Keys looked up in the database per query (well under any database's bound on parameters).
-LOOKUP_BATCH = 5_000
+#: Keys looked up in the database per query. Few enough that PostgreSQL looks them up in the
+#: key's index even when the table's statistics are stale, as they are while an import fills
+#: it: with a thousand keys it would scan the whole table instead, for every chunk.
+LOOKUP_BATCH = 500
 
 
 def key_ids(conn: sa.Connection, import_type: ImportType) -> dict[object, int]:
