@@ -1,27 +1,18 @@
-"""The commands that look after the database and the service: recover, types, serve,
-accounts, the audit log, schema migrations."""
+"""The commands that look after the service and its work: recover, serve, accounts, the audit
+log (the database's own are in `db`)."""
 
-from __future__ import annotations
-
-from dataclasses import asdict
+from datetime import timedelta
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from batchport import commands
-from batchport.accounts import parse_duration
-from batchport.audit import AuditFilter
 from batchport.cli.base import (
-    EXIT_ERROR,
     ActorOption,
     JsonOption,
     accounts_app,
     actor_name,
     app,
-    confirm,
-    db_app,
-    err,
     out,
     print_json,
     reported,
@@ -38,8 +29,8 @@ def recover(ctx: typer.Context, as_json: JsonOption = False) -> None:
         print_json([job.to_json() for job in swept])
         return
     for job in swept:
-        out.print(f"{job.batch_id}: {job.status} -> interrupted (worker {job.worker} is gone)")
-    out.print(f"{len(swept)} interrupted job(s) swept." if swept else "No interrupted jobs.")
+        out().print(f"{job.batch_id}: {job.status} -> interrupted (worker {job.worker} is gone)")
+    out().print(f"{len(swept)} interrupted job(s) swept." if swept else "No interrupted jobs.")
 
 
 @app.command()
@@ -102,12 +93,12 @@ def accounts_create(
             role,
             actor=actor_name(actor),
             via=Via.cli,
-            expires_in=parse_duration(expires_in) if expires_in else None,
+            expires_in=_expiry(expires_in),
         )
     if as_json:
         print_json({"name": name, "role": role, "token": token})
     else:
-        out.print(f"Created {role} {name}. Its API token (shown once, keep it safe):\n{token}")
+        out().print(f"Created {role} {name}. Its API token (shown once, keep it safe):\n{token}")
 
 
 @accounts_app.command("rotate")
@@ -125,12 +116,12 @@ def accounts_rotate(
             name,
             actor=actor_name(actor),
             via=Via.cli,
-            expires_in=parse_duration(expires_in) if expires_in else None,
+            expires_in=_expiry(expires_in),
         )
     if as_json:
         print_json({"name": name, "token": token})
     else:
-        out.print(f"New API token of {name} (shown once; the old one no longer works):\n{token}")
+        out().print(f"New API token of {name} (shown once; the old one no longer works):\n{token}")
 
 
 @accounts_app.command("disable")
@@ -149,6 +140,13 @@ def accounts_enable(
     _set_disabled(ctx, name, False, actor, as_json)
 
 
+def _expiry(expires_in: str | None) -> timedelta | None:
+    """How long a token lasts, as --expires-in says (30d, 12h, 90m); None: for ever."""
+    from batchport.accounts import parse_duration  # noqa: PLC0415 - SQLAlchemy, when needed
+
+    return parse_duration(expires_in) if expires_in else None
+
+
 def _set_disabled(
     ctx: typer.Context, name: str, disabled: bool, actor: str | None, as_json: bool
 ) -> None:
@@ -159,7 +157,7 @@ def _set_disabled(
     if as_json:
         print_json({"name": name, "disabled": disabled})
     else:
-        out.print(f"{'Disabled' if disabled else 'Enabled'} {name}.")
+        out().print(f"{'Disabled' if disabled else 'Enabled'} {name}.")
 
 
 @accounts_app.command("list")
@@ -174,7 +172,9 @@ def accounts_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
         state = ", disabled" if account["disabled_at"] else ""
         expiry = account["token_expires_at"]
         state += f", token expires {expiry:%Y-%m-%d %H:%M} UTC" if expiry else ""
-        out.print(f"{account['name']}: {account['role']} (created {account['created_at']}{state})")
+        out().print(
+            f"{account['name']}: {account['role']} (created {account['created_at']}{state})"
+        )
 
 
 @app.command("audit")
@@ -186,6 +186,10 @@ def audit_(
     as_json: JsonOption = False,
 ) -> None:
     """List the audit log, newest first."""
+    from rich.table import Table  # noqa: PLC0415 - rich only for the commands that draw tables
+
+    from batchport.audit import AuditFilter  # noqa: PLC0415 - each command imports its own
+
     with reported(ctx, as_json):
         where = AuditFilter(actor=actor, action=action)
         found = commands.audit_log(ctx.obj.database(), where, limit=limit)
@@ -203,247 +207,4 @@ def audit_(
             entry["batch_id"] or "",
             entry["detail"] or "",
         )
-    out.print(table if found else "No audit entries.")
-
-
-@db_app.command("migrate")
-def db_migrate(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Apply every pending revision."""
-    with reported(ctx, as_json):
-        status = commands.migrate(ctx.obj.database())
-    _print_status(status, as_json, f"Database is at revision {status.current} (head).")
-
-
-@db_app.command("status")
-def db_status(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Show the current revision, the pending ones and the tracked tables."""
-    with reported(ctx, as_json):
-        status = commands.migration_status(ctx.obj.database())
-        tracked = commands.tracked_tables(ctx.obj.database())
-    if as_json:
-        print_json(asdict(status) | {"tracked": [entry.to_json() for entry in tracked]})
-        return
-    pending = ", ".join(status.pending) or "none"
-    out.print(
-        f"Current revision: {status.current or 'none'}\nHead: {status.head}\nPending: {pending}",
-        highlight=False,
-    )
-    out.print(f"Tracked tables:{'' if tracked else ' none'}", highlight=False)
-    for entry in tracked:
-        link = f" (link of {entry.owner.table} through {entry.owner.column})" if entry.owner else ""
-        when = f"{entry.tracked_at:%Y-%m-%d %H:%M} UTC" if entry.tracked_at else "?"
-        out.print(f"  {entry.table}{link}, tracked {when} by {entry.tracked_by}", highlight=False)
-
-
-TablesArgument = Annotated[
-    list[str],
-    typer.Argument(
-        metavar="TABLE",
-        help="Tables, as SQL names them: products, shop.products.",
-        show_default=False,
-    ),
-]
-SchemaOption = Annotated[
-    str | None, typer.Option("--schema", help="The schema of the tables named without one.")
-]
-SqlOption = Annotated[
-    bool,
-    typer.Option(
-        "--sql", help="Print the statements it would run, and change nothing (like alembic's)."
-    ),
-]
-
-
-@db_app.command("track")
-def db_track(
-    ctx: typer.Context,
-    tables: TablesArgument,
-    schema: SchemaOption = None,
-    owner: Annotated[
-        str | None,
-        typer.Option(
-            "--owner",
-            metavar="COLUMN",
-            help="Track a link table (its rows join an owner row to a target row): the column "
-            "naming its owner row, whose foreign key gives the owner table (tracked first). "
-            "One link table at a time.",
-        ),
-    ] = None,
-    sql: SqlOption = False,
-    actor: ActorOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Add batch tracking to existing tables, so that imports into them can be rolled back
-    exactly: a nullable, indexed import_batch_id VARCHAR(100), and a row_version BIGINT NOT
-    NULL DEFAULT 0 with the trigger that counts edits made outside batchport (a link table:
-    the trigger that counts a link's edits on its owner row). The table needs a single integer
-    primary key named id that the database fills in (a link table: any primary key). Safe on
-    a large, live PostgreSQL table (lock and statement timeouts, no rewrite, indexes built
-    CONCURRENTLY); running it again is harmless and finishes a run that stopped."""
-    if owner is not None and len(tables) > 1:
-        raise typer.BadParameter(
-            "names the owner column of one link table; track link tables one at a time",
-            param_hint="--owner",
-        )
-    with reported(ctx, as_json):
-        done = commands.track_tables(
-            ctx.obj.database(),
-            tables,
-            schema=schema,
-            owner_column=owner,
-            sql_only=sql,
-            actor=actor_name(actor),
-            via=Via.cli,
-        )
-    _print_tracking(done, as_json, "Tracked", "was tracked already")
-
-
-@db_app.command("untrack")
-def db_untrack(
-    ctx: typer.Context,
-    tables: TablesArgument,
-    schema: SchemaOption = None,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force",
-            help="Untrack even if imports that can still be rolled back need the tables (they "
-            "then can no longer be rolled back).",
-        ),
-    ] = False,
-    sql: SqlOption = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    actor: ActorOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Take batch tracking away from tables: their trigger, import_batch_id (with its index)
-    and row_version are dropped, and batchport forgets them. Refused while an import that can
-    still be rolled back needs them (unless --force), and for an owner whose link table is
-    still tracked."""
-    with reported(ctx, as_json):
-        db = ctx.obj.database()
-        if not (yes or sql):
-            confirm(
-                f"Untrack {', '.join(tables)} on {db.display_url}? Their import_batch_id and "
-                "row_version columns are dropped with their data.",
-                "Cancelled; nothing was changed.",
-            )
-        done = commands.untrack_tables(
-            db,
-            tables,
-            schema=schema,
-            force=force,
-            sql_only=sql,
-            actor=actor_name(actor),
-            via=Via.cli,
-        )
-    _print_tracking(done, as_json, "Untracked", "")
-
-
-def _print_tracking(done: commands.Tracking, as_json: bool, verb: str, unchanged: str) -> None:
-    if as_json:
-        print_json(
-            {
-                "shown_only": done.shown_only,
-                "statements": [sql for _, sql in done.statements()],
-                "tables": [change.to_json() for change in done.changes],
-            }
-        )
-        return
-    if done.shown_only:
-        _print_sql(done)
-        return
-    for change in done.changes:
-        link = (
-            f" (link of {change.owner.table} through {change.owner.column})" if change.owner else ""
-        )
-        if not (change.steps or change.records):
-            out.print(f"{change.table}{link} {unchanged}.", highlight=False)
-            continue
-        said = "; ".join(change.done) or "recorded"
-        out.print(f"{verb} {change.table}{link}: {said}.", highlight=False)
-        for note in change.notes:
-            err.print(f"note: {note}", highlight=False)
-
-
-def _print_sql(done: commands.Tracking) -> None:
-    """The statements as a script, like `alembic upgrade --sql`."""
-    lines = ["BEGIN;"] if done.transaction else []
-    table = None
-    for name, statement in done.statements():
-        if name is not None and name != table:
-            lines.append(f"\n-- {name}")
-            table = name
-        lines.append(f"{statement};")
-    if done.transaction:
-        lines.append("COMMIT;")
-    if not done.statements():
-        lines = ["-- nothing to do: every table is as asked"]
-    out.print("\n".join(lines), highlight=False, markup=False)
-
-
-@db_app.command("rollback")
-def db_rollback(
-    ctx: typer.Context,
-    target: Annotated[
-        str | None, typer.Option(help="Downgrade to this revision (default: undo the last one).")
-    ] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    as_json: JsonOption = False,
-) -> None:
-    """Undo the last revision, or every revision after --target."""
-    with reported(ctx, as_json):
-        db = ctx.obj.database()
-        if not yes:
-            confirm(
-                f"Downgrade {db.display_url} to {target or 'the previous revision'}? "
-                "Columns the undone revisions added are dropped with their data.",
-                "Cancelled; the schema is unchanged.",
-            )
-        status = commands.rollback_migration(db, target)
-    _print_status(status, as_json, f"Database is at revision {status.current or 'none (base)'}.")
-
-
-@db_app.command("verify")
-def db_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Check that batch tracking is in place; exit 1 if any check fails."""
-    with reported(ctx, as_json):
-        checks = commands.verify_migrations(ctx.obj.database())
-    if as_json:
-        print_json([{"check": c.name, "passed": c.passed, "detail": c.detail} for c in checks])
-    else:
-        for check in checks:
-            mark = "[green]ok  [/]" if check.passed else "[red]FAIL[/]"
-            out.print(f"{mark} {check.name} [dim]({check.detail})[/]")
-    if not all(c.passed for c in checks):
-        raise typer.Exit(EXIT_ERROR)
-
-
-@db_app.command("grant")
-def db_grant(
-    ctx: typer.Context,
-    role: Annotated[str, typer.Argument(help="The role to run the service as.")],
-    as_json: JsonOption = False,
-) -> None:
-    """Set up a least-privileged PostgreSQL role for the service (created if missing, with
-    LOGIN and no password): what imports, rollbacks and sessions need, no deleting from the
-    history or the audit log, and no ownership, so no way round their triggers."""
-    with reported(ctx, as_json):
-        statements = commands.grant_service_role(ctx.obj.database(), role)
-    if as_json:
-        print_json({"role": role, "statements": statements})
-        return
-    for statement in statements:
-        out.print(f"{statement};", highlight=False)
-    out.print(
-        f"Run the service as {role} (set its password with ALTER ROLE, or let pg_hba.conf "
-        "authenticate it), and run `batchport db migrate` as the tables' owner.",
-        highlight=False,
-    )
-
-
-def _print_status(status: commands.MigrationStatus, as_json: bool, text: str) -> None:
-    if as_json:
-        print_json(asdict(status))
-    else:
-        out.print(text, highlight=False)
+    out().print(table if found else "No audit entries.")

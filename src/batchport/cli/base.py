@@ -1,8 +1,6 @@
 """What every command shares: the Typer apps, the global options, the consoles, and how an
 error becomes one line (or JSON) and exit code 1."""
 
-from __future__ import annotations
-
 import getpass
 import json
 import logging
@@ -11,16 +9,18 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib.metadata import version
-from typing import Annotated, Any, NoReturn
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from batchport import configuration
-from batchport.database import Database
 from batchport.errors import BatchportError, Interrupted, RollbackBlocked, RowsEdited, code_of
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from batchport.database import Database
 
 #: Exit codes: 0 success, 1 a validation or user error, 2 a usage error (Typer's own),
 #: 130 interrupted (Ctrl-C), as shells report a process SIGINT ended.
@@ -41,8 +41,48 @@ app.add_typer(db_app, name="db")
 accounts_app = typer.Typer(help="Accounts of the API service.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+
+# Rich is imported only when something is drawn with it: plain lines to a pipe need none of it.
+@cache
+def out() -> "Console":
+    """The console of stdout (rich: tables, styles on a terminal)."""
+    from rich.console import Console  # noqa: PLC0415 - see above
+
+    return Console(soft_wrap=True)
+
+
+@cache
+def err() -> "Console":
+    """The console of stderr: errors, progress, questions."""
+    from rich.console import Console  # noqa: PLC0415 - see above
+
+    return Console(stderr=True, soft_wrap=True)
+
+
+def styled(stream: TextIO) -> bool:
+    """Whether rich would style what is written to `stream`: a terminal, unless TTY_COMPATIBLE
+    or FORCE_COLOR says otherwise (read as rich reads them)."""
+    compatible = os.environ.get("TTY_COMPATIBLE", "")
+    if compatible in {"0", "1"}:
+        return compatible == "1"
+    if (forced := os.environ.get("FORCE_COLOR")) is not None:
+        return forced != ""
+    try:
+        return stream.isatty()
+    except ValueError:  # closed
+        return False
+
+
+def say(text: str, *, bold: str = "") -> None:
+    """Prints `bold` (in bold on a terminal) then `text`, as they are (never read as markup),
+    as one line on stdout; to a pipe as plain text, without importing rich."""
+    if not styled(sys.stdout):
+        sys.stdout.write(f"{bold}{text}\n")
+        sys.stdout.flush()  # in order with what rich writes to stderr, as rich's own prints are
+        return
+    from rich.text import Text  # noqa: PLC0415 - only a terminal needs rich
+
+    out().print(Text.assemble((bold, "bold"), text))
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -59,14 +99,17 @@ class Settings:
     database_url: str | None
     debug: bool
     config: str | None = None
-    _database: Database | None = None
+    _database: "Database | None" = None
 
-    def database(self) -> Database:
+    def database(self) -> "Database":
         """The database the command works on, opened once, with the import types of the
         types file in use (`--config`, `$BATCHPORT_CONFIG`, `./batchport.toml`, else the
         shipped ones)."""
         if self._database is None:
-            # Read when first needed: `types scaffold > batchport.toml` needs none.
+            from batchport.database import Database  # noqa: PLC0415 - SQLAlchemy, when needed
+
+            # Read when first needed: `types scaffold > batchport.toml` needs none, and nor do
+            # `history` or `db migrate`.
             config = self.config
             self._database = Database.from_url(
                 self.database_url, catalog=lambda engine: configuration.find(config).catalog(engine)
@@ -81,7 +124,9 @@ class Settings:
 
 def _print_version(wanted: bool) -> None:
     if wanted:
-        out.print(f"batchport {version('batchport')}", highlight=False)
+        from importlib.metadata import version  # noqa: PLC0415 - only --version needs it
+
+        say(f"batchport {version('batchport')}")
         raise typer.Exit
 
 
@@ -144,7 +189,7 @@ def reported(
         if ctx.obj is not None and ctx.obj.debug:
             raise
         said = str(exc) if isinstance(exc, Interrupted) else interrupted
-        err.print(f"\n{said}" if sys.stderr.isatty() else said, highlight=False)
+        err().print(f"\n{said}" if sys.stderr.isatty() else said, highlight=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except BatchportError as exc:
         if ctx.obj is not None and ctx.obj.debug:
@@ -178,15 +223,17 @@ def fail(exc: Exception, as_json: bool, *, internal: bool = False) -> NoReturn:
             said += f" ({hint})"
         if internal:
             said = f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
-        err.print("[red]error:[/] ", escape(said), sep="", highlight=False)
+        from rich.markup import escape  # noqa: PLC0415 - rich, when there is an error to draw
+
+        err().print("[red]error:[/] ", escape(said), sep="", highlight=False)
         if isinstance(exc, RollbackBlocked):
-            listed([*exc.references, *exc.conflicts], console=err)
+            listed([*exc.references, *exc.conflicts], console=err())
         if isinstance(exc, RowsEdited):
-            listed(exc.edited, console=err)
+            listed(exc.edited, console=err())
     raise typer.Exit(EXIT_ERROR)
 
 
-def listed(items: Sequence[object], *, console: Console) -> None:
+def listed(items: Sequence[object], *, console: "Console") -> None:
     """Prints `items` as a list, the first `SHOWN_ERRORS` of them (--json gives them all)."""
     for item in items[:SHOWN_ERRORS]:
         console.print(f"  - {item}", highlight=False)
@@ -201,7 +248,7 @@ def confirm(question: str, cancelled: str) -> None:
     except typer.Abort:
         confirmed = False
     if not confirmed:
-        err.print(f"\n{cancelled}" if not sys.stdin.isatty() else cancelled)
+        err().print(f"\n{cancelled}" if not sys.stdin.isatty() else cancelled)
         raise typer.Exit(EXIT_ERROR)
 
 

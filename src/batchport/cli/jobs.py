@@ -1,40 +1,42 @@
 """The commands of import jobs: import a file, list the history, show a batch, roll one back."""
 
-from __future__ import annotations
-
 import codecs
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
 
 from batchport import commands
 from batchport.cli.base import (
     EXIT_ERROR,
-    SHOWN_ERRORS,
     ActorOption,
     JsonOption,
     actor_name,
     app,
     confirm,
     err,
-    listed,
     out,
     print_json,
     reported,
+    say,
+)
+from batchport.cli.outcomes import (
+    history_table,
+    print_import,
+    print_job,
+    print_preview,
+    print_row_errors,
 )
 from batchport.cli.progress import estimated_rows, shown, wanted
 from batchport.cli.wording import counted, tables
-from batchport.database import Database
-from batchport.errors import FileRejected, unblocking
-from batchport.history import JobFilter
-from batchport.importing import ReadOptions
-from batchport.reports import ImportReport, Job, RollbackPreview
+from batchport.errors import FileRejected
 from batchport.sources import Limits
 from batchport.vocabulary import OnExisting, Via
+
+if TYPE_CHECKING:
+    from batchport.database import Database
+    from batchport.importing import ReadOptions
+    from batchport.reports import ImportReport
 
 #: The CLI reads a workbook on its user's own machine: it may take more memory than the
 #: service's bound (`Limits.max_workbook_memory`), enough for a sheet of a million rows.
@@ -122,6 +124,8 @@ def import_(
     as_json: JsonOption = False,
 ) -> None:
     """Import FILE as one batch: every row, or none if any row is invalid."""
+    from batchport.importing import ReadOptions  # noqa: PLC0415 - each command imports its own
+
     limits = Limits(
         max_file_bytes=max_file_size << 20,
         max_rows=max_rows,
@@ -162,11 +166,13 @@ def import_(
                     delimiter=delimiter,
                     limits=limits,
                 )
-                err.print(f"{counted(written, 'errors')} written to {errors_out}", highlight=False)
+                err().print(
+                    f"{counted(written, 'errors')} written to {errors_out}", highlight=False
+                )
             if as_json:
                 print_json(exc.report.to_json())
             else:
-                _print_row_errors(exc)
+                print_row_errors(exc)
             raise typer.Exit(EXIT_ERROR) from exc
     if as_json:
         print_json(
@@ -175,12 +181,12 @@ def import_(
             else [r.to_json() for r in reports]
         )
     else:
-        _print_import(reports, file, workbook=import_type == commands.WORKBOOK)
+        print_import(reports, file, workbook=import_type == commands.WORKBOOK)
 
 
 def _imported(
-    db: Database, import_type: str, file: Path, *, actor: str, read: ReadOptions, dry_run: bool
-) -> list[ImportReport]:
+    db: "Database", import_type: str, file: Path, *, actor: str, read: "ReadOptions", dry_run: bool
+) -> "list[ImportReport]":
     """The reports of one file's import (one) or a workbook's (one per sheet)."""
     if import_type == commands.WORKBOOK:
         return commands.run_workbook_import(
@@ -238,9 +244,9 @@ def rollback(
         if dry_run or not yes:
             preview = commands.preview_rollback(db, batch_id, force_edited=force_edited)
             if dry_run:
-                _print_preview(preview, as_json)
+                print_preview(preview, as_json)
                 raise typer.Exit(0 if preview.possible else EXIT_ERROR)
-            _print_preview(preview, as_json=False, console=err)
+            print_preview(preview, as_json=False, console=err())
             if preview.possible:
                 confirm("Roll back this batch?", "Rollback cancelled; nothing was changed.")
             total = sum(preview.rows.values()) + sum(preview.restores.values())
@@ -258,12 +264,11 @@ def rollback(
         print_json(report.to_json())
         return
     restored = tables(report.restored, none="")
-    out.print(
+    say(
         f"Rolled back batch {report.batch_id}: deleted {tables(report.deleted)}"
         + (f"; restored {restored}" if restored else "")
         + (" (forced over edited rows)" if report.forced else "")
-        + ".",
-        highlight=False,
+        + "."
     )
 
 
@@ -277,40 +282,15 @@ def history_(
     as_json: JsonOption = False,
 ) -> None:
     """List import jobs, newest first."""
+    from batchport.history import JobFilter  # noqa: PLC0415 - each command imports its own
+
     with reported(ctx, as_json):
         where = JobFilter(import_type=import_type, status=status, batch_id=batch_id)
         jobs = commands.list_history(ctx.obj.database(), where, limit=limit)
     if as_json:
         print_json([job.to_json() for job in jobs])
         return
-    out.print(_history_table(jobs, width=out.width) if jobs else "No import jobs.")
-
-
-#: From this width on the history shows each job's file and who imported it too.
-WIDE = 120
-
-
-def _history_table(jobs: list[Job], *, width: int) -> Table:
-    """The jobs, newest first, one line each: in 80 columns the time, type, status, rows and
-    the whole batch id (to copy into `rollback`); wider, the file and who imported it too."""
-    wide = width >= WIDE
-    table = Table(box=box.SIMPLE_HEAD, padding=0, pad_edge=False, show_edge=False)
-    # In 80 columns the time goes under the date.
-    table.add_column("started (UTC)", no_wrap=wide, min_width=10)
-    table.add_column("type", overflow="fold")
-    table.add_column("status", overflow="fold")
-    table.add_column("rows", justify="right", no_wrap=True)
-    if wide:
-        table.add_column("file", overflow="ellipsis", max_width=40)
-        table.add_column("by", overflow="ellipsis", max_width=24)
-    table.add_column("batch_id", no_wrap=True, min_width=36)
-    for job in jobs:
-        started = f"{job.started_at:%Y-%m-%d %H:%M}" if job.started_at else ""
-        cells = [started, job.import_type, job.status, f"{job.rows_imported:,}"]
-        if wide:
-            cells += [job.file_name or "", _who(job.imported_by, job.imported_via)]
-        table.add_row(*cells, job.batch_id)
-    return table
+    out().print(history_table(jobs, width=out().width) if jobs else "No import jobs.")
 
 
 @app.command()
@@ -325,134 +305,4 @@ def batch(
     if as_json:
         print_json(report.to_json())
     else:
-        _print_job(report.job, report.rows, console=out, updated=report.updated)
-
-
-def _print_import(reports: list[ImportReport], file: Path, *, workbook: bool) -> None:
-    """One line: what was (or would be) created, updated and skipped, and how to undo it."""
-    first, last = reports[0], reports[-1]
-    named = file.name
-    if workbook:
-        named += f" (sheets {', '.join(r.import_type for r in reports)})"
-    elif first.encoding and first.encoding != "utf-8":  # a file read as anything but UTF-8
-        named += f" (read as {first.encoding})"
-    created: dict[str, int] = {}
-    for report in reports:
-        for table, count in report.created.items():
-            created[table] = created.get(table, 0) + count
-    done = tables(created, none="nothing") + "".join(_existing(r) for r in reports)
-    if last.dry_run:
-        valid = sum(r.rows_total for r in reports)
-        out.print(
-            f"{named}: {counted(valid, 'rows')} {'is' if valid == 1 else 'are'} valid; an "
-            f"import would create {done}. Nothing was written (dry run).",
-            highlight=False,
-        )
-    else:
-        out.print(
-            f"Imported {named}: created {done}; batch_id {last.batch_id}, undo with: "
-            f"batchport rollback {last.batch_id}",
-            highlight=False,
-        )
-
-
-def _existing(report: ImportReport) -> str:
-    """What became of the rows whose key was already there: `; 5 users updated, 3
-    unchanged` or `; 5 users skipped (already there)`; nothing when such rows are errors."""
-    table = report.import_type
-    if report.on_existing == "update":
-        return f"; {counted(report.updated, table)} updated, {report.unchanged:,} unchanged"
-    if report.on_existing == "skip":
-        return f"; {counted(report.skipped, table)} skipped (already there)"
-    return ""
-
-
-def _print_row_errors(exc: FileRejected) -> None:
-    table = Table("row", "column", "value", "problem", title=str(exc), title_justify="left")
-    for error in exc.errors[:SHOWN_ERRORS]:
-        table.add_row(
-            f"{error.sheet}!{error.row}" if error.sheet else str(error.row),
-            error.column or "",
-            "" if error.value is None else repr(error.value),
-            error.message,
-        )
-    err.print(table)
-    hidden = len(exc.errors) - SHOWN_ERRORS
-    if hidden > 0:
-        err.print(f"... and {hidden:,} more errors (--json lists them all).")
-    if exc.hint:
-        err.print(f"To import the file: {exc.hint}.", highlight=False)
-
-
-def _print_preview(preview: RollbackPreview, as_json: bool, console: Console = out) -> None:
-    if as_json:
-        print_json(preview.to_json())
-        return
-    _print_job(preview.job, preview.rows, console=console, verb="would be deleted")
-    if preview.refusal:
-        console.print(f"[red]cannot be rolled back:[/] {preview.refusal}", highlight=False)
-    for table, count in preview.restores.items():
-        console.print(
-            f"  {table}: {counted(count, 'rows')} would be restored to their values before "
-            "the import"
-        )
-    if preview.references:
-        console.print(
-            f"[red]blocked:[/] {counted(len(preview.references), 'rows')} outside the batch "
-            "reference it:",
-            highlight=False,
-        )
-        listed(preview.references, console=console)
-        if first := unblocking(preview.job.batch_id, preview.references):
-            console.print(f"To roll it back: {first}.", highlight=False)
-    if preview.conflicts:
-        console.print(
-            f"[red]blocked:[/] {counted(len(preview.conflicts), 'rows')} the batch updated "
-            "cannot be restored:",
-            highlight=False,
-        )
-        listed(preview.conflicts, console=console)
-    if preview.edited:
-        label = (
-            "[yellow]edits that --force-edited would lose:[/]"
-            if preview.force_edited
-            else (
-                "[red]blocked:[/] rows edited since the import (--force-edited rolls back anyway):"
-            )
-        )
-        console.print(f"{label} {counted(len(preview.edited), 'rows')}", highlight=False)
-        listed(preview.edited, console=console)
-    if preview.possible:
-        console.print("Nothing blocks this rollback.")
-
-
-def _print_job(
-    job: Job,
-    rows: dict[str, int],
-    *,
-    console: Console,
-    verb: str = "",
-    updated: dict[str, int] | None = None,
-) -> None:
-    console.print(
-        f"batch_id {job.batch_id} (job {job.job_id})\n"
-        f"  type {job.import_type}, file {job.file_name}, status {job.status}\n"
-        f"  imported by {_who(job.imported_by, job.imported_via)} at {job.started_at}"
-        + (
-            f"\n  rolled back by {_who(job.rolled_back_by, job.rolled_back_via)} at "
-            f"{job.rolled_back_at}"
-            if job.rolled_back_at
-            else ""
-        )
-    )
-    for table, count in rows.items():
-        console.print(f"  {table}: {counted(count, 'rows')}" + (f" {verb}" if verb else ""))
-    for table, count in (updated or {}).items():
-        console.print(f"  {table}: {counted(count, 'rows')} updated")
-    if not rows and not updated:
-        console.print("  no rows carry this batch id")
-
-
-def _who(name: str | None, via: str | None) -> str:
-    """An actor with where it acted from: `alice (api)`."""
-    return f"{name} ({via})" if name and via else name or ""
+        print_job(report.job, report.rows, console=out(), updated=report.updated)

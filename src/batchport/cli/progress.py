@@ -1,7 +1,6 @@
-"""What a long command shows on a terminal while it works: the phase, the rows done, rows
-per second, and the time left where the total is known — drawn on stderr, and only when
-stdout is a terminal and the command is not printing JSON (a pipe or a script gets nothing
-but the result)."""
+"""What a long command shows on a terminal while it works (`display`): drawn on stderr, and
+only when stdout is a terminal and the command is not printing JSON (a pipe or a script gets
+nothing but the result, and rich is not even imported)."""
 
 from __future__ import annotations
 
@@ -10,56 +9,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rich.progress import (
-    BarColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
-
-from batchport.cli.base import err
+from batchport.cli.base import styled
 from batchport.progress import Progress as Reporter
 from batchport.progress import no_progress
 
-#: How the use cases name their phases, as the display says them.
-PHASES = {
-    "started": "starting",
-    "reading": "reading and checking",
-    "checking": "checking against the database",
-    "loading": "loading",
-    "restoring": "restoring updated rows",
-    "deleting": "deleting the batch's rows",
-}
 #: How much of a CSV file is read to estimate its rows for the display's total.
 COUNTED_BYTES = 16 << 20
 
 
-class _Rows(ProgressColumn):
-    """`12,345 of ~300,000 rows` (or without a total: `12,345 rows`)."""
-
-    def render(self, task: Task) -> Text:
-        done = f"{int(task.completed):,}"
-        if task.total:
-            done += f" of {'~' if task.fields.get('estimated') else ''}{int(task.total):,}"
-        return Text(f"{done} rows")
-
-
-class _Rate(ProgressColumn):
-    """Rows per second over the last few seconds."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} rows/s" if speed else "", style="progress.data.speed")
-
-
 def wanted(as_json: bool) -> bool:
     """Whether to draw progress: stdout and stderr are a terminal and no JSON is printed."""
-    return not as_json and sys.stdout.isatty() and err.is_terminal
+    return not as_json and sys.stdout.isatty() and styled(sys.stderr)
 
 
 @contextmanager
@@ -71,29 +31,9 @@ def shown(
     if not enabled:
         yield no_progress
         return
-    display = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(bar_width=24),
-        _Rows(),
-        _Rate(),
-        TimeRemainingColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
-    task = display.add_task(title, total=total or None, estimated=estimated)
+    from batchport.cli.display import drawn  # noqa: PLC0415 - rich, only when drawn
 
-    def report(phase: str, rows: int) -> None:
-        # An estimated total grows to the rows read, if they pass it.
-        display.update(
-            task,
-            completed=rows,
-            description=f"{title}: {PHASES.get(phase, phase)}",
-            total=max(total, rows) if total else None,
-        )
-
-    with display:
+    with drawn(title, total=total, estimated=estimated) as report:
         yield report
 
 

@@ -1,14 +1,12 @@
 """The commands of import types: list them, show one, scaffold one from a table."""
 
-from __future__ import annotations
-
+import sys
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from batchport import commands
-from batchport.cli.base import JsonOption, app, out, print_json, reported
+from batchport.cli.base import JsonOption, app, out, print_json, reported, say
 
 types_app = typer.Typer(
     help="The import types: those the types file declares (--config), or the shipped ones."
@@ -22,7 +20,10 @@ def list_types(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if ctx.invoked_subcommand is not None:
         return
     with reported(ctx, as_json):
-        found = commands.describe_types(ctx.obj.database())
+        if as_json:
+            found = commands.describe_types(ctx.obj.database())
+        else:  # the shipped types are listed without opening a database (or SQLAlchemy)
+            found = commands.list_types(ctx.obj.config, ctx.obj.database)
     if as_json:
         print_json(found)
         return
@@ -30,10 +31,9 @@ def list_types(ctx: typer.Context, as_json: JsonOption = False) -> None:
         columns = ", ".join(
             c["name"] + ("" if c["required"] else " (optional)") for c in entry["columns"]
         )
-        out.print(
-            f"[bold]{entry['import_type']}[/] → {entry['table']}: {entry['description']}\n"
-            f"  columns: {columns}",
-            highlight=False,
+        say(
+            f" → {entry['table']}: {entry['description']}\n  columns: {columns}",
+            bold=entry["import_type"],
         )
 
 
@@ -44,15 +44,16 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Show one import type: its table, key, and each column's parser, target and rules."""
+    from rich.table import Table  # noqa: PLC0415 - rich only for the commands that draw tables
+
     with reported(ctx, as_json):
         entry = commands.describe_type(ctx.obj.database(), name)
     if as_json:
         print_json(entry)
         return
-    out.print(
-        f"[bold]{entry['import_type']}[/] → {entry['table']}, keyed by {entry['key']}\n"
-        f"{entry['description']}",
-        highlight=False,
+    say(
+        f" → {entry['table']}, keyed by {entry['key']}\n{entry['description']}",
+        bold=entry["import_type"],
     )
     table = Table("column", "parser", "stored in", "rules")
     for column in entry["columns"]:
@@ -60,7 +61,7 @@ def show(
         said += [] if column["default"] is None else [f"empty: {column['default']}"]
         said += [column["rules"]] if column["rules"] else []
         table.add_row(column["name"], column["parser"], column["target"], "; ".join(said))
-    out.print(table)
+    out().print(table)
 
 
 @types_app.command("scaffold")
@@ -72,4 +73,4 @@ def scaffold(
     and nullability, its unique key and its foreign keys, read from the database."""
     with reported(ctx, as_json=False):
         text = commands.scaffold_type(ctx.obj.database(), table)
-    out.print(text, end="", highlight=False, markup=False)
+    sys.stdout.write(text)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
-from email_validator import EmailNotValidError, validate_email
+
+if TYPE_CHECKING:
+    from email_validator import EmailNotValidError
 
 
 class CellInvalid(ValueError):
@@ -76,6 +78,9 @@ class Email:
             raise CellInvalid(f"is {len(text)} characters long; at most {self.max_length} allowed")
         if len(text) <= _ADDRESS_LENGTH and _plain(text):
             return text.lower()
+        # Imported here: plain addresses never need it, and importing it takes ~30 ms.
+        from email_validator import EmailNotValidError, validate_email  # noqa: PLC0415
+
         try:
             found = validate_email(text, check_deliverability=False)
         except EmailNotValidError as exc:

@@ -9,7 +9,7 @@ log in the transaction of what it records).
                   commit_session, work_once (the worker's step)
     web.py        sign_in, signed_in, sign_out (the web UI's browser sessions)
     tracking.py   track_tables, untrack_tables, tracked_tables (an application's own tables)
-    declaring.py  import_types, describe_types, describe_type, scaffold_type
+    declaring.py  import_types, list_types, describe_types, describe_type, scaffold_type
     admin.py      migrate, rollback_migration, migration_status, verify_migrations, recover,
                   grant_service_role,
                   create_account, rotate_token, set_account_disabled, list_accounts,
@@ -18,49 +18,55 @@ log in the transaction of what it records).
 
 from __future__ import annotations
 
-from batchport.commands.admin import (
-    MigrationStatus,
-    authenticate,
-    create_account,
-    grant_service_role,
-    list_accounts,
-    migrate,
-    migration_status,
-    record_denial,
-    recover,
-    rollback_migration,
-    rotate_token,
-    set_account_disabled,
-    verify_migrations,
-)
-from batchport.commands.declaring import (
-    describe_type,
-    describe_types,
-    import_types,
-    scaffold_type,
-)
-from batchport.commands.imports import (
-    check_on_existing,
-    export_errors,
-    run_import,
-    run_workbook_import,
-)
-from batchport.commands.reading import audit_log, batch_records, get_batch, list_history
-from batchport.commands.rollbacks import preview_rollback, rollback_batch
-from batchport.commands.sessions import (
-    commit_session,
-    count_session_errors,
-    export_session_errors,
-    get_session,
-    sample_rows,
-    session_error_kinds,
-    session_errors,
-    upload_session,
-    work_once,
-)
-from batchport.commands.tracking import Tracking, track_tables, tracked_tables, untrack_tables
-from batchport.commands.web import sign_in, sign_out, signed_in
-from batchport.vocabulary import WORKBOOK
+from typing import TYPE_CHECKING
+
+from batchport import lazy_exports
+
+if TYPE_CHECKING:
+    from batchport.commands.admin import (
+        MigrationStatus,
+        authenticate,
+        create_account,
+        grant_service_role,
+        list_accounts,
+        migrate,
+        migration_status,
+        record_denial,
+        recover,
+        rollback_migration,
+        rotate_token,
+        set_account_disabled,
+        verify_migrations,
+    )
+    from batchport.commands.declaring import (
+        describe_type,
+        describe_types,
+        import_types,
+        list_types,
+        scaffold_type,
+    )
+    from batchport.commands.imports import (
+        check_on_existing,
+        export_errors,
+        run_import,
+        run_workbook_import,
+    )
+    from batchport.commands.reading import audit_log, batch_records, get_batch, list_history
+    from batchport.commands.rollbacks import preview_rollback, rollback_batch
+    from batchport.commands.sessions import (
+        commit_session,
+        count_session_errors,
+        export_session_errors,
+        get_session,
+        sample_rows,
+        session_error_kinds,
+        session_errors,
+        upload_session,
+        work_once,
+    )
+    from batchport.commands.tracking import Tracking, track_tables, tracked_tables, untrack_tables
+    from batchport.commands.web import sign_in, sign_out, signed_in
+    from batchport.vocabulary import WORKBOOK
 
 __all__ = [
     "WORKBOOK",
@@ -83,6 +89,7 @@ __all__ = [
     "import_types",
     "list_accounts",
     "list_history",
+    "list_types",
     "migrate",
     "migration_status",
     "preview_rollback",
@@ -108,3 +115,71 @@ __all__ = [
     "verify_migrations",
     "work_once",
 ]
+
+#: Where each use case lives: imported when first called, so that a command loads only its own.
+_EXPORTS = {
+    "batchport.commands.admin": (
+        "MigrationStatus",
+        "authenticate",
+        "create_account",
+        "grant_service_role",
+        "list_accounts",
+        "migrate",
+        "migration_status",
+        "record_denial",
+        "recover",
+        "rollback_migration",
+        "rotate_token",
+        "set_account_disabled",
+        "verify_migrations",
+    ),
+    "batchport.commands.declaring": (
+        "describe_type",
+        "describe_types",
+        "import_types",
+        "list_types",
+        "scaffold_type",
+    ),
+    "batchport.commands.imports": (
+        "check_on_existing",
+        "export_errors",
+        "run_import",
+        "run_workbook_import",
+    ),
+    "batchport.commands.reading": (
+        "audit_log",
+        "batch_records",
+        "get_batch",
+        "list_history",
+    ),
+    "batchport.commands.rollbacks": (
+        "preview_rollback",
+        "rollback_batch",
+    ),
+    "batchport.commands.sessions": (
+        "commit_session",
+        "count_session_errors",
+        "export_session_errors",
+        "get_session",
+        "sample_rows",
+        "session_error_kinds",
+        "session_errors",
+        "upload_session",
+        "work_once",
+    ),
+    "batchport.commands.tracking": (
+        "Tracking",
+        "track_tables",
+        "tracked_tables",
+        "untrack_tables",
+    ),
+    "batchport.commands.web": (
+        "sign_in",
+        "sign_out",
+        "signed_in",
+    ),
+    "batchport.vocabulary": ("WORKBOOK",),
+}
+
+if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all attribute
+    __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -1,13 +1,11 @@
-"""Which types file is read (`--config`, `BATCHPORT_CONFIG`, `./batchport.toml`, else the
-shipped one), and reading it: TOML, then the shape (`spec`), then each table in the database."""
+"""Reading the types file in use (`files` says which): TOML, then the shape (`spec`), then
+each table in the database."""
 
 from __future__ import annotations
 
-import os
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -15,18 +13,15 @@ from pydantic import ValidationError
 
 from batchport import schema
 from batchport.configuration.build import catalog_of, own_tables
+from batchport.configuration.files import SHIPPED, chosen, shipped_text
 from batchport.configuration.scaffold import unique_columns
 from batchport.configuration.spec import TypesFile
 from batchport.declarations import Catalog, require_row_ids
 from batchport.errors import ConfigurationError
 from batchport.tracking import TableNotTracked, all_tracked, require_tracked
 
-#: The file looked for in the working directory.
-LOCAL_FILE = "batchport.toml"
-#: The environment variable naming a types file.
-ENVIRONMENT = "BATCHPORT_CONFIG"
-#: The shipped types, departments and users.
-SHIPPED = "default.toml"
+# `SHIPPED` and `shipped_text` (of `files`) are here too, where they always were.
+__all__ = ["SHIPPED", "TypesSource", "find", "parse", "shipped_text"]
 
 
 @dataclass(frozen=True)
@@ -80,12 +75,10 @@ def _untracked(
 def find(given: str | Path | None = None) -> TypesSource:
     """The types file to use: `given`, else `$BATCHPORT_CONFIG`, else `./batchport.toml` if
     there is one, else the shipped types."""
-    chosen = given or os.environ.get(ENVIRONMENT)
-    if chosen is None and Path(LOCAL_FILE).is_file():
-        chosen = LOCAL_FILE
-    if chosen is None:
+    found = chosen(given)
+    if found is None:
         return TypesSource(SHIPPED, parse(shipped_text(), SHIPPED))
-    path = Path(chosen)
+    path = Path(found)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -93,11 +86,6 @@ def find(given: str | Path | None = None) -> TypesSource:
     except UnicodeDecodeError as exc:
         raise ConfigurationError(f"{path}: a types file is UTF-8 text ({exc.reason})") from exc
     return TypesSource(str(path), parse(text, str(path)))
-
-
-def shipped_text() -> str:
-    """The shipped types file, departments and users: a start for one's own."""
-    return files("batchport.configuration").joinpath(SHIPPED).read_text(encoding="utf-8")
 
 
 def parse(text: str, name: str) -> TypesFile:

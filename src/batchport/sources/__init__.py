@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from batchport import lazy_exports
 from batchport.sources.base import Limits, Source
-from batchport.sources.delimited import DelimitedSource
-from batchport.sources.encoding import DEFAULT_ENCODING, text_codec
-from batchport.sources.workbook import WorkbookSource
+
+if TYPE_CHECKING:
+    from batchport.sources.delimited import DelimitedSource
+    from batchport.sources.encoding import DEFAULT_ENCODING, text_codec
+    from batchport.sources.workbook import WorkbookSource
 
 __all__ = [
     "DEFAULT_ENCODING",
@@ -40,7 +44,11 @@ def open_source(
 ) -> Source:
     """Opens `path` with the reader its suffix calls for."""
     if is_workbook(path):
+        from batchport.sources.workbook import WorkbookSource  # noqa: PLC0415 - see _EXPORTS
+
         return WorkbookSource(path, sheet=sheet, limits=limits)
+    from batchport.sources.delimited import DelimitedSource  # noqa: PLC0415 - see _EXPORTS
+
     return DelimitedSource(path, encoding=encoding, delimiter=delimiter, limits=limits)
 
 
@@ -51,3 +59,15 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: stream.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+#: The readers (charset-normalizer, calamine) are imported when first used: `Limits` is read by
+#: every command's options at start-up.
+_EXPORTS = {
+    "batchport.sources.delimited": ("DelimitedSource",),
+    "batchport.sources.encoding": ("DEFAULT_ENCODING", "text_codec"),
+    "batchport.sources.workbook": ("WorkbookSource",),
+}
+
+if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all attribute
+    __getattr__ = lazy_exports(__name__, _EXPORTS)

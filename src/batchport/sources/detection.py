@@ -18,9 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import combinations
 
-from charset_normalizer import from_bytes
-from charset_normalizer.constant import COMMON_CJK_CHARACTERS
-
 #: The legacy encodings spreadsheets and databases still export text in, most common first
 #: (the first of several that read a sample alike is the one used). Any other encoding (Mac
 #: Roman, DOS code pages, Thai, Vietnamese) must be named: it would be guessed for random
@@ -175,6 +172,10 @@ def display_name(codec: str) -> str:
 
 def _readings(sample: bytes, allowed: list[str]) -> list[Reading]:
     """Each distinct text the candidates decode `sample` to, in charset-normalizer's order."""
+    # Imported here: a UTF-8 file (or one with a byte-order mark) never needs it, and importing
+    # it takes ~40 ms.
+    from charset_normalizer import from_bytes  # noqa: PLC0415
+
     seen: dict[str, Reading] = {}
     for match in from_bytes(sample, cp_isolation=allowed):
         text = str(match)
@@ -223,6 +224,8 @@ def _examined(text: str) -> tuple[float, set[str], int]:
     """Over the distinct words that are not plain ASCII: the share of their non-ASCII
     characters that look garbled, their accented Latin letters, and how many letters of
     other scripts they hold."""
+    from charset_normalizer.constant import COMMON_CJK_CHARACTERS  # noqa: PLC0415 - see above
+
     words = {unicodedata.normalize("NFC", w) for w in _WORDS.findall(text) if not w.isascii()}
     flawed = total = other_letters = ideographs = common = 0
     letters: set[str] = set()
