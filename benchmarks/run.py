@@ -28,6 +28,7 @@ from pathlib import Path
 
 import psycopg
 
+import startup
 import workbooks
 from common import (
     BATCHPORT,
@@ -229,6 +230,7 @@ POSTGRES_SUITES: dict[str, Callable[[argparse.Namespace, Postgres], Results]] = 
     "insert": insert_suite,
     "rejected": rejected_suite,
     "workbook": workbooks.suite,
+    "startup": startup.suite,
 }
 
 
