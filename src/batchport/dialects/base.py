@@ -184,3 +184,11 @@ class Dialect:
         rows = list(rows)
         if rows:
             conn.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+
+    def comparable(self, value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """`value` as `IS DISTINCT FROM` can compare it with another of its column's type."""
+        return value
+
+    def analyze(self, conn: sa.Connection, table: sa.Table) -> None:
+        """Gathers the planner's statistics of a temporary table just filled, where the
+        database would otherwise plan its joins blind."""

@@ -216,3 +216,15 @@ class PostgresqlDialect(Dialect):
             raise sa.exc.DBAPIError.instance(
                 statement.as_string(driver), None, exc, psycopg.Error
             ) from exc
+
+    def comparable(self, value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        # json has no equality operator; as jsonb, documents compare as values (key order and
+        # spacing aside), as the decoded documents do.
+        if isinstance(value.type, sa.JSON) and not isinstance(value.type, postgresql.JSONB):
+            return sa.cast(value, postgresql.JSONB)
+        return value
+
+    def analyze(self, conn: sa.Connection, table: sa.Table) -> None:
+        # Autovacuum never analyzes temporary tables; without statistics the planner takes
+        # a table of a million staged rows for a small one.
+        conn.exec_driver_sql(f"ANALYZE {conn.dialect.identifier_preparer.format_table(table)}")

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from batchport.checks.stage import EXISTING_ID, ROW_NUMBER, Stage
+from batchport.checks.stage import ROW_NUMBER, TEMPORARY, Stage
 from batchport.declarations import Catalog, ImportType
 from batchport.dialects import Dialect
 from batchport.errors import RowsGone
@@ -39,10 +39,31 @@ def load_stage(
     whose key is already in the database are left alone or updated (prior values logged)."""
     import_type = stage.import_type
     loaded = Loaded()
-    existing = _match_existing(conn, stage) if on_existing != "error" else 0
+    held = _hold_existing(conn, dialect, stage) if on_existing != "error" else None
     _hold_targets(conn, stage, catalog)
-    created = {import_type.table.name: _insert_rows(conn, stage, catalog, batch_id)}
+    created = {import_type.table.name: _insert_rows(conn, stage, catalog, batch_id, held)}
     _patch_self_references(conn, stage, batch_id)
+    _insert_links(conn, stage, catalog, batch_id, created)
+    loaded.created = created
+    if held is None:
+        return loaded
+    existing = conn.execute(sa.select(sa.func.count()).select_from(held)).scalar_one()
+    if on_existing == "skip":
+        loaded.skipped = existing
+    elif on_existing == "update":
+        loaded.updated = update_existing(
+            conn, dialect, stage, catalog, batch_id, held=held, created=loaded.created
+        )
+        loaded.unchanged = existing - loaded.updated
+    held.drop(conn)
+    return loaded
+
+
+def _insert_links(
+    conn: sa.Connection, stage: Stage, catalog: Catalog, batch_id: str, created: dict[str, int]
+) -> None:
+    """Inserts the links of the rows the batch created (counted in `created`)."""
+    import_type = stage.import_type
     for link, table in stage.links:
         owner, target = import_type, catalog[link.to]
         flag: list[sa.ColumnElement[Any]] = (
@@ -50,15 +71,22 @@ def load_stage(
         )
         owner_row = owner.table.alias("owner")
         target_row = target.table.alias("target")
+        # The target's id looked up row by row through its key's index: the planner cannot
+        # know how many owner rows the batch has just written, and guessing few, it would
+        # scan the targets once for each of them.
+        target_id = (
+            sa.select(target_row.c.id)
+            .where(target_row.c[target.key_column.name] == table.c.target_key)
+            .scalar_subquery()
+        )
         select = (
-            sa.select(owner_row.c.id, target_row.c.id, *flag, stamp(link.table, batch_id))
+            sa.select(owner_row.c.id, target_id, *flag, stamp(link.table, batch_id))
             .select_from(table)
             .join(
                 owner_row,
                 (owner_row.c[owner.key_column.name] == table.c.owner_key)
                 & (owner_row.c.import_batch_id == batch_id),
             )
-            .join(target_row, target_row.c[target.key_column.name] == table.c.target_key)
         )
         columns = [link.owner_column, link.target_column]
         columns += [link.primary_flag] if link.primary_flag else []
@@ -66,37 +94,40 @@ def load_stage(
             link.table.insert().from_select([*columns, "import_batch_id"], select)
         )
         created[link.table.name] = created.get(link.table.name, 0) + result.rowcount
-    loaded.created = created
-    if on_existing == "skip":
-        loaded.skipped = existing
-    elif on_existing == "update":
-        loaded.updated = update_existing(
-            conn, dialect, stage, catalog, batch_id, created=loaded.created
-        )
-        loaded.unchanged = existing - loaded.updated
-    return loaded
 
 
-def _match_existing(conn: sa.Connection, stage: Stage) -> int:
-    """Notes, on each staged row, the id of the row already in the database with its key, and
-    locks those rows until the transaction ends, in one statement; returns how many matched.
+def _hold_existing(conn: sa.Connection, dialect: Dialect, stage: Stage) -> sa.Table:
+    """Locks the rows already in the database whose key a staged row has until the
+    transaction ends, and notes their ids and keys in a new temporary table (returned), in
+    one statement.
 
-    From here on the matched rows can neither disappear (a rollback racing this import waits,
-    then finds them updated) nor change under the import; a row not matched now is inserted,
-    and fails the import if its key was taken meanwhile. Every count this import reports is
-    one a serial order gives.
+    From here on those rows can neither disappear (a rollback racing this import waits, then
+    finds them skipped or updated) nor change under the import; a row not noted now is
+    inserted, and fails the import if its key was taken meanwhile. Every count this import
+    reports is one a serial order gives.
     """
     import_type = stage.import_type
-    rows = stage.rows
-    key = rows.c[import_type.key]
-    held = (
-        sa.select(import_type.table.c.id, import_type.key_column.label("key"))
-        .where(import_type.key_column.in_(sa.select(key)))
-        .with_for_update(key_share=True)
-        .subquery("held")
+    table = import_type.table
+    key = import_type.key_column
+    dialect.analyze(conn, stage.rows)
+    for _, staged in stage.links:
+        dialect.analyze(conn, staged)
+    held = sa.Table(
+        f"{stage.rows.name}_held",
+        sa.MetaData(),
+        sa.Column("id", table.c.id.type, nullable=False),
+        sa.Column("key", key.type, nullable=False),
+        prefixes=TEMPORARY,
     )
-    statement = rows.update().where(key == held.c.key).values({EXISTING_ID: held.c.id})
-    return int(conn.execute(statement).rowcount)
+    held.create(conn)
+    locked = (
+        sa.select(table.c.id, key)
+        .where(key.in_(sa.select(stage.rows.c[import_type.key])))
+        .with_for_update(key_share=True)
+    )
+    conn.execute(held.insert().from_select(["id", "key"], locked))
+    dialect.analyze(conn, held)
+    return held
 
 
 def _hold_targets(conn: sa.Connection, stage: Stage, catalog: Catalog) -> None:
@@ -131,17 +162,19 @@ def _hold_targets(conn: sa.Connection, stage: Stage, catalog: Catalog) -> None:
             raise RowsGone(target.name, list(gone))
 
 
-def _insert_rows(conn: sa.Connection, stage: Stage, catalog: Catalog, batch_id: str) -> int:
-    """Inserts the staged rows that matched no row in the database."""
+def _insert_rows(
+    conn: sa.Connection, stage: Stage, catalog: Catalog, batch_id: str, held: sa.Table | None
+) -> int:
+    """Inserts the staged rows that matched no row in the database (none `held`)."""
     table = stage.import_type.table
     rows = stage.rows
     values = file_values(stage, catalog)
     columns = [name for name, _ in values] + ["import_batch_id"]
-    select = (
-        sa.select(*(value for _, value in values), stamp(table, batch_id))
-        .where(rows.c[EXISTING_ID].is_(None))
-        .order_by(rows.c[ROW_NUMBER])
+    select = sa.select(*(value for _, value in values), stamp(table, batch_id)).order_by(
+        rows.c[ROW_NUMBER]
     )
+    if held is not None:
+        select = select.where(~sa.exists().where(held.c.key == rows.c[stage.import_type.key]))
     return conn.execute(table.insert().from_select(columns, select)).rowcount
 
 

@@ -1,9 +1,11 @@
 """Updating rows already in the database (`--on-existing update`): only where the file's
 values or links differ, each change logged so that a rollback can put it back exactly.
 
-Links change row by row as a difference: link rows the file no longer names are deleted
-(unless another row points at one: then nothing is imported), new ones are inserted with the
-batch's stamp, and a changed flag is updated in place; links that stay keep their row.
+The database finds the rows that differ (`loading.differences`); only those are read (to log
+their prior values), updated in one statement, and relinked set-based (`loading.relink`).
+Links change as a difference: link rows the file no longer names are deleted (unless another
+row points at one: then nothing is imported), new ones are inserted with the batch's stamp,
+and a changed flag is updated in place; links that stay keep their row.
 """
 
 from __future__ import annotations
@@ -14,16 +16,30 @@ from typing import Any
 import sqlalchemy as sa
 
 from batchport import changes
-from batchport.checks.stage import EXISTING_ID, ROW_NUMBER, Stage
+from batchport.checks.stage import Stage
 from batchport.declarations import Catalog, ImportType, Link
 from batchport.dialects import Dialect, ForeignKey
 from batchport.errors import LinksReferenced, UpdateMakesCycle
 from batchport.hierarchy import own_ancestors
-from batchport.loading.values import file_values
+from batchport.loading.differences import Differences, changed_pages, find_differences
+from batchport.loading.relink import relink
 from batchport.references import rows_pointing_at
+from batchport.schema import import_changes
 
-#: Existing rows compared (and updated) per round trip.
-PAGE = 2000
+#: Changed rows read (to log their prior values) per round trip.
+PAGE = 5000
+#: The columns of a change-log entry.
+LOGGED = [
+    "batch_id",
+    "table_name",
+    "row_id",
+    "row_key",
+    "prior",
+    "prior_links",
+    "version_before",
+    "version_after",
+    "targets",
+]
 
 
 def update_existing(
@@ -33,86 +49,88 @@ def update_existing(
     catalog: Catalog,
     batch_id: str,
     *,
+    held: sa.Table,
     created: dict[str, int],
 ) -> int:
-    """Updates the rows the staged rows matched (and the loading transaction holds locked)
-    where the file's values or links differ, logging their prior values; returns how many it
-    updated, and adds the link rows it inserted (stamped with the batch) to `created`."""
+    """Updates the rows the staged rows matched (`held`: their ids and keys, the rows the
+    loading transaction holds locked) where the file's values or links differ, logging their
+    prior values; returns how many it updated, and adds the link rows it inserted (stamped
+    with the batch) to `created`."""
     import_type = stage.import_type
-    table = import_type.table
-    rows = stage.rows
-    values = file_values(stage, catalog, updating=True)
-    names = [name for name, _ in values]
-    stamped = "updated_at" in table.c
-    query = (
-        sa.select(
-            rows.c[ROW_NUMBER].label("_row"),
-            rows.c[import_type.key].label("_key"),
-            table.c.id.label("_id"),
-            *(c.label(f"_is_{n}") for n, c in enumerate(changes.identity_columns(import_type))),
-            table.c.row_version.label("_version"),
-            *(table.c[name].label(f"old_{name}") for name in names),
-            *(value.label(f"new_{name}") for name, value in values),
-            *([table.c.updated_at.label("_updated_at")] if stamped else []),
+    found = find_differences(conn, dialect, stage, catalog, held)
+    for page in changed_pages(conn, dialect, found, stage, PAGE):
+        entries = _entries(conn, catalog, import_type, found, page, batch_id)
+        dialect.copy_rows(
+            conn, import_changes, LOGGED, ([entry[name] for name in LOGGED] for entry in entries)
         )
-        .join(table, table.c.id == rows.c[EXISTING_ID])
-        .order_by(rows.c[ROW_NUMBER])
-        .limit(PAGE)
-    )
-    update = (
-        table.update()
-        .where(table.c.id == sa.bindparam("_id"))
-        .values(
-            {name: sa.bindparam(f"new_{name}") for name in names}
-            | {"row_version": sa.bindparam("_version")}
-            | ({"updated_at": sa.func.now()} if stamped else {})
-        )
-    )
-    referring = dialect.foreign_keys_to(conn, [link.table for link in import_type.links])
-    updated = 0
-    last = 0
-    while page := conn.execute(query.where(rows.c[ROW_NUMBER] > last)).mappings().all():
-        last = page[-1]["_row"]
-        links = _link_changes(
-            conn, dialect, stage, catalog, page, batch_id, referring, created=created
-        )
-        entries: list[dict[str, Any]] = []
-        params: list[dict[str, Any]] = []
-        for row in page:
-            prior = {n: row[f"old_{n}"] for n in names if row[f"old_{n}"] != row[f"new_{n}"]}
-            row_links = links.get(row["_id"], {})
-            if not prior and not row_links:
-                continue
-            version = row["_version"]
-            if stamped:
-                prior["updated_at"] = row["_updated_at"]
-            entries.append(
-                {
-                    "batch_id": batch_id,
-                    "table_name": table.name,
-                    "row_id": row["_id"],
-                    "row_key": changes.identity(
-                        *(
-                            row[f"_is_{n}"]
-                            for n in range(len(changes.identity_columns(import_type)))
-                        )
-                    ),
-                    "prior": prior,
-                    "prior_links": row_links,
-                    "version_before": version,
-                    "version_after": version + 1,
-                }
-            )
-            params.append(
-                {"_id": row["_id"], "_version": version + 1}
-                | {f"new_{n}": row[f"new_{n}"] for n in names}
-            )
-        if params:
-            conn.execute(update, params)
-            changes.log_changes(conn, _with_targets(conn, catalog, import_type, entries))
-            updated += len(params)
-            _refuse_cycles(conn, import_type, [p["_id"] for p in params])
+    referring = dialect.foreign_keys_to(conn, [wanted.link.table for wanted in found.links])
+    for wanted in found.links:
+        name = wanted.link.table.name
+        created[name] = created.get(name, 0) + relink(conn, wanted, batch_id, referring)
+    updated = _update_changed(conn, import_type, found)
+    if updated:
+        _refuse_cycles(conn, import_type, sa.select(found.changed.c.row_id))
+    found.drop(conn)
     return updated
+
+
+def _update_changed(conn: sa.Connection, import_type: ImportType, found: Differences) -> int:
+    """Writes the file's values into the changed rows, one version more; returns how many."""
+    table = import_type.table
+    changed = found.changed
+    values: dict[str, Any] = {
+        name: found.new_value(number) for number, name in enumerate(found.columns)
+    }
+    values["row_version"] = changed.c.version + 1
+    if "updated_at" in table.c:
+        values["updated_at"] = sa.func.now()
+    statement = table.update().where(table.c.id == changed.c.row_id).values(values)
+    return int(conn.execute(statement).rowcount)
+
+
+def _entries(  # noqa: PLR0917 - one page of changed rows, and what its entries need
+    conn: sa.Connection,
+    catalog: Catalog,
+    import_type: ImportType,
+    found: Differences,
+    page: Sequence[sa.RowMapping],
+    batch_id: str,
+) -> list[dict[str, Any]]:
+    """The change-log entries of a page of changed rows: the values the file changes, the
+    link rows of each link it changes, as they were."""
+    prior_links = {
+        wanted.link.table.name: current_links(
+            conn, wanted.link, [row["row_id"] for row in page if row[f"relinked{number}"]]
+        )
+        for number, wanted in enumerate(found.links)
+    }
+    proof = len(changes.identity_columns(import_type))
+    entries = []
+    for row in page:
+        prior = {
+            name: row[f"old{number}"]
+            for number, name in enumerate(found.columns)
+            if row[f"differs{number}"]
+        }
+        if "updated_at" in row:
+            prior["updated_at"] = row["updated_at"]
+        entries.append(
+            {
+                "batch_id": batch_id,
+                "table_name": import_type.table.name,
+                "row_id": row["row_id"],
+                "row_key": changes.identity(*(row[f"is{n}"] for n in range(proof))),
+                "prior": prior,
+                "prior_links": {
+                    name: links[row["row_id"]]
+                    for name, links in prior_links.items()
+                    if row["row_id"] in links
+                },
+                "version_before": row["version"],
+                "version_after": row["version"] + 1,
+            }
+        )
+    return _with_targets(conn, catalog, import_type, entries)
 
 
 def _with_targets(
@@ -150,7 +168,9 @@ def _with_targets(
     return stored
 
 
-def _refuse_cycles(conn: sa.Connection, import_type: ImportType, ids: list[object]) -> None:
+def _refuse_cycles(
+    conn: sa.Connection, import_type: ImportType, ids: sa.Select[tuple[object]]
+) -> None:
     """Raises if, after the update, a reference of the type to itself leads from one of the
     updated rows back to that row (through rows already in the database, too)."""
     for reference, _, key in own_ancestors(conn, import_type, ids)[:1]:
@@ -158,42 +178,6 @@ def _refuse_cycles(conn: sa.Connection, import_type: ImportType, ids: list[objec
             f"updating {import_type.name} {key!r} would make it its own ancestor: its "
             f"{reference.field} chain would lead back to it; nothing was imported"
         )
-
-
-def _link_changes(  # noqa: PLR0917 - one page of one stage, and where its links may lead
-    conn: sa.Connection,
-    dialect: Dialect,
-    stage: Stage,
-    catalog: Catalog,
-    page: Sequence[sa.RowMapping],
-    batch_id: str,
-    referring: list[ForeignKey],
-    *,
-    created: dict[str, int],
-) -> dict[object, dict[str, list[dict[str, Any]]]]:
-    """For each row of `page` whose links the file changes: the link rows it had, per link
-    table. The difference is applied here and now (the rows inserted counted in `created`)."""
-    ids = {row["_key"]: row["_id"] for row in page}
-    prior: dict[object, dict[str, list[dict[str, Any]]]] = {}
-    for link, staged in stage.links:
-        if link.field not in stage.present:
-            continue
-        target = catalog[link.to]
-        wanted: dict[object, dict[object, bool]] = {row_id: {} for row_id in ids.values()}
-        for key, target_id, position in conn.execute(
-            sa.select(staged.c.owner_key, target.table.c.id, staged.c.position)
-            .join(target.table, target.key_column == staged.c.target_key)
-            .where(staged.c.owner_key.in_(list(ids)))
-        ):
-            wanted[ids[key]][target_id] = position == 0
-        current = current_links(conn, link, list(wanted))
-        change = LinkChange(link, batch_id)
-        for row_id, want in wanted.items():
-            if change.add(row_id, current[row_id], want):
-                prior.setdefault(row_id, {})[link.table.name] = current[row_id]
-        change.apply(conn, dialect, referring)
-        created[link.table.name] = created.get(link.table.name, 0) + len(change.inserted)
-    return prior
 
 
 def current_links(
