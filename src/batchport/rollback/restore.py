@@ -11,7 +11,6 @@ since (a value, or a link row another writer added) blocks unless the rollback i
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,14 +21,12 @@ from batchport.declarations import Catalog, ImportType, Link
 from batchport.dialects import Dialect
 from batchport.errors import RollbackRefused
 from batchport.hierarchy import own_ancestors
-from batchport.loading.update import LinkChange, current_links
 from batchport.references import rows_pointing_at
 from batchport.reports import EditedRow, ReferencingRow, RestoreConflict
+from batchport.rollback.changelog import Current, Entry, Page, pages
 from batchport.rollback.edits import LIMIT, changes_of
+from batchport.rollback.putback import PutBack
 from batchport.schema import import_changes
-
-#: Change-log entries read per round trip.
-PAGE = 1000
 
 
 def changed_rows(conn: sa.Connection, catalog: Catalog, batch_id: str) -> dict[str, int]:
@@ -61,34 +58,34 @@ def review(conn: sa.Connection, dialect: Dialect, catalog: Catalog, batch_id: st
     referring = dialect.foreign_keys_to(
         conn, [link.table for t in catalog.types for link in t.links]
     )
+    referred = {id(foreign_key.referred) for foreign_key in referring}
     for import_type in catalog.types:
-        for page in _pages(conn, import_type, batch_id):
-            now = _Now.read(conn, import_type, page)
-            doomed: dict[str, LinkChange] = {}
-            for entry in page:
-                row = now.row(entry)
+        edited: list[tuple[int, EditedRow]] = []
+        for page in pages(conn, dialect, import_type, batch_id):
+            doomed: dict[str, tuple[Link, list[tuple[Any, ...]]]] = {}
+            for entry in page.entries:
+                row = page.row(entry)
                 if row is None:
-                    found.edited.append(_edited(import_type, entry, None, gone=True))
+                    edited.append((entry.id, _edited(import_type, entry, None)))
                     continue
-                prior_links = _prior_links(import_type, entry, row["import_batch_id"])
-                if row["row_version"] != entry["version_after"] or now.foreign_links(
-                    entry, prior_links
-                ):
-                    found.edited.append(_edited(import_type, entry, row))
-                for link in import_type.links:
-                    if link.table.name in prior_links:
-                        change = doomed.setdefault(link.table.name, LinkChange(link, batch_id))
-                        change.put(
-                            now.links[link.table.name][entry["row_id"]],
-                            prior_links[link.table.name],
-                        )
-            found.conflicts += _missing_targets(conn, catalog, import_type, page)
-            for change in doomed.values():
-                found.references += rows_pointing_at(
-                    conn, dialect, change.link.table, change.keys(), referring
-                )
+                if page.edited(entry, row):
+                    edited.append((entry.id, _edited(import_type, entry, row)))
+                # Link rows a restore deletes matter only where a foreign key points at them.
+                for link in page.relinked(entry):
+                    if id(link.table) in referred:
+                        keys = doomed.setdefault(link.table.name, (link, []))[1]
+                        keys += [_primary_key(link, now) for now in page.doomed(entry, link)]
+            found.conflicts += _missing_targets(conn, catalog, import_type, page.entries)
+            for link, keys in doomed.values():
+                found.references += rows_pointing_at(conn, dialect, link.table, keys, referring)
+        # Pages go by row id; edited rows are listed in the order the batch logged them.
+        found.edited += [row for _, row in sorted(edited, key=lambda pair: pair[0])]
     found.edited = found.edited[:LIMIT]
     return found
+
+
+def _primary_key(link: Link, row: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(row[column.name] for column in link.table.primary_key.columns)
 
 
 def restore(
@@ -101,43 +98,49 @@ def restore(
     A row edited since is restored only with `force`, and then counts one more edit, so that
     it still shows it was edited to every batch before and after this one. Without `force`,
     a row edited or deleted after the review stops the rollback; with it, a row gone (or
-    holding another row under its id) is left alone.
+    holding another row under its id) is left alone. Each page of the change log is checked
+    in Python and gathered into temporary tables; the writes are a few statements per table
+    (see `putback`).
     """
     restored: dict[str, int] = {}
     for import_type in catalog.types:
-        table = import_type.table
-        for page in _pages(conn, import_type, batch_id):
-            now = _Now.read(conn, import_type, page)
-            relinked = {link.table.name: LinkChange(link, batch_id) for link in import_type.links}
-            for entry in page:
-                row = now.row(entry)
-                if row is None and force:
-                    continue
-                if row is None:
-                    raise _changed_meanwhile(table, entry)
-                prior_links = _prior_links(import_type, entry, row["import_batch_id"])
-                edited = row["row_version"] != entry["version_after"] or bool(
-                    now.foreign_links(entry, prior_links)
-                )
-                if edited and not force:
-                    raise _changed_meanwhile(table, entry)
-                version = entry["version_before"]
-                if edited:
-                    version = max(row["row_version"], entry["version_after"]) + 1
-                prior = changes.decode(table, json.loads(entry["prior"]))
-                statement = (
-                    table.update()
-                    .where(table.c.id == entry["row_id"], table.c.row_version == row["row_version"])
-                    .values(**prior, row_version=version)
-                )
-                if conn.execute(statement).rowcount == 0:
-                    raise _changed_meanwhile(table, entry)
-                for name, rows in prior_links.items():
-                    relinked[name].put(now.links[name][entry["row_id"]], rows)
-                restored[table.name] = restored.get(table.name, 0) + 1
-            for change in relinked.values():
-                change.apply(conn, dialect, check=False)
+        putting: PutBack | None = None
+        for page in pages(conn, dialect, import_type, batch_id):
+            putting = putting or PutBack(conn, dialect, import_type)
+            _plan(page, putting, force=force)
+            putting.flush()
+        if putting is None:
+            continue
+        if putting.apply() != putting.count:
+            raise _changed_meanwhile(import_type.table, putting.missed(), batch_id)
+        putting.drop()
+        if putting.count:
+            restored[import_type.table.name] = putting.count
     return restored
+
+
+def _plan(page: Page, putting: PutBack, *, force: bool) -> None:
+    """Plans the restore of the page's rows, or raises if one was edited or deleted since
+    the batch (unless `force`: then a row gone is left alone, an edited one restored)."""
+    table = page.import_type.table
+    for entry in page.entries:
+        row = page.row(entry)
+        if row is None and force:
+            continue
+        if row is None:
+            raise _changed_meanwhile(table, entry.row_id, entry.batch_id)
+        edited = page.edited(entry, row)
+        if edited and not force:
+            raise _changed_meanwhile(table, entry.row_id, entry.batch_id)
+        version = entry.version_before
+        if edited:
+            version = max(row.row_version, entry.version_after) + 1
+        prior = changes.decode(table, json.loads(entry.prior))
+        putting.row(entry.row_id, row.row_version, version, prior)
+        for link in page.relinked(entry):
+            putting.link_rows_back(
+                link, page.links[link.table.name][entry.row_id], page.prior_links(entry, row, link)
+            )
 
 
 def looping(conn: sa.Connection, catalog: Catalog, batch_id: str) -> list[RestoreConflict]:
@@ -161,89 +164,16 @@ def looping(conn: sa.Connection, catalog: Catalog, batch_id: str) -> list[Restor
     return conflicts
 
 
-@dataclass
-class _Now:
-    """The rows of one page of change-log entries as they are now, and their link rows."""
-
-    import_type: ImportType
-    rows: dict[object, sa.RowMapping]
-    links: dict[str, dict[object, list[dict[str, Any]]]]
-
-    @classmethod
-    def read(
-        cls, conn: sa.Connection, import_type: ImportType, page: Sequence[sa.RowMapping]
-    ) -> _Now:
-        table = import_type.table
-        ids = [entry["row_id"] for entry in page]
-        proof = changes.identity_columns(import_type)
-        rows = conn.execute(
-            sa.select(
-                table.c.id,
-                *(column.label(f"proof_{n}") for n, column in enumerate(proof)),
-                table.c.row_version,
-                table.c.import_batch_id,
-            ).where(table.c.id.in_(ids))
-        ).mappings()
-        links = {link.table.name: current_links(conn, link, ids) for link in import_type.links}
-        return cls(import_type, {row["id"]: row for row in rows}, links)
-
-    def row(self, entry: sa.RowMapping) -> sa.RowMapping | None:
-        """The entry's row, if it is still there and still the same row (see
-        `changes.same_row`: a row renamed by hand is; another one given its id is not)."""
-        row = self.rows.get(entry["row_id"])
-        if row is None or not changes.same_row(entry["row_key"], *_proof(row)):
-            return None
-        return row
-
-    def foreign_links(
-        self, entry: sa.RowMapping, prior_links: dict[str, list[dict[str, Any]]]
-    ) -> list[dict[str, Any]]:
-        """Link rows of the entry's row that another writer added since the batch: not the
-        batch's (by stamp), and not there before it either; only where the batch changed the
-        row's links (elsewhere the restore leaves them alone)."""
-        foreign = []
-        for link in self.import_type.links:
-            if link.table.name not in prior_links:
-                continue
-            before = {_identity(link, row) for row in prior_links[link.table.name]}
-            foreign += [
-                row
-                for row in self.links[link.table.name][entry["row_id"]]
-                if row["import_batch_id"] != entry["batch_id"]
-                and _identity(link, row) not in before
-            ]
-        return foreign
-
-
-def _identity(link: Link, row: dict[str, Any]) -> tuple[object, object]:
-    return row[link.target_column], row.get("import_batch_id")
-
-
-def _prior_links(
-    import_type: ImportType, entry: sa.RowMapping, owner_batch: str | None
-) -> dict[str, list[dict[str, Any]]]:
-    """The entry's logged link rows, decoded; rows logged before links carried stamps get
-    their row's batch, as the migration stamped the rest."""
-    logged = json.loads(entry["prior_links"] or "{}")
-    tables = {link.table.name: link.table for link in import_type.links}
-    return {
-        name: [{"import_batch_id": owner_batch} | changes.decode(tables[name], row) for row in rows]
-        for name, rows in logged.items()
-        if name in tables
-    }
-
-
 def _missing_targets(
-    conn: sa.Connection, catalog: Catalog, import_type: ImportType, page: Sequence[sa.RowMapping]
+    conn: sa.Connection, catalog: Catalog, import_type: ImportType, entries: list[Entry]
 ) -> list[RestoreConflict]:
     """Entries whose prior values (or prior link rows) point at rows that no longer exist, or
     whose id now names another row."""
-    uses: dict[sa.Column[Any], dict[object, list[tuple[sa.RowMapping, str, Any]]]] = {}
-    for entry in page:
-        targets = json.loads(entry["targets"] or "{}")
-        prior = json.loads(entry["prior"])
-        logged_links = json.loads(entry["prior_links"] or "{}")
-        for column, value, what in changes.pointers(import_type, prior, logged_links):
+    uses: dict[sa.Column[Any], dict[object, list[tuple[Entry, str, Any]]]] = {}
+    for entry in entries:
+        targets = json.loads(entry.targets or "{}")
+        prior = json.loads(entry.prior)
+        for column, value, what in changes.pointers(import_type, prior, entry.links):
             expected = targets.get(column.table.name, {}).get(str(value))
             uses.setdefault(column, {}).setdefault(value, []).append((entry, what, expected))
     types = {t.table.name: t for t in catalog.types}
@@ -268,8 +198,8 @@ def _missing_targets(
                 conflicts.append(
                     RestoreConflict(
                         import_type.table.name,
-                        entry["row_id"],
-                        _logged_key(entry),
+                        entry.row_id,
+                        entry.key,
                         f"its prior {what} points at {column.table.name} {column.name} "
                         f"{value!r}, {problem}",
                     )
@@ -277,58 +207,21 @@ def _missing_targets(
     return conflicts
 
 
-def _proof(row: sa.RowMapping) -> list[Any]:
-    return [value for name, value in row.items() if str(name).startswith("proof_")]
-
-
-def _logged_key(entry: sa.RowMapping) -> object:
-    """The natural key the change log has for the entry's row (None in older entries)."""
-    logged = json.loads(entry["row_key"]) if entry["row_key"] else None
-    return logged.get("key") if isinstance(logged, dict) else logged
-
-
-def _edited(
-    import_type: ImportType, entry: sa.RowMapping, row: sa.RowMapping | None, *, gone: bool = False
-) -> EditedRow:
+def _edited(import_type: ImportType, entry: Entry, row: Current | None) -> EditedRow:
+    """The entry's row listed as edited since the batch (or gone, if `row` is None)."""
     return EditedRow(
         import_type.table.name,
-        entry["row_id"],
-        _proof(row)[0] if row is not None else _logged_key(entry),
-        row["row_version"] if row is not None else None,
+        entry.row_id,
+        row.proof[0] if row is not None else entry.key,
+        row.row_version if row is not None else None,
         created=False,
-        gone=gone,
+        gone=row is None,
     )
 
 
-def _changed_meanwhile(table: sa.Table, entry: sa.RowMapping) -> RollbackRefused:
+def _changed_meanwhile(table: sa.Table, row_id: object, batch_id: str) -> RollbackRefused:
+    row = f"{table.name} row {row_id}" if row_id is not None else f"a {table.name} row"
     return RollbackRefused(
-        f"{table.name} row {entry['row_id']} was edited or deleted while the rollback ran; "
-        "nothing was changed — try again",
-        batch_id=entry["batch_id"],
+        f"{row} was edited or deleted while the rollback ran; nothing was changed — try again",
+        batch_id=batch_id,
     )
-
-
-def _pages(
-    conn: sa.Connection, import_type: ImportType, batch_id: str
-) -> Iterator[Sequence[sa.RowMapping]]:
-    """The batch's change-log entries for the type's table, a page at a time."""
-    last = 0
-    while True:
-        page = (
-            conn.execute(
-                sa.select(import_changes)
-                .where(
-                    import_changes.c.batch_id == batch_id,
-                    import_changes.c.table_name == import_type.table.name,
-                    import_changes.c.id > last,
-                )
-                .order_by(import_changes.c.id)
-                .limit(PAGE)
-            )
-            .mappings()
-            .all()
-        )
-        if not page:
-            return
-        last = page[-1]["id"]
-        yield page
