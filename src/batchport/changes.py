@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from batchport.declarations import Catalog, ImportType
-from batchport.schema import import_changes, import_writes
+from batchport.schema import import_writes
 
 
 @contextmanager
@@ -35,12 +35,6 @@ def writing(conn: sa.Connection, job_id: str) -> Iterator[None]:
     conn.execute(import_writes.insert().values(job_id=job_id))
     yield
     conn.execute(import_writes.delete().where(import_writes.c.job_id == job_id))
-
-
-def log_changes(conn: sa.Connection, entries: list[dict[str, Any]]) -> None:
-    """Stores the prior values of rows an import updated (one entry per row)."""
-    if entries:
-        conn.execute(import_changes.insert(), entries)
 
 
 def encode(values: dict[str, Any]) -> str:

@@ -16,7 +16,6 @@ from batchport.dialects import Dialect
 ROW_NUMBER = "row_number"
 #: The id of the row already in the database that a staged row's key matches (and that the
 #: loading transaction holds locked), if any.
-EXISTING_ID = "existing_id"
 TEMPORARY = ["TEMPORARY"]
 
 
@@ -44,7 +43,6 @@ class Stage:
             # A reference field holds a natural key of its target, typed as that key is.
             column_type = table.c[field.column].type if field.column else _key_type(field)
             columns.append(sa.Column(field.name, column_type))
-        columns.append(sa.Column(EXISTING_ID, table.c.id.type))
         rows = sa.Table(prefix, metadata, *columns, prefixes=TEMPORARY)
         rows.append_constraint(sa.Index(f"{prefix}_key", rows.c[import_type.key]))
         links = []
