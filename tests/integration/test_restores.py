@@ -192,6 +192,9 @@ def test_a_restore_that_makes_a_row_its_own_ancestor_is_refused(db, csv_file, ro
     with pytest.raises(RollbackBlocked, match="cannot be restored"):
         rollback_batch(db, moved.batch_id, actor="b", force_edited=True)
     assert rows("departments") == before
+    # Only restoring shows the loop: the rollback restores once, for real, and fails.
+    [job] = list_history(db, JobFilter(batch_id=moved.batch_id))
+    assert job.status == "rollback_failed"
 
 
 def test_a_forced_restore_keeps_the_sign_of_the_edit(db, csv_file, rows, users_batch):

@@ -198,9 +198,10 @@ def preview_rollback(db: Database, batch_id: str, *, force_edited: bool = False)
 def _assess(
     conn: sa.Connection, db: Database, job: Job, *, force: bool, refuse: bool = False
 ) -> rollback.Assessment:
-    """What decides the job's rollback, read in one transaction (a write transaction when
-    the batch updated rows: their restore is tried and undone); with `refuse`, raises what
-    stops it. Otherwise the transaction ends undone."""
+    """What decides the job's rollback, read in one transaction (for a preview, a write
+    transaction when the batch updated rows: their restore is tried and undone); with
+    `refuse` (the rollback's own look, in its transaction), raises what stops it. Otherwise
+    the transaction ends undone."""
     if job.import_type != WORKBOOK and job.import_type not in db.catalog:
         raise TypeNotDeclared(job.batch_id, job.import_type)
     if not refuse:
@@ -221,7 +222,9 @@ def _assess(
             )
             transaction.rollback()
         return found
-    found = rollback.assess(conn, db.dialect, db.catalog, job.batch_id, force=force)
+    # The rollback itself restores for real, in its own transaction, and finds there what
+    # only a restore shows (a cycle it would make): trying it here too would restore twice.
+    found = rollback.assess(conn, db.dialect, db.catalog, job.batch_id, force=force, simulate=False)
     blocker = found.refusal(job) or found.blocker(job.batch_id, force=force)
     if blocker is not None:
         raise blocker
