@@ -70,13 +70,16 @@ def stage_file(
     errors: list[RowError],
     progress: Progress,
 ) -> tuple[Stage, int]:
-    """The file's rows parsed into new staging tables; cell errors go to `errors`."""
+    """The file's rows parsed (by a second process, as `read_chunks` tells) into new staging
+    tables; cell errors go to `errors`."""
     stage = Stage.create(conn, mapping.import_type, mapping.present)
     rows_total = 0
-    for chunk in parse_chunks(mapping, source.blocks(CHUNK_ROWS), errors):
-        stage.write(conn, db.dialect, chunk)
-        rows_total += len(chunk)
-        progress("reading", rows_total)
+    with read_chunks(mapping, source) as chunks:
+        for chunk, found in chunks:
+            errors += found
+            stage.write(conn, db.dialect, chunk)
+            rows_total += len(chunk)
+            progress("reading", rows_total)
     return stage, rows_total
 
 
