@@ -5,6 +5,8 @@ commits are audited in the transaction that makes them."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -58,15 +60,21 @@ def upload_session(
     file, or (`WORKBOOK`) a workbook whose sheets are named after import types; a CSV is read
     with `encoding` and `delimiter`, a workbook for one type at its `sheet`, when given (as
     `run_import` reads them). The session and its audit row commit together. A file's rows
-    are counted first (so that its progress can be a percentage): more than `limits` allow is
-    `TooManyRows`."""
+    are counted (so that its progress can be a percentage) while it is stored, in the same
+    transaction: more than `limits` allow is `TooManyRows`, and nothing is kept."""
     if import_type != WORKBOOK:
         db.catalog[import_type]  # an unknown type is a ConfigurationError now, not later
     choice = OnExisting(check_on_existing(on_existing))
     name = storage.safe_name(file_name)
     read = ReadOptions(encoding, sheet, delimiter=delimiter, limits=limits or Limits())
-    rows_total = None if import_type == WORKBOOK else _count_rows(content, name, read)
-    with db.connect() as conn, conn.begin():
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="count") as counter,
+        db.connect() as conn,
+        conn.begin(),
+    ):
+        counted = (
+            None if import_type == WORKBOOK else counter.submit(_count_rows, content, name, read)
+        )
         session_id = storage.insert(
             conn,
             owner=owner,
@@ -74,11 +82,12 @@ def upload_session(
             file_name=file_name,
             content=content,
             on_existing=choice,
-            rows_total=rows_total,
             encoding=encoding,
             delimiter=delimiter,
             sheet=sheet,
         )
+        if counted is not None:
+            storage.update(conn, session_id, rows_total=counted.result())
         found = storage.read(conn, session_id)
         audit.write(
             conn,
@@ -208,20 +217,40 @@ def commit_session(
     return queued
 
 
-def work_once(db: Database, limits: Limits) -> bool:
+#: A session's step, validation (`dry_run`) or import, run in this process or another:
+#: (session, progress, dry_run) -> what the import would do, or did.
+Step = Callable[[Session, Progress | None, bool], ImportReport]
+
+
+class StepCrashed(Exception):
+    """A step failed in another process, for a reason its text gives as a user sees it."""
+
+
+def work_once(db: Database, limits: Limits, step: Step | None = None) -> bool:
     """The worker's step: puts right what dead workers left, deletes expired sessions, then
-    validates or imports one waiting session; False if none waited."""
+    validates or imports one waiting session (with `step`, by default `run_step` here); False
+    if none waited."""
     storage.expire(db)
     states.recover(db)
     for waiting, working in states.STEPS:
         session_id = states.claim(db, waiting, working)
         if session_id is not None:
-            _run(db, session_id, limits, dry_run=waiting == SessionStatus.uploaded)
+            chosen = step or _here(db, limits)
+            _run(db, session_id, chosen, dry_run=waiting == SessionStatus.uploaded)
             return True
     return False
 
 
-def _run(db: Database, session_id: str, limits: Limits, *, dry_run: bool) -> None:
+def _here(db: Database, limits: Limits) -> Step:
+    """`run_step` in this process."""
+
+    def step(session: Session, progress: Progress | None, dry_run: bool) -> ImportReport:
+        return run_step(db, session, limits, progress=progress, dry_run=dry_run)
+
+    return step
+
+
+def _run(db: Database, session_id: str, step: Step, *, dry_run: bool) -> None:
     """Validates (`dry_run`) or imports the session's file and records the outcome; the
     session never stays claimed, whatever goes wrong."""
     session = storage.get(db, session_id)
@@ -229,22 +258,48 @@ def _run(db: Database, session_id: str, limits: Limits, *, dry_run: bool) -> Non
     # only after it.
     quiet = not dry_run and db.dialect.name == "sqlite"
     writer = nullcontext(None) if quiet else ProgressWriter(db, session_id, every=PROGRESS_EVERY)
-    copy = ""  # where the worker put the file: never shown, the upload's name stands for it
     try:  # the writer stops before the outcome is written
-        with writer as progress, storage.file_of(db, session_id) as path:
-            copy = str(path)
-            report = _imported(db, session, path, limits, progress=progress, dry_run=dry_run)
+        with writer as progress:
+            report = step(session, progress, dry_run)
     except FileRejected as exc:  # on commit: the database changed since the validation
         _rejected(db, session_id, exc, dry_run=dry_run)
-    except BatchportError as exc:
-        text = str(exc).replace(copy, session.file_name) if copy else str(exc)
-        storage.save(db, session_id, status=SessionStatus.failed, message=text)
+    except (BatchportError, StepCrashed) as exc:
+        storage.save(db, session_id, status=SessionStatus.failed, message=str(exc))
     except Exception as exc:  # never leave the session claimed: fail it, say why
-        text = f"internal error: {type(exc).__name__}: {first_line(exc)}"[:2000]
-        text = text.replace(copy, session.file_name) if copy else text
-        storage.save(db, session_id, status=SessionStatus.failed, message=text)
+        storage.save(db, session_id, status=SessionStatus.failed, message=internal_error(exc))
     else:
         _done(db, session_id, report, dry_run=dry_run)
+
+
+def run_step(
+    db: Database,
+    session: Session,
+    limits: Limits,
+    *,
+    progress: Progress | None,
+    dry_run: bool,
+) -> ImportReport:
+    """Validates or imports the session's file, from a copy this process makes of it; what it
+    raises names the upload, never the copy (`StepCrashed` for what is no BatchportError)."""
+    copy = ""
+    try:
+        with storage.file_of(db, session.id) as path:
+            copy = str(path)
+            return _imported(db, session, path, limits, progress=progress, dry_run=dry_run)
+    except FileRejected:
+        raise
+    except BatchportError as exc:
+        if not copy or copy not in str(exc):
+            raise
+        raise BatchportError(str(exc).replace(copy, session.file_name)) from exc
+    except Exception as exc:
+        text = internal_error(exc)
+        raise StepCrashed(text.replace(copy, session.file_name) if copy else text) from exc
+
+
+def internal_error(exc: BaseException) -> str:
+    """How a session shows a failure that is a bug (no BatchportError)."""
+    return f"internal error: {type(exc).__name__}: {first_line(exc)}"[:2000]
 
 
 def _imported(

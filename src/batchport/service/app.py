@@ -6,6 +6,7 @@ audit row for everything that changes something or is refused.
     problems.py      the error shape and the status of each refusal
     routers/         sessions, history, rollback, accounts
     worker.py        the background thread that validates and imports sessions
+    steps.py         each validation and import in a process of its own
 
 (No `from __future__ import annotations` in the service: FastAPI reads the handlers'
 annotations at run time.)
@@ -22,6 +23,7 @@ from batchport.database import Database
 from batchport.service import headers, models, problems, web
 from batchport.service.dependencies import MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS, Settings
 from batchport.service.routers import accounts, history, rollback, sessions, types
+from batchport.service.steps import Zygote
 from batchport.service.throttle import Throttle
 from batchport.service.worker import work
 from batchport.sources import Limits
@@ -46,13 +48,21 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         db.ensure_ready()
         stop = threading.Event()
-        thread = threading.Thread(target=work, args=(db, config.read_limits, stop), daemon=True)
+        # Forked first, while this process still has one thread (see steps.py).
+        zygote = Zygote.start(db, config.read_limits) if worker else None
+        step = zygote.step if zygote else None
+        thread = threading.Thread(
+            target=work, args=(db, config.read_limits, stop, config.wake, step), daemon=True
+        )
         if worker:
             thread.start()
         yield
         stop.set()
+        config.wake.set()
         if worker:
             thread.join(timeout=30)
+        if zygote:
+            zygote.close()
 
     app = FastAPI(
         title="batchport",

@@ -6,6 +6,7 @@ back its own sessions and batches and reads everything but others' sessions and 
 log; `viewer` reads jobs and batches only.
 """
 
+import threading
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -32,13 +33,15 @@ BEARER = HTTPBearer(auto_error=False, description="An API token from `batchport 
 
 @dataclass(frozen=True)
 class Settings:
-    """What an app serves: its database, its limits on uploads, and the throttle of failed
-    authentications and refused uploads."""
+    """What an app serves: its database, its limits on uploads, the throttle of failed
+    authentications and refused uploads, and the signal that wakes its worker (set when a
+    session is uploaded or committed, so that its step starts at once)."""
 
     db: Database
     read_limits: Limits
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     throttle: Throttle = field(default_factory=Throttle)
+    wake: threading.Event = field(default_factory=threading.Event)
 
 
 def settings(request: Request) -> Settings:

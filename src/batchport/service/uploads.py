@@ -256,7 +256,7 @@ def limited(receive: Receive, limit: int) -> Receive:
 def keep(config: Settings, caller: Caller, form: Upload) -> Session:
     """Keeps a read upload as the caller's session (the use case); 413 past the row limit."""
     try:
-        return commands.upload_session(
+        created = commands.upload_session(
             config.db,
             owner=caller.name,
             import_type=form.import_type,
@@ -271,3 +271,5 @@ def keep(config: Settings, caller: Caller, form: Upload) -> Session:
         )
     except TooManyRows as exc:
         raise Problem(413, "too_many_rows", str(exc)) from exc
+    config.wake.set()
+    return created

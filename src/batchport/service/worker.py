@@ -1,10 +1,12 @@
 """The service's background worker: a thread that validates and imports waiting sessions
-(through the use case `commands.work_once`) until told to stop."""
+(through the use case `commands.work_once`) until told to stop; each step runs in a process
+of its own when the server could start the helper that forks them (`steps.py`)."""
 
 import logging
 import threading
 
 from batchport import commands
+from batchport.commands.sessions import Step
 from batchport.database import Database
 from batchport.sources import Limits
 
@@ -13,13 +15,22 @@ LOG = logging.getLogger("batchport.service")
 POLL_SECONDS = 0.2
 
 
-def work(db: Database, limits: Limits, stop: threading.Event) -> None:
-    """Works until `stop` is set, pausing while there is nothing to do."""
+def work(
+    db: Database,
+    limits: Limits,
+    stop: threading.Event,
+    wake: threading.Event,
+    step: Step | None = None,
+) -> None:
+    """Works until `stop` is set (`wake` too, to end a pause), pausing while there is nothing
+    to do until `wake` is set or `POLL_SECONDS` have passed (a session may come from another
+    server); `step` runs each validation and import (by default in this thread)."""
     while not stop.is_set():
         try:
-            busy = commands.work_once(db, limits)
+            busy = commands.work_once(db, limits, step)
         except Exception:  # the worker must outlive any one failure: log it, go on
             LOG.exception("the background worker failed; trying again shortly")
             busy = False
         if not busy:
-            stop.wait(POLL_SECONDS)
+            wake.wait(POLL_SECONDS)
+            wake.clear()

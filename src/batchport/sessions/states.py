@@ -41,13 +41,14 @@ def _move(conn: sa.Connection, session_id: str, expected: SessionStatus, **value
 def queue(conn: sa.Connection, session_id: str) -> Session:
     """Queues a `valid` session's import, in the caller's transaction; returns the session
     with its job id. Queuing again (also concurrently) gives the same job: only one UPDATE
-    moves it from `valid`."""
+    moves it from `valid`. Its progress starts again: no row of the import is read yet."""
     _move(
         conn,
         session_id,
         SessionStatus.valid,
         status=SessionStatus.queued,
         job_id=str(uuid.uuid4()),
+        rows_read=0,
     )
     found = storage.read(conn, session_id)
     if found.job_id is None:

@@ -90,11 +90,13 @@ def session_errors_csv(who: Who, config: Config, session_id: models.Key) -> File
 
 
 @router.post("/{session_id}/commit", status_code=202, response_model=models.Session)
-def commit(who: Who, session_id: models.Key) -> dict[str, object]:
+def commit(who: Who, config: Config, session_id: models.Key) -> dict[str, object]:
     """Queues the import of a valid session; committing twice gives the same job."""
     who.own_session(session_id, "commit")
     who.must_import("commit")
-    return commands.commit_session(who.db, session_id, actor=who.name, remote=who.remote).to_json()
+    queued = commands.commit_session(who.db, session_id, actor=who.name, remote=who.remote)
+    config.wake.set()
+    return queued.to_json()
 
 
 def _remove(path: Path) -> None:

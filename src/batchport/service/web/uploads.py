@@ -106,7 +106,9 @@ def errors_csv(who: Visiting, config: Config, session_id: models.Key) -> FileRes
 
 
 @router.post("/sessions/{session_id}/commit")
-async def commit(request: Request, who: Visiting, session_id: models.Key) -> Response:
+async def commit(
+    request: Request, who: Visiting, config: Config, session_id: models.Key
+) -> Response:
     """Queues the session's import; its page then follows the job."""
     await form_of(request, who.session)
 
@@ -116,6 +118,7 @@ async def commit(request: Request, who: Visiting, session_id: models.Key) -> Res
         commands.commit_session(
             who.caller.db, session_id, actor=who.caller.name, remote=who.caller.remote
         )
+        config.wake.set()
 
     await run_in_threadpool(run)
     return RedirectResponse(f"/ui/sessions/{session_id}", status_code=303)
