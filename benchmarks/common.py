@@ -21,8 +21,6 @@ from pathlib import Path
 import psycopg
 import xlsxwriter
 
-from batchport.configuration import shipped_text
-
 HERE = Path(__file__).parent
 DATA = HERE / "data"
 BATCHPORT = shutil.which("batchport") or "batchport"
@@ -258,6 +256,10 @@ def add_people(url: str, execute: Callable[[str], None], dialect: str) -> None:
 
 def write_people_types() -> Path:
     """The types file of the declared runs: the shipped types, and `people`."""
+    # Imported here: the raw baselines' processes import this module too, and must not pay
+    # for importing batchport.
+    from batchport.configuration import shipped_text  # noqa: PLC0415
+
     path = DATA / "people.toml"
     path.write_text(shipped_text() + PEOPLE_TYPE)
     return path

@@ -31,20 +31,33 @@ import csv
 import sys
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import psycopg
 
-if TYPE_CHECKING:
-    from common import Postgres, Results
+from common import (
+    BATCHPORT,
+    DATA,
+    DEPARTMENT_COUNT,
+    USER_HEADER,
+    Measure,
+    Postgres,
+    Results,
+    Run,
+    alternate,
+    arguments,
+    batch_of,
+    batchport_import,
+    department_codes,
+    on_postgres,
+    report,
+    timed,
+    user_rows,
+    write_users_csv,
+)
 
 
 def suite(args: argparse.Namespace, pg: Postgres) -> Results:
     """batchport's rollback of the update batch against the raw set-based restore."""
-    # Here, not at the top: the baseline's process runs this module too, and must not pay
-    # for what `common` loads (batchport's configuration, xlsxwriter: 0.6 s).
-    from common import BATCHPORT, Measure, Run, alternate, timed  # noqa: PLC0415
-
     template, batch_id = prepare(pg, args.rows)
     with psycopg.connect(pg.raw_url(template)) as conn:
         restored = conn.execute(
@@ -78,7 +91,6 @@ def suite(args: argparse.Namespace, pg: Postgres) -> Results:
 def prepare(pg: Postgres, count: int) -> tuple[str, str]:
     """A database holding `count` imported users and the update batch; returns its name and
     the update's batch id."""
-    from common import batch_of, batchport_import, write_users_csv  # noqa: PLC0415 (above)
 
     name = pg.fresh()
     url = pg.url(name)
@@ -91,14 +103,6 @@ def write_update_csv(count: int) -> Path:
     """The update file: every tenth user renamed, every twentieth also moved to other
     departments, and `count // 100` new users; unchanged users are left out (they would
     cost the import a comparison each, and leave the change log as it is)."""
-    from common import (  # noqa: PLC0415 (see `suite`)
-        DATA,
-        DEPARTMENT_COUNT,
-        USER_HEADER,
-        department_codes,
-        user_rows,
-    )
-
     path = DATA / f"users-update-{count}.csv"
     if path.exists():
         return path
@@ -219,6 +223,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["baseline-restore"]:
         baseline_restore(*sys.argv[2:4])
     else:
-        from common import arguments, on_postgres, report
-
         report("PostgreSQL — restores", on_postgres(arguments(__doc__), suite))

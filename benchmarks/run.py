@@ -1,19 +1,28 @@
 """batchport against the raw database, measured in the same run, on fresh identical tables.
 
-    python benchmarks/run.py                      # 1,000,000 users, PostgreSQL and SQLite
-    python benchmarks/run.py --rows 100000 --repeat 3 --only postgresql
-    python benchmarks/run.py --rows 100000 --suite rejected --only postgresql
+    python benchmarks/run.py                      # every suite, 1,000,000 rows
+    python benchmarks/run.py --rows 200000 --department-rows 200000 --only postgresql
+    python benchmarks/run.py --rows 200000 --suite update --suite restore --only postgresql
 
-Each measurement runs in its own process (the `batchport` command, or `baseline.py` for the
-raw baseline), alternating baseline and batchport runs, each on a database freshly copied from
-a migrated template that holds the 500 departments the users point at, and `people`: a table
+Each measurement runs in its own process (the `batchport` command, or a raw baseline's own
+script), alternating baseline and batchport runs, each on a database freshly copied from a
+migrated template that holds the 500 departments the users point at, and `people`: a table
 of one's own with the users' columns (and its link table), made by plain SQL, tracked with
-`batchport db track` and declared in a types file, so that a declared type is measured against
-the built-in `users` on the same file. Prints medians, the
-ratio batchport/baseline in throughput (1.0 = as fast as the raw database), and peak RSS.
-A rejected file is measured against the dry run of the same file (ratio = dry run's time /
-import's time; issue 16's target: at least 0.5): one bad row at the end, and 100,000 errors
-with a 2 MiB value among them; each run must report exactly the file's errors.
+`batchport db track` and declared in a types file. Prints medians, the ratio baseline time /
+batchport time (1.0 = as fast as the raw database) and each process's own peak RSS. The
+suites (`--suite`, repeatable; each module's docstring says exactly what its baseline does):
+
+- insert: users, departments and the declared `people` against raw COPY (`baseline.py`);
+  the dry run; XLSX against the same CSV; rollbacks against a small table's and a raw DELETE;
+- rejected: a file with one bad row at the end, and one with 100,000 errors (a 2 MiB value
+  among them), against the dry run of the same file; each must report exactly its errors;
+- update (`updates.py`): `--on-existing update` and `skip` against raw set-based SQL;
+- restore (`restores.py`): the rollback of an update batch against a raw set-based restore;
+- workbook (`workbooks.py`): a two-sheet workbook against the same sheets as two CSV files;
+- api (`api.py`): upload, validate and commit through the REST API against the CLI import;
+- startup (`startup.py`): `batchport types` and tiny imports against the bare interpreter;
+- sqlite: users, departments and `people` against sqlite3 executemany.
+
 The machine is shared and noisy: absolute times drift, ratios measured in one run hold.
 """
 
@@ -28,7 +37,10 @@ from pathlib import Path
 
 import psycopg
 
+import api
+import restores
 import startup
+import updates
 import workbooks
 from common import (
     BATCHPORT,
@@ -229,7 +241,10 @@ def sqlite_suite(args: argparse.Namespace) -> Results:
 POSTGRES_SUITES: dict[str, Callable[[argparse.Namespace, Postgres], Results]] = {
     "insert": insert_suite,
     "rejected": rejected_suite,
+    "update": updates.suite,
+    "restore": restores.suite,
     "workbook": workbooks.suite,
+    "api": api.suite,
     "startup": startup.suite,
 }
 

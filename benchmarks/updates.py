@@ -29,21 +29,33 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import psycopg
 
-if TYPE_CHECKING:
-    from common import Postgres, Results, Run
-
-# `common` (and through it batchport) is imported only by the functions that drive the runs:
-# the baseline processes run this module too, and must not pay for importing batchport.
+from common import (
+    DATA,
+    DEPARTMENT_COUNT,
+    USER_HEADER,
+    Measure,
+    Postgres,
+    Results,
+    Run,
+    alternate,
+    arguments,
+    baseline,
+    batchport_import,
+    department_codes,
+    on_postgres,
+    report,
+    timed,
+    user_rows,
+    write_users_csv,
+)
 
 
 def write_update_csv(count: int) -> Path:
     """The users file with 10 % of first names changed (every tenth row) and 5 % of department
     lists changed (every twentieth, offset by 5, so the two never meet)."""
-    from common import DATA, DEPARTMENT_COUNT, USER_HEADER, department_codes, user_rows  # noqa: PLC0415 - see the imports
 
     path = DATA / f"updates-changed-{count}.csv"
     codes = department_codes()
@@ -62,7 +74,6 @@ def write_update_csv(count: int) -> Path:
 
 def write_skip_csv(count: int) -> Path:
     """The users file, then `count // 10` new users."""
-    from common import DATA, USER_HEADER, user_rows  # noqa: PLC0415 - see the imports
 
     path = DATA / f"updates-skip-{count}.csv"
     if not path.exists():
@@ -76,7 +87,6 @@ def write_skip_csv(count: int) -> Path:
 
 def suite(args: argparse.Namespace, pg: Postgres) -> Results:
     """Update and skip imports against their raw baselines."""
-    from common import Measure, alternate, baseline, batchport_import, timed, write_users_csv  # noqa: PLC0415 - see the imports
 
     existing = write_users_csv(args.rows)
     changed = write_update_csv(args.rows)
@@ -252,6 +262,4 @@ if __name__ == "__main__":
         task, *rest = sys.argv[1:]
         {"baseline-update": baseline_update, "baseline-skip": baseline_skip}[task](*rest)
     else:
-        from common import arguments, on_postgres, report
-
         report("PostgreSQL — updates", on_postgres(arguments(__doc__), suite))
