@@ -4,6 +4,8 @@ stamp), and a rollback puts back exactly what the update changed, across many pa
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from batchport import get_batch, rollback_batch, run_import
@@ -154,3 +156,38 @@ def test_changes_spread_over_many_pages_are_all_logged(
     assert get_batch(db, report.batch_id).updated == per_table(db, users=5)
     rollback_batch(db, report.batch_id, actor="b")
     assert (rows("users"), rows("user_departments")) == before
+
+
+def test_a_link_row_another_writer_adds_meanwhile_is_never_lost(
+    db, csv_file, rows, users_batch, monkeypatch
+):
+    """While an update moves ann from HQ to FIN, another program links her to OPS. Its row
+    waits for the import to end (her row is held before her link rows are read for the
+    change log), then lands: the import never deletes a link row it did not log."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers queue: nothing is linked while an import writes")
+    written = []
+
+    def other_writer() -> None:
+        manual_sql(
+            db,
+            "INSERT INTO {user_departments} (user_id, department_id, is_primary) "
+            "SELECT u.id, d.id, false FROM {users} u, {departments} d "
+            "WHERE u.email = 'ann@x.org' AND d.code = 'OPS'",
+        )
+        written.append(True)
+
+    real = update.relink
+    writer = threading.Thread(target=other_writer)
+
+    def relink(*args, **kwargs):
+        if not writer.is_alive() and not written:
+            writer.start()
+            writer.join(timeout=2)  # it commits now, unless the import holds ann
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(update, "relink", relink)
+    report = update_users(db, csv_file, ["ann@x.org", "Ann", "Lee", "FIN"])
+    writer.join(timeout=30)
+    assert report.updated == 1 and written
+    assert set(links_of(rows, "ann@x.org")) == {"FIN", "OPS"}

@@ -85,7 +85,7 @@ def find_differences(
     changed.create(conn)
     differs = sa.or_(
         sa.false(),
-        *(_distinct(dialect, table.c[name], value) for name, value in values),
+        *(distinct(dialect, table.c[name], value) for name, value in values),
         *(table.c.id.in_(sa.select(found.owners.c.owner)) for found in links),
     )
     select = (
@@ -206,7 +206,7 @@ def changed_pages(
             *(c.label(f"is{n}") for n, c in enumerate(changes.identity_columns(import_type))),
             *(table.c[name].label(f"old{n}") for n, name in enumerate(found.columns)),
             *(
-                _distinct(dialect, table.c[name], found.new_value(n)).label(f"differs{n}")
+                distinct(dialect, table.c[name], found.new_value(n)).label(f"differs{n}")
                 for n, name in enumerate(found.columns)
             ),
             *([table.c.updated_at] if "updated_at" in table.c else []),
@@ -232,9 +232,10 @@ def changed_pages(
         yield page
 
 
-def _distinct(
+def distinct(
     dialect: Dialect, old: sa.ColumnElement[Any], new: sa.ColumnElement[Any]
 ) -> sa.ColumnElement[bool]:
+    """Whether the file's value `new` differs from the stored `old`, as the database compares."""
     return dialect.comparable(old).is_distinct_from(dialect.comparable(new))
 
 

@@ -18,12 +18,16 @@ import sqlalchemy as sa
 from batchport import changes
 from batchport.checks.stage import Stage
 from batchport.declarations import Catalog, ImportType, Link
-from batchport.dialects import Dialect, ForeignKey
-from batchport.errors import LinksReferenced, UpdateMakesCycle
+from batchport.dialects import Dialect
+from batchport.errors import UpdateMakesCycle
 from batchport.hierarchy import own_ancestors
-from batchport.loading.differences import Differences, changed_pages, find_differences
+from batchport.loading.differences import (
+    Differences,
+    changed_pages,
+    distinct,
+    find_differences,
+)
 from batchport.loading.relink import relink
-from batchport.references import rows_pointing_at
 from batchport.schema import import_changes
 
 #: Changed rows read (to log their prior values) per round trip.
@@ -58,6 +62,7 @@ def update_existing(
     with the batch) to `created`."""
     import_type = stage.import_type
     found = find_differences(conn, dialect, stage, catalog, held)
+    _hold_relinked(conn, import_type, found)
     for page in changed_pages(conn, dialect, found, stage, PAGE):
         entries = _entries(conn, catalog, import_type, found, page, batch_id)
         dialect.copy_rows(
@@ -67,19 +72,46 @@ def update_existing(
     for wanted in found.links:
         name = wanted.link.table.name
         created[name] = created.get(name, 0) + relink(conn, wanted, batch_id, referring)
-    updated = _update_changed(conn, import_type, found)
+    updated = _update_changed(conn, dialect, import_type, found)
     if updated:
         _refuse_cycles(conn, import_type, sa.select(found.changed.c.row_id))
     found.drop(conn)
     return updated
 
 
-def _update_changed(conn: sa.Connection, import_type: ImportType, found: Differences) -> int:
-    """Writes the file's values into the changed rows, one version more; returns how many."""
+def _hold_relinked(conn: sa.Connection, import_type: ImportType, found: Differences) -> None:
+    """Locks the rows whose link rows the update changes, before their link rows are read for
+    the change log: another writer's new link row for one of them (its foreign key check
+    takes a lock this one excludes) then waits until the import ends, instead of being
+    deleted by it unlogged, and one committed before is read and logged."""
+    table = import_type.table
+    for wanted in found.links:
+        locked = (
+            sa.select(table.c.id)
+            .where(table.c.id.in_(sa.select(wanted.owners.c.owner)))
+            .with_for_update()
+            .subquery()
+        )
+        conn.execute(sa.select(sa.func.count()).select_from(locked)).scalar_one()
+
+
+def _update_changed(
+    conn: sa.Connection, dialect: Dialect, import_type: ImportType, found: Differences
+) -> int:
+    """Writes the file's values into the changed rows, one version more; returns how many.
+
+    A column takes the file's value only where it differs, as the change log saw it: a value
+    the database holds equal but not identical (another case in a case-insensitive column, a
+    JSON document with its keys in another order) keeps its own text, which no log entry
+    would bring back."""
     table = import_type.table
     changed = found.changed
     values: dict[str, Any] = {
-        name: found.new_value(number) for number, name in enumerate(found.columns)
+        name: sa.case(
+            (distinct(dialect, table.c[name], found.new_value(number)), found.new_value(number)),
+            else_=table.c[name],
+        )
+        for number, name in enumerate(found.columns)
     }
     values["row_version"] = changed.c.version + 1
     if "updated_at" in table.c:
@@ -189,100 +221,3 @@ def current_links(
     for row in conn.execute(sa.select(link.table).where(owner.in_(owners))).mappings():
         found[row[link.owner_column]].append(dict(row))
     return found
-
-
-class LinkChange:
-    """The link rows to delete, insert and re-flag to turn some rows' links into others,
-    applied in three statements."""
-
-    def __init__(self, link: Link, batch_id: str) -> None:
-        self.link = link
-        self.batch_id = batch_id
-        self.deleted: list[dict[str, Any]] = []
-        self.inserted: list[dict[str, Any]] = []
-        self.flagged: list[dict[str, Any]] = []
-
-    def add(self, row_id: object, have: list[dict[str, Any]], want: dict[object, bool]) -> bool:
-        """Plans the change of `row_id`'s links from `have` to `want` (target id -> primary
-        flag, written with the batch's stamp); returns whether there is any."""
-        link = self.link
-        flag = link.primary_flag
-        current = {row[link.target_column]: row for row in have}
-        deleted = [row for target, row in current.items() if target not in want]
-        inserted = [
-            {
-                link.owner_column: row_id,
-                link.target_column: target,
-                "import_batch_id": self.batch_id,
-            }
-            | ({flag: primary} if flag else {})
-            for target, primary in want.items()
-            if target not in current
-        ]
-        flagged = [
-            current[target] | {flag: primary}
-            for target, primary in want.items()
-            if flag and target in current and current[target][flag] != primary
-        ]
-        self.deleted += deleted
-        self.inserted += inserted
-        self.flagged += flagged
-        return bool(deleted or inserted or flagged)
-
-    def put(self, have: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
-        """Plans putting `rows` (whole link rows, as logged) back in place of `have`."""
-        link = self.link
-        current = {row[link.target_column]: row for row in have}
-        wanted = {row[link.target_column]: row for row in rows}
-        self.deleted += [row for target, row in current.items() if target not in wanted]
-        self.inserted += [row for target, row in wanted.items() if target not in current]
-        self.flagged += [
-            row
-            for target, row in wanted.items()
-            if target in current and _differs(row, current[target])
-        ]
-
-    def keys(self) -> list[tuple[Any, ...]]:
-        """The primary keys of the link rows to delete."""
-        primary = [c.name for c in self.link.table.primary_key.columns]
-        return [tuple(row[name] for name in primary) for row in self.deleted]
-
-    def apply(
-        self,
-        conn: sa.Connection,
-        dialect: Dialect,
-        referring: list[ForeignKey] | None = None,
-        *,
-        check: bool = True,
-    ) -> None:
-        """Deletes, inserts and re-flags the planned rows; with `check`, refuses
-        (`LinksReferenced`), changing nothing, if a row of another table points at a link row
-        to delete.
-
-        The rows to delete are locked first: a row another writer adds that points at one of
-        them must wait for this transaction (and then finds it gone), and one added before is
-        seen by the check.
-        """
-        table = self.link.table
-        primary = list(table.primary_key.columns)
-        if self.deleted:
-            doomed = sa.tuple_(*primary).in_(self.keys())
-            conn.execute(sa.select(*primary).where(doomed).with_for_update()).all()
-            if check and (
-                pointing := rows_pointing_at(conn, dialect, table, self.keys(), referring)
-            ):
-                raise LinksReferenced(pointing)
-            conn.execute(table.delete().where(doomed))
-        if self.inserted:
-            conn.execute(table.insert(), self.inserted)
-        names = {column.name for column in primary}
-        for row in self.flagged:
-            conn.execute(
-                table.update()
-                .where(*(column == row[column.name] for column in primary))
-                .values({k: v for k, v in row.items() if k not in names})
-            )
-
-
-def _differs(wanted: dict[str, Any], current: dict[str, Any]) -> bool:
-    return any(current.get(name) != value for name, value in wanted.items())
