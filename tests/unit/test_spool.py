@@ -4,6 +4,7 @@ place, a flagged item known before the consumer gets there, the child gone when 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 
 import pytest
@@ -71,3 +72,21 @@ def test_leaving_early_ends_the_child_process():
     with Spooled(endless(), _flag_none) as spool:
         assert next(spool) == 0
     assert multiprocessing.active_children() == []
+
+
+def test_a_reader_that_dies_is_an_error_not_a_wait():
+    """A child that ends without a word (killed, out of memory) is reported, not waited for
+    forever while the import holds its locks."""
+
+    def dying():
+        yield 1
+        time.sleep(0.5)  # the message about item 1 leaves before the end
+        os._exit(3)
+
+    seen = []
+    with (
+        Spooled(dying(), _flag_none) as spool,
+        pytest.raises(ChildProcessError, match="exit code 3"),
+    ):
+        seen.extend(spool)
+    assert seen == [1]

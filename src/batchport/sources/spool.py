@@ -25,6 +25,8 @@ from batchport.sources.prefetch import die_with, picklable
 
 T = TypeVar("T")
 
+#: How long to wait for the child's next message before looking whether it still lives.
+_PATIENCE = 1.0
 #: A chunk's place in the spool: (offset, size, pickled rather than marshalled, flagged).
 _Place = tuple[int, int, bool, bool]
 
@@ -93,7 +95,7 @@ class Spooled(Generic[T]):
 
     def __next__(self) -> T:
         if not self._known:
-            self._note(self._told.get())
+            self._note(self._next_message())
         kind, value = self._known[0]
         if kind == "end":
             raise StopIteration
@@ -106,6 +108,23 @@ class Spooled(Generic[T]):
         if pickled:
             return pickle.loads(data)  # type: ignore[no-any-return]  # noqa: S301 - our child's
         return marshal.loads(data)  # type: ignore[no-any-return]  # noqa: S302 - our child's
+
+    def _next_message(self) -> tuple[str, Any]:
+        """The child's next message, waiting for it; raises if the child ended without one
+        (killed, or out of memory), rather than waiting forever."""
+        while True:
+            try:
+                return self._told.get(timeout=_PATIENCE)  # type: ignore[no-any-return]
+            except queue.Empty:
+                if self._child.is_alive():
+                    continue
+            try:  # ended: what it sent before is all there is
+                return self._told.get(timeout=_PATIENCE)  # type: ignore[no-any-return]
+            except queue.Empty:
+                raise ChildProcessError(
+                    f"the process reading the file ended unexpectedly "
+                    f"(exit code {self._child.exitcode})"
+                ) from None
 
     def close(self) -> None:
         if self._child.is_alive():
