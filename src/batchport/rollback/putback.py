@@ -35,7 +35,7 @@ class PutBack:
         name = f"bp_restore_{uuid.uuid4().hex[:12]}"
         #: The columns a logged prior value may be for, each with a flag column telling
         #: whether the row's entry has a value for it.
-        self.columns = [c for c in table.c if c.key not in {"id", "row_version"}]
+        self.columns = [c for c in table.c if c.key in _loggable(import_type)]
         self.positions = {column.key: n for n, column in enumerate(self.columns)}
         self.values = sa.Table(
             name,
@@ -197,3 +197,11 @@ def _apply_links(
                 .where(*(c == row[c.key] for c in primary))
                 .values({k: v for k, v in row.items() if k not in {c.key for c in primary}})
             )
+
+
+def _loggable(import_type: ImportType) -> set[str]:
+    """The columns an update may log prior values of: those the file fills, and its time of
+    change (a column of a type this process cannot name, which the file never fills, stays out
+    of the temporary tables)."""
+    fields = {field.column for field in import_type.fields if field.column}
+    return fields | {reference.column for reference in import_type.references} | {"updated_at"}

@@ -56,6 +56,7 @@ class Zygote:
         theirs.close()
         self._lock = threading.Lock()
         self._gone = False
+        self._closed = False
 
     @classmethod
     def start(cls, db: Database, limits: Limits) -> "Zygote | None":
@@ -126,7 +127,11 @@ class Zygote:
         self.close()
 
     def close(self) -> None:
-        """Ends the zygote (and so any step under way)."""
+        """Ends the zygote (and so any step under way); once: its pid may be another
+        process's after it was reaped."""
+        if self._closed:
+            return
+        self._closed = True
         self._pipe.close()
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)
