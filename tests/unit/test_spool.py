@@ -90,3 +90,18 @@ def test_a_reader_that_dies_is_an_error_not_a_wait():
     ):
         seen.extend(spool)
     assert seen == [1]
+
+
+def test_an_error_that_cannot_travel_still_says_what_happened():
+    """An exception that does not survive pickling arrives as a stand-in with its message."""
+
+    class Odd(Exception):
+        def __init__(self, a, b):
+            super().__init__(f"{a}/{b}")
+
+    def broken():
+        raise Odd("x", "y")
+        yield  # pragma: no cover
+
+    with Spooled(broken(), _flag_none) as spool, pytest.raises(RuntimeError, match="Odd: x/y"):
+        list(spool)

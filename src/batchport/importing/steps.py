@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import chain
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -24,7 +25,7 @@ from batchport.loading.load import Loaded, load_stage
 from batchport.progress import Progress
 from batchport.reports import ImportReport, Job
 from batchport.sources import Limits, Source, open_source
-from batchport.sources.prefetch import may_fork, read_ahead
+from batchport.sources.prefetch import may_fork
 from batchport.sources.spool import Spooled
 
 #: Rows parsed and written per round trip; bounds memory whatever the file's size.
@@ -170,16 +171,16 @@ def read_chunks(mapping: Mapping, source: Source, *, share: bool = False) -> Ite
     `may_fork`). It parses the whole file at its own pace into a spool on disk, so that a bad
     cell near the end is known while this process still writes the rows before it (see
     `Chunks.bad_ahead`). With `share` (a dry run, which writes nothing), it only splits the
-    rows into columns, a few chunks ahead, and this process parses them, which balances the
-    work between the two.
+    rows into columns and this process parses them, which balances the work between the two.
     """
     if not (may_fork() and source.path.stat().st_size >= READ_AHEAD_BYTES):
         yield Chunks(_parsed_parts(mapping, source))
-    elif not share:
+    elif share:
+        with Spooled(_column_parts(mapping, source), flag=_has_errors) as ahead:
+            yield Chunks(_parsed_here(mapping, ahead))
+    else:
         with Spooled(_parsed_parts(mapping, source), flag=_has_errors) as ahead:
             yield Chunks(ahead, ahead)
-    else:
-        yield Chunks(_parsed_here(mapping, read_ahead(_column_parts(mapping, source))))
 
 
 def write_chunks(  # noqa: PLR0917 - one file's chunks, and where they go
@@ -235,7 +236,7 @@ def _parsed_here(
         yield numbers, chunk.columns, _plain(found)
 
 
-def _has_errors(part: _Part) -> bool:
+def _has_errors(part: tuple[list[int], list[Any], list[_Plain]]) -> bool:
     return bool(part[2])
 
 

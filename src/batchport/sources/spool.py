@@ -2,10 +2,10 @@
 a spool file on disk, so that what lies ahead (a bad cell near the end) is known long before
 this process, which writes, gets there.
 
-`read_ahead` keeps at most a few chunks in memory, so its child waits for the writer; this
-child never waits. Memory stays bounded all the same: the chunks wait on disk (an unlinked
-temporary file, gone when the reading ends), and only a few bytes per chunk travel through
-the queue: where the chunk is in the spool, and whether it was flagged.
+Holding the chunks in memory, the child would have to wait for the writer; this one never
+waits. Memory stays bounded all the same: the chunks wait on disk (an unlinked temporary
+file, gone when the reading ends), and only a few bytes per chunk travel through the queue:
+where the chunk is in the spool, and whether it was flagged.
 """
 
 from __future__ import annotations
