@@ -40,6 +40,7 @@ from batchport.importing.steps import (
     with_changes,
     with_loaded,
     write_chunks,
+    writing_directly,
 )
 from batchport.loading.rules import broken_rules, checks_of
 from batchport.progress import Progress, no_progress
@@ -121,26 +122,21 @@ def _import_direct(  # noqa: PLR0917 - the staged path's arguments, in its order
         read_chunks(mapping, source) as chunks,
     ):
         progress("started", 0)
-        try:
-            with db.dialect.begin_write(conn), changes.writing(conn, job.job_id):
-                rows_total, created, rest = write_chunks(
-                    conn, db, import_type, job, chunks, progress
-                )
-                if rest is not None:
-                    report = with_changes(report, encoding=source.encoding)
-                    _refuse_rest(conn, db, import_type, rest, report, rows_total, progress)
-                imported = created[import_type.table.name]
-                report = with_changes(
-                    report,
-                    rows_total=rows_total,
-                    created=created,
-                    rows_imported=imported,
-                    encoding=source.encoding,
-                )
-                complete(conn, job, [report], finish)
-                return report
-        except sa.exc.IntegrityError as exc:
-            raise NotLoadable(str(exc)) from exc
+        with writing_directly(conn, db, job):
+            rows_total, created, rest = write_chunks(conn, db, import_type, job, chunks, progress)
+            if rest is not None:
+                report = with_changes(report, encoding=source.encoding)
+                _refuse_rest(conn, db, import_type, rest, report, rows_total, progress)
+            imported = created[import_type.table.name]
+            report = with_changes(
+                report,
+                rows_total=rows_total,
+                created=created,
+                rows_imported=imported,
+                encoding=source.encoding,
+            )
+            complete(conn, job, [report], finish)
+            return report
 
 
 def _checked(

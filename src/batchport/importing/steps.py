@@ -13,7 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from batchport import history
+from batchport import changes, history
+from batchport.checks.proof import NotLoadable
 from batchport.checks.stage import Stage
 from batchport.columns.mapping import Mapping, map_header
 from batchport.columns.rows import Chunk, column_texts, parse_chunks, parse_texts
@@ -181,6 +182,17 @@ def read_chunks(mapping: Mapping, source: Source, *, share: bool = False) -> Ite
     else:
         with Spooled(_parsed_parts(mapping, source), flag=_has_errors) as ahead:
             yield Chunks(ahead, ahead)
+
+
+@contextmanager
+def writing_directly(conn: sa.Connection, db: Database, job: Job) -> Iterator[None]:
+    """The direct path's transaction, marked as the job's; what the database refuses in it (a
+    key taken, a foreign key) becomes `NotLoadable`, for the staged path to name exactly."""
+    try:
+        with db.dialect.begin_write(conn), changes.writing(conn, job.job_id):
+            yield
+    except sa.exc.IntegrityError as exc:
+        raise NotLoadable(str(exc)) from exc
 
 
 def write_chunks(  # noqa: PLR0917 - one file's chunks, and where they go

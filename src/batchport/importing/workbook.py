@@ -29,6 +29,7 @@ from batchport.importing.steps import (
     with_changes,
     with_loaded,
     write_chunks,
+    writing_directly,
 )
 from batchport.loading.rules import broken_rules
 from batchport.progress import Progress, no_progress
@@ -100,29 +101,23 @@ def _import_direct(  # noqa: PLR0917 - the staged path's arguments, in its order
     having written nothing, at anything it cannot prove valid (a bad cell included)."""
     progress = options.progress or no_progress
     reports: list[ImportReport] = []
-    with db.connect() as conn:
-        try:
-            with db.dialect.begin_write(conn), changes.writing(conn, job.job_id):
-                for import_type in chosen:
-                    before = sum(report.rows_total for report in reports)
-                    with options.open(path, import_type.name) as source:
-                        mapping, errors = map_header(import_type, source.header())
-                        if errors:
-                            raise NotLoadable("the sheet's header has problems")
-                        with read_chunks(mapping, source) as chunks:
-                            rows, created, rest = write_chunks(
-                                conn, db, import_type, job, chunks, _after(before, progress)
-                            )
-                    if rest is not None:
-                        raise NotLoadable("a cell is bad")
-                    report = _sheet_report(import_type, path, job, rows, options)
-                    table = import_type.table.name
-                    reports.append(
-                        with_changes(report, created=created, rows_imported=created[table])
+    with db.connect() as conn, writing_directly(conn, db, job):
+        for import_type in chosen:
+            before = sum(report.rows_total for report in reports)
+            with options.open(path, import_type.name) as source:
+                mapping, errors = map_header(import_type, source.header())
+                if errors:
+                    raise NotLoadable("the sheet's header has problems")
+                with read_chunks(mapping, source) as chunks:
+                    rows, created, rest = write_chunks(
+                        conn, db, import_type, job, chunks, _after(before, progress)
                     )
-                complete(conn, job, reports, finish)
-        except sa.exc.IntegrityError as exc:
-            raise NotLoadable(str(exc)) from exc
+            if rest is not None:
+                raise NotLoadable("a cell is bad")
+            report = _sheet_report(import_type, path, job, rows, options)
+            table = import_type.table.name
+            reports.append(with_changes(report, created=created, rows_imported=created[table]))
+        complete(conn, job, reports, finish)
     return reports
 
 
