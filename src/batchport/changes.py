@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -63,6 +64,7 @@ _READERS: tuple[tuple[type[sa.types.TypeEngine[Any]], Callable[[str], Any]], ...
 )
 
 
+@functools.lru_cache(maxsize=256)  # a restore decodes its table's few column types many times
 def _reader(kind: sa.types.TypeEngine[Any]) -> Callable[[str], Any] | None:
     """What reads a logged text back as `kind` wants it; None to keep the text (a text or a
     JSON column's string, a float, a UUID kept as text)."""
