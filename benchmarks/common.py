@@ -242,16 +242,17 @@ parser = "boolean"
 """
 
 
+def setup(url: str, *args: str) -> None:
+    """Runs a batchport command that prepares a database (untimed; it must succeed)."""
+    subprocess.run([BATCHPORT, "--database-url", url, *args], check=True, capture_output=True)
+
+
 def add_people(url: str, execute: Callable[[str], None], dialect: str) -> None:
     """Makes the declared `people` tables in the template at `url` and tracks them."""
     for statement in PEOPLE_SQL[dialect]:
         execute(statement)
     for args in (["people"], ["people_departments", "--owner", "user_id"]):
-        subprocess.run(
-            [BATCHPORT, "--database-url", url, "db", "track", *args],
-            check=True,
-            capture_output=True,
-        )
+        setup(url, "db", "track", *args)
 
 
 def write_people_types() -> Path:
@@ -278,21 +279,8 @@ class Postgres:
         self.created: list[str] = []
         self.template = self._create()
         url = self.url(self.template)
-        subprocess.run(
-            [BATCHPORT, "--database-url", url, "db", "migrate"], check=True, capture_output=True
-        )
-        subprocess.run(
-            [
-                BATCHPORT,
-                "--database-url",
-                url,
-                "import",
-                "departments",
-                str(write_reference_departments()),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        setup(url, "db", "migrate")
+        setup(url, "import", "departments", str(write_reference_departments()))
         with psycopg.connect(self.raw_url(self.template), autocommit=True) as conn:
             add_people(url, conn.execute, self.name)
 
@@ -331,18 +319,7 @@ class Sqlite:
         self.folder = folder
         self.template = folder / "template.db"
         url = self.url(self.template)
-        subprocess.run(
-            [
-                BATCHPORT,
-                "--database-url",
-                url,
-                "import",
-                "departments",
-                str(write_reference_departments()),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        setup(url, "import", "departments", str(write_reference_departments()))
         with sqlite3.connect(self.template, isolation_level=None) as conn:
             add_people(url, conn.execute, self.name)
 
