@@ -1,12 +1,19 @@
 """Which jobs still have a live process behind them, and sweeping up after those that do not.
 
 A job is `running` (importing) or `rolling_back` only while some process works on it. Each job
-records its worker (`host:pid`); on PostgreSQL the worker also holds an advisory lock on the
-job for as long as it runs, and names every session it opens after itself. A job whose claim
-is free and whose worker has no session left (on SQLite: whose process is gone) is swept:
-`running` becomes `failed` and `rolling_back` becomes `rollback_failed`, both with the reason
-`interrupted`. The data is all or nothing by construction (the worker's transaction died with
-it); the sweep only puts the history right.
+records its worker (`host:pid:nonce`), which beats in `import_workers` while it works
+(`batchport.heartbeat`); on PostgreSQL the worker also holds an advisory lock on the job for
+as long as it runs, and names every session it opens after itself. A worker is dead when:
+
+- it stopped beating for longer than its timeout, on any host (on PostgreSQL its sessions,
+  left open by a host that vanished, are ended first, so that nothing of it can commit);
+- on PostgreSQL, its job's claim is free and it has no session left;
+- on SQLite, its process is gone from this host.
+
+Its job is then swept: `running` becomes `failed` and `rolling_back` becomes
+`rollback_failed`, both with the reason `interrupted`. The data is all or nothing by
+construction (the worker's transaction died with it); the sweep only puts the history right.
+A worker that is slow, or paused, is never swept: it goes on beating, and holds its claim.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from batchport import audit, history
+from batchport import audit, heartbeat, history
 from batchport.database import Database
 from batchport.errors import DatabaseError, first_line
 from batchport.process import host_and_pid, this_worker
@@ -46,7 +53,7 @@ def working_on(db: Database, job_id: str) -> Iterator[None]:
     with _working_lock:
         _working[job_id] += 1
     try:
-        with db.connect() as conn:
+        with heartbeat.beating(db), db.connect() as conn:
             try:
                 db.dialect.claim_job(conn, job_id)
             except sa.exc.DBAPIError as exc:
@@ -101,34 +108,42 @@ def sweep(db: Database) -> list[Job]:
 
 
 def _alive(db: Database, conn: sa.Connection, job: Job) -> bool:
-    """Whether the job's worker may still be working on it.
-
-    The claim's session can end while its process lives (the server ended it, the network
-    dropped it): a free claim proves nothing while the worker still has a session open, and
-    a worker that has none has no transaction left that could commit.
-    """
-    if job.worker is None:
-        return True  # not run by batchport (older or other software): not ours to judge
+    """Whether the job's worker may still be working on it."""
     if job.worker == this_worker():
         with _working_lock:
             return job.job_id in _working
-    if db.dialect.job_claimed(conn, job.job_id):
-        return True
-    connected = db.dialect.worker_connected(conn, job.worker)
-    if connected is not None:
-        return connected
-    return process_alive(job.worker)
+    return worker_alive(db, conn, job.worker, job.job_id)
 
 
-def process_alive(worker: str | None) -> bool:
-    """Whether the worker process runs.
+def worker_alive(
+    db: Database, conn: sa.Connection, worker: str | None, job_id: str | None = None
+) -> bool:
+    """Whether the worker (at work on `job_id`, if given) may still be working.
 
-    A worker on another host cannot be checked from here and is presumed alive: the sweep
-    never touches a job it cannot prove dead.
+    A process of this host that is gone is dead at once. Otherwise beats decide: stopped
+    beats mean dead (on PostgreSQL once the sessions it left open are ended, so that none
+    can commit); fresh ones mean alive, also between two of its transactions. Without beats
+    (older software, or a worker that left cleanly), PostgreSQL still knows: a held claim is
+    a live worker (losing the claim's session alone proves nothing while the worker has
+    another), a worker with no session left has no transaction that could commit.
     """
-    host, pid = host_and_pid(worker or "")
-    if host != socket.gethostname() or pid is None:
+    if worker is None or worker == this_worker():
+        return True  # None: not run by batchport (older or other software), not ours to judge
+    host, pid = host_and_pid(worker)
+    here = host == socket.gethostname() and pid is not None
+    if here and pid is not None and not _pid_runs(pid):
+        return False
+    beat = heartbeat.last_beat(conn, worker)
+    if not db.dialect.knows_sessions:  # SQLite: its process (it runs), or its beats
+        return here or beat is None or not beat.stopped
+    if beat is not None and beat.stopped:
+        return not db.dialect.end_sessions(conn, worker)
+    if job_id is not None and db.dialect.job_claimed(conn, job_id):
         return True
+    return beat is not None or bool(db.dialect.worker_connected(conn, worker))
+
+
+def _pid_runs(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -11,6 +11,8 @@ import secrets
 import socket
 
 _nonce = secrets.token_hex(4)
+#: The host part of this process's name: the machine's, unless a worker was given its own.
+_host = socket.gethostname()
 
 
 def _renew() -> None:
@@ -18,12 +20,23 @@ def _renew() -> None:
     _nonce = secrets.token_hex(4)
 
 
+#: The host part of this process's name: the machine's, unless a worker was given its own.
+_host = socket.gethostname()
+
+
 os.register_at_fork(after_in_child=_renew)
 
 
 def this_worker() -> str:
     """This process, as `host:pid:nonce`."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_nonce}"
+    return f"{_host}:{os.getpid()}:{_nonce}"
+
+
+def name_host(name: str) -> None:
+    """Names this process's host `name` (a worker's `--name`), as the history shows it: a
+    host that is not this machine's name is judged by its beats and sessions only."""
+    global _host  # noqa: PLW0603 - one value per process
+    _host = name.replace(":", "-")
 
 
 def host_and_pid(worker: str) -> tuple[str, int | None]:

@@ -54,6 +54,28 @@ def _sqlite_now(element: PreciseNow, compiler: SQLCompiler, **kw: object) -> str
     return "(strftime('%Y-%m-%d %H:%M:%f', 'now'))"
 
 
+class SecondsSince(FunctionElement[float]):
+    """The seconds from a timestamp column's time to now, by the database's clock (so that
+    processes on hosts whose clocks differ agree on it)."""
+
+    type = sa.Float()
+    inherit_cache = True
+
+    def __init__(self, column: sa.ColumnElement[dt.datetime]) -> None:
+        super().__init__(column)
+
+
+@compiles(SecondsSince)
+def _seconds_since(element: SecondsSince, compiler: SQLCompiler, **kw: object) -> str:
+    return f"extract(epoch from clock_timestamp() - {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(SecondsSince, "sqlite")
+def _sqlite_seconds_since(element: SecondsSince, compiler: SQLCompiler, **kw: object) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"((julianday('now') - julianday({column})) * 86400.0)"
+
+
 def _id() -> sa.Column[int]:
     return sa.Column("id", BigId, sa.Identity(), primary_key=True)
 
@@ -295,4 +317,18 @@ tracked_tables = sa.Table(
     sa.Column("owner_table", sa.Text(), nullable=True),
     sa.Column("tracked_at", Timestamp, nullable=False, server_default=sa.func.now()),
     sa.Column("tracked_by", sa.Text(), nullable=True),
+)
+
+#: The processes that work on jobs, each beating while it lives (`batchport.heartbeat`): a
+#: job whose worker stopped beating for longer than the worker's own timeout is swept, on
+#: whatever host it ran.
+import_workers = sa.Table(
+    "import_workers",
+    metadata,
+    # host:pid:nonce, as `import_history.worker` and `import_sessions.worker` name it.
+    sa.Column("name", sa.Text(), primary_key=True),
+    sa.Column("started_at", Timestamp, nullable=False),
+    sa.Column("beat_at", Timestamp, nullable=False),
+    # How long the worker may go without beating before it is taken for dead (seconds).
+    sa.Column("timeout_seconds", sa.Float(), nullable=False),
 )

@@ -282,7 +282,7 @@ def test_postgresql_lifecycle_through_the_cli(tmp_path, pg_url):
     assert "run `batchport db migrate`" in refused.stderr
 
     status = json.loads(run("db", "status", "--json", cwd=tmp_path, env=env).stdout)
-    assert status["current"] is None and len(status["pending"]) == 11
+    assert status["current"] is None and len(status["pending"]) == 13
 
     assert run("db", "migrate", cwd=tmp_path, env=env).returncode == 0
     verify = run("db", "verify", cwd=tmp_path, env=env)
@@ -313,6 +313,8 @@ def test_postgresql_lifecycle_through_the_cli(tmp_path, pg_url):
         "20261201140000",
         "20261201160000",
         "20261210100000",
+        "20261212100000",
+        "20261212110000",
     ]
     assert run("db", "migrate", cwd=tmp_path, env=env).returncode == 0
     imported = run(

@@ -269,7 +269,7 @@ def test_repeated_fields_and_declared_oversize_are_refused(api, api_with):
 
 def test_a_commit_of_many_rows_completes_on_either_database(api, monkeypatch):
     """The worker's progress never competes with its own import for SQLite's one writer."""
-    monkeypatch.setattr("batchport.commands.sessions.PROGRESS_EVERY", 0)
+    monkeypatch.setattr("batchport.commands.steps.PROGRESS_EVERY", 0)
     text = "code,name\n" + "".join(f"C{i},Unit {i}\n" for i in range(25_000))
     session = upload(api, "alice", text).json()
     assert session["rows_total"] == 25_000

@@ -443,7 +443,7 @@ def test_a_validation_in_a_write_transaction_is_not_stalled_by_its_progress(
     """A validation that checks its rows inside a write transaction (rows that may update
     existing ones, a workbook's sheets) is not stalled by its own progress: on SQLite, whose
     one write lock it holds, the progress waits for it, not the validation for the progress."""
-    monkeypatch.setattr("batchport.commands.sessions.PROGRESS_EVERY", 0)  # every count written
+    monkeypatch.setattr("batchport.commands.steps.PROGRESS_EVERY", 0)  # every count written
     rows = [["code", "name"], *([f"C{i}", f"Unit {i}"] for i in range(3000))]
     if import_type == "workbook":
         book = xlsx_file({"departments": rows}, name="book.xlsx").read_bytes()

@@ -17,6 +17,7 @@ from batchport.cli.base import (
     print_json,
     reported,
 )
+from batchport.errors import ConfigurationError
 from batchport.vocabulary import Role, Via
 
 
@@ -31,6 +32,62 @@ def recover(ctx: typer.Context, as_json: JsonOption = False) -> None:
     for job in swept:
         out().print(f"{job.batch_id}: {job.status} -> interrupted (worker {job.worker} is gone)")
     out().print(f"{len(swept)} interrupted job(s) swept." if swept else "No interrupted jobs.")
+
+
+HeartbeatOption = Annotated[
+    float | None,
+    typer.Option(
+        "--heartbeat-timeout",
+        min=1.0,
+        envvar="BATCHPORT_HEARTBEAT_TIMEOUT",
+        help="Seconds without a heartbeat after which this process's jobs are taken for dead "
+        "and swept (default 30); it beats three times as often.",
+    ),
+]
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Steps run at once, each in a process of its own.")
+    ] = 1,
+    queue: Annotated[
+        list[str] | None,
+        typer.Option("--queue", help="A queue to take jobs from (repeat; default: batchport's)."),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="This worker's name in the history and the queue (default: the host's)."),
+    ] = None,
+    heartbeat_timeout: HeartbeatOption = None,
+) -> None:
+    """Validate and import the API's sessions (PostgreSQL): run any number of workers, on any
+    hosts, beside `batchport serve --no-worker`; stop with Ctrl-C or SIGTERM."""
+    from batchport import process  # noqa: PLC0415
+    from batchport.queueing import uses_job_queue  # noqa: PLC0415
+    from batchport.service.dependencies import MAX_UPLOAD_ROWS  # noqa: PLC0415
+    from batchport.sources import Limits  # noqa: PLC0415
+    from batchport.workers import queue as queue_worker  # noqa: PLC0415 - procrastinate
+
+    with reported(ctx, as_json=False):
+        if name:  # before any connection: each is named after this process
+            process.name_host(name)
+        db = ctx.obj.database()
+        if not uses_job_queue(db.dialect.name):
+            raise ConfigurationError(
+                "`batchport worker` needs PostgreSQL: on SQLite, `batchport serve` validates "
+                "and imports in its own process"
+            )
+        db.ensure_ready()
+        queue_worker.run(
+            db,
+            Limits(max_rows=MAX_UPLOAD_ROWS),
+            concurrency=concurrency,
+            queues=queue or (),
+            name=name,
+            timeout=heartbeat_timeout,
+        )
 
 
 @app.command()

@@ -6,7 +6,8 @@ log in the transaction of what it records).
     rollbacks.py  preview_rollback, rollback_batch
     reading.py    list_history, get_batch, batch_records, audit_log
     sessions.py   upload_session, get_session, session_errors, export_session_errors,
-                  commit_session, work_once (the worker's step)
+                  commit_session
+    steps.py      work_once, advance_session, upkeep, abandoned (the workers' steps)
     web.py        sign_in, signed_in, sign_out (the web UI's browser sessions)
     tracking.py   track_tables, untrack_tables, tracked_tables (an application's own tables)
     declaring.py  import_types, list_types, describe_types, describe_type, scaffold_type
@@ -62,8 +63,8 @@ if TYPE_CHECKING:
         session_error_kinds,
         session_errors,
         upload_session,
-        work_once,
     )
+    from batchport.commands.steps import abandoned, advance_session, upkeep, work_once
     from batchport.commands.tracking import Tracking, track_tables, tracked_tables, untrack_tables
     from batchport.commands.web import sign_in, sign_out, signed_in
     from batchport.vocabulary import WORKBOOK
@@ -72,6 +73,8 @@ __all__ = [
     "WORKBOOK",
     "MigrationStatus",
     "Tracking",
+    "abandoned",
+    "advance_session",
     "audit_log",
     "authenticate",
     "batch_records",
@@ -111,6 +114,7 @@ __all__ = [
     "track_tables",
     "tracked_tables",
     "untrack_tables",
+    "upkeep",
     "upload_session",
     "verify_migrations",
     "work_once",
@@ -165,6 +169,11 @@ _EXPORTS = {
         "session_error_kinds",
         "session_errors",
         "upload_session",
+    ),
+    "batchport.commands.steps": (
+        "abandoned",
+        "advance_session",
+        "upkeep",
         "work_once",
     ),
     "batchport.commands.tracking": (

@@ -158,6 +158,10 @@ class Dialect:
         """`column IN (values)`, phrased so the planner can use an index on `column`."""
         return column.in_(values)
 
+    #: Whether the database knows its sessions, and so which workers hold claims and
+    #: connections (else liveness goes by processes and beats).
+    knows_sessions = False
+
     def claim_job(self, conn: sa.Connection, job_id: str) -> None:
         """Marks this connection's session as the job's live worker, where the database can."""
 
@@ -172,6 +176,11 @@ class Dialect:
         """Whether the worker process (`host:pid`) has a session open on the database; None if
         the database cannot tell."""
         return None
+
+    def end_sessions(self, conn: sa.Connection, worker: str) -> bool:
+        """Ends every session the worker has open, so that none of its transactions can
+        commit any more; whether none is left (True where the database has no sessions)."""
+        return True
 
     def copy_rows(
         self,

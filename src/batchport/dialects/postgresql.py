@@ -119,6 +119,22 @@ class PostgresqlDialect(Dialect):
             ).scalar()
         )
 
+    def end_sessions(self, conn: sa.Connection, worker: str) -> bool:
+        # pg_terminate_backend waits (up to 5 s) until each session has ended: a transaction
+        # committing as it was told to end has either committed or never will. Without the
+        # right to end them (another role's sessions), they are left, and so is the worker.
+        try:
+            with conn.begin_nested():
+                ended = conn.exec_driver_sql(
+                    "select coalesce(bool_and(pg_terminate_backend(pid, 5000)), true) "
+                    "from pg_stat_activity where application_name = %(name)s "
+                    "and pid <> pg_backend_pid()",
+                    {"name": application_name(worker)},
+                ).scalar_one()
+        except sa.exc.DBAPIError:
+            return False
+        return bool(ended)
+
     def lock_row(self, statement: sa.Select[tuple[object, ...]]) -> sa.Select[tuple[object, ...]]:
         return statement.with_for_update()
 
@@ -152,6 +168,7 @@ class PostgresqlDialect(Dialect):
         # which makes a small batch's rollback cost as much as the table is large.
         return column == sa.any_(sa.func.array(values.scalar_subquery()))
 
+    knows_sessions = True
     # A session-level advisory lock per job: held while the worker lives, freed by the server
     # the moment the worker's connection closes, however the process ended.
     _JOB_LOCK = "hashtextextended('batchport-job:' || %(job_id)s, 0)"

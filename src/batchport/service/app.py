@@ -5,28 +5,32 @@ audit row for everything that changes something or is refused.
     models.py        request and response bodies
     problems.py      the error shape and the status of each refusal
     routers/         sessions, history, rollback, accounts
-    worker.py        the background thread that validates and imports sessions
-    steps.py         each validation and import in a process of its own
+    worker.py        SQLite's background thread that validates and imports sessions
+                     (on PostgreSQL, procrastinate's worker: `batchport.workers.queue`)
 
 (No `from __future__ import annotations` in the service: FastAPI reads the handlers'
 annotations at run time.)
 """
 
+import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from batchport import heartbeat
 from batchport.commands import WORKBOOK
 from batchport.database import Database
+from batchport.queueing import uses_job_queue
 from batchport.service import headers, models, problems, web
 from batchport.service.dependencies import MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS, Settings
 from batchport.service.routers import accounts, history, rollback, sessions, types
-from batchport.service.steps import Zygote
 from batchport.service.throttle import Throttle
 from batchport.service.worker import work
 from batchport.sources import Limits
+from batchport.workers.steps import StepPool
 
 
 def create_app(
@@ -47,22 +51,18 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         db.ensure_ready()
-        stop = threading.Event()
-        # Forked first, while this process still has one thread (see steps.py).
-        zygote = Zygote.start(db, config.read_limits) if worker else None
-        step = zygote.step if zygote else None
-        thread = threading.Thread(
-            target=work, args=(db, config.read_limits, stop, config.wake, step), daemon=True
-        )
-        if worker:
-            thread.start()
-        yield
-        stop.set()
-        config.wake.set()
-        if worker:
-            thread.join(timeout=30)
-        if zygote:
-            zygote.close()
+        if not worker:
+            yield
+            return
+        # Forked first, while this process still has one thread (see workers/steps.py).
+        with heartbeat.beating(db):
+            pool = StepPool.start(db, config.read_limits, 1)
+            try:
+                async with _worker(db, config, pool):
+                    yield
+            finally:
+                if pool is not None:
+                    pool.close()
 
     app = FastAPI(
         title="batchport",
@@ -83,6 +83,37 @@ def create_app(
     for router in routers:
         app.include_router(router)
     return app
+
+
+@asynccontextmanager
+async def _worker(db: Database, config: Settings, pool: StepPool | None) -> AsyncIterator[None]:
+    """The server's own worker while the block runs: procrastinate's in the server's event
+    loop on PostgreSQL, a thread reading the sessions table on SQLite."""
+    if uses_job_queue(db.dialect.name):
+        from batchport.workers.queue import alongside  # noqa: PLC0415 - PostgreSQL only
+
+        task = asyncio.create_task(
+            alongside(db, config.read_limits, pool, heartbeat.configured_timeout())
+        )
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        return
+    stop = threading.Event()
+    step = pool.step if pool else None
+    thread = threading.Thread(
+        target=work, args=(db, config.read_limits, stop, config.wake, step), daemon=True
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        config.wake.set()
+        thread.join(timeout=30)
 
 
 def health() -> dict[str, str]:

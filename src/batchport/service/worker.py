@@ -6,7 +6,7 @@ import logging
 import threading
 
 from batchport import commands
-from batchport.commands.sessions import Step
+from batchport.commands.steps import Step
 from batchport.database import Database
 from batchport.sources import Limits
 

@@ -10,7 +10,7 @@ worker validates and, once committed by its owner, imports as a job.
     valid -> queued -> committing -> committed | failed
     (uncommitted, past its lifetime) -> deleted
 
-The worker that moves sessions along is a use case (`commands.sessions.work_once`), run by
+The worker that moves sessions along is a use case (`commands.steps`), run by
 the service's background thread (`service/worker.py`).
 """
 

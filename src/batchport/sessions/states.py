@@ -11,10 +11,10 @@ import uuid
 
 import sqlalchemy as sa
 
-from batchport import history
+from batchport import history, queueing
 from batchport.database import Database
 from batchport.errors import SessionConflict
-from batchport.liveness import process_alive, sweep
+from batchport.liveness import sweep, worker_alive
 from batchport.process import this_worker
 from batchport.schema import import_sessions
 from batchport.sessions import storage
@@ -41,8 +41,9 @@ def _move(conn: sa.Connection, session_id: str, expected: SessionStatus, **value
 def queue(conn: sa.Connection, session_id: str) -> Session:
     """Queues a `valid` session's import, in the caller's transaction; returns the session
     with its job id. Queuing again (also concurrently) gives the same job: only one UPDATE
-    moves it from `valid`. Its progress starts again: no row of the import is read yet."""
-    _move(
+    moves it from `valid`, and that one defers the import to the job queue. Its progress
+    starts again: no row of the import is read yet."""
+    moved = _move(
         conn,
         session_id,
         SessionStatus.valid,
@@ -51,6 +52,8 @@ def queue(conn: sa.Connection, session_id: str) -> Session:
         rows_read=0,
     )
     found = storage.read(conn, session_id)
+    if moved:
+        queueing.enqueue(conn, session_id, found.owner)
     if found.job_id is None:
         raise SessionConflict(
             f"import session {session_id} is {found.status}; only a valid session can be committed"
@@ -80,27 +83,49 @@ def claim(db: Database, waiting: SessionStatus, working: SessionStatus) -> str |
     return None
 
 
+def claim_session(
+    db: Database, session_id: str, waiting: SessionStatus, working: SessionStatus
+) -> bool:
+    """Claims the session for this process if it is `waiting` (moving it to `working`)."""
+    with db.connect() as conn, conn.begin():
+        return _move(conn, session_id, waiting, status=working, worker=this_worker())
+
+
+def worker_of(conn: sa.Connection, session_id: str) -> tuple[SessionStatus, str | None] | None:
+    """The session's status and the worker that claimed it last (None if there is none)."""
+    row = conn.execute(
+        sa.select(import_sessions.c.status, import_sessions.c.worker).where(
+            import_sessions.c.id == session_id
+        )
+    ).first()
+    return None if row is None else (SessionStatus(row[0]), row[1])
+
+
 def recover(db: Database) -> None:
     """Puts right what dead workers left: a validation goes back in the queue; a commit takes
     the outcome of its job (which the sweep has marked failed if its worker died)."""
     with db.connect() as conn:
         stuck = conn.execute(
             sa.select(
-                import_sessions.c.id, import_sessions.c.status, import_sessions.c.worker
+                import_sessions.c.id,
+                import_sessions.c.status,
+                import_sessions.c.worker,
+                import_sessions.c.owner,
             ).where(
                 import_sessions.c.status.in_((SessionStatus.validating, SessionStatus.committing))
             )
         ).all()
         conn.rollback()
-        dead = [(i, status) for i, status, worker in stuck if not process_alive(worker)]
-        if any(status == SessionStatus.committing for _, status in dead):
+        dead = [row for row in stuck if not worker_alive(db, conn, row.worker)]
+        conn.rollback()
+        if any(row.status == SessionStatus.committing for row in dead):
             sweep(db)  # the dead worker's import job: `failed: interrupted`
-        for session_id, status in dead:
+        for session_id, status, _, owner in dead:
             with conn.begin():
-                if status == SessionStatus.validating:
-                    _move(conn, session_id, status, status=SessionStatus.uploaded, worker=None)
-                else:
+                if status != SessionStatus.validating:
                     _settle(conn, session_id)
+                elif _move(conn, session_id, status, status=SessionStatus.uploaded, worker=None):
+                    queueing.enqueue(conn, session_id, owner)  # validated again
 
 
 def _settle(conn: sa.Connection, session_id: str) -> None:

@@ -6,7 +6,7 @@ A process that forks must have one thread (a lock another thread holds would sta
 child), and a server has several. So the server forks a helper, the *zygote*, at its start,
 while it still has one; the zygote never starts a thread, and forks one child per step. The
 worker thread claims sessions and writes their progress and outcome as before
-(`commands.sessions.work_once`); only the step itself runs in the child, which sends its
+(`commands.steps`); only the step itself runs in the child, which sends its
 progress and its outcome back through a pipe. Each child dies with the zygote, and the zygote
 with the server; a child that dies mid-import leaves a job that the sweep marks
 `failed: interrupted`, as one whose server died.
@@ -17,6 +17,7 @@ import importlib
 import logging
 import marshal
 import os
+import queue
 import signal
 import threading
 import time
@@ -25,7 +26,7 @@ from multiprocessing.connection import Connection, Pipe
 from typing import Any
 
 from batchport import commands
-from batchport.commands.sessions import StepCrashed, internal_error, run_step
+from batchport.commands.steps import StepCrashed, internal_error, run_step
 from batchport.database import Database
 from batchport.errors import BatchportError, FileRejected, RowError
 from batchport.progress import Progress
@@ -65,7 +66,7 @@ class Zygote:
         return cls(db, limits) if may_fork() else None
 
     def step(self, session: Session, progress: Progress | None, dry_run: bool) -> ImportReport:
-        """Runs the step in a new child; raises what it raised (as `commands.sessions._run`
+        """Runs the step in a new child; raises what it raised (as `commands.steps._run`
         records it). Once the zygote is gone, steps run in this process."""
         with self._lock:
             if not self._gone:
@@ -202,3 +203,34 @@ def _swept(db: Database, session_id: str) -> None:
         if job is None or job.status != JobStatus.running:
             return
         time.sleep(0.1)
+
+
+class StepPool:
+    """Zygotes for `size` steps at once, each step in a process of its own (a worker's
+    concurrency: its steps run on as many cores)."""
+
+    def __init__(self, zygotes: list[Zygote]) -> None:
+        self._zygotes = zygotes
+        self._free: queue.SimpleQueue[Zygote] = queue.SimpleQueue()
+        for zygote in zygotes:
+            self._free.put(zygote)
+
+    @classmethod
+    def start(cls, db: Database, limits: Limits, size: int) -> "StepPool | None":
+        """The pool, if this process may fork now (it has one thread); else None, and the
+        steps run in the worker's threads."""
+        if not may_fork():
+            return None
+        return cls([Zygote(db, limits) for _ in range(size)])
+
+    def step(self, session: Session, progress: Progress | None, dry_run: bool) -> ImportReport:
+        """Runs the step in a free zygote's child (a `Step`)."""
+        zygote = self._free.get()
+        try:
+            return zygote.step(session, progress, dry_run)
+        finally:
+            self._free.put(zygote)
+
+    def close(self) -> None:
+        for zygote in self._zygotes:
+            zygote.close()

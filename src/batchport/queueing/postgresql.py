@@ -1,0 +1,95 @@
+"""procrastinate's queue, as batchport uses it: one task, `batchport.advance_session`, that
+takes a session one step on (validates it if uploaded, imports it if queued).
+
+A job is deferred in the transaction that makes its session wait (on that transaction's own
+connection), so a session never waits without a job, nor a job for a session that never
+committed. Every step is safe to run twice: the session moves only from the state it
+expects (`sessions.states`), so a job delivered again, or retried after its worker stalled,
+finds nothing to do.
+
+Fairness: each job carries a lock of its account's (`lock`), and procrastinate runs the jobs
+of one lock one at a time, in the order they were deferred. An account thus has at most
+`jobs_per_account()` steps running at once (its jobs spread over that many locks, in turn),
+first in, first out, however many another account queues.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from functools import cache
+
+import procrastinate
+import sqlalchemy as sa
+from procrastinate.exceptions import AlreadyEnqueued
+
+from batchport.schema import import_sessions
+
+#: The queue batchport's steps wait in (an application's own jobs keep theirs).
+QUEUE = "batchport"
+#: The task that takes a session one step on.
+ADVANCE = "batchport.advance_session"
+
+
+def jobs_per_account() -> int:
+    """How many steps of one account may run at once: `$BATCHPORT_JOBS_PER_ACCOUNT`, else 1
+    (which keeps each account's steps strictly in order)."""
+    text = os.environ.get("BATCHPORT_JOBS_PER_ACCOUNT", "")
+    return int(text) if text.isdigit() and int(text) > 0 else 1
+
+
+@cache
+def _deferring() -> procrastinate.App:
+    """An app that only defers, on connections it is handed (it never opens its own)."""
+    return procrastinate.App(connector=procrastinate.SyncPsycopgConnector())
+
+
+def defer(conn: sa.Connection, session_id: str, owner: str) -> None:
+    """Defers the session's next step in the caller's transaction; nothing if a job of the
+    session waits already."""
+    lanes = jobs_per_account()
+    lane = 0
+    if lanes > 1:  # the account's jobs take its locks in turn
+        lane = (
+            conn.execute(
+                sa.select(sa.func.count()).where(import_sessions.c.owner == owner)
+            ).scalar_one()
+            % lanes
+        )
+    driver = conn.connection.driver_connection
+    job = _deferring().configure_task(
+        ADVANCE,
+        queue=QUEUE,
+        lock=f"batchport-account:{owner}:{lane}",
+        queueing_lock=_queueing_lock(session_id),
+        connection=driver,
+    )
+    try:
+        with conn.begin_nested():
+            job.defer(session_id=session_id)
+    except AlreadyEnqueued:
+        pass
+
+
+def _queueing_lock(session_id: str) -> str:
+    return f"batchport-session:{session_id}"
+
+
+_WITHOUT_JOB = """
+SELECT s.id, s.owner FROM import_sessions AS s
+WHERE s.status IN ('uploaded', 'queued') AND NOT EXISTS (
+    SELECT FROM procrastinate_jobs AS j
+    WHERE j.queueing_lock = 'batchport-session:' || s.id AND j.status IN ('todo', 'doing'))
+ORDER BY s.created_at
+"""
+
+
+def requeue_orphans(conn: sa.Connection) -> int:
+    """Defers a step for each waiting session that has no job (one uploaded before the queue
+    was, or whose job someone deleted); how many. In the caller's transaction."""
+    orphans: Iterable[tuple[str, str]] = conn.exec_driver_sql(_WITHOUT_JOB).tuples().all()
+    count = 0
+    for session_id, owner in orphans:
+        defer(conn, session_id, owner)
+        count += 1
+    return count

@@ -1,0 +1,133 @@
+"""A worker on the job queue (PostgreSQL): procrastinate's worker, running batchport's one
+task (`queueing.postgresql.ADVANCE`: take a session one step on).
+
+    run(db, ...)        `batchport worker`: until SIGINT or SIGTERM
+    alongside(db, ...)  `batchport serve`: in the server's own event loop
+
+Each step runs in a process of its own (`steps.py`), so `concurrency` steps run at once on
+as many cores. Beside the steps, every third of the heartbeat timeout, the upkeep:
+- sweeps dead workers' jobs and puts their sessions right, and gives a job to any waiting
+  session that lacks one (`commands.upkeep`);
+- retries the queue's stalled jobs (of workers procrastinate saw stop beating) whose session
+  no live batchport worker is at. A worker that is only paused keeps its session: its own
+  beats (`batchport.heartbeat`) come from a process that was not paused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+import procrastinate
+
+from batchport import commands, heartbeat
+from batchport.database import Database
+from batchport.dialects.postgresql import application_name
+from batchport.process import this_worker
+from batchport.queueing.postgresql import ADVANCE, QUEUE
+from batchport.sources import Limits
+from batchport.workers.steps import StepPool
+
+LOG = logging.getLogger("batchport.worker")
+
+
+def run(
+    db: Database,
+    limits: Limits,
+    *,
+    concurrency: int = 1,
+    queues: Sequence[str] = (),
+    name: str | None = None,
+    timeout: float | None = None,
+) -> None:
+    """Works on the queue's steps, `concurrency` at once, until SIGINT or SIGTERM (a step
+    under way is given up: its import rolls back and is marked interrupted)."""
+    timeout = timeout or heartbeat.configured_timeout()
+    # Forked first, while this process has one thread: the beats, then the steps' zygotes.
+    with heartbeat.beating(db, timeout):
+        pool = StepPool.start(db, limits, concurrency)
+        try:
+            asyncio.run(_work(db, limits, pool, concurrency, queues, name, timeout, signals=True))
+        finally:
+            if pool is not None:
+                pool.close()
+
+
+async def alongside(db: Database, limits: Limits, pool: StepPool | None, timeout: float) -> None:
+    """Works on the queue's steps, one at a time, in the running event loop (a server's)
+    until cancelled."""
+    await _work(db, limits, pool, 1, (), None, timeout, signals=False)
+
+
+async def _work(  # noqa: PLR0917 - the worker's options, passed on
+    db: Database,
+    limits: Limits,
+    pool: StepPool | None,
+    concurrency: int,
+    queues: Sequence[str],
+    name: str | None,
+    timeout: float,
+    *,
+    signals: bool,
+) -> None:
+    app = procrastinate.App(
+        connector=procrastinate.PsycopgConnector(
+            conninfo=conninfo(db),
+            min_size=1,
+            max_size=concurrency + 4,
+            # Named as batchport's own sessions are: the queue's count as this worker's.
+            kwargs={"application_name": application_name(this_worker())},
+        )
+    )
+
+    @app.task(name=ADVANCE, queue=QUEUE)
+    def advance(session_id: str) -> None:
+        commands.advance_session(db, session_id, limits, pool.step if pool else None)
+
+    async with app.open_async():
+        upkeep = asyncio.create_task(_upkeep(app, db, timeout))
+        try:
+            await app.run_worker_async(
+                queues=list(queues) or [QUEUE],
+                concurrency=concurrency,
+                name=name or this_worker(),
+                install_signal_handlers=signals,
+                update_heartbeat_interval=timeout / heartbeat.BEATS_PER_TIMEOUT,
+                stalled_worker_timeout=timeout,
+                delete_jobs="successful",
+            )
+        finally:
+            upkeep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await upkeep
+
+
+async def _upkeep(app: procrastinate.App, db: Database, timeout: float) -> None:
+    """Looks after what dead workers left, every third of the heartbeat timeout."""
+    while True:
+        try:
+            await asyncio.to_thread(commands.upkeep, db)
+            await _retry_stalled(app, db, timeout)
+        except Exception:  # the upkeep must outlive any one failure: log it, go on
+            LOG.exception("the worker's upkeep failed; trying again shortly")
+        await asyncio.sleep(timeout / heartbeat.BEATS_PER_TIMEOUT)
+
+
+async def _retry_stalled(app: procrastinate.App, db: Database, timeout: float) -> None:
+    """Runs again each stalled job whose session no live worker is at (the step finds
+    whatever is left to do, or nothing)."""
+    stalled = await app.job_manager.get_stalled_jobs(
+        queue=QUEUE, task_name=ADVANCE, seconds_since_heartbeat=timeout
+    )
+    for job in stalled:
+        session_id = str(job.task_kwargs.get("session_id"))
+        if await asyncio.to_thread(commands.abandoned, db, session_id):
+            LOG.warning("job %s of session %s stalled: running it again", job.id, session_id)
+            await app.job_manager.retry_job(job)
+
+
+def conninfo(db: Database) -> str:
+    """The database's URL as libpq reads it."""
+    return db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)

@@ -1,0 +1,179 @@
+"""Liveness by heartbeat: a job's worker that stopped beating for longer than its timeout is
+swept on any host; one that is merely slow, or paused, is never swept."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from batchport import JobFilter, list_history, recover, run_import
+from batchport.dialects.postgresql import application_name
+from batchport.schema import import_workers
+from tests.helpers import DEPARTMENTS, tables
+
+TIMEOUT = 60
+#: The heartbeat timeout the imports started here state (seconds).
+BEAT_TIMEOUT = 1.0
+
+
+def add_job(db, worker: str, status: str = "running") -> str:
+    job_id = str(uuid.uuid4())
+    with db.connect() as conn, conn.begin():
+        conn.exec_driver_sql(
+            "insert into import_history (job_id, batch_id, import_type, status, worker) "
+            f"values ('{job_id}', '{job_id}', 'departments', '{status}', '{worker}')"
+        )
+    return job_id
+
+
+def add_beat(db, worker: str, *, age: float, timeout: float = 30.0) -> None:
+    """A worker row whose last beat was `age` seconds ago by the database's clock."""
+    if db.dialect.name == "postgresql":
+        beat = sa.text(f"clock_timestamp() - interval '{age} seconds'")
+    else:
+        beat = sa.text(f"strftime('%Y-%m-%d %H:%M:%f', 'now', '-{age} seconds')")
+    with db.connect() as conn, conn.begin():
+        conn.execute(
+            import_workers.insert().values(
+                name=worker, started_at=beat, beat_at=beat, timeout_seconds=timeout
+            )
+        )
+
+
+def status_of(db, job_id: str) -> tuple[str, str | None]:
+    [job] = [j for j in list_history(db) if j.job_id == job_id]
+    return job.status, job.error_summary
+
+
+def test_a_worker_on_another_host_that_stopped_beating_is_swept(db):
+    """Before heartbeats, SQLite presumed another host's worker alive forever; now its beats
+    decide, by the worker's own timeout and the database's clock."""
+    silent = add_job(db, "far-host:4242:0badcafe")
+    add_beat(db, "far-host:4242:0badcafe", age=31, timeout=30)
+    beating = add_job(db, "near-host:4343:0goodbee", status="rolling_back")
+    add_beat(db, "near-host:4343:0goodbee", age=5, timeout=30)
+    swept = [job.job_id for job in recover(db)]
+    assert swept == [silent]
+    assert status_of(db, silent) == ("failed", "interrupted")
+    assert status_of(db, beating) == ("rolling_back", None)
+
+
+def test_a_vanished_host_with_its_sessions_open_is_swept(db, database_url, rows):
+    """PostgreSQL: a host that vanished leaves its sessions open (with its claim and an
+    uncommitted write) until TCP gives up, hours later. Once its beats are older than its
+    timeout, the sweep ends those sessions, so the write can never commit, then sweeps."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("sessions of a worker: PostgreSQL's")
+    worker = "vanished-host:77:deadbeef"
+    job_id = add_job(db, worker)
+    raw = database_url.replace("postgresql+psycopg", "postgresql")
+    lingering = psycopg.connect(raw, application_name=application_name(worker))
+    lingering.execute(
+        "select pg_advisory_lock(hashtextextended('batchport-job:' || %s, 0))", (job_id,)
+    )
+    lingering.commit()
+    departments = tables(db)["departments"]
+    lingering.execute(
+        f"insert into {departments.schema or 'public'}.{departments.name} (code, name) "
+        "values ('GHOST', 'Ghost')"
+    )
+    add_beat(db, worker, age=5, timeout=30)
+    assert recover(db) == []  # still beating and holding its claim: alive
+    with db.connect() as conn, conn.begin():
+        conn.execute(import_workers.delete())
+    add_beat(db, worker, age=45, timeout=30)
+    assert [job.job_id for job in recover(db)] == [job_id]
+    assert status_of(db, job_id) == ("failed", "interrupted")
+    with pytest.raises(psycopg.OperationalError):
+        lingering.commit()
+    lingering.close()
+    assert rows("departments", code="GHOST") == []
+
+
+@pytest.fixture
+def users_file(db, csv_file, tmp_path) -> Path:
+    run_import(db, "departments", csv_file(DEPARTMENTS, name="d.csv"), actor="a")
+    path = tmp_path / "users.csv"
+    with path.open("w") as stream:
+        stream.write("email,first_name,last_name,department_codes\n")
+        for i in range(60_000):
+            stream.write(f"u{i}@example.org,U,{i},HQ;FIN\n")
+    return path
+
+
+def start_import(global_options, users_file: Path, tmp_path: Path) -> subprocess.Popen[str]:
+    """A CLI import in a session of its own (so its children can be stopped with it), stating
+    a heartbeat timeout of `BEAT_TIMEOUT`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "batchport", *global_options, "import", "users", str(users_file)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "BATCHPORT_HEARTBEAT_TIMEOUT": str(BEAT_TIMEOUT)},
+        start_new_session=True,
+    )
+
+
+def running_job(db, process: subprocess.Popen[str]):
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline and process.poll() is None:
+        jobs = list_history(db, JobFilter(import_type="users"))
+        if jobs:
+            return jobs[0]
+        time.sleep(0.02)
+    raise AssertionError("the import never started")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("paused", [0.2 * BEAT_TIMEOUT, 3 * BEAT_TIMEOUT])
+def test_a_paused_import_is_never_swept(db, global_options, users_file, rows, tmp_path, paused):
+    """SIGSTOP mid-import, a sweep while it is stopped (before and after its timeout), then
+    SIGCONT: the import completes, whole. Its beats come from a child that was not stopped,
+    and on PostgreSQL it holds its claim."""
+    process = start_import(global_options, users_file, tmp_path)
+    job = running_job(db, process)
+    process.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(paused)
+        assert recover(db) == []
+        assert status_of(db, job.job_id) == ("running", None)
+    finally:
+        process.send_signal(signal.SIGCONT)
+    _, stderr = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 0, stderr
+    assert status_of(db, job.job_id) == ("completed", None)
+    assert len(rows("users")) == 60_000
+
+
+@pytest.mark.slow
+def test_a_stopped_host_is_swept_and_its_import_never_lands(
+    db, global_options, users_file, rows, tmp_path
+):
+    """PostgreSQL: the import and its beating child both stopped (as a host that froze, or
+    vanished with its connections open): after its timeout the sweep ends its sessions and
+    marks it interrupted; woken again, the import cannot commit anything."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite goes by the process of this host, which still exists")
+    process = start_import(global_options, users_file, tmp_path)
+    job = running_job(db, process)
+    os.killpg(process.pid, signal.SIGSTOP)
+    try:
+        time.sleep(2 * BEAT_TIMEOUT)
+        assert [swept.job_id for swept in recover(db)] == [job.job_id]
+    finally:
+        os.killpg(process.pid, signal.SIGCONT)
+    _, stderr = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 1
+    assert "traceback" not in stderr.lower()
+    assert status_of(db, job.job_id) == ("failed", "interrupted")
+    assert rows("users") == []
