@@ -2,7 +2,7 @@
 so that any number of server processes can share the work and a session is never processed
 twice. A worker that dies mid-step leaves its claim behind: `validating` goes back to
 `uploaded` when its process is gone, and `committing` follows its import job, which the sweep
-marks `failed: interrupted`.
+marks `failed: interrupted` (or goes back to `queued`, if its job never began).
 """
 
 from __future__ import annotations
@@ -123,21 +123,28 @@ def recover(db: Database) -> None:
         for session_id, status, _, owner in dead:
             with conn.begin():
                 if status != SessionStatus.validating:
-                    _settle(conn, session_id)
+                    _settle(conn, session_id, owner)
                 elif _move(conn, session_id, status, status=SessionStatus.uploaded, worker=None):
                     queueing.enqueue(conn, session_id, owner)  # validated again
 
 
-def _settle(conn: sa.Connection, session_id: str) -> None:
-    """A `committing` session whose worker died takes its job's outcome, once it has one."""
+def _settle(conn: sa.Connection, session_id: str, owner: str) -> None:
+    """A `committing` session whose worker died takes its job's outcome, once it has one; one
+    whose import never began is queued again, for another worker (should the dead worker
+    come back to it after all, the job's id lets only one of the two begin)."""
     job = storage.job_of(conn, session_id)
-    if job is not None and job.status == JobStatus.running:
+    if job is None:
+        moved = _move(conn, session_id, SessionStatus.committing, status=SessionStatus.queued)
+        if moved:
+            queueing.enqueue(conn, session_id, owner)
+        return
+    if job.status == JobStatus.running:
         return  # the sweep decides first
-    done = job is not None and job.status == JobStatus.completed
+    done = job.status == JobStatus.completed
     _move(
         conn,
         session_id,
         SessionStatus.committing,
         status=SessionStatus.committed if done else SessionStatus.failed,
-        message=f"batch {job.batch_id}" if done and job else "interrupted",
+        message=f"batch {job.batch_id}" if done else "interrupted",
     )

@@ -8,9 +8,12 @@ Each step runs in a process of its own (`steps.py`), so `concurrency` steps run 
 as many cores. Beside the steps, every third of the heartbeat timeout, the upkeep:
 - sweeps dead workers' jobs and puts their sessions right, and gives a job to any waiting
   session that lacks one (`commands.upkeep`);
-- retries the queue's stalled jobs (of workers procrastinate saw stop beating) whose session
-  no live batchport worker is at. A worker that is only paused keeps its session: its own
-  beats (`batchport.heartbeat`) come from a process that was not paused.
+- closes the queue's stalled jobs (of workers procrastinate saw stop beating) whose session
+  no live batchport worker is at, first: a stalled job holds its account's lock, and so the
+  account's next jobs. The session's own state decides what is left to do (its step is
+  deferred again by the upkeep, at the end of the account's line). A worker that is only
+  paused keeps its session: its own beats (`batchport.heartbeat`) come from a process that
+  was not paused.
 """
 
 from __future__ import annotations
@@ -108,24 +111,27 @@ async def _upkeep(app: procrastinate.App, db: Database, timeout: float) -> None:
     """Looks after what dead workers left, every third of the heartbeat timeout."""
     while True:
         try:
+            await _close_stalled(app, db, timeout)
             await asyncio.to_thread(commands.upkeep, db)
-            await _retry_stalled(app, db, timeout)
         except Exception:  # the upkeep must outlive any one failure: log it, go on
             LOG.exception("the worker's upkeep failed; trying again shortly")
         await asyncio.sleep(timeout / heartbeat.BEATS_PER_TIMEOUT)
 
 
-async def _retry_stalled(app: procrastinate.App, db: Database, timeout: float) -> None:
-    """Runs again each stalled job whose session no live worker is at (the step finds
-    whatever is left to do, or nothing)."""
+async def _close_stalled(app: procrastinate.App, db: Database, timeout: float) -> None:
+    """Marks failed each stalled job whose session no live worker is at."""
     stalled = await app.job_manager.get_stalled_jobs(
         queue=QUEUE, task_name=ADVANCE, seconds_since_heartbeat=timeout
     )
     for job in stalled:
         session_id = str(job.task_kwargs.get("session_id"))
-        if await asyncio.to_thread(commands.abandoned, db, session_id):
-            LOG.warning("job %s of session %s stalled: running it again", job.id, session_id)
-            await app.job_manager.retry_job(job)
+        if not await asyncio.to_thread(commands.abandoned, db, session_id):
+            continue
+        try:
+            await app.job_manager.finish_job(job, procrastinate.jobs.Status.FAILED, False)
+        except procrastinate.exceptions.ConnectorException:  # another worker's upkeep was first
+            continue
+        LOG.warning("job %s of session %s stalled: closed as failed", job.id, session_id)
 
 
 def conninfo(db: Database) -> str:

@@ -1,0 +1,188 @@
+"""Scale-out on PostgreSQL: API servers that only accept work, `batchport worker`s that do it,
+and jobs that survive the death (or the stall) of any worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import BinaryIO
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from batchport import commands, run_import
+from batchport.schema import import_sessions
+from tests.helpers import DEPARTMENTS, Server
+from tests.integration.test_reliability import Plan, invariant_violations
+
+#: The heartbeat timeout the workers state (seconds): short, so that the test sees a dead
+#: worker swept, and a paused one outlive it.
+BEAT_TIMEOUT = 3.0
+ACCOUNTS = ("ana", "ben", "cy")
+UPLOADS = 30
+ROWS = 3000
+FINAL = {"committed", "failed", "invalid"}
+WAIT = 240
+
+
+class Worker:
+    """`batchport worker` in its own process, named as if on a host of its own."""
+
+    def __init__(self, url: str, name: str, folder: Path) -> None:
+        self.name = name
+        self.log = folder / f"{name}.log"
+        with self.log.open("wb") as log:
+            self.process = self._start(url, name, log)
+
+    @staticmethod
+    def _start(url: str, name: str, log: BinaryIO) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "batchport",
+                "worker",
+                "--name",
+                name,
+                "--concurrency",
+                "2",
+                "--heartbeat-timeout",
+                str(BEAT_TIMEOUT),
+            ],
+            env={**os.environ, "BATCHPORT_DATABASE_URL": url},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def users_csv(number: int) -> str:
+    lines = ["email,first_name,last_name,department_codes"]
+    lines += [f"u{number}-{i}@example.org,U,{i},HQ;FIN" for i in range(ROWS)]
+    return "\n".join(lines) + "\n"
+
+
+def wait_until(condition, what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def sessions_of(db) -> list:
+    """Every session's id, status, worker, job and message."""
+    sessions = import_sessions.c
+    with db.connect() as conn:
+        return conn.execute(
+            sa.select(
+                sessions.id, sessions.status, sessions.worker, sessions.job_id, sessions.message
+            )
+        ).all()
+
+
+@pytest.mark.slow
+def test_two_servers_and_three_workers_survive_a_killed_and_a_paused_worker(
+    db, database_url, csv_file, tmp_path: Path
+):
+    """30 uploads and commits from three accounts through two `serve --no-worker` servers,
+    done by three workers; one worker is killed (SIGKILL) mid-import and one paused past
+    its heartbeat timeout. Every session ends final; every import ran once, whole, or is
+    `failed: interrupted` with nothing written; the reliability suite's checker finds
+    nothing wrong."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("the job queue and its workers are PostgreSQL's")
+    run_import(db, "departments", csv_file(DEPARTMENTS), actor="setup")
+    tokens = {name: commands.create_account(db, name, "importer", actor="t") for name in ACCOUNTS}
+    servers = [Server(database_url, tokens[ACCOUNTS[0]], "--no-worker") for _ in range(2)]
+    workers = [Worker(database_url, f"host{n}", tmp_path) for n in range(3)]
+    clients = {
+        name: [
+            httpx.Client(
+                base_url=f"http://127.0.0.1:{server.port}",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=60,
+            )
+            for server in servers
+        ]
+        for name, token in tokens.items()
+    }
+    try:
+        uploaded = []
+        for number in range(UPLOADS):
+            owner = ACCOUNTS[number % len(ACCOUNTS)]
+            client = clients[owner][number % len(servers)]
+            answer = client.post(
+                "/sessions",
+                data={"import_type": "users"},
+                files={"file": (f"users-{number}.csv", users_csv(number).encode(), "text/csv")},
+            )
+            assert answer.status_code == 201, answer.text
+            uploaded.append((owner, answer.json()["id"]))
+
+        def validated() -> bool:
+            statuses = {s.id: s.status for s in sessions_of(db)}
+            return all(statuses[i] not in {"uploaded", "validating"} for _, i in uploaded)
+
+        wait_until(validated, "every upload validated")
+        for number, (owner, session_id) in enumerate(uploaded):
+            answer = clients[owner][number % len(servers)].post(f"/sessions/{session_id}/commit")
+            assert answer.status_code == 202, answer.text
+
+        killed, paused = workers[0], workers[1]
+        wait_until(lambda: importing(db, killed.name), f"{killed.name} importing")
+        killed.process.kill()
+        wait_until(lambda: importing(db, paused.name), f"{paused.name} importing")
+        paused.process.send_signal(signal.SIGSTOP)
+        time.sleep(2.5 * BEAT_TIMEOUT)
+        paused.process.send_signal(signal.SIGCONT)
+
+        wait_until(lambda: all(s.status in FINAL for s in sessions_of(db)), "every session final")
+    finally:
+        for worker in workers:
+            worker.stop()
+            print(f"--- {worker.name}:\n{worker.log.read_text()[-3000:]}")
+        for server in servers:
+            server.stop()
+        for kept in clients.values():
+            for client in kept:
+                client.close()
+
+    history = {job.job_id: job for job in commands.list_history(db)}
+    interrupted = 0
+    for session in sessions_of(db):
+        assert session.status in {"committed", "failed"}, (session.id, session.message)
+        job = history[session.job_id]
+        if session.status == "committed":
+            assert job.status == "completed" and job.rows_imported == ROWS, job
+        else:
+            assert (job.status, job.error_summary) == ("failed", "interrupted"), job
+            assert job.rows_imported == 0
+            interrupted += 1
+    print(f"{interrupted} import(s) interrupted, {UPLOADS - interrupted} completed")
+    assert len([j for j in history.values() if j.import_type == "users"]) == UPLOADS
+    assert interrupted <= 2, "only the killed worker's imports may be interrupted"
+    assert invariant_violations(db, Plan(seed=0, folder=tmp_path)) == []
+
+
+def importing(db, worker: str) -> bool:
+    """Whether a session is being imported by the worker named `worker`."""
+    return any(
+        s.status == "committing" and (s.worker or "").startswith(f"{worker}:")
+        for s in sessions_of(db)
+    )
