@@ -1,13 +1,15 @@
 """XLSX (and other spreadsheet) workbooks, read with calamine, which expands no XML entities.
 
 calamine holds a whole sheet in memory, so a zipped workbook's archive is checked first, as a
-stream (`archive`), against the limits. A hidden sheet (hidden or very hidden) is read only when
+stream (`archive`), against the limits: once per file read, however many of its sheets are read
+(`Workbook`). A hidden sheet (hidden or very hidden) is read only when
 it is named: its author hid it from whoever fills in the workbook, so it is no data of theirs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
@@ -23,13 +25,22 @@ _ZIPPED = frozenset({".xlsx", ".xlsm", ".xlsb", ".ods"})
 
 
 class WorkbookSource(Source):
-    """One sheet of a workbook: the one named `sheet` (hidden or not), else the first visible."""
+    """One sheet of a workbook: the one named `sheet` (hidden or not), else the first visible.
+
+    Each source has its own reader of the file (so that each may be read in a process of its
+    own); from a `book`, whose archive passed the checks, the file is not checked again.
+    """
 
     def __init__(
-        self, path: Path, *, sheet: str | None = None, limits: Limits | None = None
+        self,
+        path: Path,
+        *,
+        sheet: str | None = None,
+        limits: Limits | None = None,
+        book: Workbook | None = None,
     ) -> None:
         super().__init__(path, limits or Limits())
-        self._workbook = _open(path, self.name, self.limits)
+        self._workbook = book.reader() if book is not None else _open(path, self.name, self.limits)
         try:
             self.sheet = self._chosen(sheet)
         except SourceError:
@@ -95,19 +106,48 @@ class WorkbookSource(Source):
 
 def visible_sheets(path: Path, limits: Limits) -> list[str]:
     """The names of the sheets a user sees in the workbook, in order (none if all are hidden)."""
-    listing = _Listing(path, limits)
-    try:
-        return _visible(listing.workbook)
-    finally:
-        listing.close()
+    with Workbook(path, limits) as book:
+        return book.visible_sheets()
 
 
-class _Listing(Source):
-    """A workbook opened, after the checks every source makes, only to list its sheets."""
+class Workbook(Source):
+    """A workbook whose archive passed the checks once, for reading several of its sheets.
+
+    Checking the archive reads all of it, which costs more than reading a sheet. Each sheet
+    (`sheet`) is then read by a reader of its own, opened on the same file: one that has
+    changed since (replaced, rewritten) is refused rather than read unchecked.
+    """
 
     def __init__(self, path: Path, limits: Limits) -> None:
         super().__init__(path, limits)
+        self._identity = _identity(path, self.name)
         self.workbook = _open(path, self.name, limits)
+        self._check_unchanged()
+
+    def visible_sheets(self) -> list[str]:
+        """The names of the sheets a user sees, in order (none if all are hidden)."""
+        return _visible(self.workbook)
+
+    def sheet(self, name: str) -> WorkbookSource:
+        """The sheet named `name`, with a reader of its own."""
+        return WorkbookSource(self.path, sheet=name, limits=self.limits, book=self)
+
+    def reader(self) -> python_calamine.CalamineWorkbook:
+        """A new reader of the file, which must be the one checked."""
+        try:
+            workbook = python_calamine.CalamineWorkbook.from_path(str(self.path))
+        except (python_calamine.CalamineError, OSError, ValueError) as exc:
+            raise SourceError(self.name, f"not a readable workbook ({exc})") from exc
+        try:
+            self._check_unchanged()
+        except SourceError:
+            workbook.close()
+            raise
+        return workbook
+
+    def _check_unchanged(self) -> None:
+        if _identity(self.path, self.name) != self._identity:
+            raise SourceError(self.name, "the file changed while it was being read")
 
     def header(self) -> list[str]:
         raise NotImplementedError
@@ -117,6 +157,18 @@ class _Listing(Source):
 
     def close(self) -> None:
         self.workbook.close()
+
+    def __enter__(self) -> Workbook:
+        return self
+
+
+def _identity(path: Path, name: str) -> tuple[int, ...]:
+    """What tells the file apart from another one put in its place, or from itself rewritten."""
+    try:
+        found = os.stat(path)
+    except OSError as exc:
+        raise SourceError(name, f"cannot open the file: {exc.strerror}") from exc
+    return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
 
 
 def _visible(workbook: python_calamine.CalamineWorkbook) -> list[str]:
