@@ -17,6 +17,7 @@ from batchport.columns.mapping import map_header
 from batchport.database import Database
 from batchport.declarations import ImportType
 from batchport.errors import FileRejected, RowError, SourceError
+from batchport.importing.sheets import read_ahead
 from batchport.importing.steps import (
     Finish,
     ReadOptions,
@@ -24,7 +25,6 @@ from batchport.importing.steps import (
     drop_quietly,
     load,
     nothing,
-    read_chunks,
     stage_file,
     with_changes,
     with_loaded,
@@ -35,7 +35,7 @@ from batchport.loading.rules import broken_rules
 from batchport.progress import Progress, no_progress
 from batchport.reports import ImportReport, Job
 from batchport.sources import is_workbook
-from batchport.sources.workbook import visible_sheets
+from batchport.sources.workbook import Workbook
 
 
 def import_workbook(
@@ -53,21 +53,36 @@ def import_workbook(
     whole workbook, and every sheet's errors (each naming its sheet) are reported together.
     An import that meets no existing row writes the sheets straight into their tables, as a
     file's import does; anything that path cannot prove valid rolls it back, and every sheet
-    is then staged and checked to name every error.
+    is then staged and checked to name every error. The workbook's archive is checked once,
+    whatever the path and however many sheets are read.
     """
     if not is_workbook(path):
         raise SourceError(str(path), "a workbook import reads an .xlsx (or .xlsm, .ods) file")
-    chosen = _chosen_types(db, path, options)
-    if job is not None and options.on_existing == "error":
-        with contextlib.suppress(NotLoadable):
-            return _import_direct(db, path, chosen, job, options, finish or nothing)
+    with Workbook(path, options.limits) as book:
+        chosen = _chosen_types(db, book)
+        if job is not None and options.on_existing == "error":
+            with contextlib.suppress(NotLoadable):
+                return _import_direct(db, book, chosen, job, options, finish or nothing)
+        return _import_staged(db, book, chosen, job, options, finish or nothing)
+
+
+def _import_staged(  # noqa: PLR0917 - the direct path's arguments, in its order
+    db: Database,
+    book: Workbook,
+    chosen: list[ImportType],
+    job: Job | None,
+    options: ReadOptions,
+    finish: Finish,
+) -> list[ImportReport]:
+    """Stages every sheet, then checks and loads them in order (`_load_sheets`)."""
     progress = options.progress or no_progress
+    path = book.path
     with db.connect() as conn:
         staged: list[tuple[ImportType, Stage, ImportReport, list[RowError]]] = []
         try:
             for import_type in chosen:
                 before = sum(report.rows_total for _, _, report, _ in staged)
-                with options.open(path, import_type.name) as source, conn.begin():
+                with book.sheet(import_type.name) as source, conn.begin():
                     mapping, found = map_header(
                         import_type, source.header(), updating=options.on_existing == "update"
                     )
@@ -82,7 +97,7 @@ def import_workbook(
                 report = _sheet_report(import_type, path, job, rows_total, options)
                 staged.append((import_type, stage, report, found))
             return _load_sheets(
-                conn, db, staged, path=path, job=job, options=options, finish=finish or nothing
+                conn, db, staged, path=path, job=job, options=options, finish=finish
             )
         finally:
             for _, stage, _, _ in staged:
@@ -91,30 +106,27 @@ def import_workbook(
 
 def _import_direct(  # noqa: PLR0917 - the staged path's arguments, in its order
     db: Database,
-    path: Path,
+    book: Workbook,
     chosen: list[ImportType],
     job: Job,
     options: ReadOptions,
     finish: Finish,
 ) -> list[ImportReport]:
     """Writes every sheet straight into its table, parents first; raises `NotLoadable`,
-    having written nothing, at anything it cannot prove valid (a bad cell included)."""
+    having written nothing, at anything it cannot prove valid (a bad cell included).
+
+    While one sheet is written, the next is already read and parsed (`read_ahead`)."""
     progress = options.progress or no_progress
     reports: list[ImportReport] = []
-    with db.connect() as conn, writing_directly(conn, db, job):
-        for import_type in chosen:
+    with db.connect() as conn, writing_directly(conn, db, job), read_ahead(book, chosen) as sheets:
+        for import_type, sheet in zip(chosen, sheets, strict=True):
             before = sum(report.rows_total for report in reports)
-            with options.open(path, import_type.name) as source:
-                mapping, errors = map_header(import_type, source.header())
-                if errors:
-                    raise NotLoadable("the sheet's header has problems")
-                with read_chunks(mapping, source) as chunks:
-                    rows, created, rest = write_chunks(
-                        conn, db, import_type, job, chunks, _after(before, progress)
-                    )
+            rows, created, rest = write_chunks(
+                conn, db, import_type, job, sheet.chunks(), _after(before, progress)
+            )
             if rest is not None:
                 raise NotLoadable("a cell is bad")
-            report = _sheet_report(import_type, path, job, rows, options)
+            report = _sheet_report(import_type, book.path, job, rows, options)
             table = import_type.table.name
             reports.append(with_changes(report, created=created, rows_imported=created[table]))
         complete(conn, job, reports, finish)
@@ -126,22 +138,22 @@ def _after(before: int, progress: Progress) -> Progress:
     return lambda phase, rows: progress(phase, before + rows)
 
 
-def _chosen_types(db: Database, path: Path, options: ReadOptions) -> list[ImportType]:
+def _chosen_types(db: Database, book: Workbook) -> list[ImportType]:
     """The import types the workbook has a visible sheet for, parents first.
 
     A hidden sheet is skipped, quietly, even when named after a type: whoever fills in the
     workbook never sees it (a template's lookup lists, an old copy kept aside).
     """
-    sheets = visible_sheets(path, options.limits)
+    sheets = book.visible_sheets()
     if not sheets:
         raise SourceError(
-            str(path), "the workbook has no visible sheet; a workbook import reads only those"
+            book.name, "the workbook has no visible sheet; a workbook import reads only those"
         )
     chosen = [t for t in db.catalog.types if t.name in sheets]
     if not chosen:
         known = ", ".join(db.catalog)
         raise SourceError(
-            str(path),
+            book.name,
             f"no visible sheet is named after an import type ({known}); hidden sheets are not read",
         )
     return chosen
