@@ -267,3 +267,65 @@ class TestHiddenSheets:
         assert "no visible sheet; a workbook import reads only those" in whole.output
         named = cli("import", "departments", str(path), "--sheet", "departments")
         assert named.exit_code == 0, named.output
+
+
+class TestSheetsReadAhead:
+    """Large workbooks: each sheet is read and parsed in a process of its own, the next one
+    while one is written (forced here for small files, in small chunks)."""
+
+    @pytest.fixture(autouse=True)
+    def read_ahead(self, monkeypatch):
+        monkeypatch.setattr("batchport.importing.steps.READ_AHEAD_BYTES", 0)
+        monkeypatch.setattr("batchport.importing.steps.CHUNK_ROWS", 7)
+
+    def tree(self):
+        """40 departments under HQ, B5's parent coming later in the sheet (B30)."""
+        body = [[f"B{i}", f"Branch {i}", "HQ" if i < 5 else f"B{i // 5}"] for i in range(40)]
+        body[5][2] = "B30"
+        return [DEPARTMENTS, ["HQ", "Headquarters", ""], *body]
+
+    def test_every_sheet_is_written_as_one_batch(self, db, workbook, rows, old_department):
+        """Both sheets are written whole, under one batch, the users linked to departments of
+        the sheet and to one already in the database."""
+        users = [USERS] + [[f"u{i}@x.org", "U", "Ser", f"B{i};OLD"] for i in range(30)]
+        path = workbook({"departments": self.tree(), "users": users})
+        reports = run_workbook_import(db, path, actor="a")
+        assert [r.rows_imported for r in reports] == [41, 30]
+        by_code = {row["code"]: row for row in rows("departments")}
+        assert by_code["B5"]["parent_id"] == by_code["B30"]["id"]
+        assert by_code["B12"]["parent_id"] == by_code["B2"]["id"]
+        assert len(rows("user_departments")) == 60
+        batches = {row["import_batch_id"] for row in rows("users")}
+        assert batches == {reports[0].batch_id} == {by_code["B39"]["import_batch_id"]}
+
+    def test_a_bad_cell_deep_in_the_sheet_read_ahead_rejects_the_workbook(
+        self, db, workbook, rows, old_department
+    ):
+        """A bad e-mail near the end of the users sheet, read while the departments are
+        written, is reported exactly; nothing of either sheet is written."""
+        users = [USERS] + [[f"u{i}@x.org", "U", "Ser", "OLD"] for i in range(30)]
+        users[27][0] = "not-an-email"
+        path = workbook({"departments": self.tree(), "users": users})
+        with pytest.raises(FileRejected) as rejected:
+            run_workbook_import(db, path, actor="a")
+        errors = rejected.value.errors
+        assert [(e.sheet, e.row, e.column, e.value) for e in errors] == [
+            ("users", 28, "email", "not-an-email")
+        ]
+        assert [row["code"] for row in rows("departments")] == ["OLD"]
+        assert rows("users") == []
+        assert list_history(db)[0].status == "failed"
+
+    def test_a_bad_header_of_the_sheet_read_ahead_rejects_the_workbook(
+        self, db, workbook, rows, old_department
+    ):
+        """A users sheet without its e-mail column, read ahead, rejects the workbook naming
+        the sheet and the column; the departments are not written."""
+        users = [USERS[1:]] + [["U", "Ser", "OLD"] for _ in range(30)]
+        path = workbook({"departments": self.tree(), "users": users})
+        with pytest.raises(FileRejected) as rejected:
+            run_workbook_import(db, path, actor="a")
+        assert [(e.sheet, e.row, e.column) for e in rejected.value.errors] == [
+            ("users", 1, "email")
+        ]
+        assert [row["code"] for row in rows("departments")] == ["OLD"]

@@ -10,7 +10,7 @@ import xlsxwriter
 
 from batchport.errors import SourceError
 from batchport.sources import Limits, WorkbookSource, open_source
-from batchport.sources.workbook import visible_sheets
+from batchport.sources.workbook import Workbook, visible_sheets
 
 
 def book(tmp_path, *sheets, name="book.xlsx"):
@@ -111,3 +111,20 @@ def test_visible_sheets_applies_the_limits_of_every_source(tmp_path):
     path = book(tmp_path, ("data", "visible"))
     with pytest.raises(SourceError, match="the limit is 100"):
         visible_sheets(path, Limits(max_file_bytes=100))
+
+
+def test_a_workbook_checked_once_reads_each_sheet_it_names(tmp_path):
+    """One check of the archive serves every sheet read from it, hidden ones included."""
+    path = book(tmp_path, ("Old", "hidden"), ("data", "visible"), ("more", "visible"))
+    with Workbook(path, Limits()) as checked:
+        assert checked.visible_sheets() == ["data", "more"]
+        assert [cells(checked.sheet(name)) for name in ("more", "Old")] == [[["more"]], [["Old"]]]
+
+
+def test_a_workbook_changed_after_its_check_is_not_read(tmp_path):
+    """A file put in place of the checked one (or rewritten) is refused, not read unchecked."""
+    path = book(tmp_path, ("data", "visible"))
+    with Workbook(path, Limits()) as checked:
+        book(tmp_path, ("data", "visible"), ("other", "visible"), name="other.xlsx").replace(path)
+        with pytest.raises(SourceError, match="the file changed while it was being read"):
+            checked.sheet("data")

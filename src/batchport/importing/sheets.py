@@ -19,7 +19,8 @@ from batchport.columns.mapping import map_header
 from batchport.columns.rows import parse_chunks
 from batchport.declarations import ImportType
 from batchport.errors import RowError
-from batchport.importing.steps import CHUNK_ROWS, READ_AHEAD_BYTES, Chunks, read_chunks
+from batchport.importing import steps
+from batchport.importing.steps import Chunks, read_chunks
 from batchport.sources import Source
 from batchport.sources.prefetch import may_fork
 from batchport.sources.spool import Spooled
@@ -56,7 +57,7 @@ class Sheet:
 def read_ahead(book: Workbook, chosen: Sequence[ImportType]) -> Iterator[Iterator[Sheet]]:
     """The chosen types' sheets in order, each next one's reading started as one is handed
     over; leaving the block stops every reading still under way."""
-    ahead = may_fork() and book.path.stat().st_size >= READ_AHEAD_BYTES
+    ahead = may_fork() and book.path.stat().st_size >= steps.READ_AHEAD_BYTES
     with ExitStack() as stack:
         yield _one_ahead(book, chosen, stack, ahead=ahead)
 
@@ -80,7 +81,7 @@ def _header_then_parts(import_type: ImportType, source: Source) -> Iterator[Any]
     if errors:
         return
     found: list[RowError] = []
-    for chunk in parse_chunks(mapping, source.blocks(CHUNK_ROWS), found):
+    for chunk in parse_chunks(mapping, source.blocks(steps.CHUNK_ROWS), found):
         yield chunk.numbers, chunk.columns, [(e.row, e.column, e.value, e.message) for e in found]
         found.clear()
 
