@@ -78,15 +78,19 @@ class DirectLoader:
         tb: TracebackType | None,
     ) -> None:
         # A failure cancels an open bulk statement rather than finishing it.
-        self._open.__exit__(exc_type, exc, tb)
+        try:
+            self._open.__exit__(exc_type, exc, tb)
+        finally:
+            if self.own is not None:
+                self.own.close()
 
     def _writer(self) -> Callable[[Iterable[Sequence[object]]], None]:
-        """Writes rows of the type's table. Without links to write in between or parents to
-        look up, one bulk statement stays open for the whole file (ids then come over a
-        second connection)."""
+        """Writes rows of the type's table. Without links to write in between, one bulk
+        statement stays open for the whole file (ids, and parents written before this load,
+        then come over a second connection)."""
         if self._write is None:
             table = self.import_type.table
-            if self.links or self.own is not None:
+            if self.links:
                 self._write = lambda rows: self.dialect.copy_rows(
                     self.conn, table, self.columns, rows
                 )
@@ -117,11 +121,13 @@ class DirectLoader:
             values = chunk.columns[position]
             if target == self.import_type.name:
                 assert self.own is not None
-                columns.append(self.own.resolve(reference.column, values, ids, own))
+                columns.append(self.own.resolve(reference.column, values, ids, own, self._ids))
             else:
                 columns.append(self._resolve(target, values))
         columns.append(repeat(self.batch_id, len(chunk)))
         write(zip(*columns, strict=True))
+        if self.own is not None:
+            self.own.written.add(own.keys(), own.values())
         self.created[table.name] += len(chunk)
         for position, link in self.links:
             rows = self._link_rows(link, ids, chunk.columns[position], own)
@@ -137,7 +143,7 @@ class DirectLoader:
         if link.to == self.import_type.name:
             assert self.own is not None
             named = chain.from_iterable(c for c in cells if type(c) is tuple)
-            targets = self.own.ids(named, own)
+            targets = self.own.ids(named, own, self._ids)
         else:
             targets = self.keys[link.to]
         flagged = link.primary_flag is not None
