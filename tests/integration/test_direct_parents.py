@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from batchport import Database, RowError, changes
+from batchport import Database, RowError, changes, run_import
 from batchport.columns.mapping import map_header
 from batchport.columns.rows import Chunk, parse_chunks
 from batchport.loading.direct import DirectLoader
 from batchport.sources import open_source
+from tests.helpers import tables
 
 pytestmark = pytest.mark.types("shipped", "declared")
 
@@ -96,3 +97,36 @@ def test_loads_with_parents_later_in_the_file_follow_each_other_on_one_connectio
         "Y": None,
         "MID": "TOP",
     }
+
+
+def test_one_streamed_file_finds_parents_wherever_they_are(db, csv_file, rows, monkeypatch):
+    """Streamed in chunks of 3, a file's parents are found in its own chunk (before or after
+    the row), chunks before, later in the file, in another batch and among rows typed by hand;
+    those rows are left as they were."""
+    monkeypatch.setattr("batchport.importing.steps.CHUNK_ROWS", 3)
+    departments = tables(db)["departments"]
+    with db.connect() as conn, conn.begin():
+        conn.execute(departments.insert().values(code="HAND", name="Typed by hand"))
+    run_import(db, "departments", csv_file([HEADER, ["OTHER", "Other batch", ""]]), actor="a")
+    before = {row["code"]: row for row in rows("departments")}
+    lines = [
+        ["A", "a", "HAND"],
+        ["B", "b", "C"],  # later in its chunk
+        ["C", "c", "OTHER"],
+        ["D", "d", "A"],  # a chunk before
+        ["E", "e", "Z"],  # later in the file
+        ["F", "f", "B"],
+        ["G", "g", "F"],  # earlier in its chunk
+        ["H", "h", "D"],
+        ["Z", "z", "HAND"],
+    ]
+    report = run_import(db, "departments", csv_file([HEADER, *lines], name="b.csv"), actor="a")
+    assert report.rows_imported == len(lines)
+    assert parent_codes(rows) == {
+        "HAND": None,
+        "OTHER": None,
+        **{code: parent for code, _, parent in lines},
+    }
+    after = {row["code"]: row for row in rows("departments")}
+    assert [after[code] for code in before] == list(before.values())
+    assert {after[code]["import_batch_id"] for code, _, _ in lines} == {report.batch_id}
