@@ -80,6 +80,8 @@ class Dialect:
     #: Whether a bulk write checks each row's foreign keys as it goes (not at its end), so a
     #: row may not point at one written later in the same statement.
     checks_references_per_row = False
+    #: Whether the database joins FULL OUTER (SQLite only from 3.39 on).
+    full_joins = False
 
     def schema(self, name: str | None) -> str | None:
         """The schema a declared schema name lands in on this database."""

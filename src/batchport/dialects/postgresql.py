@@ -64,6 +64,7 @@ class PostgresqlDialect(Dialect):
     """PostgreSQL through psycopg 3."""
 
     name = "postgresql"
+    full_joins = True
 
     def __init__(self) -> None:
         self._sequences: dict[str, str] = {}

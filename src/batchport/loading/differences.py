@@ -129,15 +129,16 @@ def _wanted_links(  # noqa: PLR0917 - one link of one stage, and where its table
     wanted.create(conn)
     owners.create(conn)
     target = catalog[link.to]
+    held = matched.held
     conn.execute(
         wanted.insert().from_select(
             [c.name for c in wanted.c],
             sa.select(
-                matched.table.c.id,
+                held.c.id,
                 target.table.c.id,
                 *([staged.c.position == 0] if flag else []),
             ).select_from(
-                matched.join(staged, staged.c.owner_key).join(
+                staged.join(held, held.c.key == staged.c.owner_key).join(
                     target.table, target.key_column == staged.c.target_key
                 )
             ),
@@ -147,25 +148,44 @@ def _wanted_links(  # noqa: PLR0917 - one link of one stage, and where its table
     sa.Index(f"{wanted.name}_pair", wanted.c.owner, wanted.c.target, unique=True).create(conn)
     dialect.analyze(conn, wanted)
     found = WantedLinks(link, wanted, owners)
-    owner = found.owner_of(current)
-    missing = owner.is_(None)
-    added = (
-        sa.select(wanted.c.owner)
-        .select_from(
-            wanted.outerjoin(
-                current, (owner == wanted.c.owner) & (found.target_of(current) == wanted.c.target)
-            )
-        )
-        .where(missing | current.c[flag].is_distinct_from(wanted.c.flag) if flag else missing)
+    present = (
+        sa.select(*(current.c[name] for name in (link.owner_column, link.target_column)))
+        .add_columns(*([current.c[flag]] if flag else []))
+        .join(held, held.c.id == found.owner_of(current))
+        .subquery("present")
     )
-    removed = (
-        sa.select(owner)
-        .select_from(matched.join(rows).join(current, owner == matched.table.c.id))
-        .where(~found.wanted_here(current))
-    )
-    conn.execute(owners.insert().from_select(["owner"], sa.union(added, removed)))
+    relinked = _relinked(dialect, found, present)
+    conn.execute(owners.insert().from_select(["owner"], relinked))
     dialect.analyze(conn, owners)
     return found
+
+
+def _relinked(
+    dialect: Dialect, found: WantedLinks, present: sa.Subquery
+) -> sa.Select[tuple[Any]] | sa.CompoundSelect[Any]:
+    """The owners whose link rows (`present`: those of the matched rows) are not the wanted
+    ones: a row missing, one too many, or a primary flag that differs."""
+    wanted = found.wanted
+    flag = found.link.primary_flag
+    owner = found.owner_of(present)
+    pair = (owner == wanted.c.owner) & (found.target_of(present) == wanted.c.target)
+    changed = present.c[flag].is_distinct_from(wanted.c.flag) if flag else sa.false()
+    if dialect.full_joins:
+        # One full join: one pass over each side, where a pair on one side only is a link
+        # row missing or one too many.
+        return (
+            sa.select(sa.func.coalesce(wanted.c.owner, owner))
+            .select_from(wanted.outerjoin(present, pair, full=True))
+            .where(owner.is_(None) | wanted.c.owner.is_(None) | changed)
+            .distinct()
+        )
+    added = (
+        sa.select(wanted.c.owner)
+        .select_from(wanted.outerjoin(present, pair))
+        .where(owner.is_(None) | changed)
+    )
+    removed = sa.select(owner).where(~found.wanted_here(present))
+    return sa.union(added, removed)
 
 
 @dataclass(frozen=True)

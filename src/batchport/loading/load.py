@@ -144,18 +144,21 @@ def _hold_targets(conn: sa.Connection, stage: Stage, catalog: Catalog) -> None:
         wanted = sa.select(value).select_from(source).where(value.is_not(None))
         if target.name == import_type.name:
             wanted = wanted.where(value.not_in(sa.select(stage.rows.c[import_type.key])))
-        wanted = wanted.distinct()
+        # The keys named, read once (a CTE used twice is computed once) for both the lock
+        # and the count of what should be there.
+        named_keys = wanted.distinct().cte("named_keys")
         held = (
             sa.select(target.key_column)
-            .where(target.key_column.in_(wanted))
+            .where(target.key_column.in_(sa.select(named_keys.c[0])))
             .with_for_update(read=True, key_share=True)
             .subquery()
         )
-        count = sa.select(sa.func.count()).select_from
-        if (
-            conn.execute(count(held)).scalar_one()
-            < conn.execute(count(wanted.subquery())).scalar_one()
-        ):
+        counts = sa.select(
+            sa.select(sa.func.count()).select_from(held).scalar_subquery(),
+            sa.select(sa.func.count()).select_from(named_keys).scalar_subquery(),
+        )
+        found, expected = conn.execute(counts).one()
+        if found < expected:
             gone = conn.execute(
                 wanted.where(~sa.exists().where(target.key_column == value)).limit(5)
             ).scalars()
