@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import sqlalchemy as sa
 
@@ -200,6 +200,46 @@ class Dialect:
         """`value` as `IS DISTINCT FROM` can compare it with another of its column's type."""
         return value
 
+    def without_compiling(self, conn: sa.Connection) -> AbstractContextManager[None]:
+        """Runs the statements inside without compiling them to machine code, where the
+        database would (see PostgreSQL's)."""
+        return nullcontext()
+
+    def log_json(self) -> LogJson | None:
+        """How this database writes change-log JSON itself, or None where batchport builds
+        it (see `loading.logged`)."""
+        return None
+
     def analyze(self, conn: sa.Connection, table: sa.Table) -> None:
         """Gathers the planner's statistics of a temporary table just filled, where the
         database would otherwise plan its joins blind."""
+
+
+class LogJson(Protocol):
+    """The JSON a database builds for the change log, each value written as
+    `changes.encode` writes it (see `loading.logged`). Expressions are of the database's JSON
+    type until `text` turns one into the document's text."""
+
+    def value(self, value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any] | None:
+        """A column's value as JSON, or None where the database cannot write exactly what
+        `changes.encode` would for the column's type."""
+
+    def object(self, pairs: Sequence[tuple[str, sa.ColumnElement[Any]]]) -> sa.ColumnElement[Any]:
+        """An object of these keys and values."""
+
+    def merged(self, objects: Sequence[sa.ColumnElement[Any]]) -> sa.ColumnElement[Any]:
+        """The objects' keys in one object (an empty one for none)."""
+
+    def empty(self, *, array: bool = False) -> sa.ColumnElement[Any]:
+        """An empty object, or array."""
+
+    def rows(self, row: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """An aggregate: the rows' documents as an array."""
+
+    def keyed(
+        self, key: sa.ColumnElement[Any], value: sa.ColumnElement[Any]
+    ) -> sa.ColumnElement[Any]:
+        """An aggregate: one object of every row's key and value."""
+
+    def text(self, document: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+        """The document as text."""

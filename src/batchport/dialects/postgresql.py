@@ -12,7 +12,15 @@ import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy.dialects import postgresql
 
-from batchport.dialects.base import Convert, Dialect, ForeignKey, column_names, converted
+from batchport.dialects.base import (
+    Convert,
+    Dialect,
+    ForeignKey,
+    LogJson,
+    column_names,
+    converted,
+)
+from batchport.dialects.postgresql_json import PostgresqlJson
 from batchport.process import this_worker
 
 #: SQLSTATEs of transactions the server aborted to break a deadlock or a serialization
@@ -241,6 +249,19 @@ class PostgresqlDialect(Dialect):
         if isinstance(value.type, sa.JSON) and not isinstance(value.type, postgresql.JSONB):
             return sa.cast(value, postgresql.JSONB)
         return value
+
+    @contextmanager
+    def without_compiling(self, conn: sa.Connection) -> Iterator[None]:
+        # A statement with a subquery per row looks costly to the planner, which then spends
+        # longer compiling it (JIT) than running it.
+        was = conn.exec_driver_sql(
+            "select current_setting('jit'), set_config('jit', 'off', true)"
+        ).scalar_one()
+        yield
+        conn.exec_driver_sql("select set_config('jit', %(was)s, true)", {"was": was})
+
+    def log_json(self) -> LogJson:
+        return PostgresqlJson()
 
     def analyze(self, conn: sa.Connection, table: sa.Table) -> None:
         # Autovacuum never analyzes temporary tables; without statistics the planner takes

@@ -27,6 +27,7 @@ from batchport.loading.differences import (
     distinct,
     find_differences,
 )
+from batchport.loading.logged import log_in_database
 from batchport.loading.relink import relink
 from batchport.schema import import_changes
 
@@ -63,11 +64,8 @@ def update_existing(
     import_type = stage.import_type
     found = find_differences(conn, dialect, stage, catalog, held)
     _hold_relinked(conn, import_type, found)
-    for page in changed_pages(conn, dialect, found, stage, PAGE):
-        entries = _entries(conn, catalog, import_type, found, page, batch_id)
-        dialect.copy_rows(
-            conn, import_changes, LOGGED, ([entry[name] for name in LOGGED] for entry in entries)
-        )
+    if not log_in_database(conn, dialect, catalog, import_type, found, batch_id, LOGGED):
+        _log_here(conn, dialect, catalog, stage, found, batch_id)
     referring = dialect.foreign_keys_to(conn, [wanted.link.table for wanted in found.links])
     for wanted in found.links:
         name = wanted.link.table.name
@@ -77,6 +75,23 @@ def update_existing(
         _refuse_cycles(conn, import_type, sa.select(found.changed.c.row_id))
     found.drop(conn)
     return updated
+
+
+def _log_here(  # noqa: PLR0917 - one update's differences, and what its log needs
+    conn: sa.Connection,
+    dialect: Dialect,
+    catalog: Catalog,
+    stage: Stage,
+    found: Differences,
+    batch_id: str,
+) -> None:
+    """Writes the change log of the changed rows from here, a page at a time (where the
+    database cannot: see `loading.logged`)."""
+    for page in changed_pages(conn, dialect, found, stage, PAGE):
+        entries = _entries(conn, catalog, stage.import_type, found, page, batch_id)
+        dialect.copy_rows(
+            conn, import_changes, LOGGED, ([entry[name] for name in LOGGED] for entry in entries)
+        )
 
 
 def _hold_relinked(conn: sa.Connection, import_type: ImportType, found: Differences) -> None:
