@@ -14,7 +14,7 @@ from batchport import changes
 from batchport.declarations import Catalog, ImportType
 from batchport.dialects import Dialect
 from batchport.dialects.base import LogJson
-from batchport.loading.differences import Differences, WantedLinks, distinct
+from batchport.loading.differences import Differences, distinct
 from batchport.schema import import_changes
 
 
@@ -95,13 +95,6 @@ class _Entries:
         """Whether the file changes the `number`th updated column."""
         name = self.found.columns[number]
         return distinct(self.dialect, self.import_type.table.c[name], self.found.new_value(number))
-
-    def relinked(self, wanted: WantedLinks) -> sa.ColumnElement[bool]:
-        """Whether the file changes the row's link rows of this link."""
-        changed = self.found.changed
-        # Correlated by name: this is also asked two subqueries down, where SQLAlchemy does
-        # not correlate by itself.
-        return sa.exists().where(wanted.owners.c.owner == changed.c.row_id).correlate(changed)
 
     def identity(self, import_type: ImportType, rows: sa.FromClause) -> sa.ColumnElement[Any]:
         """A row's identity (see `changes.identity`), the row in `rows` (its table, or an
