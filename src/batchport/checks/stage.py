@@ -44,6 +44,7 @@ class Stage:
             column_type = table.c[field.column].type if field.column else _key_type(field)
             columns.append(sa.Column(field.name, column_type))
         rows = sa.Table(prefix, metadata, *columns, prefixes=TEMPORARY)
+        rows.append_constraint(sa.Index(f"{prefix}_key", rows.c[import_type.key]))
         links = []
         for index, link in enumerate(import_type.links):
             links.append(
@@ -90,12 +91,6 @@ class Stage:
                     for position, target in enumerate(_keys(value))
                 ),
             )
-
-    def index(self, conn: sa.Connection) -> None:
-        """Indexes the staged rows by key, once they are all written: one sorted build costs
-        less than an index entry added per row as they come."""
-        key = self.rows.c[self.import_type.key]
-        sa.Index(f"{self.rows.name}_key", key).create(conn)
 
     def drop(self, conn: sa.Connection) -> None:
         """Drops the staging tables."""

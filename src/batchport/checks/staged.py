@@ -22,7 +22,6 @@ def check_stage(
 
     A key already in the database is an error only when `on_existing` is `error`.
     """
-    stage.index(conn)
     return [
         *_duplicate_keys(conn, stage),
         *(_existing_keys(conn, stage) if on_existing == "error" else []),
