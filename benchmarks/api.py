@@ -194,14 +194,14 @@ def _account(url: str) -> str:
     return str(json.loads(out)["token"])
 
 
-def _serve(url: str) -> _Server:
+def _serve(url: str, *extra: str) -> _Server:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     log = DATA / f"serve-{port}.log"
     with log.open("wb") as stream:
         process = subprocess.Popen(
-            [BATCHPORT, "--database-url", url, "serve", "--port", str(port)],
+            [BATCHPORT, "--database-url", url, "serve", "--port", str(port), *extra],
             stdout=stream,
             stderr=subprocess.STDOUT,
         )

@@ -397,9 +397,11 @@ def baseline(task: str, *args: object) -> Run:
     return timed([sys.executable, str(HERE / "baseline.py"), task, *map(str, args)])
 
 
-def arguments(description: str) -> argparse.Namespace:
-    """The options every suite understands."""
+def arguments(description: str, **more: int) -> argparse.Namespace:
+    """The options every suite understands (and `more` of a suite's own, with defaults)."""
     parser = argparse.ArgumentParser(description=description)
+    for name, default in more.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=default)
     parser.add_argument("--rows", type=int, default=1_000_000, help="users in the big file")
     parser.add_argument("--department-rows", type=int, default=1_000_000)
     parser.add_argument("--xlsx-rows", type=int, default=100_000)

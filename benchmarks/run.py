@@ -21,6 +21,9 @@ suites (`--suite`, repeatable; each module's docstring says exactly what its bas
 - workbook (`workbooks.py`): a two-sheet workbook against the same sheets as two CSV files;
 - api (`api.py`): upload, validate and commit through the REST API against the CLI import;
 - startup (`startup.py`): `batchport types` and tiny imports against the bare interpreter;
+- workers (`workers.py`): commit to job start on an idle `batchport worker`, and `--files`
+  imports of `--file-rows` rows queued at once for 1, 2 and 4 workers against one process
+  importing them one after the other;
 - sqlite: users, departments and `people` against sqlite3 executemany.
 
 The machine is shared and noisy: absolute times drift, ratios measured in one run hold.
@@ -42,6 +45,7 @@ import restores
 import startup
 import updates
 import workbooks
+import workers
 from common import (
     BATCHPORT,
     CELLS,
@@ -246,11 +250,12 @@ POSTGRES_SUITES: dict[str, Callable[[argparse.Namespace, Postgres], Results]] = 
     "workbook": workbooks.suite,
     "api": api.suite,
     "startup": startup.suite,
+    "workers": workers.suite,
 }
 
 
 def main() -> None:
-    args = arguments(__doc__.split("\n\n")[0])
+    args = arguments(__doc__.split("\n\n")[0], files=20, file_rows=50_000)
     print(
         "ratio = baseline time / batchport time (1.00: as fast as the raw database; "
         "for rollback rows, the smaller table's time / the larger's; for people, the built-in "
