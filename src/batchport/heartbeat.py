@@ -91,13 +91,9 @@ class _Beater:
             self.users += 1
             if self.users > 1:
                 return
+            # The beater registers this process itself, first thing: the work that asked
+            # for it goes on at once (until then its claim and its process speak for it).
             name = this_worker()
-            try:
-                with db.engine.begin() as conn:
-                    forget_silent(conn)
-                    _register(conn, name, timeout)
-            except sa.exc.SQLAlchemyError as exc:  # the first beat registers it
-                logger.debug("could not register worker %s: %s", name, exc)
             interval = timeout / BEATS_PER_TIMEOUT
             if CAN_FORK and may_fork():
                 self.child = _fork_beating(db.engine.url, name, timeout, interval)
@@ -142,6 +138,7 @@ def beating(db: Database, timeout: float | None = None) -> Iterator[None]:
 
 
 def _register(conn: sa.Connection, name: str, timeout: float) -> None:
+    forget_silent(conn)
     conn.execute(import_workers.delete().where(import_workers.c.name == name))
     conn.execute(
         import_workers.insert().values(
@@ -162,7 +159,8 @@ def _beat(conn: sa.Connection, name: str, timeout: float) -> None:
 def _beat_until(
     engine: sa.Engine, name: str, timeout: float, interval: float, stop: threading.Event
 ) -> None:
-    """Beats every `interval` seconds until `stop` is set."""
+    """Registers, then beats every `interval` seconds until `stop` is set."""
+    _try_beat(engine, name, timeout, first=True)
     while not stop.wait(interval):
         _try_beat(engine, name, timeout)
 
@@ -176,6 +174,7 @@ def _fork_beating(url: sa.URL, name: str, timeout: float, interval: float) -> in
     try:  # the child: its own connection, never one of the parent's
         die_with(parent)
         engine = sa.create_engine(url, poolclass=sa.pool.StaticPool)
+        _try_beat(engine, name, timeout, first=True)
         while os.getppid() == parent:
             time.sleep(interval)
             _try_beat(engine, name, timeout)
@@ -183,12 +182,12 @@ def _fork_beating(url: sa.URL, name: str, timeout: float, interval: float) -> in
         os._exit(0)
 
 
-def _try_beat(engine: sa.Engine, name: str, timeout: float) -> None:
-    """One beat; a failed one is tried again at the next (a database briefly away, or
-    SQLite's one writer busy)."""
+def _try_beat(engine: sa.Engine, name: str, timeout: float, *, first: bool = False) -> None:
+    """One beat (the `first` registers the worker afresh); a failed one is tried again at the
+    next (a database briefly away, or SQLite's one writer busy)."""
     try:
         with engine.begin() as conn:
-            _beat(conn, name, timeout)
+            (_register if first else _beat)(conn, name, timeout)
     except sa.exc.SQLAlchemyError as exc:
         logger.debug("heartbeat of %s failed: %s", name, exc)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 
 import procrastinate
@@ -34,6 +35,11 @@ from batchport.sources import Limits
 from batchport.workers.steps import StepPool
 
 LOG = logging.getLogger("batchport.worker")
+#: Finished jobs (and their events: when each was deferred, started, ended) are kept this
+#: long for whoever looks into the queue (`procrastinate shell`), then deleted (hours).
+KEEP_JOBS_HOURS = 7 * 24
+#: How often the upkeep deletes them (seconds).
+CLEAN_EVERY = 3600.0
 
 
 def run(
@@ -48,6 +54,7 @@ def run(
     """Works on the queue's steps, `concurrency` at once, until SIGINT or SIGTERM (a step
     under way is given up: its import rolls back and is marked interrupted)."""
     timeout = timeout or heartbeat.configured_timeout()
+    db.catalog  # noqa: B018 - read once, here: every step's process inherits it
     # Forked first, while this process has one thread: the beats, then the steps' zygotes.
     with heartbeat.beating(db, timeout):
         pool = StepPool.start(db, limits, concurrency)
@@ -99,7 +106,7 @@ async def _work(  # noqa: PLR0917 - the worker's options, passed on
                 install_signal_handlers=signals,
                 update_heartbeat_interval=timeout / heartbeat.BEATS_PER_TIMEOUT,
                 stalled_worker_timeout=timeout,
-                delete_jobs="successful",
+                delete_jobs="never",
             )
         finally:
             upkeep.cancel()
@@ -108,11 +115,18 @@ async def _work(  # noqa: PLR0917 - the worker's options, passed on
 
 
 async def _upkeep(app: procrastinate.App, db: Database, timeout: float) -> None:
-    """Looks after what dead workers left, every third of the heartbeat timeout."""
+    """Looks after what dead workers left, every third of the heartbeat timeout, and deletes
+    old finished jobs every `CLEAN_EVERY` seconds."""
+    cleaned = -CLEAN_EVERY
     while True:
         try:
             await _close_stalled(app, db, timeout)
             await asyncio.to_thread(commands.upkeep, db)
+            if time.monotonic() - cleaned >= CLEAN_EVERY:
+                await app.job_manager.delete_old_jobs(
+                    KEEP_JOBS_HOURS, queue=QUEUE, include_failed=True
+                )
+                cleaned = time.monotonic()
         except Exception:  # the upkeep must outlive any one failure: log it, go on
             LOG.exception("the worker's upkeep failed; trying again shortly")
         await asyncio.sleep(timeout / heartbeat.BEATS_PER_TIMEOUT)
