@@ -1,20 +1,23 @@
 """Taking a batch back: what stops it, then restore, re-check and delete in one transaction.
 
-    assess (census, edits, restore conflicts, references)  ->  take_back (restore what the
-    batch updated, check again what still points at it, delete what it created)
+    assess (census, edits, the restore looked at and planned, references)  ->  take_back
+    (the plan checked again and written, what still points at the batch checked again, what
+    it created deleted)
 
 `assess` reads everything that decides whether the batch can be rolled back now and changes
-nothing; the use case runs it before marking the job `rolling_back` and for a preview.
-`take_back` runs in the transaction that commits the rollback, which must see one snapshot
+nothing but the temporary tables of its restore's plan (see `restore.Plan`); the use case
+runs it before marking the job `rolling_back` and for a preview. `take_back` runs in the
+transaction that commits the rollback, which must see one snapshot
 (`Dialect.begin_write(snapshot=True)`): a row another writer commits meanwhile that points at
 the batch, or changes a row of it, then fails the delete as a conflict that is retried and
-found, instead of being cascaded, blanked or lost.
+found, instead of being cascaded, blanked or lost. On the connection `assess` ran on, it
+writes from the plan `assess` made when it finds every row as that plan saw it.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
@@ -33,7 +36,7 @@ from batchport.progress import Progress, no_progress
 from batchport.reports import EditedRow, Job, ReferencingRow, RestoreConflict
 from batchport.rollback.edits import edited_rows
 from batchport.rollback.references import outside_references
-from batchport.rollback.restore import changed_rows, looping, restore, review
+from batchport.rollback.restore import Plan, changed_meanwhile, changed_rows, looping
 from batchport.rollback.scope import census, delete
 from batchport.vocabulary import JobStatus
 
@@ -55,6 +58,9 @@ class Assessment:
     references: list[ReferencingRow]
     conflicts: list[RestoreConflict]
     edited: list[EditedRow]
+    #: The restore, planned on the connection the assessment was read on (None if the batch
+    #: updated no rows).
+    plan: Plan | None = field(default=None, compare=False, repr=False)
 
     def refusal(self, job: Job) -> RollbackRefused | None:
         """Why the job's status, or a batch with nothing to take back, rules a rollback out."""
@@ -83,14 +89,14 @@ def assess(
     simulate: bool = True,
 ) -> Assessment:
     """Everything that decides whether the batch can be rolled back now, read in the caller's
-    transaction; changes nothing.
+    transaction; changes nothing but the temporary tables of the restore's plan.
 
-    When the batch updated rows, their restore is reviewed, then (with `simulate`, which
-    needs a transaction that may write) tried in a savepoint and undone, so that the rows it
-    would make their own ancestors, and the rows that would still point at the batch
-    afterwards, are found exactly as the rollback would meet them. Without `simulate`, rows
-    the batch updated are taken to let go of its rows as their restore would (close, but
-    a cycle a restore would make goes unseen).
+    When the batch updated rows, their restore is looked at and planned (`Plan.look`), then
+    (with `simulate`, which needs a transaction that may write) made in a savepoint and
+    undone, so that the rows it would make their own ancestors, and the rows that would still
+    point at the batch afterwards, are found exactly as the rollback would meet them. Without
+    `simulate`, rows the batch updated are taken to let go of its rows as their restore would
+    (close, but a cycle a restore would make goes unseen).
     """
     rows, signs = census(conn, dialect, catalog, batch_id, force=force)
     restores = changed_rows(conn, catalog, batch_id)
@@ -98,19 +104,20 @@ def assess(
     if not restores:
         references = outside_references(conn, dialect, catalog, batch_id, force=force)
         return Assessment(rows, restores, references, [], edited)
-    found = review(conn, dialect, catalog, batch_id)
+    plan = Plan.look(conn, dialect, catalog, batch_id)
+    found = plan.found
     edited += found.edited
     if found.conflicts or found.references:
-        return Assessment(rows, restores, found.references, found.conflicts, edited)
+        return Assessment(rows, restores, found.references, found.conflicts, edited, plan)
     if not simulate:
         references = outside_references(
             conn, dialect, catalog, batch_id, force=force, restored=True
         )
-        return Assessment(rows, restores, references, [], edited)
+        return Assessment(rows, restores, references, [], edited, plan)
     with conn.begin_nested() as savepoint:
         try:
             with changes.writing(conn, str(uuid.uuid4())):
-                restore(conn, dialect, catalog, batch_id, force=True)
+                plan.apply()
                 conflicts = looping(conn, catalog, batch_id)
                 references = outside_references(conn, dialect, catalog, batch_id, force=force)
         except sa.exc.IntegrityError as exc:
@@ -118,7 +125,7 @@ def assess(
             conflicts = [RestoreConflict("", None, None, f"putting rows back fails: {problem}")]
             references = []
         savepoint.rollback()
-    return Assessment(rows, restores, references, conflicts, edited)
+    return Assessment(rows, restores, references, conflicts, edited, plan)
 
 
 def take_back(
@@ -135,18 +142,32 @@ def take_back(
     transaction (a snapshot, marked as batchport's); returns rows restored and deleted per
     table. `progress` hears each phase begin, with the rows done before it.
 
-    Raises, for the caller to undo it all, if a restore conflicts or a row points at what the
-    rollback deletes, or if fewer rows were deleted than `assessed` counted (rows edited
-    meanwhile: the deletes leave edited rows alone unless forced).
+    The restore is written from `assessed`'s plan if it was made on `conn` and every row is
+    as it saw it, else from a new look. Raises, for the caller to undo it all, if a restore
+    conflicts, a row it restores was edited or deleted since the checks (unless forced), or a
+    row points at what the rollback deletes, or if fewer rows were deleted than `assessed`
+    counted (rows edited meanwhile: the deletes leave edited rows alone unless forced).
     """
     restored: dict[str, int] = {}
     conflicts: list[RestoreConflict] = []
+    plans: list[Plan] = []
     if assessed.restores:
         progress("restoring", 0)
-        found = review(conn, dialect, catalog, batch_id)
+        looked = assessed.plan
+        if looked is not None and looked.conn is conn:
+            plan, found = looked.again()
+            plans.append(looked)
+        else:
+            plan = Plan.look(conn, dialect, catalog, batch_id)
+            found = plan.found
+        if plan is not looked:
+            plans.append(plan)
         if found.conflicts or found.references:
             raise RollbackBlocked(batch_id, found.references, found.conflicts)
-        restored = restore(conn, dialect, catalog, batch_id, force=force)
+        if found.edited and not force:
+            first = found.edited[0]
+            raise changed_meanwhile(first.table, first.row_id, batch_id)
+        restored = plan.apply()
         conflicts = looping(conn, catalog, batch_id)
     done = sum(restored.values())
     progress("checking", done)
@@ -162,4 +183,6 @@ def take_back(
             "nothing was changed — try again",
             batch_id=batch_id,
         )
+    for used in plans:
+        used.drop()
     return restored, deleted

@@ -1,197 +1,172 @@
 """The change log as a restore reads it: a batch's entries for one table, a page at a time,
-with the rows they name as those rows are now (and their link rows); logged values are
-decoded only where they are written back."""
+each with the row it names as that row is now, in one query; every logged document parsed
+once, where the entry is read.
+
+A row is seen twice over: its values as the table's types read them (to tell whether it is
+still the row the batch updated, see `changes.same_row`), and its `row_version`, stamp and
+identity columns as the database holds them (`Raw`), which a later transaction compares with
+the row then, in SQL, to know the row untouched since.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from batchport import changes
-from batchport.declarations import ImportType, Link
-from batchport.dialects import Dialect
+from batchport.declarations import ImportType
 from batchport.schema import import_changes
 
 #: Change-log entries read per round trip (and rows of the table read with them).
 PAGE = 5000
 
 
-@dataclass
-class Entry:
-    """One change-log entry: what a row of the batch's table had before the batch updated it."""
+class Raw(sa.types.TypeDecorator[Any]):
+    """A column's type as the database spells it, its values passed as the driver has them
+    (no conversion either way): what a row held, to compare with what it holds later."""
+
+    impl = sa.types.NullType
+    cache_ok = True
+
+    def __init__(self, kind: sa.types.TypeEngine[Any]) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        return dialect.type_descriptor(self.kind)
+
+    def bind_processor(self, dialect: sa.Dialect) -> None:
+        return None
+
+    def result_processor(self, dialect: sa.Dialect, coltype: object) -> None:
+        return None
+
+
+class Entry(NamedTuple):
+    """One change-log entry, parsed, with its row as it is now."""
 
     #: The entry's own id: the order in which the batch logged it.
     id: int
-    batch_id: str
     row_id: Any
     #: The logged identity of the row (see `changes.identity`), None in older entries.
-    row_key: str | None
-    #: The changed columns' prior values, as logged (JSON text).
-    prior: str
-    #: The whole prior link rows per link table, as logged (JSON text), if links changed.
-    logged_links: str | None
-    #: The natural keys of the rows the prior values point at, as logged (JSON text).
-    targets: str | None
+    identity: dict[str, Any] | None
+    #: The changed columns' prior values, as logged (not decoded).
+    prior: dict[str, Any]
+    #: The whole prior link rows per link table, as logged (not decoded); {} if links did not
+    #: change.
+    links: dict[str, list[dict[str, Any]]]
+    #: The identities of the rows the prior values point at, per table and id, as logged.
+    targets: dict[str, dict[str, Any]]
     version_before: int
     version_after: int
-
-    @cached_property
-    def links(self) -> dict[str, list[dict[str, Any]]]:
-        """The logged link rows per link table, as logged (not decoded)."""
-        logged: dict[str, list[dict[str, Any]]] = json.loads(self.logged_links or "{}")
-        return logged
+    #: The row now (None if no row has that id): its row version, its stamp, its identity
+    #: columns' values (see `changes.identity_columns`: its natural key first).
+    now: Current | None
+    #: The row's `seen` columns (see `seen_columns`) as the database holds them.
+    raw: tuple[Any, ...]
 
     @property
     def key(self) -> object:
         """The natural key the change log has for the row (None in older entries)."""
-        logged = json.loads(self.row_key) if self.row_key else None
+        logged = self.identity
         return logged.get("key") if isinstance(logged, dict) else logged
 
-
-#: The columns of an `Entry`, in its fields' order.
-_COLUMNS = (
-    import_changes.c.id,
-    import_changes.c.batch_id,
-    import_changes.c.row_id,
-    import_changes.c.row_key,
-    import_changes.c.prior,
-    import_changes.c.prior_links,
-    import_changes.c.targets,
-    import_changes.c.version_before,
-    import_changes.c.version_after,
-)
-
-
-def pages(
-    conn: sa.Connection, dialect: Dialect, import_type: ImportType, batch_id: str
-) -> Iterator[Page]:
-    """The batch's change-log entries for the type's table, with their rows as they are now,
-    a page at a time in the order of the rows' ids: the order of the log's unique index, so
-    each page is a range of it, and the page's rows and link rows are found through it, by
-    their indexes, whatever the size of the tables."""
-    table = import_type.table
-    logged = sa.and_(
-        import_changes.c.batch_id == batch_id,
-        import_changes.c.table_name == table.name,
-    )
-    query = sa.select(*_COLUMNS).where(logged).order_by(import_changes.c.row_id).limit(PAGE)
-    proof = changes.identity_columns(import_type)
-    now = sa.select(table.c.id, table.c.row_version, table.c.import_batch_id, *proof)
-    last: Any = None
-    while True:
-        after = query if last is None else query.where(import_changes.c.row_id > last)
-        entries = [Entry(*row) for row in conn.execute(after).all()]
-        if not entries:
-            return
-        last = entries[-1].row_id
-        ids = sa.select(import_changes.c.row_id).where(
-            logged, import_changes.c.row_id.between(entries[0].row_id, last)
-        )
-        rows = conn.execute(now.where(dialect.among(table.c.id, ids))).all()
-        yield Page(
-            import_type,
-            entries,
-            {row[0]: Current(row[0], row[1], row[2], tuple(row[3:])) for row in rows},
-            {
-                link.table.name: _links(conn, dialect, link, ids, entries)
-                for link in import_type.links
-            },
-        )
-
-
-def _links(
-    conn: sa.Connection, dialect: Dialect, link: Link, ids: sa.Select[Any], entries: list[Entry]
-) -> dict[object, list[dict[str, Any]]]:
-    """The link rows each row of a page (`ids`) has now."""
-    owner = link.table.c[link.owner_column]
-    found: dict[object, list[dict[str, Any]]] = {entry.row_id: [] for entry in entries}
-    result = conn.execute(sa.select(link.table).where(dialect.among(owner, ids)))
-    names = list(result.keys())
-    for row in result.all():
-        now = dict(zip(names, row, strict=True))
-        found[now[link.owner_column]].append(now)
-    return found
+    @property
+    def row(self) -> Current | None:
+        """The entry's row, if it is still there and still the same row (see
+        `changes.same_row`: a row renamed by hand is; another one given its id is not)."""
+        now = self.now
+        if now is None or not changes.same_row(self.identity, *now.proof):
+            return None
+        return now
 
 
 class Current(NamedTuple):
     """A row of the table as it is now."""
 
-    id: Any
     row_version: int
     batch_id: str | None
     #: Its identity columns' values (see `changes.identity_columns`): its natural key first.
     proof: tuple[Any, ...]
 
 
-@dataclass
-class Page:
-    """A page of change-log entries, the rows they name as they are now, and their link
-    rows now."""
-
-    import_type: ImportType
-    entries: list[Entry]
-    rows: dict[object, Current]
-    links: dict[str, dict[object, list[dict[str, Any]]]]
-
-    def row(self, entry: Entry) -> Current | None:
-        """The entry's row, if it is still there and still the same row (see
-        `changes.same_row`: a row renamed by hand is; another one given its id is not)."""
-        row = self.rows.get(entry.row_id)
-        if row is None or not changes.same_row(entry.row_key, *row.proof):
-            return None
-        return row
-
-    def prior_links(self, entry: Entry, row: Current, link: Link) -> list[dict[str, Any]]:
-        """The entry's logged rows of `link`'s table, decoded; rows logged before links
-        carried stamps get their row's batch, as the migration stamped the rest."""
-        return [
-            {"import_batch_id": row.batch_id} | changes.decode(link.table, logged)
-            for logged in entry.links[link.table.name]
-        ]
-
-    def relinked(self, entry: Entry) -> list[Link]:
-        """The links of the entry's row that the batch changed (and a restore puts back)."""
-        return [link for link in self.import_type.links if link.table.name in entry.links]
-
-    def edited(self, entry: Entry, row: Current) -> bool:
-        """Whether the entry's row was changed outside batchport since the batch: a value, or
-        a link row another writer added where the batch changed the row's links (not the
-        batch's by stamp, and not there before it either)."""
-        if row.row_version != entry.version_after:
-            return True
-        for link in self.relinked(entry):
-            before = {
-                (_target(link, logged), logged.get("import_batch_id", row.batch_id))
-                for logged in entry.links[link.table.name]
-            }
-            if any(
-                (now[link.target_column], now["import_batch_id"]) not in before
-                and now["import_batch_id"] != entry.batch_id
-                for now in self.links[link.table.name][entry.row_id]
-            ):
-                return True
-        return False
-
-    def doomed(self, entry: Entry, link: Link) -> list[dict[str, Any]]:
-        """The link rows of `link`'s table the entry's row has now and had not before the
-        batch: those a restore deletes."""
-        before = {_target(link, logged) for logged in entry.links[link.table.name]}
-        return [
-            now
-            for now in self.links[link.table.name][entry.row_id]
-            if now[link.target_column] not in before
-        ]
+def seen_columns(import_type: ImportType) -> list[sa.Column[Any]]:
+    """What tells a row untouched between two looks: its row version (every edit counts one),
+    its stamp and its identity columns (a row deleted and made again under its id, its
+    version set by hand, is another row)."""
+    table = import_type.table
+    columns = [table.c.row_version, table.c.import_batch_id]
+    return columns + [c for c in changes.identity_columns(import_type) if c not in columns]
 
 
-def _target(link: Link, logged: dict[str, Any]) -> object:
-    """The target of a logged link row, as its column reads it."""
-    column = link.target_column
-    value = logged[column]
-    if not isinstance(value, str):  # only text is read back as another type
+def pages(conn: sa.Connection, import_type: ImportType, batch_id: str) -> Iterator[list[Entry]]:
+    """The batch's change-log entries for the type's table, with their rows as they are now,
+    a page at a time in the order of the rows' ids: the order of the log's unique index, so
+    each page is a range of it, and its rows are found by their primary key."""
+    table = import_type.table
+    proof = changes.identity_columns(import_type)
+    seen = seen_columns(import_type)
+    c = import_changes.c
+    query = (
+        sa.select(
+            c.id,
+            c.row_id,
+            c.row_key,
+            c.prior,
+            c.prior_links,
+            c.targets,
+            c.version_before,
+            c.version_after,
+            table.c.id,
+            table.c.row_version,
+            table.c.import_batch_id,
+            *proof,
+            *(sa.type_coerce(column, Raw(column.type)) for column in seen),
+        )
+        .select_from(import_changes.outerjoin(table, table.c.id == c.row_id))
+        .where(c.batch_id == batch_id, c.table_name == table.name)
+        .order_by(c.row_id)
+        .limit(PAGE)
+    )
+    loads = json.loads
+    width = len(proof)
+    last: Any = None
+    while True:
+        after = query if last is None else query.where(c.row_id > last)
+        found = conn.execute(after).all()
+        if not found:
+            return
+        entries = []
+        # Entries pointing at the same rows log the same targets: parsed once a page.
+        targets_of: dict[str, dict[str, dict[str, Any]]] = {}
+        for row in found:
+            entry_id, row_id, key, prior, links, targets, before, after_version, now = row[:9]
+            if targets and targets not in targets_of:
+                targets_of[targets] = loads(targets)
+            entries.append(
+                Entry(
+                    entry_id,
+                    row_id,
+                    loads(key) if key else None,
+                    loads(prior),
+                    loads(links) if links else {},
+                    targets_of[targets] if targets else {},
+                    before,
+                    after_version,
+                    None if now is None else Current(row[9], row[10], tuple(row[11 : 11 + width])),
+                    tuple(row[11 + width :]),
+                )
+            )
+        last = entries[-1].row_id
+        yield entries
+
+
+def target(column: sa.Column[Any], value: Any) -> Any:
+    """A logged value of `column` as the column reads it (only text is read back as another
+    type)."""
+    if not isinstance(value, str):
         return value
-    return changes.decode(link.table, {column: value})[column]
+    return changes.decode(column.table, {column.key: value})[column.key]
