@@ -45,10 +45,10 @@ def reads(monkeypatch):
     counted: dict[str, int] = {}
     original = changelog.pages
 
-    def pages(conn, import_type, batch_id):
+    def pages(conn, dialect, import_type, batch_id):
         name = import_type.table.name
         counted[name] = counted.get(name, 0) + 1
-        return original(conn, import_type, batch_id)
+        return original(conn, dialect, import_type, batch_id)
 
     monkeypatch.setattr("batchport.rollback.restore.pages", pages)
     return counted

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from batchport import changes
 from batchport.declarations import ImportType
+from batchport.dialects import Dialect
 from batchport.schema import import_changes
 
 #: Change-log entries read per round trip (and rows of the table read with them).
@@ -102,14 +103,18 @@ def seen_columns(import_type: ImportType) -> list[sa.Column[Any]]:
     return columns + [c for c in changes.identity_columns(import_type) if c not in columns]
 
 
-def pages(conn: sa.Connection, import_type: ImportType, batch_id: str) -> Iterator[list[Entry]]:
+def pages(
+    conn: sa.Connection, dialect: Dialect, import_type: ImportType, batch_id: str
+) -> Iterator[list[Entry]]:
     """The batch's change-log entries for the type's table, with their rows as they are now,
     a page at a time in the order of the rows' ids: the order of the log's unique index, so
-    each page is a range of it, and its rows are found by their primary key."""
+    each page is a range of it, and the page's rows are found through it, by their primary
+    key, whatever the size of the table."""
     table = import_type.table
     proof = changes.identity_columns(import_type)
     seen = seen_columns(import_type)
     c = import_changes.c
+    logged = (c.batch_id == batch_id) & (c.table_name == table.name)
     query = (
         sa.select(
             c.id,
@@ -120,32 +125,35 @@ def pages(conn: sa.Connection, import_type: ImportType, batch_id: str) -> Iterat
             c.targets,
             c.version_before,
             c.version_after,
-            table.c.id,
-            table.c.row_version,
-            table.c.import_batch_id,
-            *proof,
-            *(sa.type_coerce(column, Raw(column.type)) for column in seen),
         )
-        .select_from(import_changes.outerjoin(table, table.c.id == c.row_id))
-        .where(c.batch_id == batch_id, c.table_name == table.name)
+        .where(logged)
         .order_by(c.row_id)
         .limit(PAGE)
     )
+    now = sa.select(
+        table.c.id,
+        table.c.row_version,
+        table.c.import_batch_id,
+        *proof,
+        *(sa.type_coerce(column, Raw(column.type)) for column in seen),
+    )
     loads = json.loads
     width = len(proof)
+    absent = (None,) * len(seen)
     last: Any = None
     while True:
-        after = query if last is None else query.where(c.row_id > last)
-        found = conn.execute(after).all()
+        found = conn.execute(query if last is None else query.where(c.row_id > last)).all()
         if not found:
             return
+        ids = sa.select(c.row_id).where(logged, c.row_id.between(found[0][1], found[-1][1]))
+        rows = {row[0]: row for row in conn.execute(now.where(dialect.among(table.c.id, ids)))}
         entries = []
         # Entries pointing at the same rows log the same targets: parsed once a page.
         targets_of: dict[str, dict[str, dict[str, Any]]] = {}
-        for row in found:
-            entry_id, row_id, key, prior, links, targets, before, after_version, now = row[:9]
+        for entry_id, row_id, key, prior, links, targets, before, after in found:
             if targets and targets not in targets_of:
                 targets_of[targets] = loads(targets)
+            row = rows.get(row_id)
             entries.append(
                 Entry(
                     entry_id,
@@ -155,18 +163,10 @@ def pages(conn: sa.Connection, import_type: ImportType, batch_id: str) -> Iterat
                     loads(links) if links else {},
                     targets_of[targets] if targets else {},
                     before,
-                    after_version,
-                    None if now is None else Current(row[9], row[10], tuple(row[11 : 11 + width])),
-                    tuple(row[11 + width :]),
+                    after,
+                    None if row is None else Current(row[1], row[2], tuple(row[3 : 3 + width])),
+                    absent if row is None else tuple(row[3 + width :]),
                 )
             )
         last = entries[-1].row_id
         yield entries
-
-
-def target(column: sa.Column[Any], value: Any) -> Any:
-    """A logged value of `column` as the column reads it (only text is read back as another
-    type)."""
-    if not isinstance(value, str):
-        return value
-    return changes.decode(column.table, {column.key: value})[column.key]

@@ -96,7 +96,7 @@ class Plan:
         for import_type in catalog.types:
             putting: PutBack | None = None
             edited: list[tuple[int, EditedRow]] = []
-            for entries in pages(conn, import_type, batch_id):
+            for entries in pages(conn, dialect, import_type, batch_id):
                 putting = putting or PutBack(conn, dialect, import_type)
                 edited += _stage(import_type, entries, putting)
                 putting.flush()
