@@ -3,6 +3,7 @@ and jobs that survive the death (or the stall) of any worker."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -186,3 +187,54 @@ def importing(db, worker: str) -> bool:
         s.status == "committing" and (s.worker or "").startswith(f"{worker}:")
         for s in sessions_of(db)
     )
+
+
+@pytest.mark.slow
+def test_one_account_cannot_starve_another(db, database_url, csv_file, tmp_path: Path):
+    """One worker that runs two steps at once; one account commits four imports, then
+    another commits one. The first account's imports run one at a time, in the order they
+    were committed; the second's does not wait for them all: it starts while the first
+    account's are still under way."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("the job queue and its workers are PostgreSQL's")
+    run_import(db, "departments", csv_file(DEPARTMENTS), actor="setup")
+    tokens = {name: commands.create_account(db, name, "importer", actor="t") for name in ("a", "b")}
+    server = Server(database_url, tokens["a"], "--no-worker")
+    worker = Worker(database_url, "solo", tmp_path)
+    clients = {
+        name: httpx.Client(
+            base_url=f"http://127.0.0.1:{server.port}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
+        for name, token in tokens.items()
+    }
+    try:
+        sessions = []
+        for number, owner in enumerate(["a", "a", "a", "a", "b"]):
+            answer = clients[owner].post(
+                "/sessions",
+                data={"import_type": "users"},
+                files={"file": (f"u{number}.csv", users_csv(100 + number).encode(), "text/csv")},
+            )
+            assert answer.status_code == 201, answer.text
+            sessions.append((owner, answer.json()["id"]))
+        wait_until(
+            lambda: all(s.status == "valid" for s in sessions_of(db)), "every upload validated"
+        )
+        for owner, session_id in sessions:
+            assert clients[owner].post(f"/sessions/{session_id}/commit").status_code == 202
+        wait_until(lambda: all(s.status in FINAL for s in sessions_of(db)), "every import done")
+    finally:
+        worker.stop()
+        server.stop()
+        for client in clients.values():
+            client.close()
+    jobs = {job.job_id: job for job in commands.list_history(db)}
+    by_session = {s.id: jobs[s.job_id] for s in sessions_of(db)}
+    first = [by_session[session_id] for owner, session_id in sessions if owner == "a"]
+    second = by_session[sessions[-1][1]]
+    assert all(job.status == "completed" for job in [*first, second])
+    for earlier, later in itertools.pairwise(first):
+        assert earlier.completed_at <= later.started_at, "one at a time, in order"
+    assert second.started_at < first[-1].started_at, "the other account waited for them all"

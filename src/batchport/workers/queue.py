@@ -51,8 +51,8 @@ def run(
     name: str | None = None,
     timeout: float | None = None,
 ) -> None:
-    """Works on the queue's steps, `concurrency` at once, until SIGINT or SIGTERM (a step
-    under way is given up: its import rolls back and is marked interrupted)."""
+    """Works on the queue's steps, `concurrency` at once, until SIGINT or SIGTERM (then it
+    takes no new step and finishes those under way: procrastinate's graceful stop)."""
     timeout = timeout or heartbeat.configured_timeout()
     db.catalog  # noqa: B018 - read once, here: every step's process inherits it
     # Forked first, while this process has one thread: the beats, then the steps' zygotes.
