@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from batchport import run_import
@@ -18,3 +20,15 @@ def users_batch(db, csv_file):
         users_file(csv_file, ["ann@x.org", "Ann", "Lee", "HQ"], ["bob@x.org", "Bob", "Ray", "FIN"]),
         actor="a",
     )
+
+
+@pytest.fixture
+def big_users(db, csv_file, tmp_path) -> Path:
+    """Departments, and a file of 60,000 users (an import that takes a while) to import."""
+    run_import(db, "departments", csv_file(DEPARTMENTS, name="d.csv"), actor="a")
+    path = tmp_path / "users.csv"
+    with path.open("w") as stream:
+        stream.write("email,first_name,last_name,department_codes\n")
+        for i in range(60_000):
+            stream.write(f"u{i}@example.org,U,{i},HQ;FIN\n")
+    return path

@@ -15,10 +15,10 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from batchport import JobFilter, list_history, recover, run_import
+from batchport import JobFilter, list_history, recover
 from batchport.dialects.postgresql import application_name
 from batchport.schema import import_workers
-from tests.helpers import DEPARTMENTS, tables
+from tests.helpers import tables
 
 TIMEOUT = 60
 #: The heartbeat timeout the imports started here state (seconds).
@@ -99,22 +99,11 @@ def test_a_vanished_host_with_its_sessions_open_is_swept(db, database_url, rows)
     assert rows("departments", code="GHOST") == []
 
 
-@pytest.fixture
-def users_file(db, csv_file, tmp_path) -> Path:
-    run_import(db, "departments", csv_file(DEPARTMENTS, name="d.csv"), actor="a")
-    path = tmp_path / "users.csv"
-    with path.open("w") as stream:
-        stream.write("email,first_name,last_name,department_codes\n")
-        for i in range(60_000):
-            stream.write(f"u{i}@example.org,U,{i},HQ;FIN\n")
-    return path
-
-
-def start_import(global_options, users_file: Path, tmp_path: Path) -> subprocess.Popen[str]:
+def start_import(global_options, big_users: Path, tmp_path: Path) -> subprocess.Popen[str]:
     """A CLI import in a session of its own (so its children can be stopped with it), stating
     a heartbeat timeout of `BEAT_TIMEOUT`."""
     return subprocess.Popen(
-        [sys.executable, "-m", "batchport", *global_options, "import", "users", str(users_file)],
+        [sys.executable, "-m", "batchport", *global_options, "import", "users", str(big_users)],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -136,11 +125,11 @@ def running_job(db, process: subprocess.Popen[str]):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("paused", [0.2 * BEAT_TIMEOUT, 3 * BEAT_TIMEOUT])
-def test_a_paused_import_is_never_swept(db, global_options, users_file, rows, tmp_path, paused):
+def test_a_paused_import_is_never_swept(db, global_options, big_users, rows, tmp_path, paused):
     """SIGSTOP mid-import, a sweep while it is stopped (before and after its timeout), then
     SIGCONT: the import completes, whole. Its beats come from a child that was not stopped,
     and on PostgreSQL it holds its claim."""
-    process = start_import(global_options, users_file, tmp_path)
+    process = start_import(global_options, big_users, tmp_path)
     job = running_job(db, process)
     process.send_signal(signal.SIGSTOP)
     try:
@@ -157,14 +146,14 @@ def test_a_paused_import_is_never_swept(db, global_options, users_file, rows, tm
 
 @pytest.mark.slow
 def test_a_stopped_host_is_swept_and_its_import_never_lands(
-    db, global_options, users_file, rows, tmp_path
+    db, global_options, big_users, rows, tmp_path
 ):
     """PostgreSQL: the import and its beating child both stopped (as a host that froze, or
     vanished with its connections open): after its timeout the sweep ends its sessions and
     marks it interrupted; woken again, the import cannot commit anything."""
     if db.dialect.name != "postgresql":
         pytest.skip("SQLite goes by the process of this host, which still exists")
-    process = start_import(global_options, users_file, tmp_path)
+    process = start_import(global_options, big_users, tmp_path)
     job = running_job(db, process)
     os.killpg(process.pid, signal.SIGSTOP)
     try:

@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -131,17 +130,6 @@ def test_a_live_import_is_never_swept(db, csv_file, rows):
     assert [] in results
     assert statuses(db)[report.job_id] == ("completed", None)
     assert len(rows("departments")) == 3
-
-
-@pytest.fixture
-def big_users(db, csv_file, tmp_path) -> Path:
-    run_import(db, "departments", csv_file(DEPARTMENTS, name="d.csv"), actor="a")
-    path = tmp_path / "users.csv"
-    with path.open("w") as stream:
-        stream.write("email,first_name,last_name,department_codes\n")
-        for i in range(60_000):
-            stream.write(f"u{i}@example.org,U,{i},HQ;FIN\n")
-    return path
 
 
 @pytest.mark.slow
