@@ -291,7 +291,7 @@ def test_postgresql_lifecycle_through_the_cli(tmp_path, pg_url):
 
     assert run("db", "rollback", "--yes", cwd=tmp_path, env=env).returncode == 0
     status = json.loads(run("db", "status", "--json", cwd=tmp_path, env=env).stdout)
-    assert status["current"] == "20261201160000"
+    assert status["current"] == "20261212100000"
     back = run("db", "rollback", "--target", "20251213100001", "--yes", cwd=tmp_path, env=env)
     assert back.returncode == 0
     failing = run("db", "verify", cwd=tmp_path, env=env)
