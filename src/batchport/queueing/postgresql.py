@@ -52,9 +52,14 @@ def defer(conn: sa.Connection, session_id: str, owner: str) -> None:
     if lanes > 1:  # the account's sessions take its locks in turn, in the order they came
         sessions = import_sessions.c
         came = sa.select(sessions.created_at).where(sessions.id == session_id).scalar_subquery()
-        lane = conn.execute(
-            sa.select(sa.func.count()).where(sessions.owner == owner, sessions.created_at <= came)
-        ).scalar_one() % lanes
+        lane = (
+            conn.execute(
+                sa.select(sa.func.count()).where(
+                    sessions.owner == owner, sessions.created_at <= came
+                )
+            ).scalar_one()
+            % lanes
+        )
     driver = conn.connection.driver_connection
     job = _deferring().configure_task(
         ADVANCE,

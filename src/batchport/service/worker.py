@@ -1,6 +1,8 @@
-"""The service's background worker: a thread that validates and imports waiting sessions
-(through the use case `commands.work_once`) until told to stop; each step runs in a process
-of its own when the server could start the helper that forks them (`steps.py`)."""
+"""SQLite's background worker for the service: a thread that validates and imports waiting
+sessions (through the use case `commands.work_once`) until told to stop; each step runs in a
+process of its own when the server could start the helper that forks them
+(`batchport.workers.steps`). On PostgreSQL the queue's worker does this
+(`batchport.workers.queue`)."""
 
 import logging
 import threading
