@@ -13,7 +13,6 @@ annotations at run time.)
 """
 
 import asyncio
-import contextlib
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -90,7 +89,7 @@ async def _worker(db: Database, config: Settings, pool: StepPool | None) -> Asyn
     """The server's own worker while the block runs: procrastinate's in the server's event
     loop on PostgreSQL, a thread reading the sessions table on SQLite."""
     if uses_job_queue(db.dialect.name):
-        from batchport.workers.queue import alongside  # noqa: PLC0415 - PostgreSQL only
+        from batchport.workers.queue import alongside, stopped  # noqa: PLC0415 - PostgreSQL
 
         task = asyncio.create_task(
             alongside(db, config.read_limits, pool, heartbeat.configured_timeout())
@@ -98,9 +97,7 @@ async def _worker(db: Database, config: Settings, pool: StepPool | None) -> Asyn
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stopped(task)
         return
     stop = threading.Event()
     step = pool.step if pool else None

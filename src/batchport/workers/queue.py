@@ -19,7 +19,6 @@ as many cores. Beside the steps, every third of the heartbeat timeout, the upkee
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -40,6 +39,8 @@ LOG = logging.getLogger("batchport.worker")
 KEEP_JOBS_HOURS = 7 * 24
 #: How often the upkeep deletes them (seconds).
 CLEAN_EVERY = 3600.0
+#: How long a cancelled task is given to end before it is cancelled again (seconds).
+CANCEL_WAIT = 5.0
 
 
 def run(
@@ -109,9 +110,18 @@ async def _work(  # noqa: PLR0917 - the worker's options, passed on
                 delete_jobs="never",
             )
         finally:
-            upkeep.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await upkeep
+            await stopped(upkeep)
+
+
+async def stopped(task: asyncio.Task[None]) -> None:
+    """Cancels the task and waits until it has ended, cancelling it again every
+    `CANCEL_WAIT` seconds: a cancellation that lands as a task takes a step inside the
+    connection pool can be lost (procrastinate#1591), and a shutdown would wait forever."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=CANCEL_WAIT)
+    if not task.cancelled() and (error := task.exception()) is not None:
+        LOG.error("the worker ended with an error", exc_info=error)
 
 
 async def _upkeep(app: procrastinate.App, db: Database, timeout: float) -> None:
