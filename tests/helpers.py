@@ -438,3 +438,16 @@ def shown(expected: str, lines: list[str]) -> bool:
     """Whether a printed line reads as `expected`, where `…` stands for anything."""
     pattern = ".*".join(re.escape(part) for part in expected.split("…"))
     return any(re.fullmatch(pattern, line.rstrip()) for line in lines)
+
+
+def ops_moved_to_fin(db, csv_file) -> ImportReport:
+    """HQ and FIN imported, then OPS under HQ by another batch; returns the update batch (by
+    "b") that moved OPS under FIN."""
+    header = ["code", "name", "parent_code"]
+    run_import(
+        db, "departments", csv_file([header, ["HQ", "Top", ""], ["FIN", "F", ""]]), actor="a"
+    )
+    ops = csv_file([header, ["OPS", "Ops", "HQ"]], name="ops.csv")
+    run_import(db, "departments", ops, actor="a")
+    moved = csv_file([header, ["OPS", "Ops", "FIN"]], name="m.csv")
+    return run_import(db, "departments", moved, actor="b", on_existing="update")

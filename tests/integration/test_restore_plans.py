@@ -14,11 +14,10 @@ from batchport import (
     list_history,
     preview_rollback,
     rollback_batch,
-    run_import,
 )
 from batchport.commands import rollbacks
 from batchport.rollback import changelog
-from tests.helpers import manual_sql, per_table, table_name, update_users
+from tests.helpers import manual_sql, ops_moved_to_fin, per_table, table_name, update_users
 
 pytestmark = pytest.mark.types("shipped", "declared")
 
@@ -168,25 +167,7 @@ def test_a_row_pointed_at_deleted_between_is_a_conflict(db, csv_file, rows, betw
     """B moved OPS from HQ to FIN; HQ is deleted by hand once the checks are committed. The
     deleting transaction proves the rows the prior values point at again, finds HQ gone and
     lists the conflict; nothing changes."""
-    run_import(
-        db,
-        "departments",
-        csv_file([["code", "name", "parent_code"], ["HQ", "Top", ""], ["FIN", "F", ""]]),
-        actor="a",
-    )
-    run_import(
-        db,
-        "departments",
-        csv_file([["code", "name", "parent_code"], ["OPS", "Ops", "HQ"]], name="ops.csv"),
-        actor="a",
-    )
-    moved = run_import(
-        db,
-        "departments",
-        csv_file([["code", "name", "parent_code"], ["OPS", "Ops", "FIN"]], name="m.csv"),
-        actor="b",
-        on_existing="update",
-    )
+    moved = ops_moved_to_fin(db, csv_file)
     assert preview_rollback(db, moved.batch_id).conflicts == []
     between.append("DELETE FROM {departments} WHERE code = 'HQ'")
     with pytest.raises(RollbackBlocked, match="cannot be restored") as refused:

@@ -18,6 +18,7 @@ from batchport import (
 from tests.helpers import (
     DEPARTMENTS,
     manual_sql,
+    ops_moved_to_fin,
     per_table,
     sql,
     table_name,
@@ -135,25 +136,7 @@ def test_a_restore_pointing_at_a_deleted_row_is_a_listed_conflict(db, csv_file, 
     Putting OPS back under HQ is impossible: listed in the preview and the refusal (forcing
     does not help), nothing changes — never a parent pointing at a stranger, never a bare
     foreign-key error."""
-    run_import(
-        db,
-        "departments",
-        csv_file([["code", "name", "parent_code"], ["HQ", "Top", ""], ["FIN", "F", ""]]),
-        actor="a",
-    )
-    run_import(
-        db,
-        "departments",
-        csv_file([["code", "name", "parent_code"], ["OPS", "Ops", "HQ"]], name="ops.csv"),
-        actor="a",
-    )
-    moved = run_import(
-        db,
-        "departments",
-        csv_file([["code", "name", "parent_code"], ["OPS", "Ops", "FIN"]], name="m.csv"),
-        actor="b",
-        on_existing="update",
-    )
+    moved = ops_moved_to_fin(db, csv_file)
     manual_sql(db, "DELETE FROM {departments} WHERE code = 'HQ'")
     manual_sql(db, "INSERT INTO {departments} (code, name) VALUES ('NEW', 'By hand')")
     before = rows("departments")

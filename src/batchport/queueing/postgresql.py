@@ -83,7 +83,7 @@ _WITHOUT_JOB = """
 SELECT s.id, s.owner FROM import_sessions AS s
 WHERE s.status IN ('uploaded', 'queued') AND NOT EXISTS (
     SELECT FROM procrastinate_jobs AS j
-    WHERE j.queueing_lock = 'batchport-session:' || s.id AND j.status IN ('todo', 'doing'))
+    WHERE j.queueing_lock = %(prefix)s || s.id AND j.status IN ('todo', 'doing'))
 ORDER BY s.created_at
 """
 
@@ -91,7 +91,9 @@ ORDER BY s.created_at
 def requeue_orphans(conn: sa.Connection) -> int:
     """Defers a step for each waiting session that has no job (one uploaded before the queue
     was, or whose job someone deleted); how many. In the caller's transaction."""
-    orphans: Iterable[tuple[str, str]] = conn.exec_driver_sql(_WITHOUT_JOB).tuples().all()
+    orphans: Iterable[tuple[str, str]] = (
+        conn.exec_driver_sql(_WITHOUT_JOB, {"prefix": _queueing_lock("")}).tuples().all()
+    )
     count = 0
     for session_id, owner in orphans:
         defer(conn, session_id, owner)

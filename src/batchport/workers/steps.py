@@ -59,12 +59,6 @@ class Zygote:
         self._gone = False
         self._closed = False
 
-    @classmethod
-    def start(cls, db: Database, limits: Limits) -> "Zygote | None":
-        """A zygote, if this process may fork now (it has one thread); else None, and the
-        steps run in the worker's thread."""
-        return cls(db, limits) if may_fork() else None
-
     def step(self, session: Session, progress: Progress | None, dry_run: bool) -> ImportReport:
         """Runs the step in a new child; raises what it raised (as `commands.steps._run`
         records it). Once the zygote is gone, steps run in this process."""
