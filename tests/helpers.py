@@ -307,6 +307,26 @@ def wait_for(api, who: str, session_id: str, *statuses: str) -> dict:
     raise AssertionError(f"session {session_id} stayed {found['status']}")
 
 
+def roll_back(api, who: str, batch_id: str, **kwargs: object) -> dict:
+    """Asks for the batch's rollback through the API (202, with the rollback job in
+    `Location`) and follows that job until it ends; returns it."""
+    asked = api(who, "POST", f"/batches/{batch_id}/rollback", **kwargs)
+    assert asked.status_code == 202, asked.text
+    assert asked.headers["location"] == f"/rollbacks/{asked.json()['id']}"
+    return follow_rollback(lambda url: api(who, "GET", url), asked.json()["id"])
+
+
+def follow_rollback(get, request_id: str, wait: float = 30) -> dict:
+    """Polls the rollback job (`get(url)` -> response) until it has ended; returns it."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        found = get(f"/rollbacks/{request_id}").json()
+        if found["status"] in {"rolled_back", "failed"}:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"rollback {request_id} stayed {found['status']}")
+
+
 DEPARTMENTS_CSV = "code,name,parent_code\nHQ,Headquarters,\nFIN,Finance,HQ\n"
 
 
@@ -362,6 +382,12 @@ class Server:
                 return found
             time.sleep(0.1)
         raise AssertionError(f"session stayed {found['status']}")
+
+    def roll_back(self, batch_id: str, **body: object) -> dict:
+        """Asks for the batch's rollback and follows its job until it ends; returns it."""
+        asked = self.client.post(f"/batches/{batch_id}/rollback", json=body)
+        assert asked.status_code == 202, asked.text
+        return follow_rollback(self.client.get, asked.json()["id"], SERVER_WAIT)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         self.client.close()

@@ -371,12 +371,24 @@ class SessionNotFound(BatchportError):
     """No import session has this id."""
 
 
+class RequestNotFound(BatchportError):
+    """No rollback request has this id."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"no rollback request {request_id}")
+
+
 class SessionConflict(BatchportError):
     """The session is not in a state that allows this."""
 
 
 class NotLoadable(Exception):
     """The rows cannot be loaded as they are; the staged path will say exactly why."""
+
+
+def internal_error(exc: BaseException) -> str:
+    """How a failure that is a bug (no BatchportError) is told, in one line."""
+    return f"internal error: {type(exc).__name__}: {first_line(exc)}"[:2000]
 
 
 def code_of(error: BaseException) -> str:

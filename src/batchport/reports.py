@@ -6,7 +6,14 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from batchport.errors import RowError
+from batchport.errors import (
+    BatchportError,
+    RollbackBlocked,
+    RowError,
+    RowsEdited,
+    code_of,
+    internal_error,
+)
 
 
 @dataclass(frozen=True)
@@ -268,3 +275,21 @@ def _json(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)  # a key of another program's table: a UUID, a decimal, bytes ...
+
+
+def error_body(exc: BaseException) -> dict[str, Any]:
+    """The error as the API tells it: its `code`, its `message` and its `details`."""
+    message = str(exc) if isinstance(exc, BatchportError) else internal_error(exc)
+    return {"code": code_of(exc), "message": message, "details": error_details(exc)}
+
+
+def error_details(exc: BaseException) -> dict[str, Any] | None:
+    """What stops a refused rollback, row by row, as the preview lists it."""
+    if isinstance(exc, RollbackBlocked):
+        return {
+            "references": [to_json(r) for r in exc.references],
+            "conflicts": [to_json(c) for c in exc.conflicts],
+        }
+    if isinstance(exc, RowsEdited):
+        return {"edited": [to_json(e) for e in exc.edited]}
+    return None

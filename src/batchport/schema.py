@@ -332,3 +332,30 @@ import_workers = sa.Table(
     # How long the worker may go without beating before it is taken for dead (seconds).
     sa.Column("timeout_seconds", sa.Float(), nullable=False),
 )
+
+#: A rollback asked for through the API, waiting for a worker, then its outcome: the job a
+#: client follows. At most one waits or runs per import job (`rollback_requests_one_open`).
+rollback_requests = sa.Table(
+    "rollback_requests",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("job_id", JobId, sa.ForeignKey("import_history.job_id"), nullable=False),
+    sa.Column("owner", sa.String(100), nullable=False),
+    sa.Column("remote", sa.String(100), nullable=True),
+    sa.Column("reason", sa.Text(), nullable=True),
+    sa.Column("force_edited", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("worker", sa.Text(), nullable=True),
+    # JSON: the rollback's report once done, the error (code, message, details) if it failed.
+    sa.Column("outcome", sa.Text(), nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Index(
+        "rollback_requests_one_open",
+        "job_id",
+        unique=True,
+        postgresql_where=sa.text("status IN ('queued', 'rolling_back')"),
+        sqlite_where=sa.text("status IN ('queued', 'rolling_back')"),
+    ),
+    sa.Index("rollback_requests_status", "status", "created_at"),
+)

@@ -63,3 +63,16 @@ class SessionStatus(StrEnum):
     committed = "committed"
     failed = "failed"
     expired = "expired"
+
+
+class RequestStatus(StrEnum):
+    """Where a rollback asked for through the API stands (`rollback_requests`)."""
+
+    queued = "queued"
+    rolling_back = "rolling_back"
+    rolled_back = "rolled_back"
+    failed = "failed"
+
+
+#: A request a worker has yet to finish (at most one per import job).
+OPEN_REQUESTS = (RequestStatus.queued, RequestStatus.rolling_back)

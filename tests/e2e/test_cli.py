@@ -282,7 +282,7 @@ def test_postgresql_lifecycle_through_the_cli(tmp_path, pg_url):
     assert "run `batchport db migrate`" in refused.stderr
 
     status = json.loads(run("db", "status", "--json", cwd=tmp_path, env=env).stdout)
-    assert status["current"] is None and len(status["pending"]) == 13
+    assert status["current"] is None and len(status["pending"]) == 14
 
     assert run("db", "migrate", cwd=tmp_path, env=env).returncode == 0
     verify = run("db", "verify", cwd=tmp_path, env=env)
@@ -291,7 +291,7 @@ def test_postgresql_lifecycle_through_the_cli(tmp_path, pg_url):
 
     assert run("db", "rollback", "--yes", cwd=tmp_path, env=env).returncode == 0
     status = json.loads(run("db", "status", "--json", cwd=tmp_path, env=env).stdout)
-    assert status["current"] == "20261212100000"
+    assert status["current"] == "20261212110000"
     back = run("db", "rollback", "--target", "20251213100001", "--yes", cwd=tmp_path, env=env)
     assert back.returncode == 0
     failing = run("db", "verify", cwd=tmp_path, env=env)
@@ -315,6 +315,7 @@ def test_postgresql_lifecycle_through_the_cli(tmp_path, pg_url):
         "20261210100000",
         "20261212100000",
         "20261212110000",
+        "20261212120000",
     ]
     assert run("db", "migrate", cwd=tmp_path, env=env).returncode == 0
     imported = run(

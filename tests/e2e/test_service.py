@@ -39,8 +39,8 @@ def test_flow_across_a_restart(pg):
         assert done["status"] == "committed", done["message"]
         job = second.client.get(f"/jobs/{done['job_id']}").json()
         assert (job["status"], job["imported_by"]) == ("completed", "alice")
-        undone = second.client.post(f"/batches/{job['batch_id']}/rollback", json={})
-        assert undone.status_code == 200 and undone.json()["deleted"]["departments"] == 2
+        undone = second.roll_back(job["batch_id"])
+        assert undone["report"]["deleted"]["departments"] == 2, undone["error"]
     finally:
         second.stop()
 
@@ -144,8 +144,8 @@ def test_a_workbook_over_http_as_the_cli_would_import_it(served):
         done = server.wait(answer.json()["id"], "committed", "failed")
         assert done["status"] == "committed", done["message"]
         assert done["created"] == {"departments": 1, "users": 1, "user_departments": 1}
-        undone = server.client.post(f"/batches/{done['batch_id']}/rollback")
-        assert undone.status_code == 200, undone.text
+        undone = server.roll_back(done["batch_id"])
+        assert undone["status"] == "rolled_back", undone["error"]
         again = server.client.post(f"/batches/{done['batch_id']}/rollback")
         assert (again.status_code, again.json()["error"]["code"]) == (409, "batch_not_rollbackable")
         job = server.client.get(f"/jobs/{done['job_id']}").json()

@@ -31,7 +31,8 @@ WEB_UI = "20261201140000"
 SHEET = "20261201160000"
 TRACKED = "20261210100000"
 HEARTBEATS = "20261212100000"
-HEAD = "20261212110000"
+JOB_QUEUE = "20261212110000"
+HEAD = "20261212120000"
 
 #: squawk rules these revisions break on purpose, each with the reason.
 ACCEPTED_SQUAWK_RULES = {
@@ -87,7 +88,7 @@ def test_upgrade_downgrade_upgrade(empty_db):
     queue |= {"procrastinate_workers"}
     names = table_names(empty_db)
     assert queue <= names if empty_db.dialect.name == "postgresql" else not queue & names
-    assert len(names - queue) == 13
+    assert len(names - queue) == 14
     downgrade(empty_db, "base")
     assert table_names(empty_db) == set()
     upgrade(empty_db)
@@ -100,11 +101,12 @@ def test_each_revision_downgrades_one_step(empty_db):
     """Undoing the revisions one by one passes through each earlier revision."""
     upgrade(empty_db)
     seen = []
-    for _ in range(13):
+    for _ in range(14):
         downgrade(empty_db, "-1")
         with empty_db.connect() as conn:
             seen.append(migrations.current_revision(conn))
     assert seen == [
+        JOB_QUEUE,
         HEARTBEATS,
         TRACKED,
         SHEET,

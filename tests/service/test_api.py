@@ -20,7 +20,7 @@ from batchport.schema import audit_log, import_sessions
 from batchport.service.app import create_app
 from batchport.sources import Limits
 from batchport.vocabulary import Via
-from tests.helpers import DEPARTMENTS, DEPARTMENTS_CSV, upload, wait_for
+from tests.helpers import DEPARTMENTS, DEPARTMENTS_CSV, roll_back, upload, wait_for
 
 
 def test_upload_validate_commit_and_roll_back(api, rows):
@@ -51,8 +51,9 @@ def test_upload_validate_commit_and_roll_back(api, rows):
 
     preview = api("alice", "GET", f"/batches/{job['batch_id']}/rollback").json()
     assert preview["possible"] and preview["would_delete"] == {"departments": 2}
-    undone = api("alice", "POST", f"/batches/{job['batch_id']}/rollback", json={"reason": "test"})
-    assert undone.status_code == 200, undone.text
+    undone = roll_back(api, "alice", job["batch_id"], json={"reason": "test"})
+    assert (undone["status"], undone["owner"], undone["error"]) == ("rolled_back", "alice", None)
+    assert undone["report"]["deleted"]["departments"] == 2
     assert rows("departments") == []
     job = api("vic", "GET", f"/jobs/{job_id}").json()
     assert (job["status"], job["rolled_back_by"]) == ("rolled_back", "alice")
@@ -61,6 +62,7 @@ def test_upload_validate_commit_and_roll_back(api, rows):
         ("alice", "upload", "ok"),
         ("alice", "commit", "ok"),
         ("alice", "import", "ok"),
+        ("alice", "rollback_request", "ok"),
         ("alice", "rollback", "ok"),
     } <= actions
 
@@ -289,8 +291,7 @@ def test_an_account_is_not_the_os_user_of_the_same_name(api, db, csv_file):
     refused = api("alice", "POST", f"/batches/{from_cli.batch_id}/rollback", json={})
     assert refused.status_code == 403, refused.text
     assert "imported by another account" in refused.json()["error"]["message"]
-    done = api("root", "POST", f"/batches/{from_cli.batch_id}/rollback", json={})
-    assert done.status_code == 200, done.text
+    assert roll_back(api, "root", from_cli.batch_id, json={})["status"] == "rolled_back"
     job = api("vic", "GET", f"/jobs/{from_cli.job_id}").json()
     assert (job["rolled_back_by"], job["rolled_back_via"]) == ("root", "api")
 

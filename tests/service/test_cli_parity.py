@@ -21,7 +21,7 @@ from batchport.reports import Job
 from batchport.schema import import_sessions
 from batchport.service import problems
 from batchport.sessions import Session
-from tests.helpers import DEPARTMENTS_CSV, upload, wait_for
+from tests.helpers import DEPARTMENTS_CSV, roll_back, upload, wait_for
 
 #: The counts an import report and a session share, with the same names.
 COUNTS = ("rows_total", "rows_imported", "created", "updated", "skipped", "unchanged")
@@ -76,9 +76,8 @@ def test_a_workbook_imports_every_type_sheet_as_one_batch_as_the_cli_does(api, d
     jobs = api("alice", "GET", "/jobs").json()["jobs"]
     assert [j["batch_id"] for j in jobs] == [done["batch_id"]]  # one job for three sheets
     assert (jobs[0]["imported_by"], jobs[0]["imported_via"]) == ("alice", "api")
-    undone = api("alice", "POST", f"/batches/{done['batch_id']}/rollback")
-    assert undone.status_code == 200, undone.text
-    assert undone.json()["deleted"] == {"departments": 2, "users": 1, "user_departments": 2}
+    undone = roll_back(api, "alice", done["batch_id"])["report"]
+    assert undone["deleted"] == {"departments": 2, "users": 1, "user_departments": 2}
 
 
 def test_a_workbooks_errors_name_their_sheet(api, xlsx_file):
@@ -201,25 +200,15 @@ def test_a_rollback_needs_no_body(api):
     `force_edited` still work when given, and a token rotates with no body too."""
     sessions = [upload(api, "alice", f"code,name\nB{i},Branch\n").json() for i in range(3)]
     batches = [committed(api, "alice", s["id"])["batch_id"] for s in sessions]
-    bare = api("alice", "POST", f"/batches/{batches[0]}/rollback")
-    assert bare.status_code == 200, bare.text
-    assert (bare.json()["reason"], bare.json()["forced"]) == (None, False)
-    typed = api(
-        "alice",
-        "POST",
-        f"/batches/{batches[1]}/rollback",
-        content=b"",
-        headers={"Content-Type": "application/json"},
+    bare = roll_back(api, "alice", batches[0])["report"]
+    assert (bare["status"], bare["reason"], bare["forced"]) == ("rolled_back", None, False)
+    typed = roll_back(
+        api, "alice", batches[1], content=b"", headers={"Content-Type": "application/json"}
     )
-    assert typed.status_code == 200, typed.text
-    told = api(
-        "alice",
-        "POST",
-        f"/batches/{batches[2]}/rollback",
-        json={"reason": "wrong file", "force_edited": True},
-    )
-    assert told.status_code == 200, told.text
-    assert (told.json()["reason"], told.json()["forced"]) == ("wrong file", True)
+    assert typed["status"] == "rolled_back"
+    told = roll_back(api, "alice", batches[2], json={"reason": "wrong file", "force_edited": True})
+    assert (told["reason"], told["force_edited"]) == ("wrong file", True)
+    assert (told["report"]["reason"], told["report"]["forced"]) == ("wrong file", True)
     job = api("alice", "GET", f"/jobs/{batches[2]}").json()
     assert (job["rollback_reason"], job["rollback_forced"]) == ("wrong file", True)
     assert api("alice", "POST", f"/batches/{batches[0]}/rollback", json={"x": 1}).status_code == 422
@@ -271,7 +260,7 @@ def test_the_codes_the_api_answers_are_snake_case(api, monkeypatch):
     documented."""
     session = upload(api, "alice", DEPARTMENTS_CSV).json()
     done = committed(api, "alice", session["id"])
-    api("alice", "POST", f"/batches/{done['batch_id']}/rollback")
+    roll_back(api, "alice", done["batch_id"])
     answers = {
         "unauthenticated": api(None, "GET", "/jobs"),
         "forbidden": api("vic", "POST", f"/sessions/{session['id']}/commit"),
@@ -328,7 +317,7 @@ def test_every_time_the_api_answers_is_utc_with_its_offset(api_with, db):
     before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
     session = upload(api, "alice", DEPARTMENTS_CSV).json()
     done = committed(api, "alice", session["id"])
-    api("alice", "POST", f"/batches/{done['batch_id']}/rollback")
+    rollback = roll_back(api, "alice", done["batch_id"])
     api("root", "POST", "/accounts", json={"name": "eve", "role": "viewer", "expires_in": "30d"})
     answers = {
         "jobs": api("vic", "GET", "/jobs"),
@@ -338,6 +327,7 @@ def test_every_time_the_api_answers_is_utc_with_its_offset(api_with, db):
         "upload": upload(api, "alice", DEPARTMENTS_CSV),
         "accounts": api("root", "GET", "/accounts"),
         "audit": api("root", "GET", "/audit"),
+        "rollback": api("alice", "GET", f"/rollbacks/{rollback['id']}"),
     }
     found = {
         f"{name}{path}": value
@@ -354,6 +344,8 @@ def test_every_time_the_api_answers_is_utc_with_its_offset(api_with, db):
         "session.expires_at",
         "upload.created_at",
         "audit.entries[0].at",
+        "rollback.created_at",
+        "rollback.updated_at",
     }
     assert expected <= set(found), sorted(found)
     wrong = {path: value for path, value in found.items() if not UTC_TIME.match(value)}
@@ -364,6 +356,7 @@ def test_every_time_the_api_answers_is_utc_with_its_offset(api_with, db):
         "job.rolled_back_at",
         "session.created_at",
         "audit.entries[0].at",
+        "rollback.updated_at",
     ):
         assert before <= dt.datetime.fromisoformat(found[path]) <= now, path  # not 5½ h off
     eve = next(a for a in answers["accounts"].json() if a["name"] == "eve")

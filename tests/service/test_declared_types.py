@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from batchport import Database, commands
 from batchport.vocabulary import Via
-from tests.helpers import WAIT, manual_sql, wait_for
+from tests.helpers import WAIT, manual_sql, roll_back, wait_for
 
 TYPES = """
 [types.suppliers]
@@ -274,9 +274,8 @@ class TestCsv:
 
         preview = shop_api("alice", "GET", f"/batches/{batch_id}/rollback").json()
         assert preview["possible"] and preview["would_delete"] == {"products": 2}
-        undone = shop_api("alice", "POST", f"/batches/{batch_id}/rollback", json={"reason": "t"})
-        assert undone.status_code == 200, undone.text
-        assert undone.json()["deleted"] == {"suppliers": 0, "products": 2}
+        undone = roll_back(shop_api, "alice", batch_id, json={"reason": "t"})
+        assert undone["report"]["deleted"] == {"suppliers": 0, "products": 2}
         assert (count(db, "products"), count(db, "suppliers")) == (0, 2)
         job = shop_api("vic", "GET", f"/jobs/{products['job_id']}").json()
         assert (job["status"], job["rolled_back_by"]) == ("rolled_back", "alice")
@@ -302,8 +301,8 @@ class TestCsv:
         assert count(db, "products") == 0
 
     def test_a_hand_edit_blocks_the_rollback_until_forced(self, shop_api, db):
-        """A product edited by hand since the import: the preview says so, the rollback is
-        refused (409) and deletes nothing; forced past the edit, it goes."""
+        """A product edited by hand since the import: the preview says so, the rollback's
+        job fails with the edit and deletes nothing; forced past the edit, it goes."""
         committed(shop_api, "alice", "suppliers", "s.csv", SUPPLIERS_CSV)
         batch_id = committed(shop_api, "alice", "products", "p.csv", PRODUCTS_CSV)["batch_id"]
         manual_sql(db, f"UPDATE {shop_schema(db)}products SET name = 'Hand' WHERE sku = 'P1'")
@@ -311,21 +310,20 @@ class TestCsv:
         preview = shop_api("alice", "GET", f"/batches/{batch_id}/rollback").json()
         assert not preview["possible"]
         assert [(e["table"], e["key"]) for e in preview["edited"]] == [("products", "P1")]
-        blocked = shop_api("alice", "POST", f"/batches/{batch_id}/rollback")
-        assert blocked.status_code == 409, blocked.text
-        assert blocked.json()["error"]["code"] == "rows_edited"
-        assert "edited after the import" in blocked.json()["error"]["message"]
+        blocked = roll_back(shop_api, "alice", batch_id)
+        assert (blocked["status"], blocked["report"]) == ("failed", None)
+        assert blocked["error"]["code"] == "rows_edited"
+        assert "edited after the import" in blocked["error"]["message"]
+        assert [e["key"] for e in blocked["error"]["details"]["edited"]] == ["P1"]
         assert count(db, "products") == 2
 
-        forced = shop_api(
-            "alice", "POST", f"/batches/{batch_id}/rollback", json={"force_edited": True}
-        )
-        assert forced.status_code == 200, forced.text
+        forced = roll_back(shop_api, "alice", batch_id, json={"force_edited": True})
+        assert forced["status"] == "rolled_back", forced["error"]
         assert (count(db, "products"), count(db, "suppliers")) == (0, 2)
 
     def test_products_of_a_later_batch_block_their_suppliers_rollback(self, shop_api, db):
-        """Rolling back the suppliers while another batch's products reference them is
-        refused (409) with each referencing row; nothing is deleted."""
+        """Rolling back the suppliers while another batch's products reference them fails
+        with each referencing row; nothing is deleted."""
         suppliers = committed(shop_api, "alice", "suppliers", "s.csv", SUPPLIERS_CSV)
         committed(shop_api, "alice", "products", "p.csv", PRODUCTS_CSV)
         batch_id = suppliers["batch_id"]
@@ -335,9 +333,10 @@ class TestCsv:
             ("products", "ACME"),
             ("products", "GLOBEX"),
         ]
-        blocked = shop_api("alice", "POST", f"/batches/{batch_id}/rollback")
-        assert blocked.status_code == 409, blocked.text
-        assert blocked.json()["error"]["code"] == "rollback_blocked"
+        blocked = roll_back(shop_api, "alice", batch_id)
+        assert (blocked["status"], blocked["error"]["code"]) == ("failed", "rollback_blocked")
+        references = blocked["error"]["details"]["references"]
+        assert sorted(r["referenced_key"] for r in references) == ["ACME", "GLOBEX"]
         assert (count(db, "products"), count(db, "suppliers")) == (2, 2)
         job = shop_api("vic", "GET", f"/jobs/{suppliers['job_id']}").json()
         assert job["status"] == "completed"
@@ -362,9 +361,8 @@ class TestWorkbook:
         job = shop_api("vic", "GET", f"/jobs/{done['job_id']}").json()
         assert (job["import_type"], job["rows_imported"]) == ("workbook", 2)
 
-        undone = shop_api("alice", "POST", f"/batches/{done['batch_id']}/rollback")
-        assert undone.status_code == 200, undone.text
-        assert undone.json()["deleted"] == {"suppliers": 1, "products": 1}
+        undone = roll_back(shop_api, "alice", done["batch_id"])
+        assert undone["report"]["deleted"] == {"suppliers": 1, "products": 1}
         assert (count(db, "products"), count(db, "suppliers")) == (0, 0)
 
     def test_its_errors_name_the_sheet_row_column_and_value(self, shop_api, db):

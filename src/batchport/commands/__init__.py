@@ -3,11 +3,13 @@ web UI call these and nothing below them; these own every transaction (and write
 log in the transaction of what it records).
 
     imports.py    run_import, run_workbook_import, export_errors
-    rollbacks.py  preview_rollback, rollback_batch
+    rollbacks.py  preview_rollback, rollback_batch, request_rollback, get_rollback_request,
+                  run_rollback_request (a rollback asked for through the API, run by a worker)
     reading.py    list_history, get_batch, batch_records, audit_log
     sessions.py   upload_session, get_session, session_errors, export_session_errors,
                   commit_session
-    steps.py      work_once, advance_session, upkeep, abandoned (the workers' steps)
+    steps.py      work_once, advance_session, upkeep, abandoned, request_abandoned (the
+                  workers' steps)
     web.py        sign_in, signed_in, sign_out (the web UI's browser sessions)
     tracking.py   track_tables, untrack_tables, tracked_tables (an application's own tables)
     declaring.py  import_types, list_types, describe_types, describe_type, scaffold_type
@@ -53,7 +55,13 @@ if TYPE_CHECKING:
         run_workbook_import,
     )
     from batchport.commands.reading import audit_log, batch_records, get_batch, list_history
-    from batchport.commands.rollbacks import preview_rollback, rollback_batch
+    from batchport.commands.rollbacks import (
+        get_rollback_request,
+        preview_rollback,
+        request_rollback,
+        rollback_batch,
+        run_rollback_request,
+    )
     from batchport.commands.sessions import (
         commit_session,
         count_session_errors,
@@ -64,7 +72,13 @@ if TYPE_CHECKING:
         session_errors,
         upload_session,
     )
-    from batchport.commands.steps import abandoned, advance_session, upkeep, work_once
+    from batchport.commands.steps import (
+        abandoned,
+        advance_session,
+        request_abandoned,
+        upkeep,
+        work_once,
+    )
     from batchport.commands.tracking import Tracking, track_tables, tracked_tables, untrack_tables
     from batchport.commands.web import sign_in, sign_out, signed_in
     from batchport.vocabulary import WORKBOOK
@@ -87,6 +101,7 @@ __all__ = [
     "export_errors",
     "export_session_errors",
     "get_batch",
+    "get_rollback_request",
     "get_session",
     "grant_service_role",
     "import_types",
@@ -98,10 +113,13 @@ __all__ = [
     "preview_rollback",
     "record_denial",
     "recover",
+    "request_abandoned",
+    "request_rollback",
     "rollback_batch",
     "rollback_migration",
     "rotate_token",
     "run_import",
+    "run_rollback_request",
     "run_workbook_import",
     "sample_rows",
     "scaffold_type",
@@ -157,8 +175,11 @@ _EXPORTS = {
         "list_history",
     ),
     "batchport.commands.rollbacks": (
+        "get_rollback_request",
         "preview_rollback",
+        "request_rollback",
         "rollback_batch",
+        "run_rollback_request",
     ),
     "batchport.commands.sessions": (
         "commit_session",
@@ -173,6 +194,7 @@ _EXPORTS = {
     "batchport.commands.steps": (
         "abandoned",
         "advance_session",
+        "request_abandoned",
         "upkeep",
         "work_once",
     ),

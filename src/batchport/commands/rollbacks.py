@@ -1,6 +1,7 @@
-"""The use cases that take a batch back: the preview, and the rollback in its two transactions
-(the checks and the `rolling_back` mark; then restore and delete on one snapshot). The rules
-they apply live in `batchport.rollback`."""
+"""The use cases that take a batch back: the preview, the rollback in its two transactions
+(the checks and the `rolling_back` mark; then restore and delete on one snapshot), and a
+rollback asked for through the API, which a worker runs (`request_rollback`, then
+`run_rollback_request`). The rules they apply live in `batchport.rollback`."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from batchport.commands.support import database_failure, ready, retrying
 from batchport.database import Database
 from batchport.errors import (
     BatchNotFound,
+    BatchNotRollbackable,
     BatchportError,
     Interrupted,
+    RequestNotFound,
     RollbackRefused,
     TypeNotDeclared,
 )
@@ -26,8 +29,10 @@ from batchport.reports import (
     Job,
     RollbackPreview,
     RollbackReport,
+    error_body,
 )
-from batchport.vocabulary import WORKBOOK, Via
+from batchport.rollback import requests
+from batchport.vocabulary import WORKBOOK, RequestStatus, Via
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +91,82 @@ def rollback_batch(
             audit_entry=audit_entry,
             progress=progress or no_progress,
         )
+
+
+def request_rollback(
+    db: Database,
+    batch_id: str,
+    *,
+    actor: str,
+    reason: str | None = None,
+    force_edited: bool = False,
+    remote: str | None = None,
+) -> tuple[requests.Request, bool]:
+    """Asks a worker for the batch's rollback (`rollback_batch`, as `actor` through the API);
+    the request to follow, and whether it is new: asking again while one is open gives that
+    one. Refuses at once, changing nothing, what the batch's status or type rules out; what
+    only the rollback's own look finds (references, edits) ends the request `failed`."""
+    ready(db)
+    audit_entry = {"actor": actor, "via": Via.api, "action": "rollback", "remote": remote}
+    try:
+        with db.connect() as conn, db.dialect.begin_write(conn):
+            job = history.find_job(conn, batch_id)
+            if job.import_type != WORKBOOK and job.import_type not in db.catalog:
+                raise TypeNotDeclared(job.batch_id, job.import_type)
+            if job.status not in rollback.ROLLBACK_FROM and not requests.is_open(conn, job):
+                raise BatchNotRollbackable(job.batch_id, job.status)
+            found, new = requests.open_request(
+                conn, job, owner=actor, remote=remote, reason=reason, force_edited=force_edited
+            )
+            if new:
+                audit.write(
+                    conn,
+                    actor=actor,
+                    via=Via.api,
+                    action="rollback_request",
+                    outcome="ok",
+                    remote=remote,
+                    batch_id=job.batch_id,
+                    detail=f"request {found.id}",
+                )
+    except BatchportError as exc:
+        audit.record(db, **audit_entry, outcome="refused", batch_id=batch_id, detail=str(exc))
+        raise
+    return found, new
+
+
+def get_rollback_request(db: Database, request_id: str) -> requests.Request:
+    """The rollback request (RequestNotFound if there is none)."""
+    ready(db)
+    with db.connect() as conn:
+        try:
+            return requests.get(conn, request_id)
+        except KeyError:
+            raise RequestNotFound(request_id) from None
+
+
+def run_rollback_request(db: Database, request_id: str | None = None) -> bool:
+    """The worker's rollback: claims the request (by default the oldest queued), rolls its
+    batch back as its owner asked, and records the outcome in the request; False if it was
+    not queued (done already, taken by another worker)."""
+    claimed = requests.claim(db, request_id)
+    if claimed is None:
+        return False
+    try:
+        report = rollback_batch(
+            db,
+            claimed.job_id,
+            actor=claimed.owner,
+            via=Via.api,
+            reason=claimed.reason,
+            force_edited=claimed.force_edited,
+            remote=claimed.remote,
+        )
+    except Exception as exc:  # the request never stays claimed: say why it failed
+        requests.finish(db, claimed.id, RequestStatus.failed, error_body(exc))
+    else:
+        requests.finish(db, claimed.id, RequestStatus.rolled_back, report.to_json())
+    return True
 
 
 def _take_back(

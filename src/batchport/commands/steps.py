@@ -1,6 +1,7 @@
 """The use cases of the worker's steps: validate or import a waiting session (the oldest,
-for SQLite's in-process worker; the one a queue's job names, for `batchport worker`), and
-look after what dead workers left. A step is safe to run twice: the session moves only from
+for SQLite's in-process worker; the one a queue's job names, for `batchport worker`), run a
+rollback request (`commands.rollbacks.run_rollback_request`), and look after what dead
+workers left. A step is safe to run twice: the session moves only from
 the state it expects."""
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from batchport.commands.imports import run_import, run_workbook_import
+from batchport.commands.rollbacks import run_rollback_request
 from batchport.database import Database
-from batchport.errors import BatchportError, FileRejected, SessionNotFound, first_line
+from batchport.errors import BatchportError, FileRejected, SessionNotFound, internal_error
 from batchport.importing import Progress
 from batchport.liveness import worker_alive
 from batchport.queueing import uses_job_queue
 from batchport.reports import ImportReport
+from batchport.rollback import requests
 from batchport.sessions import Session, states, storage
 from batchport.sessions.progress import ProgressWriter
 from batchport.sessions.record import stored_counts
@@ -38,17 +41,18 @@ class StepCrashed(Exception):
 
 def work_once(db: Database, limits: Limits, step: Step | None = None) -> bool:
     """The worker's step: puts right what dead workers left, deletes expired sessions, then
-    validates or imports one waiting session (with `step`, by default `run_step` here); False
-    if none waited."""
+    validates or imports one waiting session (with `step`, by default `run_step` here), or
+    else runs the oldest rollback request; False if nothing waited."""
     storage.expire(db)
     states.recover(db)
+    requests.recover(db)
     for waiting, working in states.STEPS:
         session_id = states.claim(db, waiting, working)
         if session_id is not None:
             chosen = step or _here(db, limits)
             _run(db, session_id, chosen, dry_run=waiting == SessionStatus.uploaded)
             return True
-    return False
+    return run_rollback_request(db)
 
 
 def advance_session(
@@ -74,6 +78,7 @@ def upkeep(db: Database) -> None:
     puts their sessions right, and gives a job to every waiting session that lacks one."""
     storage.expire(db)
     states.recover(db)
+    requests.recover(db)
     if uses_job_queue(db.dialect.name):
         from batchport.queueing.postgresql import requeue_orphans  # noqa: PLC0415
 
@@ -89,6 +94,11 @@ def abandoned(db: Database, session_id: str) -> bool:
         if found is None or found[0] not in {SessionStatus.validating, SessionStatus.committing}:
             return True
         return not worker_alive(db, conn, found[1])
+
+
+def request_abandoned(db: Database, request_id: str) -> bool:
+    """Whether no live worker is at the rollback request (a stalled job's request)."""
+    return requests.abandoned(db, request_id)
 
 
 def _here(db: Database, limits: Limits) -> Step:
@@ -145,11 +155,6 @@ def run_step(
     except Exception as exc:
         text = internal_error(exc)
         raise StepCrashed(text.replace(copy, session.file_name) if copy else text) from exc
-
-
-def internal_error(exc: BaseException) -> str:
-    """How a session shows a failure that is a bug (no BatchportError)."""
-    return f"internal error: {type(exc).__name__}: {first_line(exc)}"[:2000]
 
 
 def _imported(

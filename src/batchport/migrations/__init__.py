@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
 SCRIPT_LOCATION = str(Path(__file__).parent)
-HEAD = "20261212110000"
+HEAD = "20261212120000"
 
 
 def alembic_config(connection: sa.Connection | None = None, url: str | None = None) -> Config:

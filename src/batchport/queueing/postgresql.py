@@ -1,5 +1,6 @@
-"""procrastinate's queue, as batchport uses it: one task, `batchport.advance_session`, that
-takes a session one step on (validates it if uploaded, imports it if queued).
+"""procrastinate's queue, as batchport uses it: two tasks, `batchport.advance_session`, that
+takes a session one step on (validates it if uploaded, imports it if queued), and
+`batchport.rollback_batch`, that runs a rollback asked for through the API.
 
 A job is deferred in the transaction that makes its session wait (on that transaction's own
 connection), so a session never waits without a job, nor a job for a session that never
@@ -16,7 +17,6 @@ first in, first out, however many another account queues.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from functools import cache
 
 import procrastinate
@@ -29,6 +29,8 @@ from batchport.schema import import_sessions
 QUEUE = "batchport"
 #: The task that takes a session one step on.
 ADVANCE = "batchport.advance_session"
+#: The task that runs a rollback request.
+ROLLBACK = "batchport.rollback_batch"
 
 
 def jobs_per_account() -> int:
@@ -64,7 +66,7 @@ def defer(conn: sa.Connection, session_id: str, owner: str) -> None:
     job = _deferring().configure_task(
         ADVANCE,
         queue=QUEUE,
-        lock=f"batchport-account:{owner}:{lane}",
+        lock=_account_lock(owner, lane),
         queueing_lock=_queueing_lock(session_id),
         connection=driver,
     )
@@ -75,8 +77,30 @@ def defer(conn: sa.Connection, session_id: str, owner: str) -> None:
         pass
 
 
+def defer_rollback(conn: sa.Connection, request_id: str, owner: str) -> None:
+    """Defers the rollback request in the caller's transaction, behind the account's steps
+    (in its first lane)."""
+    job = _deferring().configure_task(
+        ROLLBACK,
+        queue=QUEUE,
+        lock=_account_lock(owner, 0),
+        queueing_lock=f"{ROLLBACK_LOCK}{request_id}",
+        connection=conn.connection.driver_connection,
+    )
+    with conn.begin_nested():
+        job.defer(request_id=request_id)
+
+
+def _account_lock(owner: str, lane: int) -> str:
+    return f"batchport-account:{owner}:{lane}"
+
+
 def _queueing_lock(session_id: str) -> str:
     return f"batchport-session:{session_id}"
+
+
+#: The queueing lock of a rollback request's job, less the request's id.
+ROLLBACK_LOCK = "batchport-rollback:"
 
 
 _WITHOUT_JOB = """
@@ -88,14 +112,26 @@ ORDER BY s.created_at
 """
 
 
+_REQUEST_WITHOUT_JOB = """
+SELECT r.id, r.owner FROM rollback_requests AS r
+WHERE r.status = 'queued' AND NOT EXISTS (
+    SELECT FROM procrastinate_jobs AS j
+    WHERE j.queueing_lock = %(prefix)s || r.id AND j.status IN ('todo', 'doing'))
+ORDER BY r.created_at
+"""
+
+
 def requeue_orphans(conn: sa.Connection) -> int:
-    """Defers a step for each waiting session that has no job (one uploaded before the queue
-    was, or whose job someone deleted); how many. In the caller's transaction."""
-    orphans: Iterable[tuple[str, str]] = (
-        conn.exec_driver_sql(_WITHOUT_JOB, {"prefix": _queueing_lock("")}).tuples().all()
-    )
+    """Defers a step for each waiting session, and a rollback for each queued request, that
+    has no job (one that came before the queue did, or whose job someone deleted); how many.
+    In the caller's transaction."""
     count = 0
-    for session_id, owner in orphans:
-        defer(conn, session_id, owner)
-        count += 1
+    for query, prefix, again in (
+        (_WITHOUT_JOB, _queueing_lock(""), defer),
+        (_REQUEST_WITHOUT_JOB, ROLLBACK_LOCK, defer_rollback),
+    ):
+        orphans = conn.exec_driver_sql(query, {"prefix": prefix}).all()
+        for waiting_id, owner in orphans:
+            again(conn, waiting_id, owner)
+            count += 1
     return count

@@ -59,7 +59,7 @@ class Strict(BaseModel):
 # Requests
 
 
-class RollbackRequest(Strict):
+class RollbackOptions(Strict):
     reason: str | None = Field(default=None, max_length=2000, pattern=NO_NUL)
     force_edited: bool = False
 
@@ -267,6 +267,23 @@ class RollbackReport(Strict):
     reason: str | None
     restored: dict[str, int]
     forced: bool
+
+
+class RollbackJob(Strict):
+    """A rollback asked for through the API, as a worker takes it: `queued`, `rolling_back`,
+    then `rolled_back` (with its report) or `failed` (with its error; nothing changed)."""
+
+    id: str
+    job_id: str
+    batch_id: str
+    owner: str
+    reason: str | None
+    force_edited: bool
+    status: str
+    report: RollbackReport | None
+    error: ErrorBody | None
+    created_at: Time
+    updated_at: Time
 
 
 class Session(Strict):

@@ -25,15 +25,14 @@ from batchport.errors import (
     BatchportError,
     ConfigurationError,
     JobMoved,
-    RollbackBlocked,
+    RequestNotFound,
     RollbackRefused,
-    RowsEdited,
     SessionConflict,
     SessionNotFound,
     SourceError,
     code_of,
 )
-from batchport.reports import to_json
+from batchport.reports import error_details
 from batchport.service import headers
 from batchport.service.models import ErrorResponse
 
@@ -44,6 +43,7 @@ STATUS = {
     BatchNotFound: 404,
     AccountNotFound: 404,
     SessionNotFound: 404,
+    RequestNotFound: 404,
     SessionConflict: 409,
     RollbackRefused: 409,
     JobMoved: 409,
@@ -138,7 +138,7 @@ async def _problem(request: Request, exc: Problem) -> Response:
 
 async def _refused(request: Request, exc: BatchportError) -> Response:
     status = next((s for kind, s in STATUS.items() if isinstance(exc, kind)), 400)
-    return _answer(request, status, code_of(exc), str(exc), _blockers(exc))
+    return _answer(request, status, code_of(exc), str(exc), error_details(exc))
 
 
 async def _invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -171,18 +171,6 @@ def http_code(status: int) -> str:
     except ValueError:
         return "http_error"
     return "".join(c if c.isalnum() else "_" for c in phrase.lower())
-
-
-def _blockers(exc: BatchportError) -> dict[str, Any] | None:
-    """What stops a refused rollback, row by row, as the preview lists it."""
-    if isinstance(exc, RollbackBlocked):
-        return {
-            "references": [to_json(r) for r in exc.references],
-            "conflicts": [to_json(c) for c in exc.conflicts],
-        }
-    if isinstance(exc, RowsEdited):
-        return {"edited": [to_json(e) for e in exc.edited]}
-    return None
 
 
 def _methods(request: Request) -> set[str]:

@@ -1,5 +1,6 @@
-"""A worker on the job queue (PostgreSQL): procrastinate's worker, running batchport's one
-task (`queueing.postgresql.ADVANCE`: take a session one step on).
+"""A worker on the job queue (PostgreSQL): procrastinate's worker, running batchport's two
+tasks (`queueing.postgresql.ADVANCE`: take a session one step on; `ROLLBACK`: run a rollback
+request, in the worker's own process).
 
     run(db, ...)        `batchport worker`: until SIGINT or SIGTERM
     alongside(db, ...)  `batchport serve`: in the server's own event loop
@@ -29,7 +30,7 @@ from batchport import commands, heartbeat
 from batchport.database import Database
 from batchport.dialects.postgresql import application_name
 from batchport.process import this_worker
-from batchport.queueing.postgresql import ADVANCE, QUEUE
+from batchport.queueing.postgresql import ADVANCE, QUEUE, ROLLBACK
 from batchport.sources import Limits
 from batchport.workers.steps import StepPool
 
@@ -97,6 +98,10 @@ async def _work(  # noqa: PLR0917 - the worker's options, passed on
     def advance(session_id: str) -> None:
         commands.advance_session(db, session_id, limits, pool.step if pool else None)
 
+    @app.task(name=ROLLBACK, queue=QUEUE)
+    def rollback(request_id: str) -> None:
+        commands.run_rollback_request(db, request_id)
+
     async with app.open_async():
         upkeep = asyncio.create_task(_upkeep(app, db, timeout))
         try:
@@ -142,20 +147,29 @@ async def _upkeep(app: procrastinate.App, db: Database, timeout: float) -> None:
         await asyncio.sleep(timeout / heartbeat.BEATS_PER_TIMEOUT)
 
 
+#: Whether no live worker is at what a task's job works on, by its task and its argument.
+ABANDONED = {
+    ADVANCE: ("session_id", commands.abandoned),
+    ROLLBACK: ("request_id", commands.request_abandoned),
+}
+
+
 async def _close_stalled(app: procrastinate.App, db: Database, timeout: float) -> None:
-    """Marks failed each stalled job whose session no live worker is at."""
-    stalled = await app.job_manager.get_stalled_jobs(
-        queue=QUEUE, task_name=ADVANCE, seconds_since_heartbeat=timeout
-    )
+    """Marks failed each stalled job whose session (or rollback request) no live worker is
+    at."""
+    stalled = await app.job_manager.get_stalled_jobs(queue=QUEUE, seconds_since_heartbeat=timeout)
     for job in stalled:
-        session_id = str(job.task_kwargs.get("session_id"))
-        if not await asyncio.to_thread(commands.abandoned, db, session_id):
+        if job.task_name not in ABANDONED:
+            continue
+        argument, abandoned = ABANDONED[job.task_name]
+        waiting_id = str(job.task_kwargs.get(argument))
+        if not await asyncio.to_thread(abandoned, db, waiting_id):
             continue
         try:
             await app.job_manager.finish_job(job, procrastinate.jobs.Status.FAILED, False)
         except procrastinate.exceptions.ConnectorException:  # another worker's upkeep was first
             continue
-        LOG.warning("job %s of session %s stalled: closed as failed", job.id, session_id)
+        LOG.warning("job %s (%s %s) stalled: closed as failed", job.id, argument, waiting_id)
 
 
 def conninfo(db: Database) -> str:

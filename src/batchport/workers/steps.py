@@ -26,9 +26,9 @@ from multiprocessing.connection import Connection, Pipe
 from typing import Any
 
 from batchport import commands
-from batchport.commands.steps import StepCrashed, internal_error, run_step
+from batchport.commands.steps import StepCrashed, run_step
 from batchport.database import Database
-from batchport.errors import BatchportError, FileRejected, RowError
+from batchport.errors import BatchportError, FileRejected, RowError, internal_error
 from batchport.progress import Progress
 from batchport.reports import ImportReport
 from batchport.sessions import Session, storage
