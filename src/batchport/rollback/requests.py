@@ -167,18 +167,18 @@ def recover(db: Database) -> None:
     sweep(db)
     with db.connect() as conn:
         for request_id, job_id in dead:
-            status = conn.execute(
-                sa.select(import_history.c.status).where(import_history.c.job_id == job_id)
-            ).scalar_one()
-            done = status == JobStatus.rolled_back
-            outcome = None if done else {"code": "interrupted", "message": INTERRUPTED}
             with conn.begin():
+                status = conn.execute(
+                    sa.select(import_history.c.status).where(import_history.c.job_id == job_id)
+                ).scalar_one()
+                done = status == JobStatus.rolled_back
+                outcome = {"code": "interrupted", "message": INTERRUPTED}
                 _move(
                     conn,
                     request_id,
                     RequestStatus.rolling_back,
                     status=RequestStatus.rolled_back if done else RequestStatus.failed,
-                    outcome=json.dumps(outcome),
+                    outcome=None if done else json.dumps(outcome),
                 )
 
 
