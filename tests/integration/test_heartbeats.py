@@ -15,9 +15,12 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from batchport import JobFilter, list_history, recover
+from batchport import JobFilter, commands, list_history, recover
 from batchport.dialects.postgresql import application_name
-from batchport.schema import import_workers
+from batchport.errors import BatchportError, FileRejected, RowError
+from batchport.reports import ImportReport
+from batchport.schema import import_sessions, import_workers
+from batchport.sources import Limits
 from tests.helpers import tables
 
 TIMEOUT = 60
@@ -166,3 +169,35 @@ def test_a_stopped_host_is_swept_and_its_import_never_lands(
     assert "traceback" not in stderr.lower()
     assert status_of(db, job.job_id) == ("failed", "interrupted")
     assert rows("users") == []
+
+
+@pytest.mark.parametrize("outcome", ["failed", "rejected", "done"])
+def test_a_worker_taken_for_dead_that_comes_back_changes_no_session(db, outcome):
+    """A worker swept while its step ran (paused past its timeout), whose session another
+    worker then took and finished: when it comes back, whatever its step ends in (an error,
+    the file rejected, a report) leaves the other worker's outcome as it is."""
+    session = commands.upload_session(
+        db,
+        owner="alice",
+        import_type="departments",
+        file_name="d.csv",
+        content=b"code,name\nHQ,Head\n",
+    )
+
+    def paused_then_back(found, progress, dry_run):
+        with db.connect() as conn, conn.begin():  # meanwhile: swept, taken, finished
+            conn.execute(
+                import_sessions.update()
+                .where(import_sessions.c.id == found.id)
+                .values(status="valid", worker="other-host:1:0", message="by the other")
+            )
+        if outcome == "failed":
+            raise BatchportError("the comeback's error")
+        if outcome == "rejected":
+            errors = [RowError(2, "code", "x", "bad")]
+            raise FileRejected(ImportReport("departments", "d.csv", "invalid", 9, 0, errors=errors))
+        return ImportReport("departments", "d.csv", "valid", 9, 0, dry_run=True)
+
+    assert commands.advance_session(db, session.id, Limits(), paused_then_back)
+    after = commands.get_session(db, session.id)
+    assert (after.status, after.message, after.error_count) == ("valid", "by the other", 0)

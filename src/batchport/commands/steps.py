@@ -17,6 +17,7 @@ from batchport.database import Database
 from batchport.errors import BatchportError, FileRejected, SessionNotFound, internal_error
 from batchport.importing import Progress
 from batchport.liveness import worker_alive
+from batchport.process import this_worker
 from batchport.queueing import uses_job_queue
 from batchport.reports import ImportReport
 from batchport.rollback import requests
@@ -111,9 +112,11 @@ def _here(db: Database, limits: Limits) -> Step:
 
 
 def _run(db: Database, session_id: str, step: Step, *, dry_run: bool) -> None:
-    """Validates (`dry_run`) or imports the session's file and records the outcome; the
-    session never stays claimed, whatever goes wrong."""
+    """Validates (`dry_run`) or imports the session's file and records the outcome, while
+    this process's claim holds; the session never stays claimed, whatever goes wrong."""
     session = storage.get(db, session_id)
+    working = SessionStatus.validating if dry_run else SessionStatus.committing
+    claimed = (working, this_worker())
     # SQLite has one writer: an import holds it to its end, so its progress would be written
     # only after it.
     quiet = not dry_run and db.dialect.name == "sqlite"
@@ -122,13 +125,17 @@ def _run(db: Database, session_id: str, step: Step, *, dry_run: bool) -> None:
         with writer as progress:
             report = step(session, progress, dry_run)
     except FileRejected as exc:  # on commit: the database changed since the validation
-        _rejected(db, session_id, exc, dry_run=dry_run)
+        _rejected(db, session_id, exc, claimed, dry_run=dry_run)
     except (BatchportError, StepCrashed) as exc:
-        storage.save(db, session_id, status=SessionStatus.failed, message=str(exc))
+        _failed(db, session_id, claimed, str(exc))
     except Exception as exc:  # never leave the session claimed: fail it, say why
-        storage.save(db, session_id, status=SessionStatus.failed, message=internal_error(exc))
+        _failed(db, session_id, claimed, internal_error(exc))
     else:
-        _done(db, session_id, report, dry_run=dry_run)
+        _done(db, session_id, report, claimed, dry_run=dry_run)
+
+
+def _failed(db: Database, session_id: str, claimed: storage.Claim, message: str) -> None:
+    storage.save(db, session_id, claimed=claimed, status=SessionStatus.failed, message=message)
 
 
 def run_step(
@@ -207,19 +214,29 @@ def _imported(
     )
 
 
-def _rejected(db: Database, session_id: str, exc: FileRejected, *, dry_run: bool) -> None:
+def _rejected(
+    db: Database, session_id: str, exc: FileRejected, claimed: storage.Claim, *, dry_run: bool
+) -> None:
     rows = {"rows_read": exc.report.rows_total, "rows_total": exc.report.rows_total}
     storage.reject(
         db,
         session_id,
         exc.errors,
+        claimed=claimed,
         status=SessionStatus.invalid if dry_run else SessionStatus.failed,
         message=str(exc),
         **(rows if dry_run else {}),
     )
 
 
-def _done(db: Database, session_id: str, report: ImportReport, *, dry_run: bool) -> None:
+def _done(
+    db: Database,
+    session_id: str,
+    report: ImportReport,
+    claimed: storage.Claim,
+    *,
+    dry_run: bool,
+) -> None:
     """Keeps the report's counts as the session's: what the import would do, or did."""
     done: dict[str, object] = (
         {"status": SessionStatus.valid, "message": None}
@@ -229,6 +246,7 @@ def _done(db: Database, session_id: str, report: ImportReport, *, dry_run: bool)
     storage.save(
         db,
         session_id,
+        claimed=claimed,
         rows_read=report.rows_total,
         rows_total=report.rows_total,
         created=stored_counts(report),

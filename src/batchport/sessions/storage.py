@@ -168,9 +168,19 @@ def error_count(db: Database, session_id: str, where: ErrorFilter) -> int:
         return int(conn.execute(statement).scalar_one())
 
 
-def reject(db: Database, session_id: str, found: list[RowError], **values: object) -> None:
-    """Stores the session's errors and writes `values` to it, in one transaction."""
+def reject(
+    db: Database,
+    session_id: str,
+    found: list[RowError],
+    *,
+    claimed: Claim | None = None,
+    **values: object,
+) -> None:
+    """Stores the session's errors and writes `values` to it, in one transaction (with
+    `claimed`, only while the claim holds)."""
     with db.connect() as conn, conn.begin():
+        if not update(conn, session_id, claimed=claimed, error_count=len(found), **values):
+            return
         conn.execute(
             import_session_errors.delete().where(import_session_errors.c.session_id == session_id)
         )
@@ -190,7 +200,6 @@ def reject(db: Database, session_id: str, found: list[RowError], **values: objec
                     for i, e in enumerate(found[start : start + ERRORS_PER_INSERT])
                 ],
             )
-        update(conn, session_id, error_count=len(found), **values)
 
 
 @contextmanager
@@ -215,19 +224,28 @@ def file_of(db: Database, session_id: str) -> Iterator[Path]:
         yield path
 
 
-def save(db: Database, session_id: str, **values: object) -> None:
-    """Writes `values` to the session, in a transaction of its own."""
+#: A worker's claim on a session: the status it moved the session to, and the worker's name.
+Claim = tuple[str, str]
+
+
+def save(db: Database, session_id: str, *, claimed: Claim | None = None, **values: object) -> bool:
+    """Writes `values` to the session, in a transaction of its own (see `update`)."""
     with db.connect() as conn, conn.begin():
-        update(conn, session_id, **values)
+        return update(conn, session_id, claimed=claimed, **values)
 
 
-def update(conn: sa.Connection, session_id: str, **values: object) -> None:
-    """Writes `values` to the session, in the caller's transaction."""
-    conn.execute(
-        import_sessions.update()
-        .where(import_sessions.c.id == session_id)
-        .values(**values, updated_at=history.now())
-    )
+def update(
+    conn: sa.Connection, session_id: str, *, claimed: Claim | None = None, **values: object
+) -> bool:
+    """Writes `values` to the session, in the caller's transaction; with `claimed`, only
+    while the session is still in that worker's hands (a worker taken for dead, that comes
+    back after another finished the step, changes nothing). Whether it wrote."""
+    statement = import_sessions.update().where(import_sessions.c.id == session_id)
+    if claimed is not None:
+        status, worker = claimed
+        mine = (import_sessions.c.status == status, import_sessions.c.worker == worker)
+        statement = statement.where(*mine)
+    return bool(conn.execute(statement.values(**values, updated_at=history.now())).rowcount)
 
 
 def expire(db: Database) -> int:
