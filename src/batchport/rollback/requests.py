@@ -134,12 +134,14 @@ def claim(db: Database, request_id: str | None = None) -> Request | None:
 
 
 def finish(db: Database, request_id: str, status: RequestStatus, outcome: Any) -> None:
-    """Records the outcome of a request this process is rolling back."""
+    """Records the outcome of a request this process is rolling back, while it is still in
+    its hands (not if it was taken for dead meanwhile)."""
     with db.connect() as conn, conn.begin():
         _move(
             conn,
             request_id,
             RequestStatus.rolling_back,
+            by=this_worker(),
             status=status,
             outcome=json.dumps(outcome, default=str),
         )
@@ -196,12 +198,22 @@ def _dead(db: Database) -> Iterator[tuple[str, str]]:
                 yield request_id, str(job_id)
 
 
-def _move(conn: sa.Connection, request_id: str, expected: str, **values: object) -> bool:
-    moved = conn.execute(
-        rollback_requests.update()
-        .where(_REQUESTS.id == request_id, _REQUESTS.status == expected)
-        .values(**values, updated_at=history.now())
+def _move(
+    conn: sa.Connection,
+    request_id: str,
+    expected: str,
+    *,
+    by: str | None = None,
+    **values: object,
+) -> bool:
+    """Moves the request from `expected` only (and, with `by`, only from that worker's
+    hands)."""
+    statement = rollback_requests.update().where(
+        _REQUESTS.id == request_id, _REQUESTS.status == expected
     )
+    if by is not None:
+        statement = statement.where(_REQUESTS.worker == by)
+    moved = conn.execute(statement.values(**values, updated_at=history.now()))
     return bool(moved.rowcount)
 
 
