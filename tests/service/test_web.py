@@ -14,7 +14,7 @@ from batchport import commands, run_import
 from batchport.schema import web_sessions
 from batchport.service.app import create_app
 from batchport.sources import Limits
-from tests.helpers import DEPARTMENTS
+from tests.helpers import DEPARTMENTS, manual_sql
 
 BrowserFor = Callable[..., TestClient]
 
@@ -175,3 +175,33 @@ def test_a_review_counts_as_an_import_report_and_times_carry_their_offset(
     ]
     times = re.findall(r'<time datetime="([^"]+)"', review)
     assert times and all(t.endswith("+00:00") for t in times)
+
+
+def test_a_rollback_is_asked_for_then_followed_on_the_batch_page(browser_for, tokens, db, csv_file):
+    """The rollback form asks a worker: the batch's page follows the rollback while it
+    waits, then says why it failed (an edited row; nothing changed), and once forced, that
+    the batch is rolled back. Another importer may not follow alice's rollback."""
+    report = run_import(db, "departments", csv_file(DEPARTMENTS), actor="alice", via="api")
+    manual_sql(db, "UPDATE {departments} SET name = 'Edited' WHERE code = 'FIN'")
+    alice = browser_for(tokens["alice"])
+    page = f"/ui/batches/{report.batch_id}"
+    form = {"reason": "wrong file", "csrf": csrf_of(alice, f"{page}/rollback")}
+    asked = alice.post(f"{page}/rollback", data=form)
+    assert (asked.status_code, asked.headers["location"]) == (303, page)
+    waiting = alice.get(page).text
+    follow = re.search(r'data-follow="(/ui/rollbacks/[^/]+/progress)"', waiting)
+    assert follow is not None and "<span data-status>queued</span>" in waiting
+    assert alice.get(follow[1]).json() == {"status": "queued", "working": True}
+    assert browser_for(tokens["bob"]).get(follow[1]).status_code == 403
+
+    assert commands.run_rollback_request(db)
+    assert alice.get(follow[1]).json() == {"status": "failed", "working": False}
+    failed = alice.get(page).text
+    assert "failed, nothing changed" in failed and "edited after the import" in failed
+    assert "data-follow" not in failed and "completed" in failed
+
+    forced = alice.post(f"{page}/rollback", data={**form, "force_edited": "yes"})
+    assert forced.status_code == 303
+    assert commands.run_rollback_request(db)
+    done = alice.get(page).text
+    assert "rolled back" in done and "failed, nothing changed" not in done

@@ -4,6 +4,7 @@ log in the transaction of what it records).
 
     imports.py    run_import, run_workbook_import, export_errors
     rollbacks.py  preview_rollback, rollback_batch, request_rollback, get_rollback_request,
+                  latest_rollback_request,
                   run_rollback_request (a rollback asked for through the API, run by a worker)
     reading.py    list_history, get_batch, batch_records, audit_log
     sessions.py   upload_session, get_session, session_errors, export_session_errors,
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from batchport.commands.reading import audit_log, batch_records, get_batch, list_history
     from batchport.commands.rollbacks import (
         get_rollback_request,
+        latest_rollback_request,
         preview_rollback,
         request_rollback,
         rollback_batch,
@@ -105,6 +107,7 @@ __all__ = [
     "get_session",
     "grant_service_role",
     "import_types",
+    "latest_rollback_request",
     "list_accounts",
     "list_history",
     "list_types",
@@ -176,6 +179,7 @@ _EXPORTS = {
     ),
     "batchport.commands.rollbacks": (
         "get_rollback_request",
+        "latest_rollback_request",
         "preview_rollback",
         "request_rollback",
         "rollback_batch",

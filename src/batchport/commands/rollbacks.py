@@ -145,6 +145,12 @@ def get_rollback_request(db: Database, request_id: str) -> requests.Request:
             raise RequestNotFound(request_id) from None
 
 
+def latest_rollback_request(db: Database, job_id: str) -> requests.Request | None:
+    """The latest rollback of the job asked for through the API (or the web UI), if any."""
+    with db.connect() as conn:
+        return requests.latest(conn, job_id)
+
+
 def run_rollback_request(db: Database, request_id: str | None = None) -> bool:
     """The worker's rollback: claims the request (by default the oldest queued), rolls its
     batch back as its owner asked, and records the outcome in the request; False if it was

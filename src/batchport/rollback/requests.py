@@ -104,6 +104,13 @@ def is_open(conn: sa.Connection, job: Job) -> bool:
     return conn.execute(found).first() is not None
 
 
+def latest(conn: sa.Connection, job_id: str) -> Request | None:
+    """The job's latest rollback request, if it has any."""
+    found = _select().where(_REQUESTS.job_id == job_id).order_by(_REQUESTS.created_at.desc())
+    row = conn.execute(found.limit(1)).mappings().first()
+    return None if row is None else _request(row)
+
+
 def get(conn: sa.Connection, request_id: str) -> Request:
     """The request (KeyError if there is none)."""
     row = conn.execute(_select().where(_REQUESTS.id == request_id)).mappings().first()

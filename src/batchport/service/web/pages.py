@@ -1,6 +1,7 @@
 """The pages: the history of import jobs, a batch, and its rollback (a preview, then a
-confirmation that asks for a reason). Every page calls the use cases the API calls, and what
-a role may not do is neither offered nor, if posted anyway, done."""
+confirmation that asks for a reason; a worker then rolls it back, and the batch's page
+follows it). Every page calls the use cases the API calls, and what a role may not do is
+neither offered nor, if posted anyway, done."""
 
 from typing import Annotated
 
@@ -16,7 +17,7 @@ from batchport.service import models
 from batchport.service.problems import Problem
 from batchport.service.web.render import page, said
 from batchport.service.web.signin import Visiting, Visitor, form_of
-from batchport.vocabulary import JobStatus, Via
+from batchport.vocabulary import OPEN_REQUESTS, JobStatus
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -73,6 +74,7 @@ def batch(
         request,
         "batch.html",
         report=report,
+        asked=commands.latest_rollback_request(who.caller.db, report.job.job_id),
         table=shown,
         browsable=browsable,
         records=records,
@@ -110,18 +112,27 @@ def _roll_back(request: Request, who: Visitor, batch_id: str, reason: str, force
     if not reason:
         return _refused(request, who, batch_id, 422, "Say why: a rollback needs a reason.")
     try:
-        report = commands.rollback_batch(
+        asked, _ = commands.request_rollback(
             caller.db,
             batch_id,
             actor=caller.name,
-            via=Via.api,
             reason=reason,
             force_edited=force,
             remote=caller.remote,
         )
     except RollbackRefused as exc:
         return _refused(request, who, batch_id, 409, str(exc))
-    return RedirectResponse(f"/ui/batches/{report.batch_id}", status_code=303)
+    request.app.state.settings.wake.set()
+    return RedirectResponse(f"/ui/batches/{asked.batch_id}", status_code=303)
+
+
+@router.get("/rollbacks/{request_id}/progress")
+def rollback_progress(who: Visiting, request_id: models.Key) -> dict[str, object]:
+    """Where a rollback asked for stands, for the batch's page to follow without reloading."""
+    found = commands.get_rollback_request(who.caller.db, request_id)
+    if not who.caller.account.is_admin and found.owner != who.caller.name:
+        raise who.caller.deny("read", f"rollback {request_id} belongs to another account")
+    return {"status": found.status, "working": found.status in OPEN_REQUESTS}
 
 
 def _refused(request: Request, who: Visitor, batch_id: str, status: int, why: str) -> Response:

@@ -10,8 +10,9 @@ document.addEventListener("DOMContentLoaded", () => {
   }
 });
 
-// A session's page follows its validation or import: progress without a reload, then the
-// page itself once the work is done.
+// A session's page follows its validation or import, a batch's page the rollback asked
+// for: progress (where there is some) without a reload, then the page itself once the work
+// is done.
 document.addEventListener("DOMContentLoaded", () => {
   const box = document.querySelector("[data-follow]");
   if (!box) return;
@@ -22,12 +23,14 @@ document.addEventListener("DOMContentLoaded", () => {
     const answer = await fetch(box.dataset.follow, {credentials: "same-origin"});
     if (!answer.ok) return;
     const found = await answer.json();
-    bar.value = found.progress;
-    status.textContent = found.status;
-    const rows = found.rows_read.toLocaleString();
-    text.textContent = found.rows_total
-      ? `${rows} rows read of ${found.rows_total.toLocaleString()} (${found.progress} %)`
-      : `${rows} rows read`;
+    status.textContent = found.status.replace("_", " ");
+    if (bar) {
+      bar.value = found.progress;
+      const rows = found.rows_read.toLocaleString();
+      text.textContent = found.rows_total
+        ? `${rows} rows read of ${found.rows_total.toLocaleString()} (${found.progress} %)`
+        : `${rows} rows read`;
+    }
     if (found.working) setTimeout(follow, 500);
     else location.reload();
   };
