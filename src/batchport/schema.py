@@ -341,7 +341,7 @@ rollback_requests = sa.Table(
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("job_id", JobId, sa.ForeignKey("import_history.job_id"), nullable=False),
     sa.Column("owner", sa.String(100), nullable=False),
-    sa.Column("remote", sa.String(100), nullable=True),
+    sa.Column("remote", sa.Text(), nullable=True),
     sa.Column("reason", sa.Text(), nullable=True),
     sa.Column("force_edited", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("status", sa.String(20), nullable=False),

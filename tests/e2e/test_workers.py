@@ -77,12 +77,14 @@ def users_csv(number: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def wait_until(condition, what: str) -> None:
+def wait_until(condition, what: str):
+    """Polls `condition` until it gives something true; returns that."""
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
 
 
@@ -145,10 +147,12 @@ def test_two_servers_and_three_workers_survive_a_killed_and_a_paused_worker(
             answer = clients[owner][number % len(servers)].post(f"/sessions/{session_id}/commit")
             assert answer.status_code == 202, answer.text
 
-        killed, paused = workers[0], workers[1]
-        wait_until(lambda: importing(db, killed.name), f"{killed.name} importing")
+        # The first worker seen importing is killed, the next other one seen is paused
+        # (which worker gets which job is the queue's business).
+        killed = wait_until(lambda: importing(db, workers), "a worker importing")
         killed.process.kill()
-        wait_until(lambda: importing(db, paused.name), f"{paused.name} importing")
+        others = [w for w in workers if w is not killed]
+        paused = wait_until(lambda: importing(db, others), "another worker importing")
         paused.process.send_signal(signal.SIGSTOP)
         time.sleep(2.5 * BEAT_TIMEOUT)
         paused.process.send_signal(signal.SIGCONT)
@@ -181,12 +185,10 @@ def test_two_servers_and_three_workers_survive_a_killed_and_a_paused_worker(
     assert invariant_violations(db, Plan(seed=0, folder=tmp_path)) == []
 
 
-def importing(db, worker: str) -> bool:
-    """Whether a session is being imported by the worker named `worker`."""
-    return any(
-        s.status == "committing" and (s.worker or "").startswith(f"{worker}:")
-        for s in sessions_of(db)
-    )
+def importing(db, workers: list[Worker]) -> Worker | None:
+    """One of `workers` that is importing a session, if any is."""
+    names = {s.worker.split(":")[0] for s in sessions_of(db) if s.status == "committing"}
+    return next((w for w in workers if w.name in names), None)
 
 
 @pytest.mark.slow
