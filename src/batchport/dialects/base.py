@@ -214,6 +214,14 @@ class Dialect:
         """Gathers the planner's statistics of a temporary table just filled, where the
         database would otherwise plan its joins blind."""
 
+    def index_lookups(self, conn: sa.Connection, column: sa.Column[Any]) -> None:
+        """Indexes a temporary table's column that a statement looks rows up by, where the
+        database would otherwise scan the table once per row it looks up for (SQLite: a
+        `NOT EXISTS` against 30,000 held keys took 21 s; PostgreSQL hashes them instead)."""
+        table = column.table
+        assert isinstance(table, sa.Table)
+        sa.Index(f"{table.name}_{column.name}", column).create(conn)
+
 
 class LogJson(Protocol):
     """The JSON a database builds for the change log, each value written as

@@ -263,6 +263,9 @@ class PostgresqlDialect(Dialect):
     def log_json(self) -> LogJson:
         return PostgresqlJson()
 
+    def index_lookups(self, conn: sa.Connection, column: sa.Column[Any]) -> None:
+        pass  # its planner hashes the table for an anti-join: an index would cost, not help
+
     def analyze(self, conn: sa.Connection, table: sa.Table) -> None:
         # Autovacuum never analyzes temporary tables; without statistics the planner takes
         # a table of a million staged rows for a small one.

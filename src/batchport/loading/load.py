@@ -126,6 +126,7 @@ def _hold_existing(conn: sa.Connection, dialect: Dialect, stage: Stage) -> sa.Ta
         .with_for_update(key_share=True)
     )
     conn.execute(held.insert().from_select(["id", "key"], locked))
+    dialect.index_lookups(conn, held.c.key)
     dialect.analyze(conn, held)
     return held
 
