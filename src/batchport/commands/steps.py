@@ -1,8 +1,8 @@
 """The use cases of the worker's steps: validate or import a waiting session (the oldest,
 for SQLite's in-process worker; the one a queue's job names, for `batchport worker`), run a
 rollback request (`commands.rollbacks.run_rollback_request`), and look after what dead
-workers left. A step is safe to run twice: the session moves only from
-the state it expects."""
+workers left. A step is safe to run twice: the session moves only from the state it
+expects."""
 
 from __future__ import annotations
 

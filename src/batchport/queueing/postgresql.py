@@ -31,6 +31,8 @@ QUEUE = "batchport"
 ADVANCE = "batchport.advance_session"
 #: The task that runs a rollback request.
 ROLLBACK = "batchport.rollback_batch"
+#: The queueing lock of a rollback request's job, less the request's id.
+ROLLBACK_LOCK = "batchport-rollback:"
 
 
 def jobs_per_account() -> int:
@@ -97,10 +99,6 @@ def _account_lock(owner: str, lane: int) -> str:
 
 def _queueing_lock(session_id: str) -> str:
     return f"batchport-session:{session_id}"
-
-
-#: The queueing lock of a rollback request's job, less the request's id.
-ROLLBACK_LOCK = "batchport-rollback:"
 
 
 _WITHOUT_JOB = """
