@@ -188,11 +188,11 @@ def _wait_for(client: httpx.Client, sessions: list[str], status: str) -> None:
 
 def _users_file(number: int, rows: int) -> Path:
     """A users file of its own users (`number` in their e-mails)."""
-    path = DATA / f"worker-users-{number}-{rows}.csv"
+    path = DATA / f"worker-users-{number}-of-{rows}.csv"
     if not path.exists():
         with path.open("w") as stream:
             stream.write(",".join(USER_HEADER) + "\n")
-            for row in user_rows(rows, prefix=f"w{number}"):
+            for row in user_rows(rows, prefix=f"w{number}-"):
                 stream.write(",".join(row) + "\n")
     return path
 
