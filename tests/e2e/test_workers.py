@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from batchport import commands, run_import
 from batchport.schema import import_sessions
-from tests.helpers import DEPARTMENTS, Server
+from tests.helpers import DEPARTMENTS, Server, follow_rollback
 from tests.integration.test_reliability import Plan, invariant_violations
 
 #: The heartbeat timeout the workers state (seconds): short, so that the test sees a dead
@@ -106,8 +106,8 @@ def test_two_servers_and_three_workers_survive_a_killed_and_a_paused_worker(
     """30 uploads and commits from three accounts through two `serve --no-worker` servers,
     done by three workers; one worker is killed (SIGKILL) mid-import and one paused past
     its heartbeat timeout. Every session ends final; every import ran once, whole, or is
-    `failed: interrupted` with nothing written; the reliability suite's checker finds
-    nothing wrong."""
+    `failed: interrupted` with nothing written; a rollback asked of a server is run by a
+    worker; the reliability suite's checker finds nothing wrong."""
     if db.dialect.name != "postgresql":
         pytest.skip("the job queue and its workers are PostgreSQL's")
     run_import(db, "departments", csv_file(DEPARTMENTS), actor="setup")
@@ -139,8 +139,8 @@ def test_two_servers_and_three_workers_survive_a_killed_and_a_paused_worker(
             uploaded.append((owner, answer.json()["id"]))
 
         def validated() -> bool:
-            statuses = {s.id: s.status for s in sessions_of(db)}
-            return all(statuses[i] not in {"uploaded", "validating"} for _, i in uploaded)
+            found = statuses(db)
+            return all(found[i] not in {"uploaded", "validating"} for _, i in uploaded)
 
         wait_until(validated, "every upload validated")
         for number, (owner, session_id) in enumerate(uploaded):
@@ -158,6 +158,7 @@ def test_two_servers_and_three_workers_survive_a_killed_and_a_paused_worker(
         paused.process.send_signal(signal.SIGCONT)
 
         wait_until(lambda: all(s.status in FINAL for s in sessions_of(db)), "every session final")
+        roll_back_one(db, uploaded, clients)
     finally:
         for worker in workers:
             worker.stop()
@@ -174,7 +175,8 @@ def test_two_servers_and_three_workers_survive_a_killed_and_a_paused_worker(
         assert session.status in {"committed", "failed"}, (session.id, session.message)
         job = history[session.job_id]
         if session.status == "committed":
-            assert job.status == "completed" and job.rows_imported == ROWS, job
+            assert job.status in {"completed", "rolled_back"}, job
+            assert job.rows_imported == ROWS, job
         else:
             assert (job.status, job.error_summary) == ("failed", "interrupted"), job
             assert job.rows_imported == 0
@@ -183,6 +185,22 @@ def test_two_servers_and_three_workers_survive_a_killed_and_a_paused_worker(
     assert len([j for j in history.values() if j.import_type == "users"]) == UPLOADS
     assert interrupted <= 2, "only the killed worker's imports may be interrupted"
     assert invariant_violations(db, Plan(seed=0, folder=tmp_path)) == []
+
+
+def roll_back_one(db, uploaded: list[tuple[str, str]], clients) -> None:
+    """A rollback asked of one server that only accepts work, followed on the other: a
+    worker runs it."""
+    owner, rolled = next((owner, s) for owner, s in uploaded if statuses(db)[s] == "committed")
+    batch_id = clients[owner][0].get(f"/sessions/{rolled}").json()["batch_id"]
+    asked = clients[owner][0].post(f"/batches/{batch_id}/rollback", json={"reason": "e2e"})
+    assert asked.status_code == 202, asked.text
+    undone = follow_rollback(clients[owner][1].get, asked.json()["id"], WAIT)
+    assert undone["status"] == "rolled_back", undone["error"]
+    assert undone["report"]["deleted"]["users"] == ROWS
+
+
+def statuses(db) -> dict[str, str]:
+    return {s.id: s.status for s in sessions_of(db)}
 
 
 def importing(db, workers: list[Worker]) -> Worker | None:

@@ -126,6 +126,18 @@ def running_job(db, process: subprocess.Popen[str]):
     raise AssertionError("the import never started")
 
 
+def beating(db, worker: str) -> None:
+    """Waits for the worker's first beat."""
+    deadline = time.monotonic() + TIMEOUT
+    found = sa.select(import_workers.c.name).where(import_workers.c.name == worker)
+    while time.monotonic() < deadline:
+        with db.connect() as conn:
+            if conn.execute(found).first() is not None:
+                return
+        time.sleep(0.02)
+    raise AssertionError(f"{worker} never beat")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("paused", [0.2 * BEAT_TIMEOUT, 3 * BEAT_TIMEOUT])
 def test_a_paused_import_is_never_swept(db, global_options, big_users, rows, tmp_path, paused):
@@ -158,6 +170,7 @@ def test_a_stopped_host_is_swept_and_its_import_never_lands(
         pytest.skip("SQLite goes by the process of this host, which still exists")
     process = start_import(global_options, big_users, tmp_path)
     job = running_job(db, process)
+    beating(db, job.worker)  # its child registers it as the import begins, not before
     os.killpg(process.pid, signal.SIGSTOP)
     try:
         time.sleep(2 * BEAT_TIMEOUT)
