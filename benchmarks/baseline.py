@@ -7,11 +7,14 @@ Run as its own process, as the batchport command is, so that both pay for starti
     python benchmarks/baseline.py pg-delete URL BATCH_ID
     python benchmarks/baseline.py sqlite-users PATH FILE BATCH_ID
     python benchmarks/baseline.py sqlite-departments PATH FILE BATCH_ID
+    python benchmarks/baseline.py sqlite-departments-skip PATH FILE BATCH_ID
 
 Each reads the CSV with the csv module and writes the rows, stamped with the batch id (link
 rows too: a rollback tells its own link rows by that stamp), with psycopg 3 COPY ... FROM
 STDIN (write_row) or sqlite3 executemany; ids are given explicitly (the tables are fresh), so
-links and parents need no lookups beyond a dict.
+links and parents need no lookups beyond a dict. The skip baseline inserts each row only
+where its code is not in the table yet (one `INSERT … SELECT … WHERE NOT EXISTS` per row,
+executemany, by the table's unique index), its parent looked up the same way.
 """
 
 from __future__ import annotations
@@ -155,6 +158,23 @@ def sqlite_departments(path: str, file: str, batch_id: str) -> None:
     conn.close()
 
 
+def sqlite_departments_skip(path: str, file: str, batch_id: str) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("pragma foreign_keys=on")
+    conn.execute("begin immediate")
+    conn.executemany(
+        "insert into departments (code, name, parent_id, is_active, import_batch_id) "
+        "select ?1, ?2, (select id from departments where code = ?3), ?4, ?5 "
+        "where not exists (select 1 from departments where code = ?1)",
+        (
+            (code, name, parent or None, active == "true", batch_id)
+            for code, name, parent, active in _rows(file)
+        ),
+    )
+    conn.execute("commit")
+    conn.close()
+
+
 if __name__ == "__main__":
     task, *args = sys.argv[1:]
     {
@@ -163,4 +183,5 @@ if __name__ == "__main__":
         "pg-delete": pg_delete,
         "sqlite-users": sqlite_users,
         "sqlite-departments": sqlite_departments,
+        "sqlite-departments-skip": sqlite_departments_skip,
     }[task](*args)

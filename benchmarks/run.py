@@ -24,7 +24,8 @@ suites (`--suite`, repeatable; each module's docstring says exactly what its bas
 - workers (`workers.py`): commit to job start on an idle `batchport worker`, and `--files`
   imports of `--file-rows` rows queued at once for 1, 2 and 4 workers against one process
   importing them one after the other;
-- sqlite: users, departments and `people` against sqlite3 executemany.
+- sqlite: users, departments and `people` against sqlite3 executemany; departments again
+  with `--on-existing skip` against a raw `INSERT … WHERE NOT EXISTS` per row.
 
 The machine is shared and noisy: absolute times drift, ratios measured in one run hold.
 """
@@ -238,7 +239,31 @@ def sqlite_suite(args: argparse.Namespace) -> Results:
                 ),
             ],
         )
-        return [(bp_users, base_users), (people, bp_users), (bp_depts, base_depts)]
+        skipped = _sqlite_skip(args, db, departments)
+        return [(bp_users, base_users), (people, bp_users), (bp_depts, base_depts), skipped]
+
+
+def _sqlite_skip(
+    args: argparse.Namespace, db: Sqlite, departments: Path
+) -> tuple[Measure, Measure]:
+    """The departments file imported again with `--on-existing skip` into a database that
+    holds every one of them (loaded untimed first), against a raw skip of the same file."""
+    count = args.department_rows
+    base = Measure("SQLite INSERT … WHERE NOT EXISTS, all there (baseline)", count)
+    skip = Measure("batchport import departments --on-existing skip (SQLite)", count)
+
+    def raw() -> Run:
+        path = str(db.fresh())
+        baseline("sqlite-departments", path, departments, str(uuid.uuid4()))
+        return baseline("sqlite-departments-skip", path, departments, str(uuid.uuid4()))
+
+    def batchport() -> Run:
+        url = db.url(db.fresh())
+        batchport_import(url, "departments", departments)
+        return batchport_import(url, "departments", departments, "--on-existing", "skip")
+
+    alternate(args.repeat, [(base, raw), (skip, batchport)])
+    return skip, base
 
 
 #: The PostgreSQL suites, by name (`--suite`), in the order they run.
