@@ -102,18 +102,31 @@ def test_a_vanished_host_with_its_sessions_open_is_swept(db, database_url, rows)
     assert rows("departments", code="GHOST") == []
 
 
-def start_import(global_options, big_users: Path, tmp_path: Path) -> subprocess.Popen[str]:
-    """A CLI import in a session of its own (so its children can be stopped with it), stating
-    a heartbeat timeout of `BEAT_TIMEOUT`."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "batchport", *global_options, "import", "users", str(big_users)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "BATCHPORT_HEARTBEAT_TIMEOUT": str(BEAT_TIMEOUT)},
-        start_new_session=True,
-    )
+@pytest.fixture
+def start_import(global_options, big_users: Path, tmp_path: Path):
+    """Starts a CLI import in a session of its own (so its children can be stopped with it),
+    stating a heartbeat timeout of `BEAT_TIMEOUT`; one a failed test left running (or
+    stopped) is killed at the end, so that it outlives nothing."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start() -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "batchport", *global_options, "import", "users", str(big_users)],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "BATCHPORT_HEARTBEAT_TIMEOUT": str(BEAT_TIMEOUT)},
+            start_new_session=True,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
 
 
 def running_job(db, process: subprocess.Popen[str]):
@@ -140,11 +153,11 @@ def beating(db, worker: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("paused", [0.2 * BEAT_TIMEOUT, 3 * BEAT_TIMEOUT])
-def test_a_paused_import_is_never_swept(db, global_options, big_users, rows, tmp_path, paused):
+def test_a_paused_import_is_never_swept(db, start_import, rows, paused):
     """SIGSTOP mid-import, a sweep while it is stopped (before and after its timeout), then
     SIGCONT: the import completes, whole. Its beats come from a child that was not stopped,
     and on PostgreSQL it holds its claim."""
-    process = start_import(global_options, big_users, tmp_path)
+    process = start_import()
     job = running_job(db, process)
     process.send_signal(signal.SIGSTOP)
     try:
@@ -160,15 +173,13 @@ def test_a_paused_import_is_never_swept(db, global_options, big_users, rows, tmp
 
 
 @pytest.mark.slow
-def test_a_stopped_host_is_swept_and_its_import_never_lands(
-    db, global_options, big_users, rows, tmp_path
-):
+def test_a_stopped_host_is_swept_and_its_import_never_lands(db, start_import, rows):
     """PostgreSQL: the import and its beating child both stopped (as a host that froze, or
     vanished with its connections open): after its timeout the sweep ends its sessions and
     marks it interrupted; woken again, the import cannot commit anything."""
     if db.dialect.name != "postgresql":
         pytest.skip("SQLite goes by the process of this host, which still exists")
-    process = start_import(global_options, big_users, tmp_path)
+    process = start_import()
     job = running_job(db, process)
     beating(db, job.worker)  # its child registers it as the import begins, not before
     os.killpg(process.pid, signal.SIGSTOP)
