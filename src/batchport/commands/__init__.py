@@ -6,7 +6,7 @@ log in the transaction of what it records).
     rollbacks.py  preview_rollback, rollback_batch, request_rollback, get_rollback_request,
                   latest_rollback_request,
                   run_rollback_request (a rollback asked for through the API, run by a worker)
-    reading.py    list_history, get_batch, batch_records, audit_log
+    reading.py    list_history, get_job, get_batch, batch_records, audit_log
     sessions.py   upload_session, get_session, session_errors, export_session_errors,
                   commit_session
     steps.py      work_once, advance_session, upkeep, abandoned, request_abandoned (the
@@ -55,7 +55,13 @@ if TYPE_CHECKING:
         run_import,
         run_workbook_import,
     )
-    from batchport.commands.reading import audit_log, batch_records, get_batch, list_history
+    from batchport.commands.reading import (
+        audit_log,
+        batch_records,
+        get_batch,
+        get_job,
+        list_history,
+    )
     from batchport.commands.rollbacks import (
         get_rollback_request,
         latest_rollback_request,
@@ -103,6 +109,7 @@ __all__ = [
     "export_errors",
     "export_session_errors",
     "get_batch",
+    "get_job",
     "get_rollback_request",
     "get_session",
     "grant_service_role",
@@ -175,6 +182,7 @@ _EXPORTS = {
         "audit_log",
         "batch_records",
         "get_batch",
+        "get_job",
         "list_history",
     ),
     "batchport.commands.rollbacks": (

@@ -15,6 +15,13 @@ from batchport.history import JobFilter
 from batchport.reports import BatchReport, Job
 
 
+def get_job(db: Database, batch_id: str) -> Job:
+    """One job (by batch id or job id), without counting its rows."""
+    ready(db)
+    with db.connect() as conn:
+        return history.find_job(conn, batch_id)
+
+
 def get_batch(db: Database, batch_id: str) -> BatchReport:
     """One batch (by batch id or job id) with the rows each table holds of it."""
     ready(db)

@@ -113,7 +113,7 @@ def request_rollback(
             job = history.find_job(conn, batch_id)
             if job.import_type != WORKBOOK and job.import_type not in db.catalog:
                 raise TypeNotDeclared(job.batch_id, job.import_type)
-            if job.status not in rollback.ROLLBACK_FROM and not requests.is_open(conn, job):
+            if job.status not in rollback.ROLLBACK_FROM and requests.open_of(conn, job) is None:
                 raise BatchNotRollbackable(job.batch_id, job.status)
             found, new = requests.open_request(
                 conn, job, owner=actor, remote=remote, reason=reason, force_edited=force_edited

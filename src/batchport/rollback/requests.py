@@ -50,6 +50,11 @@ class Request:
     created_at: dt.datetime
     updated_at: dt.datetime
 
+    @property
+    def working(self) -> bool:
+        """Whether it is open: waiting for a worker, or being rolled back."""
+        return self.status in OPEN_REQUESTS
+
     def to_json(self) -> dict[str, Any]:
         """The request as the API shows it: its outcome as `report` or `error` (the
         caller's address is for the audit log only)."""
@@ -90,18 +95,18 @@ def open_request(
                 )
             )
     except sa.exc.IntegrityError:  # one is open: the unique index keeps it the only one
-        found = _select().where(_REQUESTS.job_id == job.job_id, _REQUESTS.status.in_(OPEN_REQUESTS))
-        return _request(conn.execute(found).mappings().one()), False
+        found = open_of(conn, job)
+        assert found is not None
+        return found, False
     queueing.enqueue_rollback(conn, request_id, owner)
     return get(conn, request_id), True
 
 
-def is_open(conn: sa.Connection, job: Job) -> bool:
-    """Whether a request of the job's rollback is open (queued or rolling back)."""
-    found = sa.select(_REQUESTS.id).where(
-        _REQUESTS.job_id == job.job_id, _REQUESTS.status.in_(OPEN_REQUESTS)
-    )
-    return conn.execute(found).first() is not None
+def open_of(conn: sa.Connection, job: Job) -> Request | None:
+    """The job's open request (queued or rolling back), if it has one."""
+    found = _select().where(_REQUESTS.job_id == job.job_id, _REQUESTS.status.in_(OPEN_REQUESTS))
+    row = conn.execute(found).mappings().first()
+    return None if row is None else _request(row)
 
 
 def latest(conn: sa.Connection, job_id: str) -> Request | None:

@@ -17,6 +17,7 @@ from batchport import commands
 from batchport.accounts import Account, split_token
 from batchport.database import Database
 from batchport.reports import Job
+from batchport.rollback.requests import Request as RollbackJob
 from batchport.service.problems import Problem
 from batchport.service.throttle import Throttle
 from batchport.sessions import Session
@@ -94,6 +95,13 @@ class Caller:
         found = commands.get_session(self.db, session_id)
         if not self.account.is_admin and found.owner != self.name:
             raise self.deny(action, f"session {session_id} belongs to another account")
+        return found
+
+    def own_rollback(self, request_id: str, action: str) -> RollbackJob:
+        """The rollback job, if the caller asked for it (or is an admin)."""
+        found = commands.get_rollback_request(self.db, request_id)
+        if not self.account.is_admin and found.owner != self.name:
+            raise self.deny(action, f"rollback {request_id} belongs to another account")
         return found
 
     def owns(self, job: Job) -> bool:

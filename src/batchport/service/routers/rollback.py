@@ -29,7 +29,7 @@ def rollback(
     one. The body (`reason`, `force_edited`) may be left out."""
     body = body or models.RollbackOptions()
     who.must_import("rollback")
-    who.own_batch(commands.get_batch(who.db, batch_id).job, "rollback")
+    who.own_batch(commands.get_job(who.db, batch_id), "rollback")
     request, _ = commands.request_rollback(
         who.db,
         batch_id,
@@ -46,7 +46,4 @@ def rollback(
 @router.get("/rollbacks/{request_id}", response_model=models.RollbackJob)
 def rollback_job(who: Who, request_id: models.Key) -> dict[str, object]:
     """A rollback job: where it stands, then its report or its error."""
-    found = commands.get_rollback_request(who.db, request_id)
-    if not who.account.is_admin and found.owner != who.name:
-        raise who.deny("read", f"rollback {request_id} belongs to another account")
-    return found.to_json()
+    return who.own_rollback(request_id, "read").to_json()

@@ -17,7 +17,7 @@ from batchport.service import models
 from batchport.service.problems import Problem
 from batchport.service.web.render import page, said
 from batchport.service.web.signin import Visiting, Visitor, form_of
-from batchport.vocabulary import OPEN_REQUESTS, JobStatus
+from batchport.vocabulary import JobStatus
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -108,7 +108,7 @@ async def rollback(request: Request, who: Visiting, batch_id: models.Key) -> Res
 def _roll_back(request: Request, who: Visitor, batch_id: str, reason: str, force: bool) -> Response:
     caller = who.caller
     caller.must_import("rollback")
-    caller.own_batch(commands.get_batch(caller.db, batch_id).job, "rollback")
+    caller.own_batch(commands.get_job(caller.db, batch_id), "rollback")
     if not reason:
         return _refused(request, who, batch_id, 422, "Say why: a rollback needs a reason.")
     try:
@@ -129,10 +129,8 @@ def _roll_back(request: Request, who: Visitor, batch_id: str, reason: str, force
 @router.get("/rollbacks/{request_id}/progress")
 def rollback_progress(who: Visiting, request_id: models.Key) -> dict[str, object]:
     """Where a rollback asked for stands, for the batch's page to follow without reloading."""
-    found = commands.get_rollback_request(who.caller.db, request_id)
-    if not who.caller.account.is_admin and found.owner != who.caller.name:
-        raise who.caller.deny("read", f"rollback {request_id} belongs to another account")
-    return {"status": found.status, "working": found.status in OPEN_REQUESTS}
+    found = who.caller.own_rollback(request_id, "read")
+    return {"status": found.status, "working": found.working}
 
 
 def _refused(request: Request, who: Visitor, batch_id: str, status: int, why: str) -> Response:
