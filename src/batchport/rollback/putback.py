@@ -154,6 +154,13 @@ class PutBack:
             )
             self.link_rows[name] = []
 
+    def analyze(self) -> None:
+        """Gathers the planner's statistics of the filled temporary tables (once staged):
+        without them it takes them for small tables, and checks each restored row's link rows
+        against the whole plan (12 s a check for 100,000 rows, not 0.2 s)."""
+        for temporary in self.temporaries():
+            self.dialect.analyze(self.conn, temporary)
+
     # --- checks ----------------------------------------------------------------------------
 
     def changed(self) -> bool:
@@ -189,13 +196,18 @@ class PutBack:
                 planned.c[link.target_column] == live.c[link.target_column],
                 planned.c.import_batch_id.is_not_distinct_from(live.c.import_batch_id),
             )
-            added = sa.exists().where(
-                owner == values.c[_ID],
+            # The candidates' link rows found through the owner's index (as a semi-join,
+            # the planner hashed the whole link table: 1.7 s for 50,000 owners in 1M).
+            candidates = sa.select(values.c[_ID]).where(
+                values.c[f"r{n}"], values.c[_STATE] == RESTORE
+            )
+            added = sa.select(owner).where(
+                self.dialect.among(owner, candidates),
                 live.c.import_batch_id.is_distinct_from(batch_id),
                 ~before,
             )
             query = sa.select(values.c[_ID], values.c[_ENTRY]).where(
-                values.c[f"r{n}"], values.c[_STATE] == RESTORE, added
+                values.c[f"r{n}"], values.c[_STATE] == RESTORE, values.c[_ID].in_(added)
             )
             found.update((row_id, entry) for row_id, entry in self.conn.execute(query))
         if not found:

@@ -103,6 +103,7 @@ class Plan:
                 plan.found.conflicts += plan._missing_targets(import_type, entries)
             if putting is None:
                 continue
+            putting.analyze()
             plan.tables.append(putting)
             found = plan._link_checks(putting)
             edited += [(entry, row) for entry, row in zip(found.entries, found.edited, strict=True)]
