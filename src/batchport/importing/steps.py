@@ -82,6 +82,7 @@ def stage_file(
             stage.write(conn, db.dialect, chunk)
             rows_total += len(chunk)
             progress("reading", rows_total)
+    stage.index_keys(conn, db.dialect)
     return stage, rows_total
 
 
