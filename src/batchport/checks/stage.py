@@ -84,11 +84,12 @@ class Stage:
                 conn,
                 table,
                 [ROW_NUMBER, "owner_key", "target_key", "position"],
-                (
+                [
                     (number, key, target, position)
                     for number, key, value in zip(chunk.numbers, keys, targets, strict=True)
-                    for position, target in enumerate(_keys(value))
-                ),
+                    if isinstance(value, tuple)  # else empty, or invalid: no keys
+                    for position, target in enumerate(value)
+                ],
             )
 
     def index_keys(self, conn: sa.Connection, dialect: Dialect) -> None:
@@ -114,8 +115,3 @@ def _key_type(field: Field) -> sa.types.TypeEngine[Any]:
     """The type a field holding keys of another type stages them as: their key column's
     (text for plain text keys)."""
     return stored_type(field.parse) or sa.String()
-
-
-def _keys(value: object) -> tuple[object, ...]:
-    """The keys of a link cell: a parsed tuple, or none when the cell was empty or invalid."""
-    return value if isinstance(value, tuple) else ()
