@@ -161,3 +161,26 @@ def test_a_page_of_one_entry_after_full_pages(db, csv_file, rows, people, monkey
     update = update_all(db, csv_file)
     assert rollback_batch(db, update.batch_id, actor="b").restored == per_table(db, users=7)
     assert rows("users") == users_before
+
+
+def test_a_change_log_spaced_by_another_hand_restores_alike(db, csv_file, rows, people):
+    """Entries whose documents begin with spaces (a log written or rewritten by other
+    software) are read as any other: every row and link comes back exactly."""
+    users_before, links_before = rows("users"), rows("user_departments")
+    update = update_all(db, csv_file)
+    c = import_changes.c
+    with db.engine.begin() as conn:
+        spaced = conn.execute(
+            import_changes.update()
+            .where(c.batch_id == update.batch_id, c.prior_links.is_not(None))
+            .values(
+                prior=sa.literal("  ") + c.prior,
+                row_key=sa.literal("\n") + c.row_key,
+                prior_links=sa.literal(" ") + c.prior_links,
+            )
+        ).rowcount
+    assert spaced == 3  # u1, u4 and u6 were moved
+    done = rollback_batch(db, update.batch_id, actor="b")
+    assert done.restored == per_table(db, users=7)
+    assert rows("users") == users_before
+    assert rows("user_departments") == links_before
