@@ -8,7 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from batchport import RowsEdited, preview_rollback, rollback_batch, run_import
-from batchport.rollback import changelog
+from batchport.rollback import changelog, restore, staged
+from batchport.rollback.putback import PutBack
 from batchport.schema import import_changes
 from tests.helpers import DEPARTMENTS, manual_sql, per_table, update_users, users_file
 
@@ -184,3 +185,53 @@ def test_a_change_log_spaced_by_another_hand_restores_alike(db, csv_file, rows, 
     assert done.restored == per_table(db, users=7)
     assert rows("users") == users_before
     assert rows("user_departments") == links_before
+
+
+def test_the_database_stages_the_plan_the_pass_stages(db, csv_file, people):
+    """On PostgreSQL the database stages the restore's plan itself: the same rows, states,
+    versions, prior values and link rows as the pass over the change log stages, with a row
+    edited since, a row gone, and link rows logged without a column (as before it came)
+    and without their stamp among them."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("the database stages the plan on PostgreSQL only")
+    update = update_all(db, csv_file)
+    edit_and_delete(db)
+    users = db.catalog["users"]
+    [link] = users.links
+    later = next(c.key for c in link.table.c if c.key not in link.table.primary_key.columns)
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE import_changes SET prior_links = (prior_links::jsonb #- :later "
+                "#- :stamp)::text WHERE batch_id = :batch AND prior_links IS NOT NULL"
+            ),
+            {
+                "later": [link.table.name, "0", later],
+                "stamp": [link.table.name, "0", "import_batch_id"],
+                "batch": update.batch_id,
+            },
+        )
+    with db.engine.connect() as conn:
+        by_database = PutBack(conn, db.dialect, users)
+        edited = staged.stage(by_database, db.catalog, db.dialect.log_json(), update.batch_id)
+        by_pass, passed = PutBack(conn, db.dialect, users), []
+        for entries in changelog.pages(conn, db.dialect, users, update.batch_id):
+            passed += restore._stage(users, entries, by_pass)
+            by_pass.flush()
+
+        def content(putting):
+            tables = putting.temporaries()
+            return [sorted(map(tuple, conn.execute(sa.select(t)))) for t in tables]
+
+        assert by_database.in_database and not by_pass.in_database
+        assert content(by_database) == content(by_pass)
+        assert len(content(by_pass)[0]) == 7 and len(content(by_pass)[1]) == 4
+        assert (by_database.count, by_database.used) == (by_pass.count, by_pass.used)
+        assert by_database.partial == by_pass.partial
+        assert sum(map(len, by_pass.partial.values())) == 3
+        assert sorted(edited) == sorted(passed)
+        assert [(row.key, row.gone) for _, row in sorted(edited)] in (
+            [("u5@x.org", False), ("u2@x.org", True)],
+            [("u2@x.org", True), ("u5@x.org", False)],
+        )
+        conn.rollback()

@@ -16,7 +16,7 @@ from batchport import (
     rollback_batch,
 )
 from batchport.commands import rollbacks
-from batchport.rollback import changelog
+from batchport.rollback import changelog, staged
 from tests.helpers import manual_sql, ops_moved_to_fin, per_table, table_name, update_users
 
 pytestmark = pytest.mark.types("shipped", "declared")
@@ -40,16 +40,26 @@ def between(monkeypatch, db):
 
 @pytest.fixture
 def reads(monkeypatch):
-    """How many times the change log is read through, per table."""
+    """How many times the change log is read through, per table: by the pass over its
+    pages, or by the database staging the plan (PostgreSQL)."""
     counted: dict[str, int] = {}
-    original = changelog.pages
+    paged, staged_by_database = changelog.pages, staged.stage
+
+    def count(name):
+        counted[name] = counted.get(name, 0) + 1
 
     def pages(conn, dialect, import_type, batch_id):
-        name = import_type.table.name
-        counted[name] = counted.get(name, 0) + 1
-        return original(conn, dialect, import_type, batch_id)
+        count(import_type.table.name)
+        return paged(conn, dialect, import_type, batch_id)
+
+    def stage(putting, *args):
+        edited = staged_by_database(putting, *args)
+        if edited is not None:
+            count(putting.table.name)
+        return edited
 
     monkeypatch.setattr("batchport.rollback.restore.pages", pages)
+    monkeypatch.setattr(staged, "stage", stage)
     return counted
 
 

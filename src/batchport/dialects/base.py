@@ -251,3 +251,26 @@ class LogJson(Protocol):
 
     def text(self, document: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
         """The document as text."""
+
+    # --- reading a logged document back (see `rollback.staged`) ----------------------------
+
+    def parsed(self, text: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """A document's text as a document."""
+
+    def member(
+        self, document: sa.ColumnElement[Any], key: str | sa.ColumnElement[Any]
+    ) -> sa.ColumnElement[Any]:
+        """An object's member (NULL where it has none)."""
+
+    def member_text(self, document: sa.ColumnElement[Any], key: str) -> sa.ColumnElement[Any]:
+        """An object's member as text, as `json.loads` then COPY would write it (NULL for a JSON
+        null, or where it has none)."""
+
+    def has(self, document: sa.ColumnElement[Any], keys: list[str]) -> sa.ColumnElement[bool]:
+        """Whether an object has every one of these members."""
+
+    def elements(self, document: sa.ColumnElement[Any], name: str) -> sa.TableValuedAlias:
+        """An array's elements as rows (a table `name`, its one column `value`)."""
+
+    def null(self) -> sa.ColumnElement[Any]:
+        """JSON's null."""

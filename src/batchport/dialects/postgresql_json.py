@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 
 from batchport.dialects.base import LogJson
@@ -63,6 +64,31 @@ class PostgresqlJson(LogJson):
     def text(self, document: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
         return sa.cast(document, sa.Text)
 
+    def parsed(self, text: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.cast(text, JSONB)
+
+    def member(
+        self, document: sa.ColumnElement[Any], key: str | sa.ColumnElement[Any]
+    ) -> sa.ColumnElement[Any]:
+        return document.op("->", return_type=JSONB)(_text(key))
+
+    def member_text(self, document: sa.ColumnElement[Any], key: str) -> sa.ColumnElement[Any]:
+        return document.op("->>", return_type=sa.Text)(_text(key))
+
+    def has(self, document: sa.ColumnElement[Any], keys: list[str]) -> sa.ColumnElement[bool]:
+        if len(keys) == 1:
+            return document.op("?", return_type=sa.Boolean)(_text(keys[0]))
+        listed = sa.cast(postgresql.array(keys), postgresql.ARRAY(sa.Text))
+        return document.op("?&", return_type=sa.Boolean)(listed)
+
+    def elements(self, document: sa.ColumnElement[Any], name: str) -> sa.TableValuedAlias:
+        return sa.func.jsonb_array_elements(document).table_valued(
+            sa.column("value", JSONB), name=name
+        )
+
+    def null(self) -> sa.ColumnElement[Any]:
+        return sa.literal_column("'null'::jsonb", JSONB)
+
 
 def _iso_datetime(value: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
     """The timestamp as `datetime.isoformat()` writes the one psycopg reads (in the session's
@@ -77,3 +103,8 @@ def _iso_datetime(value: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
         ".000000",
         "",
     )
+
+
+def _text(key: str | sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """A member's name as text (a bare string would be bound as the document's type)."""
+    return sa.literal(key, sa.Text) if isinstance(key, str) else key

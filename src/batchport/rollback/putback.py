@@ -89,6 +89,9 @@ class PutBack:
         self.used: dict[int, int] = {}
         #: Rows the plan restores (`RESTORE` or `RESTORE_EDITED`).
         self.count = 0
+        #: Whether the database staged the plan (see `rollback.staged`), not `row` and
+        #: `links_back`.
+        self.in_database = False
 
     # --- staging ---------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from batchport.errors import RollbackRefused
 from batchport.hierarchy import own_ancestors
 from batchport.references import rows_pointing_at
 from batchport.reports import EditedRow, ReferencingRow, RestoreConflict
+from batchport.rollback import staged
 from batchport.rollback.changelog import Entry, pages
 from batchport.rollback.edits import LIMIT, changes_of
 from batchport.rollback.putback import GONE, RESTORE, RESTORE_EDITED, PutBack
@@ -94,15 +95,10 @@ class Plan:
             conn, [link.table for t in catalog.types for link in t.links]
         )
         for import_type in catalog.types:
-            putting: PutBack | None = None
-            edited: list[tuple[int, EditedRow]] = []
-            for entries in pages(conn, dialect, import_type, batch_id):
-                putting = putting or PutBack(conn, dialect, import_type)
-                edited += _stage(import_type, entries, putting)
-                putting.flush()
-                plan.found.conflicts += plan._missing_targets(import_type, entries)
-            if putting is None:
+            staging = plan._staged(import_type) or plan._passed(import_type)
+            if staging is None:
                 continue
+            putting, edited = staging
             putting.analyze()
             plan.tables.append(putting)
             found = plan._link_checks(putting)
@@ -113,11 +109,44 @@ class Plan:
         plan.found.edited = plan.found.edited[:LIMIT]
         return plan
 
+    def _staged(
+        self, import_type: ImportType
+    ) -> tuple[PutBack, list[tuple[int, EditedRow]]] | None:
+        """The type's restore staged by the database (see `rollback.staged`), with the rows
+        edited since, if it can stage it; None if the pass must."""
+        json_ = self.dialect.log_json()
+        if json_ is None or not staged.logged_any(self.conn, import_type, self.batch_id):
+            return None
+        putting = PutBack(self.conn, self.dialect, import_type)
+        edited = staged.stage(putting, self.catalog, json_, self.batch_id)
+        if edited is None:
+            putting.drop()
+            return None
+        return putting, edited
+
+    def _passed(
+        self, import_type: ImportType
+    ) -> tuple[PutBack, list[tuple[int, EditedRow]]] | None:
+        """The type's restore staged by one pass over its change-log entries, with the rows
+        edited since; None if the batch updated none of its rows."""
+        putting: PutBack | None = None
+        edited: list[tuple[int, EditedRow]] = []
+        for entries in pages(self.conn, self.dialect, import_type, self.batch_id):
+            putting = putting or PutBack(self.conn, self.dialect, import_type)
+            edited += _stage(import_type, entries, putting)
+            putting.flush()
+            self.found.conflicts += self._missing_targets(import_type, entries)
+        return None if putting is None else (putting, edited)
+
     def again(self) -> tuple[Plan, Review]:
         """The plan in a later transaction on its connection, and what stands in its way
         now: the same plan if every row and every row pointed at is as the look saw it (the
         link rows, which change no row version, looked at again), else a new look."""
-        if any(putting.changed() for putting in self.tables) or self._targets_changed():
+        if (
+            any(putting.changed() for putting in self.tables)
+            or self._targets_changed()
+            or self._astray()
+        ):
             plan = Plan.look(self.conn, self.dialect, self.catalog, self.batch_id)
             return plan, plan.found
         self.referring = self.dialect.foreign_keys_to(
@@ -205,6 +234,16 @@ class Plan:
                         )
                     )
         return conflicts
+
+    def _astray(self) -> bool:
+        """Whether a row the prior values point at is gone or another row now, for the
+        tables whose plan the database staged (the pass keeps what it saw in `pointed`)."""
+        json_ = self.dialect.log_json()
+        return json_ is not None and any(
+            staged.astray(putting, self.catalog, json_, self.batch_id)
+            for putting in self.tables
+            if putting.in_database
+        )
 
     def _targets_changed(self) -> bool:
         """Whether a row the prior values point at is gone or another row now, where the
