@@ -1,6 +1,6 @@
-"""A restore's plan for one table, staged in temporary tables (COPY on PostgreSQL) as the
-change log is read, then checked and written set-based: a statement per table and kind of
-check or change, whatever the number of rows.
+"""A restore's plan for one table, staged in temporary tables as the change log is read
+(by the database itself on PostgreSQL: see `staged`), then checked and written set-based:
+a statement per table and kind of check or change, whatever the number of rows.
 
 The values table holds, per restored row, its decoded prior values, the row version it is
 restored to, and the row as the look saw it (`seen`); one link table per link, the prior

@@ -1,7 +1,9 @@
 """Putting back what a batch updated: the values and link rows its rows had before, from the
 change log, on the very rows they were taken from.
 
-One pass over the change log (`Plan.look`) checks and plans at once: each entry's logged
+On PostgreSQL the database reads the change log into the plan itself, a statement per
+temporary table (see `staged`), where it can read every logged column back. Elsewhere one
+pass over the change log (`Plan.look`) checks and plans at once: each entry's logged
 documents are parsed once, its row proven by its natural key (logged with the change), so a
 restore never lands on another row that got the same id, its prior values decoded and staged
 in temporary tables with the row as the look saw it (see `putback`). What the database can
