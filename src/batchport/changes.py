@@ -120,8 +120,7 @@ def same_row(
         return True
     known = json.loads(logged) if isinstance(logged, str) else logged
     if known.get("created_at") is not None and created_at is not None:
-        logged_at = created_at.isoformat() if type(created_at) is dt.datetime else _iso(created_at)
-        return bool(known["created_at"] == logged_at and known.get("batch_id") == batch_id)
+        return bool(known["created_at"] == _iso(created_at) and known.get("batch_id") == batch_id)
     return str(known.get("key")) == str(_logged(key))
 
 
