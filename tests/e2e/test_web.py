@@ -6,15 +6,16 @@ from __future__ import annotations
 import csv
 import io
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 import xlsxwriter
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
-from batchport import BUILTIN_TYPES, Database, commands
+from batchport import BUILTIN_TYPES, Database, commands, run_import
 from tests.helpers import Server, manual_sql
 
 pytestmark = pytest.mark.slow
@@ -347,3 +348,42 @@ def test_a_blocked_rollback_shows_its_blockers_and_offers_no_button(browser, sit
     expect(page.locator(".blockers")).to_contain_text("'FIN'")
     expect(page.get_by_text("Delete or change these rows first")).to_be_visible()
     expect(page.get_by_role("button", name="Roll back")).to_have_count(0)
+
+
+def test_the_batch_page_follows_a_rollback_through_a_server_that_fails(browser, pg, tmp_path):
+    """The page follows the rollback asked for while the server fails to answer (no answer,
+    then a 503, as while it restarts); once a worker (the test, the server has none) has
+    rolled the batch back, the page shows it without a reload by hand."""
+    url, token = pg
+    source = tmp_path / "d.csv"
+    source.write_text(CSV)
+    db = Database.from_url(url, catalog=BUILTIN_TYPES)
+    server = Server(url, token, "--no-worker")
+    try:
+        report = run_import(db, "departments", source, actor="alice", via="api")
+        failures = ["abort", "503"]
+
+        def failing(route: Route) -> None:
+            if not failures:
+                route.continue_()
+            elif failures.pop(0) == "abort":
+                route.abort()
+            else:
+                route.fulfill(status=503, body="restarting")
+
+        page = browser.new_page()
+        page.route("**/ui/rollbacks/*/progress", failing)
+        sign_in(page, server, token)
+        page.goto(f"http://127.0.0.1:{server.port}/ui/batches/{report.batch_id}/rollback")
+        page.get_by_label("Why roll it back?").fill("wrong file")
+        page.get_by_role("button", name="Roll back").click()
+        expect(page.locator("[data-status]")).to_have_text("queued")
+        deadline = time.monotonic() + 30
+        while failures and time.monotonic() < deadline:
+            page.wait_for_timeout(100)
+        assert not failures
+        assert commands.run_rollback_request(db)
+        expect(page.locator(".status")).to_have_text("rolled back", timeout=30_000)
+    finally:
+        server.stop()
+        db.dispose()

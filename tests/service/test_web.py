@@ -205,3 +205,31 @@ def test_a_rollback_is_asked_for_then_followed_on_the_batch_page(browser_for, to
     assert commands.run_rollback_request(db)
     done = alice.get(page).text
     assert "rolled back" in done and "failed, nothing changed" not in done
+
+
+@pytest.mark.parametrize("after", ["latest_rollback_request", "get_batch"])
+def test_a_rollback_ending_while_the_batch_page_is_read_is_never_missed(
+    browser_for, tokens, db, csv_file, monkeypatch, after
+):
+    """The worker ends the rollback right after one of the page's two reads (the request
+    asked for, the batch): the page shows the batch rolled back, or follows the rollback
+    (which then reloads it), never the batch as it was with nothing left to follow."""
+    report = run_import(db, "departments", csv_file(DEPARTMENTS), actor="alice", via="api")
+    alice = browser_for(tokens["alice"])
+    page = f"/ui/batches/{report.batch_id}"
+    form = {"reason": "wrong file", "csrf": csrf_of(alice, f"{page}/rollback")}
+    assert alice.post(f"{page}/rollback", data=form).status_code == 303
+    read = getattr(commands, after)
+
+    def then_the_worker(*args: object, **kwargs: object) -> object:
+        found = read(*args, **kwargs)
+        monkeypatch.setattr(commands, after, read)
+        assert commands.run_rollback_request(db)
+        return found
+
+    monkeypatch.setattr(commands, after, then_the_worker)
+    shown = alice.get(page).text
+    assert commands.get_job(db, report.batch_id).status == "rolled_back"
+    status = re.search(r'<span class="status [a-z_]+">([a-z ]+)</span>', shown)
+    assert status is not None
+    assert status[1] == "rolled back" or "data-follow" in shown

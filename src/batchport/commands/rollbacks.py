@@ -145,10 +145,12 @@ def get_rollback_request(db: Database, request_id: str) -> requests.Request:
             raise RequestNotFound(request_id) from None
 
 
-def latest_rollback_request(db: Database, job_id: str) -> requests.Request | None:
-    """The latest rollback of the job asked for through the API (or the web UI), if any."""
+def latest_rollback_request(db: Database, batch_id: str) -> requests.Request | None:
+    """The latest rollback of the job (by batch id or job id) asked for through the API (or
+    the web UI), if any. A page showing it with the batch reads it first: a request still
+    working is followed to its end, and one ended has ended before the batch is read."""
     with db.connect() as conn:
-        return requests.latest(conn, job_id)
+        return requests.latest(conn, history.find_job(conn, batch_id).job_id)
 
 
 def run_rollback_request(db: Database, request_id: str | None = None) -> bool:

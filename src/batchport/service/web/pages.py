@@ -61,7 +61,10 @@ def batch(
     table: Annotated[str | None, Query(max_length=100, pattern=models.NO_NUL)] = None,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> Response:
-    """A batch's job, its rows per table and a page of one table's records."""
+    """A batch's job, its rows per table and a page of one table's records; the rollback
+    asked for is read first (a rollback ending between the two reads is then either
+    followed or shown done, never missed)."""
+    asked = commands.latest_rollback_request(who.caller.db, batch_id)
     report = commands.get_batch(who.caller.db, batch_id)
     browsable = {t.table.name for t in who.caller.db.catalog.types}  # link tables are not
     shown = table or next((t for t, n in report.rows.items() if n and t in browsable), None)
@@ -74,7 +77,7 @@ def batch(
         request,
         "batch.html",
         report=report,
-        asked=commands.latest_rollback_request(who.caller.db, report.job.job_id),
+        asked=asked,
         table=shown,
         browsable=browsable,
         records=records,

@@ -12,15 +12,23 @@ document.addEventListener("DOMContentLoaded", () => {
 
 // A session's page follows its validation or import, a batch's page the rollback asked
 // for: progress (where there is some) without a reload, then the page itself once the work
-// is done.
+// is done. A server that does not answer, or fails, is asked again a little later (it may be
+// restarting); a refusal (signed out, not yours) ends the following.
 document.addEventListener("DOMContentLoaded", () => {
   const box = document.querySelector("[data-follow]");
   if (!box) return;
   const bar = box.querySelector("progress");
   const text = box.querySelector("[data-progress-text]");
   const status = document.querySelector("[data-status]");
+  const again = () => setTimeout(follow, 2000);
   const follow = async () => {
-    const answer = await fetch(box.dataset.follow, {credentials: "same-origin"});
+    let answer;
+    try {
+      answer = await fetch(box.dataset.follow, {credentials: "same-origin"});
+    } catch {
+      return again();
+    }
+    if (answer.status >= 500) return again();
     if (!answer.ok) return;
     const found = await answer.json();
     status.textContent = found.status.replace("_", " ");
