@@ -39,15 +39,18 @@ def load_stage(
     whose key is already in the database are left alone or updated (prior values logged)."""
     import_type = stage.import_type
     loaded = Loaded()
-    held = _hold_existing(conn, dialect, stage) if on_existing != "error" else None
+    held, existing = _hold_existing(conn, dialect, stage) if on_existing != "error" else (None, 0)
     _hold_targets(conn, stage, catalog)
-    created = {import_type.table.name: _insert_rows(conn, stage, catalog, batch_id, held)}
-    _patch_self_references(conn, stage, batch_id)
-    _insert_links(conn, stage, catalog, batch_id, created)
+    created = dict.fromkeys([import_type.table.name, *(ln.table.name for ln, _ in stage.links)], 0)
+    # Every staged row matched one already there (keys are unique): nothing to insert, and no
+    # pass over the staged rows and links to find that out.
+    if held is None or existing < _staged_count(conn, stage):
+        created[import_type.table.name] = _insert_rows(conn, stage, catalog, batch_id, held)
+        _patch_self_references(conn, stage, batch_id)
+        _insert_links(conn, stage, catalog, batch_id, created)
     loaded.created = created
     if held is None:
         return loaded
-    existing = conn.execute(sa.select(sa.func.count()).select_from(held)).scalar_one()
     if on_existing == "skip":
         loaded.skipped = existing
     elif on_existing == "update":
@@ -93,13 +96,13 @@ def _insert_links(
         result = conn.execute(
             link.table.insert().from_select([*columns, "import_batch_id"], select)
         )
-        created[link.table.name] = created.get(link.table.name, 0) + result.rowcount
+        created[link.table.name] += result.rowcount
 
 
-def _hold_existing(conn: sa.Connection, dialect: Dialect, stage: Stage) -> sa.Table:
+def _hold_existing(conn: sa.Connection, dialect: Dialect, stage: Stage) -> tuple[sa.Table, int]:
     """Locks the rows already in the database whose key a staged row has until the
-    transaction ends, and notes their ids and keys in a new temporary table (returned), in
-    one statement.
+    transaction ends, and notes their ids and keys in a new temporary table (returned, with
+    how many it holds), in one statement.
 
     From here on those rows can neither disappear (a rollback racing this import waits, then
     finds them skipped or updated) nor change under the import; a row not noted now is
@@ -125,10 +128,14 @@ def _hold_existing(conn: sa.Connection, dialect: Dialect, stage: Stage) -> sa.Ta
         .where(key.in_(sa.select(stage.rows.c[import_type.key])))
         .with_for_update(key_share=True)
     )
-    conn.execute(held.insert().from_select(["id", "key"], locked))
+    noted = conn.execute(held.insert().from_select(["id", "key"], locked)).rowcount
     dialect.index_lookups(conn, held.c.key)
     dialect.analyze(conn, held)
-    return held
+    return held, noted
+
+
+def _staged_count(conn: sa.Connection, stage: Stage) -> int:
+    return conn.execute(sa.select(sa.func.count()).select_from(stage.rows)).scalar_one()
 
 
 def _hold_targets(conn: sa.Connection, stage: Stage, catalog: Catalog) -> None:
