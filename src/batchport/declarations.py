@@ -91,6 +91,11 @@ class ImportType:
         """The field called `name`."""
         return next(f for f in self.fields if f.name == name)
 
+    @property
+    def names_itself(self) -> bool:
+        """Whether its rows point at rows of their own type (a parent, a link)."""
+        return self.name in {r.to for r in self.references} | {link.to for link in self.links}
+
     def depends_on(self) -> set[str]:
         """The other import types whose rows this one's rows point at."""
         targets = {r.to for r in self.references} | {link.to for link in self.links}

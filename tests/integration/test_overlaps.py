@@ -22,6 +22,7 @@ from batchport import (
     rollback_batch,
     run_import,
 )
+from batchport.schema import import_changes
 from tests.helpers import (
     DEPARTMENTS,
     manual_sql,
@@ -114,13 +115,13 @@ def test_a_rollback_and_an_update_import_in_either_serial_order(
 
 
 def test_a_key_taken_meanwhile_fails_the_update_import_whole(db, csv_file, rows, users_batch):
-    """An update import of ann (there) and cy (new) while cy is inserted by hand between the
-    import's look at existing rows and its insert: the import fails whole and says why; its
-    history never counts a row twice or not at all."""
+    """An update import of ann (there, renamed) and cy (new) while cy is inserted by hand
+    between the import's look at existing rows and its insert: the import fails whole and
+    says why; its history never counts a row twice or not at all."""
     if db.dialect.name != "postgresql":
         pytest.skip("SQLite's writers queue: nothing is inserted while an import writes")
     path = users_file(
-        csv_file, ["ann@x.org", "Ann", "Lee", "HQ"], ["cy@x.org", "Cy", "Poe", "HQ"], name="u.csv"
+        csv_file, ["ann@x.org", "Annie", "Lee", "HQ"], ["cy@x.org", "Cy", "Poe", "HQ"], name="u.csv"
     )
     with ThreadPoolExecutor(1) as pool, db.engine.connect() as holder:
         holder.exec_driver_sql(
@@ -142,25 +143,135 @@ def test_a_key_taken_meanwhile_fails_the_update_import_whole(db, csv_file, rows,
 def test_a_department_deleted_while_an_import_names_it_fails_the_import(
     db, csv_file, rows, users_batch
 ):
-    """A file naming FIN is checked, and FIN is deleted (by a rollback, by hand) before the
-    import loads: the import fails whole, naming FIN, rather than load users without it."""
+    """A file naming TMP is checked, and TMP is deleted (by a rollback, by hand) before the
+    import loads (while it waits for ann, whom it renames): the import fails whole, naming
+    TMP, rather than load users without it."""
     if db.dialect.name != "postgresql":
         pytest.skip("SQLite's writers queue: nothing is deleted while an import writes")
     manual_sql(db, "INSERT INTO {departments} (code, name) VALUES ('TMP', 'Temporary')")
     path = users_file(
-        csv_file, ["ann@x.org", "Ann", "Lee", "HQ"], ["cy@x.org", "Cy", "Poe", "TMP"], name="u.csv"
+        csv_file,
+        ["ann@x.org", "Annie", "Lee", "HQ"],
+        ["cy@x.org", "Cy", "Poe", "TMP"],
+        name="u.csv",
     )
     with ThreadPoolExecutor(1) as pool, db.engine.connect() as holder:
         holder.exec_driver_sql(
             sql(db, "SELECT id FROM {users} WHERE email = 'ann@x.org' FOR UPDATE")
         )
-        running = pool.submit(run_import, db, "users", path, actor="u", on_existing="skip")
+        running = pool.submit(run_import, db, "users", path, actor="u", on_existing="update")
         wait_until(lambda: waiting_on_a_lock(db, "%FOR NO KEY UPDATE%"))
         manual_sql(db, "DELETE FROM {departments} WHERE code = 'TMP'")
         holder.rollback()
         failed = outcome(running)
     assert isinstance(failed, RowsGone) and "'TMP'" in str(failed)
     assert rows("users", email="cy@x.org") == []
+
+
+@pytest.mark.parametrize("mode", ["update", "skip"])
+def test_an_import_leaves_the_rows_it_does_not_change_to_other_writers(
+    db, csv_file, rows, users_batch, mode
+):
+    """While another writer holds bob (edits him, uncommitted), an import naming bob as he is
+    and renaming ann neither waits for bob nor changes him: it ends, ann renamed, bob counted
+    unchanged (or skipped); the other writer's edit then commits over nothing."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers queue: no other writer holds a row while an import writes")
+    path = users_file(
+        csv_file, ["ann@x.org", "Annie", "Lee", "HQ"], ["bob@x.org", "Bob", "Ray", "FIN"]
+    )
+    with ThreadPoolExecutor(1) as pool, db.engine.connect() as holder:
+        holder.exec_driver_sql(
+            sql(db, "UPDATE {users} SET last_name = 'Roy' WHERE email = 'bob@x.org'")
+        )
+        running = pool.submit(run_import, db, "users", path, actor="u", on_existing=mode)
+        imported = running.result(timeout=30)
+        holder.commit()
+    if mode == "update":
+        assert (imported.updated, imported.unchanged) == (1, 1)
+        [ann] = rows("users", email="ann@x.org")
+        assert ann["first_name"] == "Annie"
+    else:
+        assert imported.skipped == 2
+    [bob] = rows("users", email="bob@x.org")
+    assert (bob["last_name"], bob["import_batch_id"]) == ("Roy", users_batch.batch_id)
+
+
+def test_a_row_deleted_while_an_update_import_waits_is_imported_anew(
+    db, csv_file, rows, users_batch
+):
+    """bob (named as he is) is deleted by hand while the import waits for ann (renamed, held
+    by another writer): the import ends as if the deletion had come first, ann updated and
+    bob created anew with his links, and counts just that."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers queue: nothing is deleted while an import writes")
+    path = users_file(
+        csv_file, ["ann@x.org", "Annie", "Lee", "HQ"], ["bob@x.org", "Bob", "Ray", "FIN"]
+    )
+    with ThreadPoolExecutor(1) as pool, db.engine.connect() as holder:
+        holder.exec_driver_sql(
+            sql(db, "SELECT id FROM {users} WHERE email = 'ann@x.org' FOR UPDATE")
+        )
+        running = pool.submit(run_import, db, "users", path, actor="u", on_existing="update")
+        wait_until(lambda: waiting_on_a_lock(db, "%FOR NO KEY UPDATE%"))
+        with db.connect() as conn, conn.begin():
+            conn.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
+            conn.exec_driver_sql(
+                sql(
+                    db,
+                    "DELETE FROM {user_departments} WHERE user_id IN "
+                    "(SELECT id FROM {users} WHERE email = 'bob@x.org')",
+                )
+            )
+            conn.exec_driver_sql(sql(db, "DELETE FROM {users} WHERE email = 'bob@x.org'"))
+        holder.rollback()
+        imported = outcome(running)
+    users = table_name(db, "users")
+    assert (imported.created[users], imported.updated, imported.unchanged) == (1, 1, 0)
+    [bob] = rows("users", email="bob@x.org")
+    assert bob["import_batch_id"] == imported.batch_id
+    links = rows("user_departments", user_id=bob["id"])
+    assert [link["import_batch_id"] for link in links] == [imported.batch_id]
+    [job] = list_history(db, JobFilter(batch_id=imported.batch_id))
+    assert (job.rows_imported, job.rows_updated, job.rows_unchanged) == (1, 1, 0)
+
+
+def test_a_row_another_writer_changes_while_the_import_waits_is_compared_as_it_then_is(
+    db, csv_file, rows, users_batch
+):
+    """Another writer renames ann to Annie and adds her to FIN, and commits while the
+    import (ann, Annie, in HQ and FIN) waits for her: the import finds ann as the file wants
+    her, links included, and changes and logs nothing."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers queue: nothing is written while an import writes")
+    path = users_file(csv_file, ["ann@x.org", "Annie", "Lee", "HQ;FIN"])
+    with ThreadPoolExecutor(1) as pool, db.engine.connect() as writer:
+        writer.exec_driver_sql(
+            sql(db, "UPDATE {users} SET first_name = 'Annie' WHERE email = 'ann@x.org'")
+        )
+        writer.exec_driver_sql(
+            sql(
+                db,
+                "INSERT INTO {user_departments} (user_id, department_id, is_primary) "
+                "SELECT u.id, d.id, false FROM {users} u, {departments} d "
+                "WHERE u.email = 'ann@x.org' AND d.code = 'FIN'",
+            )
+        )
+        running = pool.submit(run_import, db, "users", path, actor="u", on_existing="update")
+        wait_until(lambda: waiting_on_a_lock(db, "%FOR NO KEY UPDATE%"))
+        writer.commit()
+        imported = outcome(running)
+    assert (imported.updated, imported.unchanged) == (0, 1)
+    [ann] = rows("users", email="ann@x.org")
+    assert ann["first_name"] == "Annie"
+    assert len(rows("user_departments", user_id=ann["id"])) == 2
+    with db.connect() as conn:
+        logged = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(import_changes)
+            .where(import_changes.c.batch_id == imported.batch_id)
+        ).scalar_one()
+    assert logged == 0
 
 
 def test_completed_at_orders_imports_as_they_took_effect(db, csv_file):

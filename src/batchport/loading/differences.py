@@ -80,6 +80,8 @@ def find_differences(
         metadata,
         sa.Column("row_id", table.c.id.type, primary_key=True),
         sa.Column("version", table.c.row_version.type),
+        # The version the row had when its key was matched (`held`), before it was locked.
+        sa.Column("noted", table.c.row_version.type),
         *(sa.Column(f"v{n}", table.c[name].type) for n, (name, _) in enumerate(values)),
     )
     changed.create(conn)
@@ -88,10 +90,13 @@ def find_differences(
         *(distinct(dialect, table.c[name], value) for name, value in values),
         *(table.c.id.in_(sa.select(found.owners.c.owner)) for found in links),
     )
+    # Each changed row locked as it is found; one another writer changed meanwhile is
+    # compared again as it now is, and one deleted is not found.
     select = (
-        sa.select(table.c.id, table.c.row_version, *(value for _, value in values))
+        sa.select(table.c.id, table.c.row_version, held.c.version, *(value for _, value in values))
         .select_from(matched.join(stage.rows))
         .where(differs)
+        .with_for_update(of=table, key_share=True)
     )
     conn.execute(changed.insert().from_select([c.name for c in changed.c], select))
     dialect.analyze(conn, changed)

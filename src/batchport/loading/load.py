@@ -11,6 +11,7 @@ from batchport.checks.stage import ROW_NUMBER, TEMPORARY, Stage
 from batchport.declarations import Catalog, ImportType
 from batchport.dialects import Dialect
 from batchport.errors import RowsGone
+from batchport.loading.differences import Differences, find_differences
 from batchport.loading.update import update_existing
 from batchport.loading.values import file_values, stamp
 
@@ -39,7 +40,11 @@ def load_stage(
     whose key is already in the database are left alone or updated (prior values logged)."""
     import_type = stage.import_type
     loaded = Loaded()
-    held, existing = _hold_existing(conn, dialect, stage) if on_existing != "error" else (None, 0)
+    held, existing, found = None, 0, None
+    if on_existing != "error":
+        held, existing = _note_existing(conn, dialect, stage, lock=import_type.names_itself)
+    if on_existing == "update" and held is not None and not import_type.names_itself:
+        found, existing = _changed_first(conn, dialect, stage, catalog, held, existing)
     _hold_targets(conn, stage, catalog)
     created = dict.fromkeys([import_type.table.name, *(ln.table.name for ln, _ in stage.links)], 0)
     # Every staged row matched one already there (keys are unique): nothing to insert, and no
@@ -54,8 +59,9 @@ def load_stage(
     if on_existing == "skip":
         loaded.skipped = existing
     elif on_existing == "update":
+        found = found or find_differences(conn, dialect, stage, catalog, held)
         loaded.updated = update_existing(
-            conn, dialect, stage, catalog, batch_id, held=held, created=loaded.created
+            conn, dialect, stage, catalog, batch_id, found=found, created=loaded.created
         )
         loaded.unchanged = existing - loaded.updated
     held.drop(conn)
@@ -99,15 +105,19 @@ def _insert_links(
         created[link.table.name] += result.rowcount
 
 
-def _hold_existing(conn: sa.Connection, dialect: Dialect, stage: Stage) -> tuple[sa.Table, int]:
-    """Locks the rows already in the database whose key a staged row has until the
-    transaction ends, and notes their ids and keys in a new temporary table (returned, with
-    how many it holds), in one statement.
+def _note_existing(
+    conn: sa.Connection, dialect: Dialect, stage: Stage, *, lock: bool
+) -> tuple[sa.Table, int]:
+    """Notes the ids and keys of the rows already in the database whose key a staged row has
+    in a new temporary table (returned, with how many it holds), in one statement; with
+    `lock`, locks them until the transaction ends.
 
-    From here on those rows can neither disappear (a rollback racing this import waits, then
-    finds them skipped or updated) nor change under the import; a row not noted now is
-    inserted, and fails the import if its key was taken meanwhile. Every count this import
-    reports is one a serial order gives.
+    A row not noted is inserted, and fails the import if its key was taken meanwhile. The
+    rows of a type that names its own rows (a parent) are locked, so that none that a new row
+    names or that the update compares with new rows disappears or changes; those of other
+    types are not, for an unchanged row costs a comparison, not a write: a row the update
+    changes is locked when it is found (`_changed_first`), and one deleted meanwhile is
+    imported anew. Either way every count this import reports is one a serial order gives.
     """
     import_type = stage.import_type
     table = import_type.table
@@ -120,18 +130,54 @@ def _hold_existing(conn: sa.Connection, dialect: Dialect, stage: Stage) -> tuple
         sa.MetaData(),
         sa.Column("id", table.c.id.type, nullable=False),
         sa.Column("key", key.type, nullable=False),
+        sa.Column("version", table.c.row_version.type),
         prefixes=TEMPORARY,
     )
     held.create(conn)
-    locked = (
-        sa.select(table.c.id, key)
-        .where(key.in_(sa.select(stage.rows.c[import_type.key])))
-        .with_for_update(key_share=True)
+    matched = sa.select(table.c.id, key, table.c.row_version).where(
+        key.in_(sa.select(stage.rows.c[import_type.key]))
     )
-    noted = conn.execute(held.insert().from_select(["id", "key"], locked)).rowcount
+    if lock:
+        matched = matched.with_for_update(key_share=True)
+    noted = conn.execute(held.insert().from_select(["id", "key", "version"], matched)).rowcount
     dialect.index_lookups(conn, held.c.key)
     dialect.analyze(conn, held)
     return held, noted
+
+
+def _changed_first(  # noqa: PLR0917 - one stage, its catalog, and the rows it matched
+    conn: sa.Connection,
+    dialect: Dialect,
+    stage: Stage,
+    catalog: Catalog,
+    held: sa.Table,
+    existing: int,
+) -> tuple[Differences, int]:
+    """The rows the update changes, found (and locked as they are found) before anything is
+    inserted, and how many rows are still there.
+
+    A noted row deleted since (by a rollback, by hand) is forgotten, and so inserted anew as
+    if the deletion had come first; where one was, or where a changed row was written since
+    it was noted (its links, read before it was locked, may have changed with it), the
+    changes are found again, the rows found before staying locked."""
+    table = stage.import_type.table
+    while True:
+        found = find_differences(conn, dialect, stage, catalog, held)
+        gone = conn.execute(
+            held.delete().where(~sa.exists().where(table.c.id == held.c.id))
+        ).rowcount
+        changed = found.changed
+        moved = changed.c.noted.is_distinct_from(changed.c.version)
+        if conn.execute(sa.select(sa.exists().where(moved))).scalar_one():
+            conn.execute(
+                held.update()
+                .where(held.c.id == changed.c.row_id, moved)
+                .values(version=changed.c.version)
+            )
+        elif not gone:
+            return found, existing
+        existing -= gone
+        found.drop(conn)
 
 
 def _staged_count(conn: sa.Connection, stage: Stage) -> int:

@@ -25,7 +25,6 @@ from batchport.loading.differences import (
     Differences,
     changed_pages,
     distinct,
-    find_differences,
 )
 from batchport.loading.logged import log_in_database
 from batchport.loading.relink import relink
@@ -54,15 +53,13 @@ def update_existing(
     catalog: Catalog,
     batch_id: str,
     *,
-    held: sa.Table,
+    found: Differences,
     created: dict[str, int],
 ) -> int:
-    """Updates the rows the staged rows matched (`held`: their ids and keys, the rows the
-    loading transaction holds locked) where the file's values or links differ, logging their
-    prior values; returns how many it updated, and adds the link rows it inserted (stamped
-    with the batch) to `created`."""
+    """Updates the rows the staged rows matched where the file's values or links differ
+    (`found`, locked by this transaction), logging their prior values; returns how many it
+    updated, and adds the link rows it inserted (stamped with the batch) to `created`."""
     import_type = stage.import_type
-    found = find_differences(conn, dialect, stage, catalog, held)
     _hold_relinked(conn, import_type, found)
     if not log_in_database(conn, dialect, catalog, import_type, found, batch_id, LOGGED):
         _log_here(conn, dialect, catalog, stage, found, batch_id)
