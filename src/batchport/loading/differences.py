@@ -64,8 +64,8 @@ class Differences:
 def find_differences(
     conn: sa.Connection, dialect: Dialect, stage: Stage, catalog: Catalog, held: sa.Table
 ) -> Differences:
-    """Fills temporary tables with the rows matched by the staged rows (`held`: their ids and
-    keys) that the file changes."""
+    """Fills temporary tables with the rows matched by the staged rows (`held`: their ids,
+    keys and versions) that the file changes, locking each changed row."""
     metadata = sa.MetaData()
     matched = _Matched(stage, held)
     links = tuple(
@@ -195,8 +195,8 @@ def _relinked(
 
 @dataclass(frozen=True)
 class _Matched:
-    """The rows already in the database that staged rows name by key (`held`: their ids and
-    keys, noted when they were locked)."""
+    """The rows already in the database that staged rows name by key (`held`: their ids,
+    keys and versions, as noted when they were matched)."""
 
     stage: Stage
     held: sa.Table
