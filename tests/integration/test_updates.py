@@ -20,7 +20,14 @@ from batchport import (
     run_import,
     run_workbook_import,
 )
-from tests.helpers import DEPARTMENTS, manual_sql, per_table, table_name, users_file
+from tests.helpers import (
+    DEPARTMENTS,
+    manual_sql,
+    per_table,
+    table_name,
+    update_users,
+    users_file,
+)
 
 pytestmark = pytest.mark.types("shipped", "declared")
 
@@ -297,3 +304,45 @@ def test_a_link_added_by_hand_after_an_update_blocks_its_restore(db, csv_file, r
         rollback_batch(db, report.batch_id, actor="b")
     assert [(e.key, e.created) for e in refused.value.edited] == [("ann@x.org", False)]
     assert codes(db, rows, "ann@x.org") == ["FIN", "OPS"]
+
+
+def test_an_update_import_has_more_memory_for_its_hashes_never_less(db, csv_file, users_batch):
+    """An application's trigger sees how much memory per sort or hash the import's own
+    transaction has on PostgreSQL: 64 MB where the server gives less, the server's where it
+    gives more; the setting ends with the transaction."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL setting")
+    manual_sql(db, "CREATE TABLE app_seen (n serial, work_mem text)")
+    manual_sql(
+        db,
+        "CREATE FUNCTION app_note() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "INSERT INTO app_seen (work_mem) VALUES (current_setting('work_mem')); RETURN NULL; "
+        "END $$",
+    )
+    manual_sql(
+        db,
+        "CREATE TRIGGER app_note AFTER UPDATE ON {users} FOR EACH STATEMENT EXECUTE FUNCTION "
+        "app_note()",
+    )
+    update_users(db, csv_file, ["ann@x.org", "Annie", "Lee", "HQ"])
+    with db.connect() as conn:  # the pool's connection, which ran the import
+        now, server = conn.exec_driver_sql(
+            "SELECT current_setting('work_mem'), reset_val || unit FROM pg_settings "
+            "WHERE name = 'work_mem'"
+        ).one()
+    assert now != "64MB" and pg_size(db, now) == pg_size(db, server)
+    manual_sql(
+        db,
+        "DO $$ BEGIN EXECUTE 'ALTER DATABASE ' || quote_ident(current_database()) || "
+        "' SET work_mem = ''256MB'''; END $$",
+    )
+    db.engine.dispose()
+    update_users(db, csv_file, ["ann@x.org", "Anna", "Lee", "HQ"])
+    with db.connect() as conn:
+        seen = conn.exec_driver_sql("SELECT work_mem FROM app_seen ORDER BY n").scalars().all()
+    assert seen == ["64MB", "256MB"]
+
+
+def pg_size(db, text: str) -> int:
+    with db.connect() as conn:
+        return conn.exec_driver_sql("SELECT pg_size_bytes(%s)", (text,)).scalar_one()

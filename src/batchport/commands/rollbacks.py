@@ -70,7 +70,7 @@ def rollback_batch(
         raise
     with working_on(db, job.job_id), db.connect() as conn:
         try:
-            with db.dialect.begin_write(conn):
+            with db.dialect.begin_write(conn, bulk=True):
                 job = history.find_job(conn, job.job_id, dialect=db.dialect)
                 assessed = _assess(conn, db, job, force=force_edited, refuse=True)
                 history.mark_rolling_back(
@@ -194,7 +194,10 @@ def _take_back(
     actor = audit_entry["actor"]
 
     def attempt() -> tuple[dict[str, int], dict[str, int]]:
-        with db.dialect.begin_write(conn, snapshot=True), changes.writing(conn, job.job_id):
+        with (
+            db.dialect.begin_write(conn, snapshot=True, bulk=True),
+            changes.writing(conn, job.job_id),
+        ):
             done = rollback.take_back(
                 conn, db.dialect, db.catalog, job.batch_id, assessed, force=force, progress=progress
             )

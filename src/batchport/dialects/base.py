@@ -91,13 +91,15 @@ class Dialect:
         """Installs connection hooks the dialect needs on a new engine."""
 
     def begin_write(
-        self, conn: sa.Connection, *, snapshot: bool = False
+        self, conn: sa.Connection, *, snapshot: bool = False, bulk: bool = False
     ) -> AbstractContextManager[sa.RootTransaction]:
         """Begins a transaction that will write; held locks make concurrent writers wait.
 
         With `snapshot`, every statement sees the data as the transaction's first one did,
         and a write that would touch a row committed since fails as a serialization conflict
-        (`retryable`), so that checks made at the start still hold when it commits.
+        (`retryable`), so that checks made at the start still hold when it commits. With
+        `bulk` (an import's or a rollback's set-based statements over whole files), the
+        transaction may use more memory per sort or hash, where the database lets it say.
         """
         return conn.begin()
 

@@ -62,6 +62,10 @@ ORDER BY n.nspname, t.relname, c.conname
 """
 
 
+#: The memory per sort or hash of a bulk transaction (`begin_write(bulk=True)`), at least.
+BULK_WORK_MEM = "64MB"
+
+
 def application_name(worker: str) -> str:
     """The name a worker's sessions carry in `pg_stat_activity` (cut to PostgreSQL's 63
     bytes, as the server cuts it)."""
@@ -85,11 +89,19 @@ class PostgresqlDialect(Dialect):
 
     @contextmanager
     def begin_write(
-        self, conn: sa.Connection, *, snapshot: bool = False
+        self, conn: sa.Connection, *, snapshot: bool = False, bulk: bool = False
     ) -> Iterator[sa.RootTransaction]:
         with conn.begin() as transaction:
             if snapshot:
                 conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            if bulk:
+                # Hashes and sorts of a million rows spill to disk at the default 4 MB: the
+                # transaction's own (SET LOCAL), never lower than the server's.
+                conn.exec_driver_sql(
+                    "select set_config('work_mem', %(size)s, true) where "
+                    "pg_size_bytes(current_setting('work_mem')) < pg_size_bytes(%(size)s)",
+                    {"size": BULK_WORK_MEM},
+                )
             yield transaction
 
     def foreign_keys_to(self, conn: sa.Connection, tables: Sequence[sa.Table]) -> list[ForeignKey]:

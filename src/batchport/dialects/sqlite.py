@@ -80,7 +80,7 @@ class SqliteDialect(Dialect):
 
     @contextmanager
     def begin_write(
-        self, conn: sa.Connection, *, snapshot: bool = False
+        self, conn: sa.Connection, *, snapshot: bool = False, bulk: bool = False
     ) -> Iterator[sa.RootTransaction]:
         # A deferred transaction that reads and then writes can fail at once with
         # SQLITE_BUSY; IMMEDIATE takes the write lock up front and waits for it instead.

@@ -213,7 +213,7 @@ def _import_staged(  # noqa: PLR0917 - one file, one job, how to read it, what t
             )
         report = with_changes(report, rows_total=rows_total, encoding=source.encoding)
         try:
-            with db.dialect.begin_write(conn) as transaction:
+            with db.dialect.begin_write(conn, bulk=True) as transaction:
                 progress("checking", rows_total)
                 errors += check_stage(conn, stage, db.catalog, on_existing=options.on_existing)
                 errors += broken_rules(conn, stage, db.catalog)

@@ -180,7 +180,7 @@ def _load_sheets(
     unloaded: list[Stage] = []
     progress = options.progress or no_progress
     rows_total = sum(report.rows_total for _, _, report, _ in staged)
-    with db.dialect.begin_write(conn) as transaction:
+    with db.dialect.begin_write(conn, bulk=True) as transaction:
         with changes.writing(conn, job.job_id if job else str(uuid.uuid4())):
             for import_type, stage, report, cell_errors in staged:
                 progress("checking", rows_total)
