@@ -168,6 +168,12 @@ def test_a_department_deleted_while_an_import_names_it_fails_the_import(
     assert rows("users", email="cy@x.org") == []
 
 
+def _ann_renamed_bob_as_he_is(csv_file):
+    return users_file(
+        csv_file, ["ann@x.org", "Annie", "Lee", "HQ"], ["bob@x.org", "Bob", "Ray", "FIN"]
+    )
+
+
 @pytest.mark.parametrize("mode", ["update", "skip"])
 def test_an_import_leaves_the_rows_it_does_not_change_to_other_writers(
     db, csv_file, rows, users_batch, mode
@@ -177,9 +183,7 @@ def test_an_import_leaves_the_rows_it_does_not_change_to_other_writers(
     unchanged (or skipped); the other writer's edit then commits over nothing."""
     if db.dialect.name != "postgresql":
         pytest.skip("SQLite's writers queue: no other writer holds a row while an import writes")
-    path = users_file(
-        csv_file, ["ann@x.org", "Annie", "Lee", "HQ"], ["bob@x.org", "Bob", "Ray", "FIN"]
-    )
+    path = _ann_renamed_bob_as_he_is(csv_file)
     with ThreadPoolExecutor(1) as pool, db.engine.connect() as holder:
         holder.exec_driver_sql(
             sql(db, "UPDATE {users} SET last_name = 'Roy' WHERE email = 'bob@x.org'")
@@ -205,9 +209,7 @@ def test_a_row_deleted_while_an_update_import_waits_is_imported_anew(
     bob created anew with his links, and counts just that."""
     if db.dialect.name != "postgresql":
         pytest.skip("SQLite's writers queue: nothing is deleted while an import writes")
-    path = users_file(
-        csv_file, ["ann@x.org", "Annie", "Lee", "HQ"], ["bob@x.org", "Bob", "Ray", "FIN"]
-    )
+    path = _ann_renamed_bob_as_he_is(csv_file)
     with ThreadPoolExecutor(1) as pool, db.engine.connect() as holder:
         holder.exec_driver_sql(
             sql(db, "SELECT id FROM {users} WHERE email = 'ann@x.org' FOR UPDATE")
