@@ -309,14 +309,16 @@ def test_a_link_added_by_hand_after_an_update_blocks_its_restore(db, csv_file, r
 def test_an_update_import_has_more_memory_for_its_hashes_never_less(db, csv_file, users_batch):
     """An application's trigger sees how much memory per sort or hash the import's own
     transaction has on PostgreSQL: 64 MB where the server gives less, the server's where it
-    gives more; the setting ends with the transaction."""
+    gives more; and no statement compiled to machine code (JIT). The settings end with the
+    transaction."""
     if db.dialect.name != "postgresql":
         pytest.skip("a PostgreSQL setting")
-    manual_sql(db, "CREATE TABLE app_seen (n serial, work_mem text)")
+    manual_sql(db, "CREATE TABLE app_seen (n serial, work_mem text, jit text)")
     manual_sql(
         db,
         "CREATE FUNCTION app_note() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-        "INSERT INTO app_seen (work_mem) VALUES (current_setting('work_mem')); RETURN NULL; "
+        "INSERT INTO app_seen (work_mem, jit) VALUES (current_setting('work_mem'), "
+        "current_setting('jit')); RETURN NULL; "
         "END $$",
     )
     manual_sql(
@@ -339,8 +341,8 @@ def test_an_update_import_has_more_memory_for_its_hashes_never_less(db, csv_file
     db.engine.dispose()
     update_users(db, csv_file, ["ann@x.org", "Anna", "Lee", "HQ"])
     with db.connect() as conn:
-        seen = conn.exec_driver_sql("SELECT work_mem FROM app_seen ORDER BY n").scalars().all()
-    assert seen == ["64MB", "256MB"]
+        seen = conn.exec_driver_sql("SELECT work_mem, jit FROM app_seen ORDER BY n").all()
+    assert [tuple(row) for row in seen] == [("64MB", "off"), ("256MB", "off")]
 
 
 def pg_size(db, text: str) -> int:

@@ -99,7 +99,8 @@ class Dialect:
         and a write that would touch a row committed since fails as a serialization conflict
         (`retryable`), so that checks made at the start still hold when it commits. With
         `bulk` (an import's or a rollback's set-based statements over whole files), the
-        transaction may use more memory per sort or hash, where the database lets it say.
+        transaction may use more memory per sort or hash, and compiles no statement to
+        machine code, where the database lets it say.
         """
         return conn.begin()
 
@@ -201,11 +202,6 @@ class Dialect:
     def comparable(self, value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         """`value` as `IS DISTINCT FROM` can compare it with another of its column's type."""
         return value
-
-    def without_compiling(self, conn: sa.Connection) -> AbstractContextManager[None]:
-        """Runs the statements inside without compiling them to machine code, where the
-        database would (see PostgreSQL's)."""
-        return nullcontext()
 
     def log_json(self) -> LogJson | None:
         """How this database writes change-log JSON itself, or None where batchport builds

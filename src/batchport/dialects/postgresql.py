@@ -95,11 +95,14 @@ class PostgresqlDialect(Dialect):
             if snapshot:
                 conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             if bulk:
-                # Hashes and sorts of a million rows spill to disk at the default 4 MB: the
-                # transaction's own (SET LOCAL), never lower than the server's.
+                # The transaction's own (SET LOCAL): hashes and sorts of a million rows spill
+                # to disk at the default 4 MB (never lower than the server's); statements with
+                # a subquery or a JSON document per row look costly to the planner, which then
+                # spends longer compiling them (JIT) than running them.
                 conn.exec_driver_sql(
-                    "select set_config('work_mem', %(size)s, true) where "
-                    "pg_size_bytes(current_setting('work_mem')) < pg_size_bytes(%(size)s)",
+                    "select set_config('jit', 'off', true), set_config('work_mem', "
+                    "greatest(pg_size_bytes(current_setting('work_mem')), "
+                    "pg_size_bytes(%(size)s)) / 1024 || 'kB', true)",
                     {"size": BULK_WORK_MEM},
                 )
             yield transaction
@@ -261,16 +264,6 @@ class PostgresqlDialect(Dialect):
         if isinstance(value.type, sa.JSON) and not isinstance(value.type, postgresql.JSONB):
             return sa.cast(value, postgresql.JSONB)
         return value
-
-    @contextmanager
-    def without_compiling(self, conn: sa.Connection) -> Iterator[None]:
-        # A statement with a subquery per row looks costly to the planner, which then spends
-        # longer compiling it (JIT) than running it.
-        was = conn.exec_driver_sql(
-            "select current_setting('jit'), set_config('jit', 'off', true)"
-        ).scalar_one()
-        yield
-        conn.exec_driver_sql("select set_config('jit', %(was)s, true)", {"was": was})
 
     def log_json(self) -> LogJson:
         return PostgresqlJson()

@@ -60,8 +60,7 @@ def log_in_database(  # noqa: PLR0917 - one update's differences, and what its l
         .select_from(rows)
         .order_by(found.changed.c.row_id)
     )
-    with dialect.without_compiling(conn):
-        conn.execute(import_changes.insert().from_select(columns, select))
+    conn.execute(import_changes.insert().from_select(columns, select))
     return True
 
 
