@@ -85,3 +85,20 @@ def test_a_forced_rollback_restores_a_row_edited_after_the_checks(db, rows, upda
     assert bob["row_version"] == 3
     [ann] = rows("users", email="ann@x.org")
     assert (ann["first_name"], ann["row_version"]) == ("Ann", 0)
+
+
+def test_a_row_pointed_at_replaced_after_the_checks_stops_the_rollback(db, rows, updated):
+    """FIN, which bob's prior link row points at, is deleted by hand and another FIN made
+    once the rollback has checked the batch (the rows it points at read from the log then):
+    the rollback does not put bob back into the new FIN; it stops with nothing changed."""
+    before = rows("users"), rows("user_departments")
+    listen = edit_once(
+        db,
+        "DELETE FROM {departments} WHERE code = 'FIN'",
+        "INSERT INTO {departments} (code, name) VALUES ('FIN', 'Finance again')",
+    )
+    with pytest.raises(RollbackRefused, match="1 row it updated cannot be restored"):
+        rollback_batch(db, updated.batch_id, actor="b", progress=listen)
+    assert (rows("users"), rows("user_departments")) == before
+    [job] = list_history(db, JobFilter(batch_id=updated.batch_id))
+    assert job.status == "rollback_failed"

@@ -92,6 +92,9 @@ class PutBack:
         #: Whether the database staged the plan (see `rollback.staged`), not `row` and
         #: `links_back`.
         self.in_database = False
+        #: The rows the staged plan's prior values point at, per pointer (see
+        #: `rollback.staged`): temporary tables, empty until the look reads them.
+        self.pointed: list[sa.Table] = []
 
     # --- staging ---------------------------------------------------------------------------
 
@@ -302,7 +305,7 @@ class PutBack:
 
     def drop(self) -> None:
         """Drops the temporary tables."""
-        for temporary in self.temporaries():
+        for temporary in [*self.temporaries(), *self.pointed]:
             temporary.drop(self.conn, checkfirst=False)
 
     def _value(self, n: int, used: int) -> sa.ColumnElement[Any]:

@@ -266,14 +266,33 @@ class _Reading:
 
     def astray(self) -> bool:
         """Whether a row some entry's prior values point at is gone, or another row now (see
-        `restore.Plan._missing_targets`)."""
-        conn = self.putting.conn
-        return any(conn.execute(query).first() is not None for query in self._astray())
+        `restore.Plan._missing_targets`). The rows pointed at, each with each identity
+        logged for it, are read from the log once, at the look, and kept in temporary tables
+        (`PutBack.pointed`) for the deleting transaction to check again."""
+        putting = self.putting
+        if not putting.pointed:
+            putting.pointed = [self._kept(n, pairs) for n, pairs in enumerate(self._pairs())]
+        return any(putting.conn.execute(query).first() is not None for query in self._astray())
 
-    def _astray(self) -> list[sa.Select[Any]]:
+    def _kept(self, number: int, pairs: sa.Select[Any]) -> sa.Table:
+        """The rows pointed at through the `number`th pointer, in a new temporary table."""
+        kept = sa.Table(
+            f"{self.putting.values.name}_p{number}",
+            sa.MetaData(),
+            sa.Column("value", sa.Text()),
+            sa.Column("expected", sa.Text()),
+            prefixes=["TEMPORARY"],
+        )
+        kept.create(self.putting.conn)
+        self.putting.conn.execute(kept.insert().from_select(["value", "expected"], pairs))
+        return kept
+
+    def _pairs(self) -> list[sa.Select[Any]]:
+        """Per pointer (see `_pointers`), each row pointed at with each identity logged for
+        it, once: (value, expected identity as text)."""
         json_, c = self.json, import_changes.c
         queries = []
-        for number, (foreign_key, link_name) in enumerate(self._pointers()):
+        for foreign_key, link_name in self._pointers():
             referred = foreign_key.column
             source: sa.FromClause = import_changes
             if link_name is None:
@@ -289,20 +308,26 @@ class _Reading:
                 if proven
                 else json_.null()
             )
-            # Each row pointed at, with each identity logged for it, once (Python: once a page).
-            pointed = (
-                sa.select(value.label("value"), expected.label("expected"))
+            queries.append(
+                sa.select(value.label("value"), json_.text(expected).label("expected"))
                 .select_from(source)
                 .where(self.logged, value.is_not(None))
                 .distinct()
-                .cte(f"pointed{number}")
             )
+        return queries
+
+    def _astray(self) -> list[sa.Select[Any]]:
+        """Per pointer, a query of a row pointed at that is gone or another row now."""
+        queries = []
+        for (foreign_key, _), pointed in zip(self._pointers(), self.putting.pointed, strict=True):
+            referred = foreign_key.column
+            owner = self.types.get(referred.table.name)
             target = referred.table.alias("target")
             found = target.c[referred.name]
             wrong: sa.ColumnElement[bool] = found.is_(None)
-            if owner is not None and proven:
+            if owner is not None and referred.name == "id":
                 proof = [target.c[column.name] for column in changes.identity_columns(owner)]
-                matches = self._same_row(pointed.c.expected, owner, proof)
+                matches = self._same_row(self.json.parsed(pointed.c.expected), owner, proof)
                 wrong = wrong | ~sa.func.coalesce(matches, False)
             queries.append(
                 sa.select(pointed.c.value)
