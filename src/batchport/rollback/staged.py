@@ -174,7 +174,7 @@ class _Reading:
         element, rows = self._link_rows(n)
         stamp = sa.case(
             (self.json.has(element, [_STAMP]), self.json.member_text(element, _STAMP)),
-            else_=self.putting.table.c.import_batch_id,
+            else_=self._owner_stamp(),
         )
         values = [
             sa.cast(
@@ -195,7 +195,7 @@ class _Reading:
         ).scalar():
             return []  # nearly always: only logs older than a link column lack it
         element, rows = self._link_rows(n)
-        query = rows.add_columns(sa.cast(element, sa.Text), self.putting.table.c.import_batch_id)
+        query = rows.add_columns(sa.cast(element, sa.Text), self._owner_stamp())
         return [
             (owner, changes.decode(link_table, {_STAMP: batch} | json.loads(text)))
             for owner, text, batch in self.putting.conn.execute(
@@ -208,23 +208,24 @@ class _Reading:
         keys = [c.key for c in self.import_type.links[n].table.c if c.key != _STAMP]
         return self.json.has(element, keys)
 
+    def _owner_stamp(self) -> sa.ScalarSelect[Any]:
+        """The stamp of the row a logged link row belongs to (looked up only for a link row
+        logged without its own)."""
+        table, values = self.putting.table, self.putting.values
+        return (
+            sa.select(table.c.import_batch_id).where(table.c.id == values.c.bp_id).scalar_subquery()
+        )
+
     def _link_rows(self, n: int) -> tuple[sa.ColumnElement[Any], sa.Select[Any]]:
         """Each logged link row of link `n` (a JSON object) of the rows the plan restores,
         and a query of their owners' ids over them."""
-        values, table, c, json_ = (
-            self.putting.values,
-            self.putting.table,
-            import_changes.c,
-            self.json,
-        )
+        values, c, json_ = self.putting.values, import_changes.c, self.json
         name = self.import_type.links[n].table.name
         logged = json_.elements(json_.member(json_.parsed(c.prior_links), name), f"logged{n}")
         query = (
             sa.select(values.c.bp_id)
             .select_from(
-                values.join(import_changes, c.id == values.c.bp_entry)
-                .join(table, table.c.id == values.c.bp_id)
-                .join(logged, sa.true())
+                values.join(import_changes, c.id == values.c.bp_entry).join(logged, sa.true())
             )
             .where(values.c.bp_state != GONE, values.c[f"r{n}"])
         )
