@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from batchport import (
+    BatchportError,
     Database,
     FileRejected,
     ImportFailed,
@@ -17,6 +18,8 @@ from batchport import (
     rollback_batch,
     run_import,
 )
+from batchport.importing.steps import CHUNK_ROWS
+from tests.helpers import manual_sql, users_file
 
 pytestmark = pytest.mark.types("shipped", "declared")
 
@@ -88,6 +91,31 @@ def test_rollback_waits_for_an_import_that_is_loading(db, csv_file, rows):
         rolling_back.result(TIMEOUT)
     assert {d["import_batch_id"] for d in rows("departments")} == {second.batch_id}
     assert len(rows("departments")) == 50
+
+
+def test_a_department_deleted_while_users_load_is_named_and_nothing_is_linked(db, csv_file, rows):
+    """A file's first chunk of users is written; then TMP, which only a user in the next
+    chunk names, is deleted by hand (committed). The import links nobody to a department
+    that is gone: it rejects the file, naming that user's row, column and value, and
+    writes nothing."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers queue: nothing is deleted while an import writes")
+    run_import(db, "departments", departments(csv_file, "D", count=2), actor="a")
+    manual_sql(db, "INSERT INTO {departments} (code, name) VALUES ('TMP', 'Temporary')")
+    first = ([f"u{i}@x.org", "U", "X", "D0;D1"] for i in range(CHUNK_ROWS))
+    path = users_file(csv_file, *first, ["last@x.org", "L", "X", "D1;TMP"])
+    pause = Pause("loading")
+    with ThreadPoolExecutor(1) as pool:
+        loading = pool.submit(run_import, db, "users", path, actor="u", progress=pause)
+        assert pause.reached.wait(TIMEOUT)
+        manual_sql(db, "DELETE FROM {departments} WHERE code = 'TMP'")
+        pause.release.set()
+        with pytest.raises(BatchportError) as caught:
+            loading.result(TIMEOUT)
+    assert isinstance(caught.value, FileRejected), caught.value
+    [error] = caught.value.errors
+    assert (error.row, error.column, error.value) == (CHUNK_ROWS + 2, "department_codes", "TMP")
+    assert rows("users") == [] and rows("user_departments") == []
 
 
 def test_two_imports_of_the_same_key_yield_one_row_and_one_failure(db, csv_file, rows):

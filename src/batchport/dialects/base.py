@@ -136,6 +136,14 @@ class Dialect:
         """
         yield lambda rows: self.copy_rows(conn, table, columns, rows)
 
+    @contextmanager
+    def checked_rows(
+        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str]
+    ) -> Iterator[Callable[[Iterable[Sequence[object]]], None]]:
+        """A function appending rows to `table`, a table whose foreign keys check every row,
+        each call's rows in one statement, for as long as the context lasts."""
+        yield lambda rows: self.copy_rows(conn, table, columns, rows)
+
     def converter(self, kind: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Convert | None:
         """What turns a parsed value into what this database's bulk write takes for a column
         of type `kind` (as SQLAlchemy would bind it); None where the value goes as it is."""

@@ -67,6 +67,7 @@ class DirectLoader:
         self._open = ExitStack()
         self._ids = conn
         self._write: Callable[[Iterable[Sequence[object]]], None] | None = None
+        self._links: dict[str, Callable[[Iterable[Sequence[object]]], None]] = {}
 
     def __enter__(self) -> DirectLoader:
         return self
@@ -94,6 +95,10 @@ class DirectLoader:
                 self._write = lambda rows: self.dialect.copy_rows(
                     self.conn, table, self.columns, rows
                 )
+                for _, link in self.links:
+                    self._links[link.table.name] = self._open.enter_context(
+                        self.dialect.checked_rows(self.conn, link.table, _link_columns(link))
+                    )
             else:
                 self._ids = self._open.enter_context(self.dialect.id_connection(self.conn))
                 stream = self.dialect.row_stream(self.conn, table, self.columns)
@@ -131,9 +136,7 @@ class DirectLoader:
         self.created[table.name] += len(chunk)
         for position, link in self.links:
             rows = self._link_rows(link, ids, chunk.columns[position], own)
-            names = [link.owner_column, link.target_column]
-            names += [link.primary_flag] if link.primary_flag else []
-            self.dialect.copy_rows(self.conn, link.table, [*names, "import_batch_id"], rows)
+            self._links[link.table.name](rows)
             self.created[link.table.name] += len(rows)
 
     def _link_rows(
@@ -175,6 +178,12 @@ class DirectLoader:
         if found.count(None) != values.count(None):
             raise NotLoadable(f"unknown {target} key")
         return found
+
+
+def _link_columns(link: Link) -> list[str]:
+    """The columns of a link row the direct path writes, in `_link_rows`' order."""
+    flag = [link.primary_flag] if link.primary_flag else []
+    return [link.owner_column, link.target_column, *flag, "import_batch_id"]
 
 
 def _default(conn: sa.Connection, column: sa.Column[Any]) -> object:
