@@ -10,7 +10,7 @@ import time
 import pytest
 
 from batchport.errors import SourceError
-from batchport.sources.spool import Spooled
+from batchport.sources.spool import NICENESS, Spooled
 
 
 def _flag_none(_item: object) -> bool:
@@ -39,6 +39,17 @@ def test_a_flagged_item_is_known_before_it_is_taken():
         taken = list(spool)
         assert not spool.flagged_ahead
     assert taken[-1] == 999 and len(taken) == 999
+
+
+def _niceness() -> object:
+    yield os.nice(0)
+
+
+def test_the_child_reads_ahead_at_a_lower_priority():
+    """The child yields the CPU to the process it reads for (and to the database's backend)."""
+    with Spooled(_niceness(), _flag_none) as spool:
+        [child] = list(spool)
+    assert child == min(os.nice(0) + NICENESS, 19) > os.nice(0)
 
 
 def test_nothing_is_flagged_when_no_item_is():

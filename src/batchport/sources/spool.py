@@ -11,6 +11,7 @@ where the chunk is in the spool, and whether it was flagged.
 from __future__ import annotations
 
 import collections
+import contextlib
 import marshal
 import multiprocessing
 import os
@@ -25,6 +26,11 @@ from batchport.sources.prefetch import die_with, picklable
 
 T = TypeVar("T")
 
+#: How much less CPU the child claims than the process it reads for. It runs far ahead, and
+#: only needs to stay ahead; at the same priority it takes its share of a core from the
+#: database's backend on a host the import fills (two cores: the writer, this child and the
+#: backend). 1,000,000 departments, medians of 3 alternated: 9.15 s, 8.74 s at 10.
+NICENESS = 10
 #: How long to wait for the child's next message before looking whether it still lives.
 _PATIENCE = 1.0
 #: A chunk's place in the spool: (offset, size, pickled rather than marshalled, flagged).
@@ -59,6 +65,8 @@ class Spooled(Generic[T]):
         die_with(parent)
         # Ctrl-C reaches the whole process group: the parent stops (and kills) this child.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with contextlib.suppress(OSError):
+            os.nice(NICENESS)
         fd, offset = self._spool.fileno(), 0
         try:
             for item in items:
