@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -26,6 +27,9 @@ from batchport.process import this_worker
 #: SQLSTATEs of transactions the server aborted to break a deadlock or a serialization
 #: conflict: running them again is the documented remedy.
 _RETRYABLE = frozenset({"40P01", "40001"})
+
+#: Numbers the temporary tables `checked_rows` makes.
+_INCOMING = itertools.count()
 
 #: `pg_constraint.confdeltype` letters.
 _ON_DELETE = {
@@ -271,7 +275,7 @@ class PostgresqlDialect(Dialect):
         # batchport's session, 17.5 s in a bare script's, 20.3 s this way in batchport's
         # (which, in that bare script, was no slower than its COPY).
         incoming = sa.Table(
-            f"bp_incoming_{table.name}",
+            f"bp_incoming_{next(_INCOMING)}",  # two link tables may share a name
             sa.MetaData(),
             *(sa.Column(name, table.c[name].type) for name in columns),
             prefixes=["TEMPORARY"],
