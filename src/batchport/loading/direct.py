@@ -67,7 +67,7 @@ class DirectLoader:
         self._open = ExitStack()
         self._ids = conn
         self._write: Callable[[Iterable[Sequence[object]]], None] | None = None
-        self._links: dict[str, Callable[[Iterable[Sequence[object]]], None]] = {}
+        self._links: list[Callable[[Iterable[Sequence[object]]], None]] = []
 
     def __enter__(self) -> DirectLoader:
         return self
@@ -95,10 +95,12 @@ class DirectLoader:
                 self._write = lambda rows: self.dialect.copy_rows(
                     self.conn, table, self.columns, rows
                 )
-                for _, link in self.links:
-                    self._links[link.table.name] = self._open.enter_context(
+                self._links = [
+                    self._open.enter_context(
                         self.dialect.checked_rows(self.conn, link.table, _link_columns(link))
                     )
+                    for _, link in self.links
+                ]
             else:
                 self._ids = self._open.enter_context(self.dialect.id_connection(self.conn))
                 stream = self.dialect.row_stream(self.conn, table, self.columns)
@@ -134,9 +136,9 @@ class DirectLoader:
         if self.own is not None:
             self.own.written.add(own.keys(), own.values())
         self.created[table.name] += len(chunk)
-        for position, link in self.links:
+        for (position, link), write_links in zip(self.links, self._links, strict=True):
             rows = self._link_rows(link, ids, chunk.columns[position], own)
-            self._links[link.table.name](rows)
+            write_links(rows)
             self.created[link.table.name] += len(rows)
 
     def _link_rows(
