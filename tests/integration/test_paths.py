@@ -235,6 +235,19 @@ def test_precheck_asks_the_database_per_chunk_when_the_table_is_large(
         precheck(db, "departments", existing)
 
 
+def test_keys_asked_of_the_database_are_found_exactly_as_written(
+    db: Database, csv_file: CsvFile
+) -> None:
+    """Keys with quotes, backslashes, commas, braces and accents are found as stored; one
+    that differs only in case, accents or a trailing space is not."""
+    codes = ['Q"1', "B\\2", "C,3", "{D}", "Ünï", "e f", "NULL"]
+    seed(db, csv_file, *([code, code, ""] for code in codes))
+    asked = [*codes, 'q"1', "e f ", "ÜNÏ", "Uni", "missing"]
+    with db.connect() as conn:
+        found = db.dialect.existing(conn, db.catalog["departments"].key_column, asked)
+    assert found == set(codes)
+
+
 # The direct path
 
 

@@ -182,8 +182,15 @@ class PostgresqlDialect(Dialect):
         return list(ids)
 
     def existing(self, conn: sa.Connection, column: sa.Column[Any], keys: list[Any]) -> set[Any]:
-        # One array parameter instead of one bind parameter per key.
         table = column.table
+        if _plain_text(column.type) and all(type(key) is str for key in keys):
+            # Text keys as one JSON document, compared as text: psycopg dumps an array's
+            # elements one at a time in Python (10,000 addresses: 66 ms a query, 14 ms so).
+            document = sa.cast(sa.bindparam("keys", json.dumps(keys), sa.Text), postgresql.JSON)
+            texts = sa.select(sa.func.json_array_elements_text(document))
+            query = sa.select(column).select_from(table).where(self.among(column, texts))
+            return set(conn.execute(query).scalars())
+        # One array parameter instead of one bind parameter per key.
         keys_param = sa.bindparam("keys", keys, type_=postgresql.ARRAY(column.type))
         query = sa.select(column).select_from(table).where(column == sa.func.any(keys_param))
         return set(conn.execute(query).scalars())
@@ -309,3 +316,11 @@ class PostgresqlDialect(Dialect):
         # Autovacuum never analyzes temporary tables; without statistics the planner takes
         # a table of a million staged rows for a small one.
         conn.exec_driver_sql(f"ANALYZE {conn.dialect.identifier_preparer.format_table(table)}")
+
+
+def _plain_text(kind: sa.types.TypeEngine[Any]) -> bool:
+    """Whether a column of type `kind` compares with text as text does (varchar, text: not
+    citext, which ignores case, nor char, which ignores trailing spaces, nor an enum)."""
+    if isinstance(kind, postgresql.CITEXT):
+        return False
+    return isinstance(kind, (sa.VARCHAR, sa.TEXT)) or type(kind) in {sa.String, sa.Text}
