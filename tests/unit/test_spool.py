@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -41,7 +42,7 @@ def test_a_flagged_item_is_known_before_it_is_taken():
     assert taken[-1] == 999 and len(taken) == 999
 
 
-def _niceness() -> object:
+def _niceness() -> Iterator[int]:
     yield os.nice(0)
 
 
