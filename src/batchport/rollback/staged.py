@@ -302,11 +302,9 @@ class _Reading:
                 rows = json_.elements(json_.member(json_.parsed(c.prior_links), link_name), "rows")
                 source, pointing = source.join(rows, sa.true()), rows.c.value
             value = json_.member_text(pointing, foreign_key.parent.name)
-            owner = self.types.get(referred.table.name)
-            proven = owner is not None and referred.name == "id"
             expected = (
                 json_.member(json_.member(json_.parsed(c.targets), referred.table.name), value)
-                if proven
+                if self._proving(referred)
                 else json_.null()
             )
             queries.append(
@@ -322,11 +320,10 @@ class _Reading:
         queries = []
         for (foreign_key, _), pointed in zip(self._pointers(), self.putting.pointed, strict=True):
             referred = foreign_key.column
-            owner = self.types.get(referred.table.name)
             target = referred.table.alias("target")
             found = target.c[referred.name]
             wrong: sa.ColumnElement[bool] = found.is_(None)
-            if owner is not None and referred.name == "id":
+            if owner := self._proving(referred):
                 proof = [target.c[column.name] for column in changes.identity_columns(owner)]
                 matches = self._same_row(self.json.parsed(pointed.c.expected), owner, proof)
                 wrong = wrong | ~sa.func.coalesce(matches, False)
@@ -339,6 +336,12 @@ class _Reading:
                 .limit(1)
             )
         return queries
+
+    def _proving(self, referred: sa.Column[Any]) -> ImportType | None:
+        """The type whose logged identities prove the rows `referred` points at: the type of
+        its table, where `referred` is that table's id; None where the log proves nothing."""
+        owner = self.types.get(referred.table.name)
+        return owner if owner is not None and referred.name == "id" else None
 
     def _pointers(self) -> list[tuple[sa.ForeignKey, str | None]]:
         """The foreign keys of the type's table, and of its link tables (the link's own row
