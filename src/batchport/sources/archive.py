@@ -8,20 +8,26 @@ so far apart that the grid between them passes `Limits.max_sheet_cells`; and a w
 take more memory to read than `Limits.max_workbook_memory`, since calamine holds a whole sheet at
 once: its shared strings, then any one sheet (`sheet_memory`), or any one part unpacked. Every
 part is checked whatever its name: the workbook's own relationships say which parts are sheets.
+A large part is read by several processes at once, each adding up its share of the pieces.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
+import os
 import re
 import zipfile
 from array import array
 from collections.abc import Iterator, Sequence
+from itertools import islice
 from pathlib import Path
 
 from batchport.errors import SourceError
 from batchport.sources.base import Limits
-from batchport.sources.sheet_memory import FILLED_CELL, GRID_CELL, SheetMemory, clean
+from batchport.sources.prefetch import may_fork
+from batchport.sources.sheet_memory import FILLED_CELL, GRID_CELL, SheetMemory, Tally, clean
+from batchport.sources.spool import Spooled
 
 #: Bytes of a part's prologue (what precedes its root element) beyond which it is refused.
 _PROLOGUE_LIMIT = 64 << 10
@@ -35,6 +41,10 @@ _SHARED_STRING, _OVERHEAD = 24, 8 << 20
 _PLAIN_STRING = re.compile(rb"</?si>")
 _STRING = re.compile(rb"""<(/?)((?:[^\s/>:<]+:)?si)(?=[\s/>])((?:[^<>"']|"[^"]*"|'[^']*')*)>""")
 _TABLE = re.compile(rb"""<(?:[^\s/>:<]+:)?sst(?=[\s/>])(?:[^<>"']|"[^"]*"|'[^']*')*>""")
+#: Parts from this size up are read as sheets by several processes at once (where this one
+#: may fork), each adding up every n-th piece, at most `_READERS` of them: on a large workbook
+#: the check takes longer than anything else before the first row is read.
+_SHARED_PART, _READERS = 16 << 20, 4
 
 
 def check_archive(path: Path, name: str, limits: Limits) -> None:
@@ -257,15 +267,76 @@ def _read_part(
 ) -> tuple[SheetMemory, bool]:
     """The part read as a sheet: by byte counts while it keeps to the canonical form, else
     again from its start, robustly, which stops early (incomplete) once past `room`."""
-    part = SheetMemory(strings)
-    if all(part.canonical(piece) for piece in pieces(archive, entry, name)):
-        return part, True
+    if (canonical := _canonical(archive, entry, name, strings)) is not None:
+        return canonical, True
     part = SheetMemory(strings)
     for piece in pieces(archive, entry, name):
         part.robust(piece)
         if part.memory() > room:
             return part, False
     return part, True
+
+
+def _canonical(
+    archive: zipfile.ZipFile, entry: zipfile.ZipInfo, name: str, strings: Sequence[int]
+) -> SheetMemory | None:
+    """The part added up by byte counts, its pieces shared among `_readers` processes; None
+    where a piece departs from the canonical form."""
+    readers = _readers(entry)
+    part = SheetMemory(strings)
+    with contextlib.ExitStack() as stack:
+        others = [
+            stack.enter_context(
+                Spooled(_share(archive, entry, name, strings, (k, readers)), _no, niceness=0)
+            )
+            for k in range(1, readers)
+        ]
+        if not all(map(part.canonical, islice(pieces(archive, entry, name), 0, None, readers))):
+            return None
+        for other in others:
+            if (tally := next(other)) is None:
+                return None
+            part.join(tally)
+    return part
+
+
+def _readers(entry: zipfile.ZipInfo) -> int:
+    """How many processes read the part: one, or as many as there are cores to run them."""
+    if entry.file_size < _SHARED_PART or not may_fork():
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, _READERS))
+
+
+def _share(
+    archive: zipfile.ZipFile,
+    entry: zipfile.ZipInfo,
+    name: str,
+    strings: Sequence[int],
+    share: tuple[int, int],
+) -> Iterator[Tally | None]:
+    """In a process of its own, the `k`-th of `n` readers' share of the part (`share`: every
+    n-th piece from the k-th) added up (None where a piece departs from the canonical form).
+    It reads the file through a descriptor of its own (a shared one has one offset for both),
+    which must be of the same file."""
+    k, n = share
+    assert archive.fp is not None  # an open archive
+    with Path(str(archive.filename)).open("rb") as stream:
+        if _identity(stream.fileno()) != _identity(archive.fp.fileno()):
+            raise SourceError(name, "the file changed while it was being read")
+        with zipfile.ZipFile(stream) as own:
+            part = SheetMemory(strings)
+            read = all(map(part.canonical, islice(pieces(own, entry, name), k, None, n)))
+            yield part.tally() if read else None
+
+
+def _identity(fd: int) -> tuple[int, ...]:
+    found = os.fstat(fd)
+    return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns)
+
+
+def _no(_tally: object) -> bool:
+    return False
 
 
 def _check_part(

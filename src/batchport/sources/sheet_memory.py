@@ -28,6 +28,8 @@ _QA = rb"""(?:[^<>"']|"[^"]*"|'[^']*')*"""
 # The form every common writer uses: cells as `<c r="A1"`, values as `<v>`, attributes as
 # `name="value"` (told apart from any other by byte counts, in `SheetMemory.canonical`).
 _CELL_START = re.compile(rb"<c[\s/>]")
+#: Whitespace as XML has it, each made a space (`bytes.translate`).
+_SPACES = bytes.maketrans(b"\t\r\n", b"   ")
 _PREFIXED = re.compile(rb":(?:c|v|row)[\s/>]")
 _ROW_NUMBERS = re.compile(rb'r="[A-Za-z]+([0-9]+)"')
 _COLUMNS = re.compile(rb'r="([A-Za-z]+)[0-9]')
@@ -71,6 +73,11 @@ def _column_number(letters: bytes) -> int:
     return number
 
 
+#: What `SheetMemory.canonical` adds up, as plain values: cells, referenced, text, repeats,
+#: and the lowest and highest rows and columns.
+Tally = tuple[int, int, int, int, list[int], list[int]]
+
+
 class SheetMemory:
     """What one part of the archive would make the reader hold if it were read as a sheet,
     added up piece by piece, in one of two ways: `canonical` or `robust`."""
@@ -90,9 +97,9 @@ class SheetMemory:
         attribute `name="value"`, each value `<v>`. False, adding nothing, for any other."""
         cells = piece.count(b'<c r="')
         if (
-            len(_CELL_START.findall(piece)) != cells
+            (piece.count(b"<c") != cells and len(_CELL_START.findall(piece)) != cells)
             or piece.count(b"=") != piece.count(b'="')
-            or any(space + b"=" in piece for space in (b" ", b"\t", b"\r", b"\n"))
+            or b" =" in piece.translate(_SPACES)  # any whitespace before a `=`
             or _PREFIXED.search(piece)
             or (values := self._values(piece)) is None
         ):
@@ -107,6 +114,17 @@ class SheetMemory:
         self.text += sum(map(len, _LONG_TEXT.findall(piece)))
         self._repeat(values)
         return True
+
+    def tally(self) -> Tally:
+        """What `canonical` added up, for a reader of another share of the part to `join`."""
+        return self.cells, self.referenced, self.text, self.repeats, self.low, self.high
+
+    def join(self, tally: Tally) -> None:
+        """Adds what `canonical` added up from another share of the same part."""
+        cells, referenced, text, repeats, low, high = tally
+        self.cells, self.referenced = self.cells + cells, self.referenced + referenced
+        self.text, self.repeats = self.text + text, self.repeats + repeats
+        self._widen((low[0], low[1]), (high[0], high[1]))
 
     def _values(self, piece: bytes) -> list[bytes] | None:
         """The shared strings' indices the piece's cells may hold: each cell of type "s" that

@@ -43,10 +43,13 @@ class Spooled(Generic[T]):
 
     The child starts from this process's state (open files included) and must be the only one
     to go on reading them. What it raises is raised here, in its place among the items.
-    Closing (or leaving a `with` block) ends the child and drops the spool.
+    Closing (or leaving a `with` block) ends the child and drops the spool. The child runs at
+    `niceness` (`NICENESS` unless said: it reads ahead of this process, which must not wait).
     """
 
-    def __init__(self, items: Iterable[T], flag: Callable[[T], bool]) -> None:
+    def __init__(
+        self, items: Iterable[T], flag: Callable[[T], bool], *, niceness: int = NICENESS
+    ) -> None:
         context = multiprocessing.get_context("fork")
         self._spool = tempfile.TemporaryFile(prefix="batchport-spool-")  # noqa: SIM115 - closed by close()
         self._told: Any = context.Queue()
@@ -55,18 +58,20 @@ class Spooled(Generic[T]):
         parent = os.getpid()
         self._child = context.Process(
             target=self._produce,
-            args=(items, flag, parent),
+            args=(items, flag, parent, niceness),
             name="batchport-spool",
             daemon=True,
         )
         self._child.start()
 
-    def _produce(self, items: Iterable[T], flag: Callable[[T], bool], parent: int) -> None:
+    def _produce(
+        self, items: Iterable[T], flag: Callable[[T], bool], parent: int, niceness: int
+    ) -> None:
         die_with(parent)
         # Ctrl-C reaches the whole process group: the parent stops (and kills) this child.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         with contextlib.suppress(OSError):
-            os.nice(NICENESS)
+            os.nice(niceness)
         fd, offset = self._spool.fileno(), 0
         try:
             for item in items:
