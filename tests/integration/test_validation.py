@@ -387,6 +387,35 @@ def test_errors_found_while_reading_ahead_are_exact(
     assert rows("users") == []
 
 
+@pytest.mark.parametrize("ahead", [False, True], ids=["in-place", "read-ahead"])
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [("u1@example.org", "also in row 3"), ("typed@example.org", "already exists in the database")],
+    ids=["written-before", "typed-in"],
+)
+def test_keys_after_a_bad_cell_are_checked_against_the_rows_written_before_it(
+    db, csv_file, rows, with_departments, monkeypatch, ahead, key, said
+):
+    """The rows before the first bad cell are written (and rolled back); the rest is checked
+    with their keys as seen in the file: a later row repeating one of them, or a key typed in
+    by hand, is named along with the bad cell."""
+    if ahead:
+        monkeypatch.setattr("batchport.importing.steps.READ_AHEAD_BYTES", 0)
+    monkeypatch.setattr("batchport.importing.steps.CHUNK_ROWS", 7)
+    typed = (
+        "insert into {users} (email, first_name, last_name) values ('typed@example.org', 'T', 'I')"
+    )
+    manual_sql(db, typed)
+    body = [[f"u{i}@example.org", "Ann", "Lee", "HQ", "yes"] for i in range(40)]
+    body[18][4] = "maybe"  # row 20, after two chunks of 7 rows
+    body[28][0] = key  # row 30
+    header = ["email", "first_name", "last_name", "department_codes", "is_active"]
+    rejection = rejected(db, "users", csv_file([header, *body]))
+    assert cells(rejection) == [(20, "is_active", "maybe"), (30, "email", key)]
+    assert said in rejection.errors[1].message
+    assert [user["email"] for user in rows("users")] == ["typed@example.org"]
+
+
 @pytest.mark.parametrize(
     ("bad", "expected"),
     [

@@ -26,10 +26,20 @@ READ_ALL_KEYS = 100_000
 
 
 class Precheck:
-    """Checks chunks of parsed rows of one import type; counts the rows an import would create."""
+    """Checks chunks of parsed rows of one import type; counts the rows an import would create.
+
+    With `written`, the batch whose rows of the file the transaction has written: their keys
+    count as seen in the file, and only the other rows' keys as stored in the database.
+    """
 
     def __init__(
-        self, conn: sa.Connection, dialect: Dialect, catalog: Catalog, import_type: ImportType
+        self,
+        conn: sa.Connection,
+        dialect: Dialect,
+        catalog: Catalog,
+        import_type: ImportType,
+        *,
+        written: str | None = None,
     ) -> None:
         self.conn = conn
         self.dialect = dialect
@@ -41,11 +51,15 @@ class Precheck:
         self.links = [(index[link.field], link) for link in import_type.links]
         others = {r.to for r in import_type.references} | {link.to for link in import_type.links}
         self.targets = {name: set(key_ids(conn, catalog[name])) for name in others - {own}}
-        found = conn.execute(sa.select(import_type.key_column).limit(READ_ALL_KEYS + 1))
-        stored = found.scalars().all()
+        keys = sa.select(import_type.key_column)
+        self.seen: set[Any] = set()
+        if written is not None:
+            batch = import_type.table.c.import_batch_id
+            self.seen.update(conn.execute(keys.where(batch == written)).scalars())
+            keys = keys.where(sa.or_(batch != written, batch.is_(None)))
+        stored = conn.execute(keys.limit(READ_ALL_KEYS + 1)).scalars().all()
         #: Every key of this type in the database, when there are few enough to hold.
         self.stored: set[Any] | None = set(stored) if len(stored) <= READ_ALL_KEYS else None
-        self.seen: set[Any] = set()
         #: Keys of this same type that rows refer to: settled once the whole file is read.
         self.forward: set[Any] = set()
         #: Per reference of this type to itself, each row's key and its parent's key, to find

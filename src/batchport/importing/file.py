@@ -167,13 +167,15 @@ def _refuse_rest(  # noqa: PLR0917 - what the direct path knows when it meets a 
     """Rejects the file whose rows up to `rest` the direct path has written (and proved valid,
     in the transaction its caller will roll back), for every cell error of the rest.
 
-    The rest is checked against the database and the rows written before it, as a dry run
-    checks a file; what this cannot prove free of file-wide errors (a type referring to
-    itself, whose written rows may wait for later parents) goes to the staged path.
+    The rest is checked as a dry run checks a file, the keys of the rows written before it
+    read back as keys seen in the file; what this cannot prove free of file-wide errors (a
+    type referring to itself, whose written rows may wait for later parents) goes to the
+    staged path.
     """
     if any(reference.to == import_type.name for reference in import_type.references):
         raise NotLoadable("rows written may refer to rows not read yet")
-    checker = Precheck(conn, db.dialect, db.catalog, import_type)
+    assert report.batch_id is not None  # an import's, not a dry run's
+    checker = Precheck(conn, db.dialect, db.catalog, import_type, written=report.batch_id)
     errors: list[RowError] = []
     rows_total = _checked(checker, rest, errors, progress, rows_total)
     checker.finish()
