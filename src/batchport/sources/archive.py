@@ -287,7 +287,7 @@ def _canonical(
     with contextlib.ExitStack() as stack:
         others = [
             stack.enter_context(
-                Spooled(_share(archive, entry, name, strings, (k, readers)), _no, niceness=0)
+                Spooled(_share(archive, entry, name, strings, (k, readers)), _never, niceness=0)
             )
             for k in range(1, readers)
         ]
@@ -335,7 +335,7 @@ def _identity(fd: int) -> tuple[int, ...]:
     return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns)
 
 
-def _no(_tally: object) -> bool:
+def _never(_tally: object) -> bool:
     return False
 
 
