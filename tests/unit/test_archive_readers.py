@@ -14,8 +14,8 @@ from batchport.sources import archive
 from batchport.sources.base import Limits
 from tests.helpers import SHEET, STRINGS, plain_parts
 
-#: Rows of the sheet: about 4.5 MB of XML, five pieces or so.
-ROWS = 50_000
+#: Rows of the sheet: about 3 MB of XML, three pieces or so.
+ROWS = 30_000
 
 
 def sheet_of(path: Path, odd_row: int = 0, odd: bytes = b"", text: bytes = b"C") -> Path:
@@ -47,7 +47,7 @@ def test_a_sheet_read_in_three_shares_is_the_sheet_read_whole(tmp_path, monkeypa
     """The cells of every share are counted, and the grid spans from the first share's first
     cell to a far cell in a middle share and the last share's last row."""
     path = sheet_of(tmp_path / "book.xlsx", 20_000, b'<c r="H20000"><v>1</v></c>')  # piece 1 or 2
-    limits = Limits(max_workbook_memory=24 << 20)
+    limits = Limits(max_workbook_memory=20 << 20)
     alone = refusal(path, limits, 1, monkeypatch)
     assert refusal(path, limits, 3, monkeypatch) == alone
     cells, rows = 2 * (ROWS + 2) + 1, ROWS + 2  # the header's and the first row's, the far one
@@ -72,7 +72,7 @@ def test_texts_and_copies_of_every_share_are_counted(tmp_path, monkeypatch, shar
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as written:
             for name, data in parts.items():
                 written.writestr(name, data)
-    limits = Limits(max_workbook_memory=48 << 20)
+    limits = Limits(max_workbook_memory=40 << 20)
     alone = refusal(path, limits, 1, monkeypatch)
     assert re.search(shown, alone), alone
     assert refusal(path, limits, 3, monkeypatch) == alone
