@@ -439,6 +439,11 @@ def copies_bomb(path: Path, cells: int) -> Path:
         for row in range(3, cells + 2)
     )
     parts[SHEET] = parts[SHEET].replace(b"</sheetData>", rows + b"</sheetData>")
+    return zipped(path, parts)
+
+
+def zipped(path: Path, parts: dict[str, bytes]) -> Path:
+    """The parts written as a workbook's archive at `path`."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in parts.items():
             archive.writestr(name, data)

@@ -12,7 +12,7 @@ import pytest
 from batchport.errors import SourceError
 from batchport.sources import archive
 from batchport.sources.base import Limits
-from tests.helpers import SHEET, STRINGS, plain_parts
+from tests.helpers import SHEET, STRINGS, plain_parts, zipped
 
 #: Rows of the sheet: about 3 MB of XML, three pieces or so.
 ROWS = 30_000
@@ -29,10 +29,7 @@ def sheet_of(path: Path, odd_row: int = 0, odd: bytes = b"", text: bytes = b"C")
         for row in range(3, ROWS + 3)
     )
     parts[SHEET] = parts[SHEET].replace(b"</sheetData>", rows + b"</sheetData>")
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as written:
-        for name, data in parts.items():
-            written.writestr(name, data)
-    return path
+    return zipped(path, parts)
 
 
 def refusal(path: Path, limits: Limits, readers: int, monkeypatch) -> str:
@@ -69,9 +66,7 @@ def test_texts_and_copies_of_every_share_are_counted(tmp_path, monkeypatch, shar
         with zipfile.ZipFile(path) as read:
             parts = {entry.filename: read.read(entry) for entry in read.infolist()}
         parts[STRINGS] = parts[STRINGS].replace(b"<t>Alpha</t>", b"<t>" + b"x" * 2048 + b"</t>")
-        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as written:
-            for name, data in parts.items():
-                written.writestr(name, data)
+        zipped(path, parts)
     limits = Limits(max_workbook_memory=40 << 20)
     alone = refusal(path, limits, 1, monkeypatch)
     assert re.search(shown, alone), alone
