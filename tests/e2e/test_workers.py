@@ -77,6 +77,12 @@ def users_csv(number: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: A connection per request: between the uploads and the commits the clients wait longer than
+#: the server keeps an idle connection (uvicorn: 5 s), and one it closes just as a request goes
+#: out on it is "disconnected without sending a response".
+FRESH_CONNECTIONS = httpx.Limits(max_keepalive_connections=0)
+
+
 def wait_until(condition, what: str):
     """Polls `condition` until it gives something true; returns that."""
     deadline = time.monotonic() + WAIT
@@ -120,6 +126,7 @@ def test_two_servers_and_three_workers_survive_a_killed_and_a_paused_worker(
                 base_url=f"http://127.0.0.1:{server.port}",
                 headers={"Authorization": f"Bearer {token}"},
                 timeout=60,
+                limits=FRESH_CONNECTIONS,
             )
             for server in servers
         ]
@@ -226,6 +233,7 @@ def test_one_account_cannot_starve_another(db, database_url, csv_file, tmp_path:
             base_url=f"http://127.0.0.1:{server.port}",
             headers={"Authorization": f"Bearer {token}"},
             timeout=60,
+            limits=FRESH_CONNECTIONS,
         )
         for name, token in tokens.items()
     }
