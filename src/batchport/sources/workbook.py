@@ -11,14 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterator
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
+from typing import Any
 
 import python_calamine
 
 from batchport.errors import SourceError
 from batchport.sources.archive import check_archive
-from batchport.sources.base import Block, Limits, Row, Source, non_blank
+from batchport.sources.base import Block, Limits, Source, non_blank
 
 #: Workbook formats that are zip archives of XML parts.
 _ZIPPED = frozenset({".xlsx", ".xlsm", ".xlsb", ".ods"})
@@ -47,7 +48,9 @@ class WorkbookSource(Source):
             self._workbook.close()
             raise
         self.name = f"{path}[{self.sheet}]"
-        self._rows = self._numbered_rows()
+        #: The spreadsheet number of the sheet's first row, known once it is read.
+        self._first = 1
+        self._rows = self._sheet_rows()
         self._header: list[str] | None = None
 
     def _chosen(self, sheet: str | None) -> str:
@@ -75,28 +78,27 @@ class WorkbookSource(Source):
     def header(self) -> list[str]:
         if self._header is None:
             first = next(self._rows, None)
-            if first is None or first[0] != 1 or not any(first[1]):
+            if first is None or self._first != 1 or not any(first):
                 raise SourceError(self.name, "row 1 must hold the column names")
-            self._header = first[1]
+            self._header = _texts([first])[0]
         return self._header
 
     def _blocks(self, size: int) -> Iterator[Block]:
         self.header()
+        number = self._first + 1
         while rows := list(islice(self._rows, size)):
-            block = non_blank(rows[0][0], [cells for _, cells in rows])
+            block = non_blank(number, _texts(rows))
+            number += len(rows)
             if block.rows:
                 yield block
 
-    def _numbered_rows(self) -> Iterator[Row]:
+    def _sheet_rows(self) -> Iterator[list[Any]]:
+        """The sheet's rows as calamine hands them over (cells of any type)."""
         try:
             sheet = self._workbook.get_sheet_by_name(self.sheet)
             # calamine starts the range at the first used cell; keep spreadsheet numbering.
-            first_row = sheet.start[0] + 1 if sheet.start else 1
-            for offset, cells in enumerate(sheet.iter_rows()):
-                yield (
-                    first_row + offset,
-                    [cell if type(cell) is str else _text(cell) for cell in cells],
-                )
+            self._first = sheet.start[0] + 1 if sheet.start else 1
+            yield from sheet.iter_rows()
         except python_calamine.CalamineError as exc:
             raise SourceError(self.name, f"cannot read the sheet ({exc})") from exc
 
@@ -202,6 +204,13 @@ class NumberCell(str):
     decimal separator the field declares for text."""
 
     __slots__ = ()
+
+
+def _texts(rows: list[list[Any]]) -> list[list[str]]:
+    """The rows' cells as text: a block of text cells only (the most common) as it is."""
+    if set(map(type, chain.from_iterable(rows))) <= {str}:
+        return rows
+    return [[cell if type(cell) is str else _text(cell) for cell in cells] for cells in rows]
 
 
 def _text(cell: object) -> str:
