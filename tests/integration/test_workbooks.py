@@ -14,6 +14,8 @@ import pytest
 import xlsxwriter
 
 from batchport import FileRejected, list_history, run_import, run_workbook_import
+from batchport.errors import SourceError
+from batchport.sources import Limits
 
 pytestmark = pytest.mark.types("shipped", "declared")
 
@@ -48,6 +50,8 @@ EVERY_ERROR = [
     ("users", 5, "email", "bad"),
     ("users", 6, "department_codes", "NOPE"),
 ]
+#: Room for the departments sheets below (42 rows of 3 columns), not for 61 rows of 4.
+CELLS_200 = Limits(max_sheet_cells=200)
 
 
 @pytest.fixture
@@ -329,3 +333,29 @@ class TestSheetsReadAhead:
             ("users", 1, "email")
         ]
         assert [row["code"] for row in rows("departments")] == ["OLD"]
+
+    @pytest.mark.parametrize("dry_run", [False, True], ids=["import", "dry run"])
+    def test_a_sheet_past_the_limits_rejects_the_workbook_when_it_is_read(
+        self, db, workbook, rows, old_department, dry_run
+    ):
+        """The users sheet's part is checked only as that sheet is read (read ahead, while the
+        departments are written): past the limits, the workbook is refused naming it, and
+        nothing of either sheet is written."""
+        users = [USERS] + [[f"u{i}@x.org", "U", "Ser", "OLD"] for i in range(60)]
+        path = workbook({"departments": self.tree(), "users": users})
+        with pytest.raises(SourceError) as refused:
+            run_workbook_import(db, path, actor="a", limits=CELLS_200, dry_run=dry_run)
+        assert refused.value.message.endswith(
+            "the worksheet xl/worksheets/sheet2.xml spans 244 cells, the limit is 200 "
+            "(its cells lie far apart)"
+        )
+        assert [row["code"] for row in rows("departments")] == ["OLD"]
+        assert rows("users") == []
+
+    def test_a_sheet_never_read_is_not_held_to_the_limits(self, db, workbook, rows):
+        """A sheet named after no import type is never read: its size stops nothing."""
+        notes = [["note"]] + [[f"note {i}"] for i in range(300)]
+        path = workbook({"departments": self.tree(), "notes": notes})
+        reports = run_workbook_import(db, path, actor="a", limits=CELLS_200)
+        assert [r.rows_imported for r in reports] == [41]
+        assert len(rows("departments")) == 41

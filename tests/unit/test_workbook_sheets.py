@@ -128,3 +128,13 @@ def test_a_workbook_changed_after_its_check_is_not_read(tmp_path):
         book(tmp_path, ("data", "visible"), ("other", "visible"), name="other.xlsx").replace(path)
         with pytest.raises(SourceError, match="the file changed while it was being read"):
             checked.sheet("data")
+
+
+def test_a_sheet_checked_as_it_is_read_must_be_of_the_file_checked(tmp_path):
+    """A sheet read alongside another has its part checked only as it is read: by then the file
+    may have been replaced, and it is refused rather than checked and read as another's."""
+    path = book(tmp_path, ("data", "visible"), ("more", "visible"))
+    with Workbook(path, Limits()) as checked, checked.sheet("more", alongside=True) as more:
+        book(tmp_path, ("data", "visible"), ("more", "visible"), name="other.xlsx").replace(path)
+        with pytest.raises(SourceError, match="the file changed while it was being read"):
+            more.header()

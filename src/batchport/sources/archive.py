@@ -7,8 +7,10 @@ without end; a part whose XML holds one token longer than `_TOKEN_LIMIT`; a shee
 so far apart that the grid between them passes `Limits.max_sheet_cells`; and a workbook that would
 take more memory to read than `Limits.max_workbook_memory`, since calamine holds a whole sheet at
 once: its shared strings, then any one sheet (`sheet_memory`), or any one part unpacked. Every
-part is checked whatever its name: the workbook's own relationships say which parts are sheets.
-A large part is read by several processes at once, each adding up its share of the pieces.
+part is checked, whatever its name, before calamine may read it: all of them before it opens the
+workbook, but for the sheets' own parts where the workbook's layout says plainly which they are
+(`sheet_parts`): each of those just before its sheet is read (`Later`). A large part is read by
+several processes at once, each adding up its share of the pieces.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from pathlib import Path
 from batchport.errors import SourceError
 from batchport.sources.base import Limits
 from batchport.sources.prefetch import may_fork
+from batchport.sources.shared_strings import StringTable
 from batchport.sources.sheet_memory import FILLED_CELL, GRID_CELL, SheetMemory, Tally, clean
+from batchport.sources.sheet_parts import sheet_parts
 from batchport.sources.spool import Spooled
 
 #: Bytes of a part's prologue (what precedes its root element) beyond which it is refused.
@@ -37,34 +41,73 @@ _TOKEN_LIMIT = 8 << 20
 #: Bytes calamine holds per shared string beside its text, and for any workbook at all (its
 #: own working memory, and the Python objects of a row being handed over; measured).
 _SHARED_STRING, _OVERHEAD = 24, 8 << 20
-#: Shared strings' tags: plain ones, and any the reader accepts (a prefix before a colon).
-_PLAIN_STRING = re.compile(rb"</?si>")
-_STRING = re.compile(rb"""<(/?)((?:[^\s/>:<]+:)?si)(?=[\s/>])((?:[^<>"']|"[^"]*"|'[^']*')*)>""")
-_TABLE = re.compile(rb"""<(?:[^\s/>:<]+:)?sst(?=[\s/>])(?:[^<>"']|"[^"]*"|'[^']*')*>""")
 #: Parts from this size up are read as sheets by several processes at once (where this one
 #: may fork), each adding up every n-th piece, at most `_READERS` of them: on a large workbook
 #: the check takes longer than anything else before the first row is read.
 _SHARED_PART, _READERS = 16 << 20, 4
 
 
-def check_archive(path: Path, name: str, limits: Limits) -> None:
+def check_archive(path: Path, name: str, limits: Limits, *, later: bool = False) -> Later:
     """Refuses, before anything is parsed, an archive that is no zip, that unpacks to more
     than the limits allow (a zip bomb), whose XML declares a DTD or entities (billion laughs,
     external entities: a spreadsheet never needs one), whose cells span too large a grid, or
     that would take more memory to read than the limit. What is no zip archive at all (an
-    encrypted workbook, a stray file) is left to calamine to name."""
+    encrypted workbook, a stray file) is left to calamine to name.
+
+    With `later`, the parts of a plainly laid out workbook's sheets (`sheet_parts`) are left
+    for `Later.check`, just before each sheet is read: reading one sheet need not wait for the
+    checks of all the others, and a sheet never read is never checked."""
     if not zipfile.is_zipfile(path):
-        return
-    try:
-        with zipfile.ZipFile(path) as archive:
-            entries = archive.infolist()
-            _check_sizes(entries, name, limits)
-            for entry in entries:
-                _check_prologue(archive, entry, name)
-            budget = _Budget(name, limits, max((entry.file_size for entry in entries), default=0))
-            strings = _shared_strings(archive, entries, budget)
-            for entry in entries:
+        return Later(path, {})
+    with _readable(name), zipfile.ZipFile(path) as archive:
+        entries = archive.infolist()
+        _check_sizes(entries, name, limits)
+        for entry in entries:
+            _check_prologue(archive, entry, name)
+        budget = _Budget(name, limits, max((entry.file_size for entry in entries), default=0))
+        strings = _shared_strings(archive, entries, budget)
+        parts = sheet_parts(archive) if later else {}
+        left = {entry.filename for entry in parts.values()}
+        for entry in entries:
+            if entry.filename not in left:
                 _check_part(archive, entry, budget, strings)
+        assert archive.fp is not None  # an open archive
+        return Later(path, parts, (budget, strings, _identity(archive.fp.fileno())))
+
+
+class Later:
+    """The parts of a workbook's sheets left unchecked by `check_archive`, each checked just
+    before its sheet is read (`check`), through a descriptor of its own (in whichever process
+    reads the sheet), of the same file."""
+
+    def __init__(
+        self,
+        path: Path,
+        parts: dict[str, zipfile.ZipInfo],
+        checked: tuple[_Budget, Sequence[int], tuple[int, ...]] | None = None,
+    ) -> None:
+        self.path, self._parts, self._checked = path, parts, checked
+
+    def check(self, sheet: str, *, share: bool) -> None:
+        """Checks the part of the sheet named `sheet` if it was left for later (once in each
+        process): with `share`, by as many processes as there are cores, else by this one."""
+        entry = self._parts.get(sheet)
+        if entry is None or self._checked is None:
+            return
+        budget, strings, identity = self._checked
+        with _readable(budget.name), zipfile.ZipFile(self.path) as archive:
+            assert archive.fp is not None  # an open archive
+            if _identity(archive.fp.fileno()) != identity:
+                raise SourceError(budget.name, "the file changed while it was being read")
+            _check_part(archive, entry, budget, strings, share=share)
+        del self._parts[sheet]
+
+
+@contextlib.contextmanager
+def _readable(name: str) -> Iterator[None]:
+    """Names, as the workbook's own error, a failure to read its archive."""
+    try:
+        yield
     except zipfile.BadZipFile as exc:
         raise SourceError(name, f"not a readable workbook: not a zip archive ({exc})") from exc
     except (OSError, RuntimeError, NotImplementedError) as exc:
@@ -192,7 +235,7 @@ def _string_lengths(
     archive: zipfile.ZipFile, entry: zipfile.ZipInfo, name: str, room: int
 ) -> array[int]:
     """The table's strings' byte lengths; stops once holding them would take over `room`."""
-    table = _Table()
+    table = StringTable()
     for piece in pieces(archive, entry, name):
         if not clean(piece):
             raise SourceError(
@@ -207,67 +250,18 @@ def _string_lengths(
     return table.lengths
 
 
-class _Table:
-    """The shared strings' byte lengths, read piece by piece as calamine reads the table: from
-    its `<sst>` on, each string from its `<si>` to the first end tag of the same name. While
-    a string is open, its length so far is the last one."""
-
-    def __init__(self) -> None:
-        self.lengths: array[int] = array("Q")
-        self.started, self.inside, self.start, self.offset = False, b"", 0, 0
-
-    def add(self, piece: bytes) -> None:
-        if not self.started:
-            table = _TABLE.search(piece)  # calamine skips all before it
-            skipped = table.end() if table else len(piece)
-            self.started, self.offset = table is not None, self.offset + skipped
-            piece = piece[skipped:]
-        if not self._split(piece):
-            self._walk(piece)
-        self.offset += len(piece)
-
-    def _split(self, piece: bytes) -> bool:
-        """Adds a piece whose strings are plain `<si>`, closed in turn by `</si>`, by splitting
-        it at each `<si>`; False, adding nothing, for any other."""
-        marks = _PLAIN_STRING.findall(piece)
-        first, then = (b"</si>", b"<si>") if self.inside else (b"<si>", b"</si>")
-        if (
-            piece.count(b"<si") + piece.count(b"</si") != len(marks)
-            or b":si" in piece
-            or marks[0::2].count(first) != len(marks[0::2])
-            or marks[1::2].count(then) != len(marks[1::2])
-        ):
-            return False
-        segments = piece.split(b"<si>")
-        if self.lengths:
-            self.lengths[-1] += len(segments[0])
-        self.lengths.extend(map(len, segments[1:]))
-        if marks:
-            self.inside = b"si" if marks[-1] == b"<si>" else b""
-        self.start = self.offset + len(piece) - self.lengths[-1] if self.inside else 0
-        return True
-
-    def _walk(self, piece: bytes) -> None:
-        for found in _STRING.finditer(piece):
-            closing, qualified, attributes = found.groups()
-            if self.inside:
-                if closing and qualified == self.inside:
-                    self.lengths[-1] = self.offset + found.end() - self.start
-                    self.inside = b""
-            elif not closing:
-                self.lengths.append(found.end() - found.start())
-                if not attributes.endswith(b"/"):
-                    self.inside, self.start = qualified, self.offset + found.start()
-        if self.inside:
-            self.lengths[-1] = self.offset + len(piece) - self.start
-
-
 def _read_part(
-    archive: zipfile.ZipFile, entry: zipfile.ZipInfo, name: str, strings: Sequence[int], room: int
+    archive: zipfile.ZipFile,
+    entry: zipfile.ZipInfo,
+    budget: _Budget,
+    strings: Sequence[int],
+    *,
+    share: bool,
 ) -> tuple[SheetMemory, bool]:
     """The part read as a sheet: by byte counts while it keeps to the canonical form, else
-    again from its start, robustly, which stops early (incomplete) once past `room`."""
-    if (canonical := _canonical(archive, entry, name, strings)) is not None:
+    again from its start, robustly, which stops early (incomplete) once past the budget's room."""
+    name, room = budget.name, budget.room()
+    if (canonical := _canonical(archive, entry, name, strings, share=share)) is not None:
         return canonical, True
     part = SheetMemory(strings)
     for piece in pieces(archive, entry, name):
@@ -278,11 +272,16 @@ def _read_part(
 
 
 def _canonical(
-    archive: zipfile.ZipFile, entry: zipfile.ZipInfo, name: str, strings: Sequence[int]
+    archive: zipfile.ZipFile,
+    entry: zipfile.ZipInfo,
+    name: str,
+    strings: Sequence[int],
+    *,
+    share: bool,
 ) -> SheetMemory | None:
-    """The part added up by byte counts, its pieces shared among `_readers` processes; None
-    where a piece departs from the canonical form."""
-    readers = _readers(entry)
+    """The part added up by byte counts, its pieces shared (with `share`) among `_readers`
+    processes; None where a piece departs from the canonical form."""
+    readers = _readers(entry) if share else 1
     part = SheetMemory(strings)
     with contextlib.ExitStack() as stack:
         others = [
@@ -340,12 +339,17 @@ def _never(_tally: object) -> bool:
 
 
 def _check_part(
-    archive: zipfile.ZipFile, entry: zipfile.ZipInfo, budget: _Budget, strings: Sequence[int]
+    archive: zipfile.ZipFile,
+    entry: zipfile.ZipInfo,
+    budget: _Budget,
+    strings: Sequence[int],
+    *,
+    share: bool = True,
 ) -> None:
     """Refuses a part that, read as a sheet, would span more than `max_sheet_cells` cells (two
     cells far apart make calamine allocate the grid between them) or take more memory than
     the budget has left."""
-    part, complete = _read_part(archive, entry, budget.name, strings, budget.room())
+    part, complete = _read_part(archive, entry, budget, strings, share=share)
     span, limit = part.span(), budget.limits.max_sheet_cells
     if span > limit:
         raise SourceError(

@@ -1,9 +1,10 @@
 """XLSX (and other spreadsheet) workbooks, read with calamine, which expands no XML entities.
 
 calamine holds a whole sheet in memory, so a zipped workbook's archive is checked first, as a
-stream (`archive`), against the limits: once per file read, however many of its sheets are read
-(`Workbook`). A hidden sheet (hidden or very hidden) is read only when
-it is named: its author hid it from whoever fills in the workbook, so it is no data of theirs.
+stream (`archive`), against the limits: all of it but the sheets' own parts once per file read,
+however many of its sheets are read (`Workbook`), and each sheet's own part as that sheet is
+first read. A hidden sheet (hidden or very hidden) is read only when it is named: its author
+hid it from whoever fills in the workbook, so it is no data of theirs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import python_calamine
 
 from batchport.errors import SourceError
-from batchport.sources.archive import check_archive
+from batchport.sources.archive import Later, check_archive
 from batchport.sources.base import Block, Limits, Source, non_blank
 
 #: Workbook formats that are zip archives of XML parts.
@@ -29,7 +30,9 @@ class WorkbookSource(Source):
     """One sheet of a workbook: the one named `sheet` (hidden or not), else the first visible.
 
     Each source has its own reader of the file (so that each may be read in a process of its
-    own); from a `book`, whose archive passed the checks, the file is not checked again.
+    own); from a `book`, whose archive passed the checks, the file is not checked again. The
+    sheet's own part is checked as the sheet is first read (`archive.Later`), by as many
+    processes as there are cores, or, `alongside` another sheet's reading, by its reader alone.
     """
 
     def __init__(
@@ -39,9 +42,15 @@ class WorkbookSource(Source):
         sheet: str | None = None,
         limits: Limits | None = None,
         book: Workbook | None = None,
+        alongside: bool = False,
     ) -> None:
         super().__init__(path, limits or Limits())
-        self._workbook = book.reader() if book is not None else _open(path, self.name, self.limits)
+        if book is None:
+            self._later = _check(path, self.name, self.limits)
+            self._workbook = _calamine(path, self.name)
+        else:
+            self._later, self._workbook = book.later, book.reader()
+        self._share = not alongside
         try:
             self.sheet = self._chosen(sheet)
         except SourceError:
@@ -94,6 +103,7 @@ class WorkbookSource(Source):
 
     def _sheet_rows(self) -> Iterator[list[Any]]:
         """The sheet's rows as calamine hands them over (cells of any type)."""
+        self._later.check(self.sheet, share=self._share)
         try:
             sheet = self._workbook.get_sheet_by_name(self.sheet)
             # calamine starts the range at the first used cell; keep spreadsheet numbering.
@@ -115,24 +125,33 @@ def visible_sheets(path: Path, limits: Limits) -> list[str]:
 class Workbook(Source):
     """A workbook whose archive passed the checks once, for reading several of its sheets.
 
-    Checking the archive reads all of it, which costs more than reading a sheet. Each sheet
-    (`sheet`) is then read by a reader of its own, opened on the same file: one that has
-    changed since (replaced, rewritten) is refused rather than read unchecked.
+    Checking the archive reads all of it, which costs more than reading a sheet: a sheet's own
+    part is checked only when that sheet is read (where the workbook's layout tells which part
+    it is: `archive.Later`), once. Each sheet (`sheet`) is then read by a reader of its own,
+    opened on the same file: one that has changed since (replaced, rewritten) is refused
+    rather than read unchecked.
     """
 
     def __init__(self, path: Path, limits: Limits) -> None:
         super().__init__(path, limits)
         self._identity = _identity(path, self.name)
-        self.workbook = _open(path, self.name, limits)
+        self.later = _check(path, self.name, limits)
+        self.workbook = _calamine(path, self.name)
         self._check_unchanged()
 
     def visible_sheets(self) -> list[str]:
         """The names of the sheets a user sees, in order (none if all are hidden)."""
         return _visible(self.workbook)
 
-    def sheet(self, name: str) -> WorkbookSource:
-        """The sheet named `name`, with a reader of its own."""
-        return WorkbookSource(self.path, sheet=name, limits=self.limits, book=self)
+    def sheet(self, name: str, *, alongside: bool = False) -> WorkbookSource:
+        """The sheet named `name`, with a reader of its own. Its part of the archive is checked
+        now, by as many processes as there are cores, or, `alongside` another sheet's reading,
+        just before it is read, by the process that reads it, alone (the cores are busy)."""
+        if not alongside:
+            self.later.check(name, share=True)
+        return WorkbookSource(
+            self.path, sheet=name, limits=self.limits, book=self, alongside=alongside
+        )
 
     def reader(self) -> python_calamine.CalamineWorkbook:
         """A new reader of the file, which must be the one checked."""
@@ -184,10 +203,15 @@ def _visible(workbook: python_calamine.CalamineWorkbook) -> list[str]:
     ]
 
 
-def _open(path: Path, name: str, limits: Limits) -> python_calamine.CalamineWorkbook:
-    """The workbook opened by calamine, once its archive has passed the limits."""
-    if path.suffix.lower() in _ZIPPED:
-        check_archive(path, name, limits)
+def _check(path: Path, name: str, limits: Limits) -> Later:
+    """The zipped workbook's archive checked but for its sheets' own parts, left for later
+    (`check_archive`); other formats have no archive."""
+    if path.suffix.lower() not in _ZIPPED:
+        return Later(path, {})
+    return check_archive(path, name, limits, later=True)
+
+
+def _calamine(path: Path, name: str) -> python_calamine.CalamineWorkbook:
     try:
         return python_calamine.CalamineWorkbook.from_path(str(path))
     except FileNotFoundError as exc:
