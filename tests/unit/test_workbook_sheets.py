@@ -11,6 +11,7 @@ import xlsxwriter
 from batchport.errors import SourceError
 from batchport.sources import Limits, WorkbookSource, open_source
 from batchport.sources.workbook import Workbook, visible_sheets
+from tests.helpers import zipped
 
 
 def book(tmp_path, *sheets, name="book.xlsx"):
@@ -138,3 +139,21 @@ def test_a_sheet_checked_as_it_is_read_must_be_of_the_file_checked(tmp_path):
         book(tmp_path, ("data", "visible"), ("more", "visible"), name="other.xlsx").replace(path)
         with pytest.raises(SourceError, match="the file changed while it was being read"):
             more.header()
+
+
+def test_a_sheet_name_the_reader_reads_otherwise_has_every_part_checked_first(tmp_path):
+    """A tab in a sheet's name attribute: XML makes it a space, calamine keeps it. Which part is
+    that sheet's cannot be told by name then, so every part is checked before any is read: here
+    the renamed sheet's part, past the limits, refuses the workbook at once."""
+    path = book(tmp_path, ("ab", "visible"), ("cd", "visible"))
+    with zipfile.ZipFile(path) as archive:
+        parts = {entry.filename: archive.read(entry) for entry in archive.infolist()}
+    grid = b"".join(b'<row r="%d"><c r="A%d"><v>1</v></c></row>' % (n, n) for n in range(3, 40))
+    sheet = "xl/worksheets/sheet1.xml"
+    parts[sheet] = parts[sheet].replace(b"</sheetData>", grid + b"</sheetData>")
+    parts["xl/workbook.xml"] = parts["xl/workbook.xml"].replace(b'name="ab"', b'name="a\tb"')
+    zipped(path, parts)
+    with pytest.raises(SourceError, match=f"the worksheet {sheet} spans 39 cells"):
+        Workbook(path, Limits(max_sheet_cells=20))
+    with Workbook(path, Limits()) as checked:  # within the limits, it reads as calamine names it
+        assert cells(checked.sheet("a\tb"))[0] == ["ab"]

@@ -87,6 +87,15 @@ class Later:
         checked: tuple[_Budget, Sequence[int], tuple[int, ...]] | None = None,
     ) -> None:
         self.path, self._parts, self._checked = path, parts, checked
+        self._sheets = sorted(parts)
+
+    def expect(self, sheets: Sequence[str]) -> None:
+        """Checks every part left for later now, unless the reader names the very sheets whose
+        parts were left (a name it reads otherwise, and a part left for a sheet would be read
+        as another's, unchecked)."""
+        if sorted(sheets) != self._sheets:
+            for sheet in list(self._parts):
+                self.check(sheet, share=True)
 
     def check(self, sheet: str, *, share: bool) -> None:
         """Checks the part of the sheet named `sheet` if it was left for later (once in each

@@ -7,7 +7,8 @@ calamine finds the workbook (`xl/workbook.xml`) from the package's relationships
 the layout every common writer uses: the workbook at `xl/workbook.xml`, every sheet a worksheet
 at `worksheets/<letters, digits>.xml`, each sheet's part an entry of its own, no two entries
 one name to calamine, these three parts small and plain. For any other workbook there is no
-answer (an empty one), and every part is checked before any sheet is read.
+answer (an empty one), and every part is checked before any sheet is read; so too where
+calamine names the sheets otherwise than this reading of the same XML (`archive.Later.expect`).
 """
 
 from __future__ import annotations

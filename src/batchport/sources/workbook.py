@@ -52,6 +52,8 @@ class WorkbookSource(Source):
             self._later, self._workbook = book.later, book.reader()
         self._share = not alongside
         try:
+            if book is None:
+                self._later.expect(self._workbook.sheet_names)
             self.sheet = self._chosen(sheet)
         except SourceError:
             self._workbook.close()
@@ -137,7 +139,12 @@ class Workbook(Source):
         self._identity = _identity(path, self.name)
         self.later = _check(path, self.name, limits)
         self.workbook = _calamine(path, self.name)
-        self._check_unchanged()
+        try:
+            self.later.expect(self.workbook.sheet_names)
+            self._check_unchanged()
+        except SourceError:
+            self.workbook.close()
+            raise
 
     def visible_sheets(self) -> list[str]:
         """The names of the sheets a user sees, in order (none if all are hidden)."""
