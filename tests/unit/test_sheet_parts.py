@@ -77,6 +77,27 @@ def unplain(parts: dict[str, bytes], how: str) -> dict[str, bytes]:
         "not a worksheet": lambda: replaced(
             parts, WORKBOOK_RELS, b"relationships/worksheet", b"relationships/chartsheet"
         ),
+        # calamine reads an `xmlns:id` as the sheet's id (the last one wins); XML, as none.
+        "an id as a namespace": lambda: replaced(
+            parts, "xl/workbook.xml", b'r:id="rId1"', b'r:id="rId1" xmlns:id="rId2"'
+        ),
+        # calamine reads every relationship, however deep (the last of an id wins).
+        "a relationship within one": lambda: replaced(
+            parts,
+            WORKBOOK_RELS,
+            b'Target="worksheets/sheet1.xml"/>',
+            b'Target="worksheets/sheet1.xml"><Relationship Id="rId1" Type="http://schemas.'
+            b'openxmlformats.org/officeDocument/2006/relationships/worksheet" '
+            b'Target="worksheets/sheet2.xml"/></Relationship>',
+        ),
+        # calamine takes the last officeDocument relationship, strict OOXML's type as well.
+        "a strict workbook too": lambda: replaced(
+            parts,
+            "_rels/.rels",
+            b"</Relationships>",
+            b'<Relationship Id="rId9" Type="http://purl.oclc.org/ooxml/officeDocument/'
+            b'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        ),
     }
     return changes[how]()
 
@@ -94,6 +115,9 @@ def unplain(parts: dict[str, bytes], how: str) -> dict[str, bytes]:
         "no part",
         "no XML",
         "not a worksheet",
+        "an id as a namespace",
+        "a relationship within one",
+        "a strict workbook too",
     ],
 )
 def test_a_workbook_laid_out_otherwise_gets_no_answer(tmp_path, how):

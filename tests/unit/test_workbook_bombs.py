@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 import subprocess
 import sys
+import zipfile
+import zlib
 from pathlib import Path
 
-from tests.helpers import copies_bomb, whitespace_bomb
+from tests.helpers import STRINGS, copies_bomb, whitespace_bomb
 
 #: Megabytes a reader's peak RSS may grow by, for any workbook within the default limits.
 BOUND_MB = 300
@@ -80,4 +83,35 @@ def test_a_workbook_just_within_the_limit_is_read_within_the_bound(tmp_path):
     read, and the reader grows by less than the bound."""
     outcome, grown = read_apart(copies_bomb(tmp_path / "copies.xlsx", 90))
     assert outcome == "90 rows"
+    assert grown < BOUND_MB
+
+
+def renamed(path: Path, part: str, header_name: str) -> Path:
+    """The workbook with `part` stored under `header_name`, an Info-ZIP Unicode Path field
+    (0x7075: version, the header name's CRC-32, the name) giving its name back as `part`."""
+    with zipfile.ZipFile(path) as archive:
+        parts = {entry.filename: archive.read(entry) for entry in archive.infolist()}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts.items():
+            entry = zipfile.ZipInfo(header_name if name == part else name)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            if name == part:
+                field = (
+                    b"\x01" + struct.pack("<I", zlib.crc32(header_name.encode())) + name.encode()
+                )
+                entry.extra = struct.pack("<HH", 0x7075, len(field)) + field
+            archive.writestr(entry, data)
+    return path
+
+
+def test_a_part_that_renames_itself_is_refused_unread(tmp_path):
+    """The copies bomb's shared strings stored as `xl/strings.xml`, named back to the table
+    by a Unicode Path field, which calamine's zip reader follows and Python's does not: the
+    check would see no table, calamine would copy the string 300 times. Refused, unread."""
+    path = renamed(copies_bomb(tmp_path / "copies.xlsx", 300), STRINGS, "xl/strings.xml")
+    outcome, grown = read_apart(path)
+    assert outcome == (
+        "the workbook part xl/strings.xml gives itself another name ('xl/sharedStrings.xml'), "
+        "which readers take differently; refusing it"
+    )
     assert grown < BOUND_MB

@@ -19,6 +19,7 @@ import codecs
 import contextlib
 import os
 import re
+import struct
 import zipfile
 from array import array
 from collections.abc import Iterator, Sequence
@@ -45,6 +46,8 @@ _SHARED_STRING, _OVERHEAD = 24, 8 << 20
 #: may fork), each adding up every n-th piece, at most `_READERS` of them: on a large workbook
 #: the check takes longer than anything else before the first row is read.
 _SHARED_PART, _READERS = 16 << 20, 4
+#: The zip extra field that gives an entry's name anew (Info-ZIP Unicode Path).
+_UNICODE_PATH = 0x7075
 
 
 def check_archive(path: Path, name: str, limits: Limits, *, later: bool = False) -> Later:
@@ -62,6 +65,7 @@ def check_archive(path: Path, name: str, limits: Limits, *, later: bool = False)
     with _readable(name), zipfile.ZipFile(path) as archive:
         entries = archive.infolist()
         _check_sizes(entries, name, limits)
+        _check_names(entries, name)
         for entry in entries:
             _check_prologue(archive, entry, name)
         budget = _Budget(name, limits, max((entry.file_size for entry in entries), default=0))
@@ -146,6 +150,32 @@ def _check_sizes(entries: list[zipfile.ZipInfo], name: str, limits: Limits) -> N
             f"than the limit of {limits.max_workbook_memory:,} bytes of memory for reading a "
             "workbook",
         )
+
+
+def _check_names(entries: list[zipfile.ZipInfo], name: str) -> None:
+    """Refuses an entry that names itself otherwise in an Info-ZIP Unicode Path field: calamine's
+    zip reader takes that name, Python's the header's, so a part checked under one name would
+    be read under the other."""
+    for entry in entries:
+        for other in _unicode_paths(entry.extra):
+            if other != entry.filename.encode():
+                raise SourceError(
+                    name,
+                    f"the workbook part {entry.filename} gives itself another name "
+                    f"({other.decode(errors='replace')!r}), which readers take differently; "
+                    "refusing it",
+                )
+
+
+def _unicode_paths(extra: bytes) -> Iterator[bytes]:
+    """The names the Unicode Path fields (0x7075: version, CRC-32, name) of an entry's extra
+    data hold."""
+    at = 0
+    while at + 4 <= len(extra):
+        kind, size = struct.unpack_from("<HH", extra, at)
+        if kind == _UNICODE_PATH:
+            yield extra[at + 9 : at + 4 + size]
+        at += 4 + size
 
 
 class _Budget:

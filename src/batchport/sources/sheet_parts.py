@@ -24,6 +24,8 @@ _DOCUMENT = "http://schemas.openxmlformats.org/officeDocument/2006/relationships
 _WORKSHEET = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet"
 #: A worksheet's part, as a relationship's target names it (relative to `xl/`, or absolute).
 _SHEET_TARGET = re.compile(r"(?:/xl/)?(worksheets/[A-Za-z0-9_]+\.xml)")
+#: A namespace prefix named `id` declared.
+_ID_PREFIX = re.compile(rb"xmlns:id\s*=")
 #: Bytes beyond which one of the three parts is no plain one.
 _SMALL = 1 << 20
 
@@ -60,7 +62,8 @@ def _plain_document(archive: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo
     """Refuses a package whose workbook is not `xl/workbook.xml` (calamine's folder for the
     workbook's parts is then another)."""
     package = _relationships(archive, entries, _PACKAGE)
-    documents = [target for _, target, kind in package if kind == _DOCUMENT]
+    # calamine takes the last relationship whose type ends so (strict OOXML's among them).
+    documents = [t for _, t, kind in package if kind.lower().endswith("/officedocument")]
     if documents not in (["xl/workbook.xml"], ["/xl/workbook.xml"]):
         raise _Unplain
 
@@ -86,6 +89,8 @@ def _root(
     data = archive.read(entry)
     if b"&" in data:  # calamine takes some attributes as written, others unescaped
         raise _Unplain
+    if _ID_PREFIX.search(data):  # to calamine an attribute named `id`; to XML, no attribute
+        raise _Unplain
     return ElementTree.fromstring(data)  # noqa: S314 - small, and declares no entity
 
 
@@ -98,8 +103,9 @@ def _relationships(
 ) -> list[tuple[str, str, str]]:
     """The relationships' ids, targets and types, in order; their ids must differ."""
     root = _root(archive, entries, name)
+    # calamine reads every relationship however deep; here, only the root's own, childless.
     if _local(root.tag) != "Relationships" or any(
-        _local(element.tag) != "Relationship" for element in root.iter() if element is not root
+        _local(element.tag) != "Relationship" or len(element) for element in root
     ):
         raise _Unplain
     found = [(e.get("Id", ""), e.get("Target", ""), e.get("Type", "")) for e in root]

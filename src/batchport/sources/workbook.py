@@ -46,6 +46,7 @@ class WorkbookSource(Source):
     ) -> None:
         super().__init__(path, limits or Limits())
         if book is None:
+            identity = _identity(path, self.name)
             self._later = _check(path, self.name, self.limits)
             self._workbook = _calamine(path, self.name)
         else:
@@ -53,6 +54,7 @@ class WorkbookSource(Source):
         self._share = not alongside
         try:
             if book is None:
+                _unchanged(path, self.name, identity)
                 self._later.expect(self._workbook.sheet_names)
             self.sheet = self._chosen(sheet)
         except SourceError:
@@ -174,8 +176,7 @@ class Workbook(Source):
         return workbook
 
     def _check_unchanged(self) -> None:
-        if _identity(self.path, self.name) != self._identity:
-            raise SourceError(self.name, "the file changed while it was being read")
+        _unchanged(self.path, self.name, self._identity)
 
     def header(self) -> list[str]:
         raise NotImplementedError
@@ -197,6 +198,12 @@ def _identity(path: Path, name: str) -> tuple[int, ...]:
     except OSError as exc:
         raise SourceError(name, f"cannot open the file: {exc.strerror}") from exc
     return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
+
+
+def _unchanged(path: Path, name: str, identity: tuple[int, ...]) -> None:
+    """Refuses the file if it is no longer the one whose `identity` was taken (checked)."""
+    if _identity(path, name) != identity:
+        raise SourceError(name, "the file changed while it was being read")
 
 
 def _visible(workbook: python_calamine.CalamineWorkbook) -> list[str]:
