@@ -1,9 +1,10 @@
 """The checks a zipped workbook's archive passes before calamine parses it, so that reading it
 stays within the limits whatever the file holds.
 
-Refused: more entries or unpacked bytes than allowed (a zip bomb); a part whose prologue declares
-a DTD or entities (billion laughs, external entities: a spreadsheet never needs one) or runs on
-without end; a part whose XML holds one token longer than `_TOKEN_LIMIT`; a sheet whose cells lie
+Refused, entry by entry (`entries`): more entries or unpacked bytes than allowed (a zip bomb);
+an entry that names itself otherwise to another reader; a part whose prologue declares a DTD or
+entities (billion laughs, external entities: a spreadsheet never needs one) or runs on without
+end. Then: a part whose XML holds one token longer than `_TOKEN_LIMIT`; a sheet whose cells lie
 so far apart that the grid between them passes `Limits.max_sheet_cells`; and a workbook that would
 take more memory to read than `Limits.max_workbook_memory`, since calamine holds a whole sheet at
 once: its shared strings, then any one sheet (`sheet_memory`), or any one part unpacked. Every
@@ -15,11 +16,8 @@ several processes at once, each adding up its share of the pieces.
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import os
-import re
-import struct
 import zipfile
 from array import array
 from collections.abc import Iterator, Sequence
@@ -28,14 +26,13 @@ from pathlib import Path
 
 from batchport.errors import SourceError
 from batchport.sources.base import Limits
+from batchport.sources.entries import check_entries
 from batchport.sources.prefetch import may_fork
 from batchport.sources.shared_strings import StringTable
 from batchport.sources.sheet_memory import FILLED_CELL, GRID_CELL, SheetMemory, Tally, clean
 from batchport.sources.sheet_parts import sheet_parts
 from batchport.sources.spool import Spooled
 
-#: Bytes of a part's prologue (what precedes its root element) beyond which it is refused.
-_PROLOGUE_LIMIT = 64 << 10
 #: Bytes of one XML token (a tag, a comment, a text) beyond which a part is refused: the parser
 #: holds a whole token in memory, and a cell of a million characters fits in far fewer.
 _TOKEN_LIMIT = 8 << 20
@@ -46,8 +43,6 @@ _SHARED_STRING, _OVERHEAD = 24, 8 << 20
 #: may fork), each adding up every n-th piece, at most `_READERS` of them: on a large workbook
 #: the check takes longer than anything else before the first row is read.
 _SHARED_PART, _READERS = 16 << 20, 4
-#: The zip extra field that gives an entry's name anew (Info-ZIP Unicode Path).
-_UNICODE_PATH = 0x7075
 
 
 def check_archive(path: Path, name: str, limits: Limits, *, later: bool = False) -> Later:
@@ -64,10 +59,7 @@ def check_archive(path: Path, name: str, limits: Limits, *, later: bool = False)
         return Later(path, {})
     with _readable(name), zipfile.ZipFile(path) as archive:
         entries = archive.infolist()
-        _check_sizes(entries, name, limits)
-        _check_names(entries, name)
-        for entry in entries:
-            _check_prologue(archive, entry, name)
+        check_entries(archive, name, limits)
         budget = _Budget(name, limits, max((entry.file_size for entry in entries), default=0))
         strings = _shared_strings(archive, entries, budget)
         parts = sheet_parts(archive) if later else {}
@@ -127,57 +119,6 @@ def _readable(name: str) -> Iterator[None]:
         raise SourceError(name, f"not a readable workbook ({exc})") from exc
 
 
-def _check_sizes(entries: list[zipfile.ZipInfo], name: str, limits: Limits) -> None:
-    if len(entries) > limits.max_zip_entries:
-        raise SourceError(
-            name,
-            f"the workbook's archive has {len(entries):,} entries; the limit is "
-            f"{limits.max_zip_entries:,}",
-        )
-    unpacked = sum(entry.file_size for entry in entries)
-    if unpacked > limits.max_unpacked_bytes:
-        raise SourceError(
-            name,
-            f"the workbook unpacks to {unpacked:,} bytes; the limit is "
-            f"{limits.max_unpacked_bytes:,}",
-            hint="raise it with --max-file-size",
-        )
-    largest = max(entries, key=lambda entry: entry.file_size, default=None)
-    if largest and largest.file_size > limits.max_workbook_memory:
-        raise SourceError(
-            name,
-            f"the workbook part {largest.filename} unpacks to {largest.file_size:,} bytes, more "
-            f"than the limit of {limits.max_workbook_memory:,} bytes of memory for reading a "
-            "workbook",
-        )
-
-
-def _check_names(entries: list[zipfile.ZipInfo], name: str) -> None:
-    """Refuses an entry that names itself otherwise in an Info-ZIP Unicode Path field: calamine's
-    zip reader takes that name, Python's the header's, so a part checked under one name would
-    be read under the other."""
-    for entry in entries:
-        for other in _unicode_paths(entry.extra):
-            if other != entry.filename.encode():
-                raise SourceError(
-                    name,
-                    f"the workbook part {entry.filename} gives itself another name "
-                    f"({other.decode(errors='replace')!r}), which readers take differently; "
-                    "refusing it",
-                )
-
-
-def _unicode_paths(extra: bytes) -> Iterator[bytes]:
-    """The names the Unicode Path fields (0x7075: version, CRC-32, name) of an entry's extra
-    data hold."""
-    at = 0
-    while at + 4 <= len(extra):
-        kind, size = struct.unpack_from("<HH", extra, at)
-        if kind == _UNICODE_PATH:
-            yield extra[at + 9 : at + 4 + size]
-        at += 4 + size
-
-
 class _Budget:
     """The memory reading one sheet of the workbook would take: what the reader holds for the
     whole workbook (its shared strings), then any one sheet on top of it."""
@@ -198,33 +139,6 @@ class _Budget:
                 "reading the workbook would take more memory than the limit of "
                 f"{self.limits.max_workbook_memory:,} bytes ({share})",
             )
-
-
-_PROLOGUE_ITEM = re.compile(rb"\s+|<\?.*?\?>|<!--.*?-->", re.DOTALL)
-
-
-def _check_prologue(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, name: str) -> None:
-    """Refuses a part whose prologue (all before its root element: the XML declaration,
-    comments, processing instructions) declares a DTD or entities, or runs on past
-    `_PROLOGUE_LIMIT` bytes. A part that is no XML has no prologue."""
-    with archive.open(entry) as stream:
-        head = stream.read(_PROLOGUE_LIMIT + 1)
-    at = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
-    while (item := _PROLOGUE_ITEM.match(head, at)) and item.end() <= _PROLOGUE_LIMIT:
-        at = item.end()
-    rest = head[at:]
-    if rest.startswith(b"<!") and not rest.startswith(b"<!--"):
-        raise SourceError(
-            name,
-            f"the workbook part {entry.filename} declares a DTD or XML entities, which no "
-            "spreadsheet needs; refusing it (an XML bomb or an external-entity attack?)",
-        )
-    if len(head) > _PROLOGUE_LIMIT and (rest[:1].isspace() or rest.startswith((b"<?", b"<!-"))):
-        raise SourceError(
-            name,
-            f"the workbook part {entry.filename} has more than {_PROLOGUE_LIMIT:,} bytes before "
-            "its root element; refusing it",
-        )
 
 
 def pieces(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, name: str) -> Iterator[bytes]:
