@@ -64,6 +64,11 @@ def unplain(parts: dict[str, bytes], how: str) -> dict[str, bytes]:
             parts, WORKBOOK_RELS, b"worksheets/sheet2.xml", b"Worksheets/Sheet2.xml"
         ),
         "two entries one name": lambda: {**parts, "XL/worksheets/sheet2.xml": sheet2},
+        # Python lowers the Kelvin sign to a k; calamine (ASCII only) does not find it so.
+        "a name lowered by Python alone": lambda: {
+            **replaced(parts, WORKBOOK_RELS, b"worksheets/sheet2.xml", b"worksheets/keep.xml"),
+            "xl/worksheets/\u212aeep.xml": sheet2,
+        },
         "two sheets one part": lambda: replaced(
             parts, WORKBOOK_RELS, b"worksheets/sheet2.xml", b"worksheets/sheet1.xml"
         ),
@@ -108,6 +113,7 @@ def unplain(parts: dict[str, bytes], how: str) -> dict[str, bytes]:
         "workbook elsewhere",
         "target in another case",
         "two entries one name",
+        "a name lowered by Python alone",
         "two sheets one part",
         "escaped target",
         "an id twice",

@@ -14,6 +14,7 @@ calamine names the sheets otherwise than this reading of the same XML (`archive.
 from __future__ import annotations
 
 import re
+import string
 import zipfile
 from xml.etree import ElementTree
 
@@ -26,6 +27,8 @@ _WORKSHEET = "http://schemas.openxmlformats.org/officeDocument/2006/relationship
 _SHEET_TARGET = re.compile(r"(?:/xl/)?(worksheets/[A-Za-z0-9_]+\.xml)")
 #: A namespace prefix named `id` declared.
 _ID_PREFIX = re.compile(rb"xmlns:id\s*=")
+#: Letters made lower case as calamine does it (ASCII only: `str.lower` does more).
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 #: Bytes beyond which one of the three parts is no plain one.
 _SMALL = 1 << 20
 
@@ -40,7 +43,7 @@ def sheet_parts(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     check (no DTD: XML here declares no entity)."""
     entries: dict[str, zipfile.ZipInfo] = {}
     for entry in archive.infolist():
-        key = entry.filename.replace("\\", "/").lower()
+        key = entry.filename.replace("\\", "/").translate(_ASCII_LOWER)
         if key in entries:
             return {}
         entries[key] = entry
@@ -74,7 +77,7 @@ def _part(
     """The entry of a sheet whose relationship is `(target, kind)`: a worksheet's plain part."""
     target, kind = relationship or ("", "")
     found = _SHEET_TARGET.fullmatch(target)
-    entry = entries.get(f"xl/{found[1]}".lower()) if found else None
+    entry = entries.get(f"xl/{found[1]}".translate(_ASCII_LOWER)) if found else None
     if kind != _WORKSHEET or entry is None:
         raise _Unplain
     return entry
