@@ -46,16 +46,11 @@ class WorkbookSource(Source):
     ) -> None:
         super().__init__(path, limits or Limits())
         if book is None:
-            identity = _identity(path, self.name)
-            self._later = _check(path, self.name, self.limits)
-            self._workbook = _calamine(path, self.name)
+            _, self._later, self._workbook = _opened(path, self.name, self.limits)
         else:
             self._later, self._workbook = book.later, book.reader()
         self._share = not alongside
         try:
-            if book is None:
-                _unchanged(path, self.name, identity)
-                self._later.expect(self._workbook.sheet_names)
             self.sheet = self._chosen(sheet)
         except SourceError:
             self._workbook.close()
@@ -138,15 +133,7 @@ class Workbook(Source):
 
     def __init__(self, path: Path, limits: Limits) -> None:
         super().__init__(path, limits)
-        self._identity = _identity(path, self.name)
-        self.later = _check(path, self.name, limits)
-        self.workbook = _calamine(path, self.name)
-        try:
-            self.later.expect(self.workbook.sheet_names)
-            self._check_unchanged()
-        except SourceError:
-            self.workbook.close()
-            raise
+        self._identity, self.later, self.workbook = _opened(path, self.name, limits)
 
     def visible_sheets(self) -> list[str]:
         """The names of the sheets a user sees, in order (none if all are hidden)."""
@@ -215,6 +202,24 @@ def _visible(workbook: python_calamine.CalamineWorkbook) -> list[str]:
         if sheet.visible == python_calamine.SheetVisibleEnum.Visible
         and sheet.typ == python_calamine.SheetTypeEnum.WorkSheet
     ]
+
+
+def _opened(
+    path: Path, name: str, limits: Limits
+) -> tuple[tuple[int, ...], Later, python_calamine.CalamineWorkbook]:
+    """What tells the file apart from another put in its place, its archive checked (but for
+    the sheets' own parts, left for later), and the workbook opened by calamine: the file
+    checked, unless it changed meanwhile."""
+    identity = _identity(path, name)
+    later = _check(path, name, limits)
+    workbook = _calamine(path, name)
+    try:
+        _unchanged(path, name, identity)
+        later.expect(workbook.sheet_names)
+    except SourceError:
+        workbook.close()
+        raise
+    return identity, later, workbook
 
 
 def _check(path: Path, name: str, limits: Limits) -> Later:
