@@ -151,19 +151,13 @@ class Workbook(Source):
 
     def reader(self) -> python_calamine.CalamineWorkbook:
         """A new reader of the file, which must be the one checked."""
+        workbook = _calamine(self.path, self.name)
         try:
-            workbook = python_calamine.CalamineWorkbook.from_path(str(self.path))
-        except (python_calamine.CalamineError, OSError, ValueError) as exc:
-            raise SourceError(self.name, f"not a readable workbook ({exc})") from exc
-        try:
-            self._check_unchanged()
+            _unchanged(self.path, self.name, self._identity)
         except SourceError:
             workbook.close()
             raise
         return workbook
-
-    def _check_unchanged(self) -> None:
-        _unchanged(self.path, self.name, self._identity)
 
     def header(self) -> list[str]:
         raise NotImplementedError
@@ -231,6 +225,7 @@ def _check(path: Path, name: str, limits: Limits) -> Later:
 
 
 def _calamine(path: Path, name: str) -> python_calamine.CalamineWorkbook:
+    """The workbook opened by calamine; what it cannot open, named as the file's error."""
     try:
         return python_calamine.CalamineWorkbook.from_path(str(path))
     except FileNotFoundError as exc:
