@@ -361,7 +361,9 @@ def _count(conn: sa.Connection, table: sa.Table, batch: str) -> int:
     ).scalar_one()
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+#: Seed 3's plan had most rollbacks blocked by the rows other operations point at (1 to 5 of
+#: 12 done over ten runs, none once under CI's load): it then proves no rollback at all.
+@pytest.mark.parametrize("seed", [1, 2, 7])
 def test_concurrent_operations_keep_every_invariant(db, database_url, csv_file, tmp_path, seed):
     """32 imports (users and departments, overlapping keys, error/skip/update), 12 rollbacks
     and 12 manual inserts and edits, on 6 threads at once: every outcome is a result or a
