@@ -117,3 +117,34 @@ def test_an_error_that_cannot_travel_still_says_what_happened():
 
     with Spooled(broken(), _flag_none) as spool, pytest.raises(RuntimeError, match="Odd: x/y"):
         list(spool)
+
+
+def _summary(item: tuple[int, list[str]]) -> int:
+    return item[0]
+
+
+def test_items_left_may_be_taken_as_their_summaries():
+    """With a summary, the items not taken yet can be taken as their summaries alone (each in
+    its place, what the child raises after them), and the summaries of the items taken read
+    once more, in order."""
+
+    def items():
+        for i in range(6):
+            yield i, [f"row {i}"] * 1000
+        raise SourceError("data.csv", "bad bytes", row=7)
+
+    with Spooled(items(), _flag_none, summary=_summary) as spool:
+        assert [next(spool)[0] for _ in range(2)] == [0, 1]
+        left = spool.summaries()
+        assert [next(left), next(left)] == [2, 3]
+        assert list(spool.taken_summaries()) == [0, 1, 2, 3]
+        assert next(spool) == (4, ["row 4"] * 1000)
+        with pytest.raises(SourceError, match="row 7"):
+            list(left)
+        assert list(spool.taken_summaries()) == [0, 1, 2, 3, 4, 5]
+
+
+def test_summaries_end_where_the_items_do():
+    with Spooled(iter([(7, [])]), _flag_none, summary=_summary) as spool:
+        assert list(spool.summaries()) == [7]
+        assert list(spool.summaries()) == []

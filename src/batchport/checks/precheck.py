@@ -7,6 +7,7 @@ this cannot prove valid raises `NotLoadable`, and the staged path reports every 
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from itertools import chain
 from typing import Any
 
@@ -25,11 +26,31 @@ LOOKUP_BATCH = 10_000
 READ_ALL_KEYS = 100_000
 
 
+#: What the checks need of a chunk, as plain values (quick to hand between processes): its
+#: number of rows, its keys, per reference of the type the values its rows name, and per link
+#: the keys its rows name and how many links they make.
+Brief = tuple[int, list[Any], list[list[Any]], list[tuple[set[Any], int]]]
+
+
+def brief(import_type: ImportType, chunk: Chunk) -> Brief:
+    """What the checks need of `chunk`: see `Brief`."""
+    index = {f.name: i for i, f in enumerate(import_type.fields)}
+    keys = chunk.columns[index[import_type.key]]
+    references = [chunk.columns[index[r.field]] for r in import_type.references]
+    links = []
+    for link in import_type.links:
+        cells = (c for c in chunk.columns[index[link.field]] if isinstance(c, tuple))
+        linked = list(chain.from_iterable(cells))
+        links.append((set(linked), len(linked)))
+    return len(chunk), keys, references, links
+
+
 class Precheck:
     """Checks chunks of parsed rows of one import type; counts the rows an import would create.
 
     With `written`, the batch whose rows of the file the transaction has written: their keys
-    count as seen in the file, and only the other rows' keys as stored in the database.
+    count as seen in the file, and only the other rows' keys as stored in the database. Those
+    keys are read back from the database, unless `written_briefs` gives them.
     """
 
     def __init__(
@@ -40,22 +61,22 @@ class Precheck:
         import_type: ImportType,
         *,
         written: str | None = None,
+        written_briefs: Iterable[Brief] | None = None,
     ) -> None:
         self.conn = conn
         self.dialect = dialect
         self.import_type = import_type
         own = import_type.name
-        index = {f.name: i for i, f in enumerate(import_type.fields)}
-        self.key_index = index[import_type.key]
-        self.references = [(index[r.field], r.to) for r in import_type.references]
-        self.links = [(index[link.field], link) for link in import_type.links]
         others = {r.to for r in import_type.references} | {link.to for link in import_type.links}
         self.targets = {name: set(key_ids(conn, catalog[name])) for name in others - {own}}
         keys = sa.select(import_type.key_column)
         self.seen: set[Any] = set()
         if written is not None:
             batch = import_type.table.c.import_batch_id
-            self.seen.update(conn.execute(keys.where(batch == written)).scalars())
+            if written_briefs is None:
+                self.seen.update(conn.execute(keys.where(batch == written)).scalars())
+            for written_brief in written_briefs or ():
+                self.seen.update(written_brief[1])
             keys = keys.where(sa.or_(batch != written, batch.is_(None)))
         stored = conn.execute(keys.limit(READ_ALL_KEYS + 1)).scalars().all()
         #: Every key of this type in the database, when there are few enough to hold.
@@ -65,7 +86,7 @@ class Precheck:
         #: Per reference of this type to itself, each row's key and its parent's key, to find
         #: cycles: one key to one key (a list per key would double what 1M rows hold).
         self.parents: dict[int, dict[Any, Any]] = {
-            position: {} for position, target in self.references if target == own
+            i: {} for i, r in enumerate(import_type.references) if r.to == own
         }
         self.counts = dict.fromkeys(
             [import_type.table.name, *(link.table.name for link in import_type.links)], 0
@@ -73,25 +94,28 @@ class Precheck:
 
     def check(self, chunk: Chunk) -> None:
         """Raises `NotLoadable` if the chunk cannot be shown valid; counts its rows."""
-        own = self.import_type.name
-        keys = chunk.columns[self.key_index]
+        self.check_brief(brief(self.import_type, chunk))
+
+    def check_brief(self, chunk: Brief) -> None:
+        """`check`, given what the checks need of the chunk (`brief`)."""
+        rows, keys, references, links = chunk
         before = len(self.seen)
         self.seen.update(keys)
-        if None in keys or len(self.seen) - before != len(keys):
+        if None in self.seen or len(self.seen) - before != rows:
             raise NotLoadable("a key is missing or repeated")
-        if self._in_database(set(keys)):
+        if self._in_database(keys):
             raise NotLoadable("a key is already in the database")
-        for position, target in self.references:
-            values = chunk.columns[position]
-            self._check_targets(target, {k for k in values if k is not None})
-            if target == own:
+        for i, (reference, values) in enumerate(
+            zip(self.import_type.references, references, strict=True)
+        ):
+            self._check_targets(reference.to, {k for k in values if k is not None})
+            if i in self.parents:
                 parents = zip(keys, values, strict=True)
-                self.parents[position].update(kp for kp in parents if kp[1] is not None)
-        self.counts[self.import_type.table.name] += len(keys)
-        for position, link in self.links:
-            cells = [c for c in chunk.columns[position] if isinstance(c, tuple)]
-            self._check_targets(link.to, set(chain.from_iterable(cells)))
-            self.counts[link.table.name] += sum(map(len, cells))
+                self.parents[i].update(kp for kp in parents if kp[1] is not None)
+        self.counts[self.import_type.table.name] += rows
+        for link, (linked, count) in zip(self.import_type.links, links, strict=True):
+            self._check_targets(link.to, linked)
+            self.counts[link.table.name] += count
 
     def finish(self) -> dict[str, int]:
         """Checks what needed the whole file; returns the rows an import would create."""
@@ -102,9 +126,10 @@ class Precheck:
             raise NotLoadable("references form a cycle")
         return self.counts
 
-    def _in_database(self, keys: set[Any]) -> set[Any]:
+    def _in_database(self, keys: Collection[Any]) -> set[Any]:
+        """Which of `keys` (none repeated) the database holds."""
         if self.stored is not None:
-            return keys & self.stored
+            return self.stored.intersection(keys)
         pending = list(keys)
         found: set[Any] = set()
         for start in range(0, len(pending), LOOKUP_BATCH):

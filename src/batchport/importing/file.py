@@ -25,8 +25,9 @@ from batchport.database import Database
 from batchport.declarations import ImportType
 from batchport.errors import FileRejected, RowError
 from batchport.importing.steps import (
+    Briefed,
+    Chunks,
     Finish,
-    Parsed,
     ReadOptions,
     complete,
     drop_quietly,
@@ -98,7 +99,7 @@ def _precheck(
         checker = Precheck(conn, db.dialect, db.catalog, import_type)
         errors: list[RowError] = []
         with read_chunks(mapping, source, share=True) as chunks:
-            rows_total = _checked(checker, chunks, errors, progress, 0)
+            rows_total = _checked(checker, chunks.briefs(), errors, progress, 0)
         created = checker.finish()
         report = with_changes(report, rows_total=rows_total, encoding=source.encoding)
         if errors:
@@ -126,7 +127,7 @@ def _import_direct(  # noqa: PLR0917 - the staged path's arguments, in its order
             rows_total, created, rest = write_chunks(conn, db, import_type, job, chunks, progress)
             if rest is not None:
                 report = with_changes(report, encoding=source.encoding)
-                _refuse_rest(conn, db, import_type, rest, report, rows_total, progress)
+                _refuse_rest(conn, db, import_type, chunks, rest, report, rows_total, progress)
             imported = created[import_type.table.name]
             report = with_changes(
                 report,
@@ -141,16 +142,16 @@ def _import_direct(  # noqa: PLR0917 - the staged path's arguments, in its order
 
 def _checked(
     checker: Precheck,
-    chunks: Iterable[Parsed],
+    briefs: Iterable[Briefed],
     errors: list[RowError],
     progress: Progress,
     rows_total: int,
 ) -> int:
     """Checks every chunk, collecting its cells' errors; returns the rows counted so far."""
-    for chunk, found in chunks:
+    for chunk, found in briefs:
         errors += found
-        checker.check(chunk)
-        rows_total += len(chunk)
+        checker.check_brief(chunk)
+        rows_total += chunk[0]
         progress("checking", rows_total)
     return rows_total
 
@@ -159,7 +160,8 @@ def _refuse_rest(  # noqa: PLR0917 - what the direct path knows when it meets a 
     conn: sa.Connection,
     db: Database,
     import_type: ImportType,
-    rest: Iterable[Parsed],
+    chunks: Chunks,
+    rest: Iterable[Briefed],
     report: ImportReport,
     rows_total: int,
     progress: Progress,
@@ -168,14 +170,17 @@ def _refuse_rest(  # noqa: PLR0917 - what the direct path knows when it meets a 
     in the transaction its caller will roll back), for every cell error of the rest.
 
     The rest is checked as a dry run checks a file, the keys of the rows written before it
-    read back as keys seen in the file; what this cannot prove free of file-wide errors (a
-    type referring to itself, whose written rows may wait for later parents) goes to the
-    staged path.
+    (from their briefs in the spool, else read back from the database) as seen in the file;
+    what this cannot prove free of file-wide errors (a type referring to itself, whose written
+    rows may wait for later parents) goes to the staged path.
     """
     if any(reference.to == import_type.name for reference in import_type.references):
         raise NotLoadable("rows written may refer to rows not read yet")
     assert report.batch_id is not None  # an import's, not a dry run's
-    checker = Precheck(conn, db.dialect, db.catalog, import_type, written=report.batch_id)
+    written = chunks.written(rows_total)
+    checker = Precheck(
+        conn, db.dialect, db.catalog, import_type, written=report.batch_id, written_briefs=written
+    )
     errors: list[RowError] = []
     rows_total = _checked(checker, rest, errors, progress, rows_total)
     checker.finish()

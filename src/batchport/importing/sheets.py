@@ -68,7 +68,7 @@ class Sheet:
             raise NotLoadable("the sheet's header has problems")
         if self._ahead is None:
             return self._stack.enter_context(read_chunks(mapping, self._source))
-        return Chunks(self._ahead, self._ahead)
+        return Chunks(self.import_type, self._ahead, self._ahead)
 
 
 @contextmanager

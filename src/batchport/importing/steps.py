@@ -7,13 +7,14 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from itertools import chain
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from batchport import changes, history
+from batchport.checks.precheck import Brief, brief
 from batchport.checks.proof import NotLoadable
 from batchport.checks.stage import Stage
 from batchport.columns.mapping import Mapping, map_header
@@ -144,25 +145,75 @@ def opened(
 
 #: A chunk of parsed rows and the problems its cells have (none for a valid chunk).
 Parsed = tuple[Chunk, list[RowError]]
+#: A chunk as the checks need it (`brief`), and the problems its cells have.
+Briefed = tuple[Brief, list[RowError]]
 
 
 class Chunks:
     """The file's parsed chunks, each with its cells' problems, to the end of the file (see
-    `read_chunks`)."""
+    `read_chunks`); or, for the checks alone, what they need of each (`briefs`).
 
-    def __init__(self, parts: Iterable[_Part], ahead: Spooled[_Part] | None = None) -> None:
+    `ahead` is the process reading ahead, if there is one; `briefed`, whether it spools each
+    chunk's brief beside it.
+    """
+
+    def __init__(
+        self,
+        import_type: ImportType,
+        parts: Iterable[_Part],
+        ahead: Spooled[_Part] | None = None,
+        *,
+        briefed: bool = False,
+    ) -> None:
+        self._import_type = import_type
         self._parts = parts
         self._ahead = ahead
+        self._briefs = ahead if briefed else None
 
     def __iter__(self) -> Iterator[Parsed]:
         for numbers, columns, errors in self._parts:
-            yield Chunk(numbers, columns), [RowError(*error) for error in errors]
+            yield Chunk(numbers, columns), _row_errors(errors)
+
+    def briefs(self) -> Iterator[Briefed]:
+        """The chunks not taken yet, as the checks need them: read from the spool where it
+        holds their briefs (far quicker than whole chunks), else made here."""
+        if self._briefs is None:
+            for chunk, errors in self:
+                yield brief(self._import_type, chunk), errors
+        else:
+            for chunk_brief, errors in self._briefs.summaries():
+                yield chunk_brief, _row_errors(errors)
+
+    def rest(self, taken: Parsed) -> Iterator[Briefed]:
+        """`taken`, the chunk taken last, and those after it, as `briefs`."""
+        chunk, errors = taken
+        yield brief(self._import_type, chunk), errors
+        yield from self.briefs()
+
+    def written(self, rows: int) -> Iterator[Brief] | None:
+        """The briefs of the chunks taken first, `rows` rows in all, read once more from the
+        spool; None where it holds no briefs."""
+        if self._briefs is None:
+            return None
+        return _first_rows(rows, (chunk for chunk, _ in self._briefs.taken_summaries()))
 
     @property
     def bad_ahead(self) -> bool:
         """Whether a chunk not yet taken is known to have bad cells (known early only where
         a second process reads ahead of this one)."""
         return self._ahead is not None and self._ahead.flagged_ahead
+
+
+def _row_errors(errors: list[_Plain]) -> list[RowError]:
+    return [RowError(*error) for error in errors]
+
+
+def _first_rows(rows: int, briefs: Iterable[Brief]) -> Iterator[Brief]:
+    for chunk in briefs:
+        if rows <= 0:
+            return
+        yield chunk
+        rows -= chunk[0]
 
 
 @contextmanager
@@ -172,17 +223,22 @@ def read_chunks(mapping: Mapping, source: Source, *, share: bool = False) -> Ite
     A large file is read in a second process (when this one has a single thread: see
     `may_fork`). It parses the whole file at its own pace into a spool on disk, so that a bad
     cell near the end is known while this process still writes the rows before it (see
-    `Chunks.bad_ahead`). With `share` (a dry run, which writes nothing), it only splits the
-    rows into columns and this process parses them, which balances the work between the two.
+    `Chunks.bad_ahead`), and spools each chunk's brief beside it, for the checks of the rows
+    a bad cell keeps from being written. With `share` (a dry run, which writes nothing), it
+    only splits the rows into columns and this process parses them, which balances the work
+    between the two.
     """
+    import_type = mapping.import_type
     if not (may_fork() and source.path.stat().st_size >= READ_AHEAD_BYTES):
-        yield Chunks(_parsed_parts(mapping, source))
+        yield Chunks(import_type, _parsed_parts(mapping, source))
     elif share:
         with Spooled(_column_parts(mapping, source), flag=_has_errors) as ahead:
-            yield Chunks(_parsed_here(mapping, ahead))
+            yield Chunks(import_type, _parsed_here(mapping, ahead))
     else:
-        with Spooled(_parsed_parts(mapping, source), flag=_has_errors) as ahead:
-            yield Chunks(ahead, ahead)
+        parts = _parsed_parts(mapping, source)
+        summary = partial(_briefed, import_type)
+        with Spooled(parts, flag=_has_errors, summary=summary) as ahead:
+            yield Chunks(import_type, ahead, ahead, briefed=True)
 
 
 @contextmanager
@@ -203,15 +259,15 @@ def write_chunks(  # noqa: PLR0917 - one file's chunks, and where they go
     job: Job,
     chunks: Chunks,
     progress: Progress,
-) -> tuple[int, dict[str, int], Iterable[Parsed] | None]:
+) -> tuple[int, dict[str, int], Iterable[Briefed] | None]:
     """Writes the chunks until a bad cell is met or known to lie ahead: the rows written, the
-    rows created per table, and the chunks not written (None when all were)."""
+    rows created per table, and the chunks not written, as their briefs (None when all were)."""
     rows_total = 0
     with DirectLoader(conn, db.dialect, db.catalog, import_type, job.batch_id) as loader:
         parts = iter(chunks)
         for chunk, found in parts:
             if found or chunks.bad_ahead:  # nothing more is written: a cell is bad
-                return rows_total, {}, chain([(chunk, found)], parts)
+                return rows_total, {}, chunks.rest((chunk, found))
             loader.write(chunk)
             rows_total += len(chunk)
             progress("loading", rows_total)
@@ -247,6 +303,11 @@ def _parsed_here(
         found = [RowError(*error) for error in shape]
         chunk = parse_texts(mapping, numbers, texts, found)
         yield numbers, chunk.columns, _plain(found)
+
+
+def _briefed(import_type: ImportType, part: _Part) -> tuple[Brief, list[_Plain]]:
+    numbers, columns, errors = part
+    return brief(import_type, Chunk(numbers, columns)), errors
 
 
 def _has_errors(part: tuple[list[int], list[Any], list[_Plain]]) -> bool:

@@ -33,8 +33,10 @@ T = TypeVar("T")
 NICENESS = 10
 #: How long to wait for the child's next message before looking whether it still lives.
 _PATIENCE = 1.0
-#: A chunk's place in the spool: (offset, size, pickled rather than marshalled, flagged).
-_Place = tuple[int, int, bool, bool]
+#: Where a value is in the spool: (offset, size, pickled rather than marshalled).
+_Blob = tuple[int, int, bool]
+#: An item's place: whether it was flagged, where it is, where its summary is (if it has one).
+_Place = tuple[bool, _Blob, _Blob | None]
 
 
 class Spooled(Generic[T]):
@@ -45,40 +47,53 @@ class Spooled(Generic[T]):
     to go on reading them. What it raises is raised here, in its place among the items.
     Closing (or leaving a `with` block) ends the child and drops the spool. The child runs at
     `niceness` (`NICENESS` unless said: it reads ahead of this process, which must not wait).
+
+    With `summary`, the child spools a summary of each item beside it: the items not taken yet
+    may be taken as their summaries alone (`summaries`), quicker to read than whole items, and
+    the summaries of the items taken read once more (`taken_summaries`).
     """
 
     def __init__(
-        self, items: Iterable[T], flag: Callable[[T], bool], *, niceness: int = NICENESS
+        self,
+        items: Iterable[T],
+        flag: Callable[[T], bool],
+        *,
+        niceness: int = NICENESS,
+        summary: Callable[[T], Any] | None = None,
     ) -> None:
         context = multiprocessing.get_context("fork")
         self._spool = tempfile.TemporaryFile(prefix="batchport-spool-")  # noqa: SIM115 - closed by close()
         self._told: Any = context.Queue()
         self._known: collections.deque[Any] = collections.deque()
+        self._taken: list[_Place] = []
         self._flagged = 0
         parent = os.getpid()
         self._child = context.Process(
             target=self._produce,
-            args=(items, flag, parent, niceness),
+            args=(items, flag, summary, parent, niceness),
             name="batchport-spool",
             daemon=True,
         )
         self._child.start()
 
     def _produce(
-        self, items: Iterable[T], flag: Callable[[T], bool], parent: int, niceness: int
+        self,
+        items: Iterable[T],
+        flag: Callable[[T], bool],
+        summary: Callable[[T], Any] | None,
+        parent: int,
+        niceness: int,
     ) -> None:
         die_with(parent)
         # Ctrl-C reaches the whole process group: the parent stops (and kills) this child.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         with contextlib.suppress(OSError):
             os.nice(niceness)
-        fd, offset = self._spool.fileno(), 0
+        fd = self._spool.fileno()
         try:
             for item in items:
-                pickled, data = _packed(item)
-                _write_all(fd, data)
-                self._told.put(("item", (offset, len(data), pickled, flag(item))))
-                offset += len(data)
+                shortly = None if summary is None else _spooled(fd, summary(item))
+                self._told.put(("item", (flag(item), _spooled(fd, item), shortly)))
         except BaseException as exc:  # handed to the parent, who raises it
             self._told.put(("raise", picklable(exc)))
         else:
@@ -100,13 +115,32 @@ class Spooled(Generic[T]):
 
     def _note(self, message: tuple[str, Any]) -> None:
         self._known.append(message)
-        if message[0] == "item" and message[1][3]:
+        if message[0] == "item" and message[1][0]:
             self._flagged += 1
 
     def __iter__(self) -> Iterator[T]:
         return self
 
     def __next__(self) -> T:
+        return self._read(self._take()[1])  # type: ignore[no-any-return]
+
+    def summaries(self) -> Iterator[Any]:
+        """The items not taken yet, taken in order as their summaries."""
+        while True:
+            try:
+                place = self._take()
+            except StopIteration:
+                return
+            assert place[2] is not None, "Spooled without a summary"
+            yield self._read(place[2])
+
+    def taken_summaries(self) -> Iterator[Any]:
+        """The summaries of the items taken so far, in order, read once more."""
+        for place in tuple(self._taken):
+            assert place[2] is not None, "Spooled without a summary"
+            yield self._read(place[2])
+
+    def _take(self) -> _Place:
         if not self._known:
             self._note(self._next_message())
         kind, value = self._known[0]
@@ -115,12 +149,16 @@ class Spooled(Generic[T]):
         if kind == "raise":
             raise value
         self._known.popleft()
-        offset, size, pickled, flagged = value
-        self._flagged -= flagged
+        self._taken.append(value)
+        self._flagged -= value[0]
+        return value  # type: ignore[no-any-return]
+
+    def _read(self, blob: _Blob) -> Any:
+        offset, size, pickled = blob
         data = os.pread(self._spool.fileno(), size, offset)
         if pickled:
-            return pickle.loads(data)  # type: ignore[no-any-return]  # noqa: S301 - our child's
-        return marshal.loads(data)  # type: ignore[no-any-return]  # noqa: S302 - our child's
+            return pickle.loads(data)  # noqa: S301 - our child's
+        return marshal.loads(data)  # noqa: S302 - our child's
 
     def _next_message(self) -> tuple[str, Any]:
         """The child's next message, waiting for it; raises if the child ended without one
@@ -160,6 +198,14 @@ def _packed(item: Any) -> tuple[bool, bytes]:
         return False, marshal.dumps(item)
     except ValueError:  # holds a value marshal cannot write
         return True, pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _spooled(fd: int, value: Any) -> _Blob:
+    """Writes `value` at the spool's end; where it is."""
+    pickled, data = _packed(value)
+    offset = os.lseek(fd, 0, os.SEEK_CUR)
+    _write_all(fd, data)
+    return offset, len(data), pickled
 
 
 def _write_all(fd: int, data: bytes) -> None:
