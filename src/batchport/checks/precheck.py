@@ -50,7 +50,7 @@ class Precheck:
 
     With `written`, the batch whose rows of the file the transaction has written: their keys
     count as seen in the file, and only the other rows' keys as stored in the database. Those
-    keys are read back from the database, unless `written_briefs` gives them.
+    keys are read back from the database, unless `written_keys` gives them (a list a chunk).
     """
 
     def __init__(
@@ -61,7 +61,7 @@ class Precheck:
         import_type: ImportType,
         *,
         written: str | None = None,
-        written_briefs: Iterable[Brief] | None = None,
+        written_keys: Iterable[list[Any]] | None = None,
     ) -> None:
         self.conn = conn
         self.dialect = dialect
@@ -73,10 +73,10 @@ class Precheck:
         self.seen: set[Any] = set()
         if written is not None:
             batch = import_type.table.c.import_batch_id
-            if written_briefs is None:
+            if written_keys is None:
                 self.seen.update(conn.execute(keys.where(batch == written)).scalars())
-            for written_brief in written_briefs or ():
-                self.seen.update(written_brief[1])
+            for chunk_keys in written_keys or ():
+                self.seen.update(chunk_keys)
             keys = keys.where(sa.or_(batch != written, batch.is_(None)))
         stored = conn.execute(keys.limit(READ_ALL_KEYS + 1)).scalars().all()
         #: Every key of this type in the database, when there are few enough to hold.

@@ -177,9 +177,9 @@ def _refuse_rest(  # noqa: PLR0917 - what the direct path knows when it meets a 
     if any(reference.to == import_type.name for reference in import_type.references):
         raise NotLoadable("rows written may refer to rows not read yet")
     assert report.batch_id is not None  # an import's, not a dry run's
-    written = chunks.written(rows_total)
+    written = chunks.written_keys(rows_total)
     checker = Precheck(
-        conn, db.dialect, db.catalog, import_type, written=report.batch_id, written_briefs=written
+        conn, db.dialect, db.catalog, import_type, written=report.batch_id, written_keys=written
     )
     errors: list[RowError] = []
     rows_total = _checked(checker, rest, errors, progress, rows_total)

@@ -190,12 +190,12 @@ class Chunks:
         yield brief(self._import_type, chunk), errors
         yield from self.briefs()
 
-    def written(self, rows: int) -> Iterator[Brief] | None:
-        """The briefs of the chunks taken first, `rows` rows in all, read once more from the
-        spool; None where it holds no briefs."""
+    def written_keys(self, rows: int) -> Iterator[list[Any]] | None:
+        """The keys of the chunks taken first, `rows` rows in all, a list a chunk, read once
+        more from the spool (their briefs); None where it holds no briefs."""
         if self._briefs is None:
             return None
-        return _first_rows(rows, (chunk for chunk, _ in self._briefs.taken_summaries()))
+        return _first_rows(rows, (chunk[1] for chunk, _ in self._briefs.taken_summaries()))
 
     @property
     def bad_ahead(self) -> bool:
@@ -208,12 +208,12 @@ def _row_errors(errors: list[_Plain]) -> list[RowError]:
     return [RowError(*error) for error in errors]
 
 
-def _first_rows(rows: int, briefs: Iterable[Brief]) -> Iterator[Brief]:
-    for chunk in briefs:
+def _first_rows(rows: int, columns: Iterable[list[Any]]) -> Iterator[list[Any]]:
+    for column in columns:
         if rows <= 0:
             return
-        yield chunk
-        rows -= chunk[0]
+        yield column
+        rows -= len(column)
 
 
 @contextmanager
