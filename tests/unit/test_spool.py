@@ -123,6 +123,10 @@ def _summary(item: tuple[int, list[str]]) -> int:
     return item[0]
 
 
+def _made_here(item: tuple[int, list[str]]) -> str:
+    return f"{item[0]} here"
+
+
 def test_items_left_may_be_taken_as_their_summaries():
     """With a summary, the items not taken yet can be taken as their summaries alone (each in
     its place, what the child raises after them), and the summaries of the items taken read
@@ -135,7 +139,7 @@ def test_items_left_may_be_taken_as_their_summaries():
 
     with Spooled(items(), _flag_none, summary=_summary) as spool:
         assert [next(spool)[0] for _ in range(2)] == [0, 1]
-        left = spool.summaries()
+        left = spool.summaries(_made_here)
         assert [next(left), next(left)] == [2, 3]
         assert list(spool.taken_summaries()) == [0, 1, 2, 3]
         assert next(spool) == (4, ["row 4"] * 1000)
@@ -144,7 +148,15 @@ def test_items_left_may_be_taken_as_their_summaries():
         assert list(spool.taken_summaries()) == [0, 1, 2, 3, 4, 5]
 
 
+def test_past_the_first_flagged_item_the_consumer_makes_the_summaries():
+    """The child summarises items up to the first flagged one; the items after it, which a
+    consumer stopping there takes alongside the child, are summarised by the consumer."""
+    items = [(i, ["row"]) for i in range(6)]
+    with Spooled(iter(items), lambda item: item[0] in {2, 4}, summary=_summary) as spool:
+        assert list(spool.summaries(_made_here)) == [0, 1, 2, "3 here", "4 here", "5 here"]
+
+
 def test_summaries_end_where_the_items_do():
     with Spooled(iter([(7, [])]), _flag_none, summary=_summary) as spool:
-        assert list(spool.summaries()) == [7]
-        assert list(spool.summaries()) == []
+        assert list(spool.summaries(_made_here)) == [7]
+        assert list(spool.summaries(_made_here)) == []

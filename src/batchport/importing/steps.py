@@ -181,7 +181,7 @@ class Chunks:
             for chunk, errors in self:
                 yield brief(self._import_type, chunk), errors
         else:
-            for chunk_brief, errors in self._briefs.summaries():
+            for chunk_brief, errors in self._briefs.summaries(partial(_briefed, self._import_type)):
                 yield chunk_brief, _row_errors(errors)
 
     def rest(self, taken: Parsed) -> Iterator[Briefed]:

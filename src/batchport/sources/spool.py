@@ -48,9 +48,12 @@ class Spooled(Generic[T]):
     Closing (or leaving a `with` block) ends the child and drops the spool. The child runs at
     `niceness` (`NICENESS` unless said: it reads ahead of this process, which must not wait).
 
-    With `summary`, the child spools a summary of each item beside it: the items not taken yet
-    may be taken as their summaries alone (`summaries`), quicker to read than whole items, and
-    the summaries of the items taken read once more (`taken_summaries`).
+    With `summary`, the child spools a summary of each item beside it, up to the first flagged
+    one: the items not taken yet may be taken as their summaries alone (`summaries`), quicker
+    to read than whole items, and the summaries of the items taken read once more
+    (`taken_summaries`). Past a flagged item, a consumer that stops taking whole items at the
+    first one it knows of (a writer that meets a bad chunk) is no longer far behind: the child
+    spares that work, and the consumer summarises the items itself, alongside.
     """
 
     def __init__(
@@ -92,8 +95,10 @@ class Spooled(Generic[T]):
         fd = self._spool.fileno()
         try:
             for item in items:
+                flagged = flag(item)
                 shortly = None if summary is None else _spooled(fd, summary(item))
-                self._told.put(("item", (flag(item), _spooled(fd, item), shortly)))
+                self._told.put(("item", (flagged, _spooled(fd, item), shortly)))
+                summary = None if flagged else summary
         except BaseException as exc:  # handed to the parent, who raises it
             self._told.put(("raise", picklable(exc)))
         else:
@@ -124,15 +129,15 @@ class Spooled(Generic[T]):
     def __next__(self) -> T:
         return self._read(self._take()[1])  # type: ignore[no-any-return]
 
-    def summaries(self) -> Iterator[Any]:
-        """The items not taken yet, taken in order as their summaries."""
+    def summaries(self, summary: Callable[[T], Any]) -> Iterator[Any]:
+        """The items not taken yet, taken in order as their summaries: as the child spooled
+        them, or made here (`summary`) where it did not."""
         while True:
             try:
                 place = self._take()
             except StopIteration:
                 return
-            assert place[2] is not None, "Spooled without a summary"
-            yield self._read(place[2])
+            yield summary(self._read(place[1])) if place[2] is None else self._read(place[2])
 
     def taken_summaries(self) -> Iterator[Any]:
         """The summaries of the items taken so far, in order, read once more."""
