@@ -175,8 +175,9 @@ class Chunks:
             yield Chunk(numbers, columns), _row_errors(errors)
 
     def briefs(self) -> Iterator[Briefed]:
-        """The chunks not taken yet, as the checks need them: read from the spool where it
-        holds their briefs (far quicker than whole chunks), else made here."""
+        """The chunks not taken yet, as the checks need them: read from the spool where the
+        process reading ahead made their briefs (up to the first bad chunk; far quicker than
+        whole chunks), else made here."""
         if self._briefs is None:
             for chunk, errors in self:
                 yield brief(self._import_type, chunk), errors
