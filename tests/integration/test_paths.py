@@ -25,7 +25,7 @@ from batchport import (
     run_import,
 )
 from batchport.checks import precheck as precheck_module
-from batchport.checks.precheck import Precheck
+from batchport.checks.precheck import Precheck, brief
 from batchport.checks.proof import NotLoadable
 from batchport.checks.stage import Stage
 from batchport.checks.staged import check_stage
@@ -81,7 +81,7 @@ def precheck(db: Database, name: str, path: Path, catalog: Catalog | None = None
     with db.connect() as conn:
         checker = Precheck(conn, db.dialect, catalog, import_type)
         for chunk in chunks:
-            checker.check(chunk)
+            checker.check(brief(import_type, chunk))
         return checker.finish()
 
 

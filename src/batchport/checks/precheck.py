@@ -92,12 +92,9 @@ class Precheck:
             [import_type.table.name, *(link.table.name for link in import_type.links)], 0
         )
 
-    def check(self, chunk: Chunk) -> None:
-        """Raises `NotLoadable` if the chunk cannot be shown valid; counts its rows."""
-        self.check_brief(brief(self.import_type, chunk))
-
-    def check_brief(self, chunk: Brief) -> None:
-        """`check`, given what the checks need of the chunk (`brief`)."""
+    def check(self, chunk: Brief) -> None:
+        """Raises `NotLoadable` if the chunk (what the checks need of it: `brief`) cannot be
+        shown valid; counts its rows."""
         rows, keys, references, links = chunk
         before = len(self.seen)
         self.seen.update(keys)

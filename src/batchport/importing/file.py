@@ -150,7 +150,7 @@ def _checked(
     """Checks every chunk, collecting its cells' errors; returns the rows counted so far."""
     for chunk, found in briefs:
         errors += found
-        checker.check_brief(chunk)
+        checker.check(chunk)
         rows_total += chunk[0]
         progress("checking", rows_total)
     return rows_total
