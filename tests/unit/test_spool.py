@@ -3,6 +3,7 @@ place, a flagged item known before the consumer gets there, the child gone when 
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import time
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from batchport.collecting import YOUNGEST
 from batchport.errors import SourceError
 from batchport.sources.spool import NICENESS, Spooled
 
@@ -51,6 +53,19 @@ def test_the_child_reads_ahead_at_a_lower_priority():
     with Spooled(_niceness(), _flag_none) as spool:
         [child] = list(spool)
     assert child == min(os.nice(0) + NICENESS, 19) > os.nice(0)
+
+
+def _collector() -> Iterator[tuple[int, int]]:
+    yield gc.get_threshold()[0], gc.get_freeze_count()
+
+
+def test_the_childs_collector_is_set_for_rows():
+    """The child reads rows by the million: its collector runs a chunk at a time, and never
+    over what it inherited (see `batchport.collecting`)."""
+    with Spooled(_collector(), _flag_none) as spool:
+        [(youngest, frozen)] = list(spool)
+    assert youngest >= YOUNGEST
+    assert frozen > 0
 
 
 def test_nothing_is_flagged_when_no_item_is():

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO
 
 import typer
 
-from batchport import configuration
+from batchport import collecting, configuration
 from batchport.errors import BatchportError, Interrupted, RollbackBlocked, RowsEdited, code_of
 
 if TYPE_CHECKING:
@@ -171,6 +171,7 @@ def main() -> None:
     # psycopg logs what it ignores while closing a connection the server ended; the error
     # itself reaches the user once, as batchport's message.
     logging.getLogger("psycopg").addHandler(logging.NullHandler())
+    collecting.for_rows()
     # One name however it is started (`python -m batchport` too): usage lines and shell
     # completion say `batchport`.
     app(prog_name="batchport")

@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
+from batchport.collecting import for_forked_child
 from batchport.sources.prefetch import die_with, picklable
 
 T = TypeVar("T")
@@ -88,6 +89,7 @@ class Spooled(Generic[T]):
         niceness: int,
     ) -> None:
         die_with(parent)
+        for_forked_child()
         # Ctrl-C reaches the whole process group: the parent stops (and kills) this child.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         with contextlib.suppress(OSError):

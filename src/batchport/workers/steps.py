@@ -26,6 +26,7 @@ from multiprocessing.connection import Connection, Pipe
 from typing import Any
 
 from batchport import commands
+from batchport.collecting import for_forked_child
 from batchport.commands.steps import StepCrashed, run_step
 from batchport.database import Database
 from batchport.errors import BatchportError, FileRejected, RowError, internal_error
@@ -144,6 +145,7 @@ def _serve(pipe: Connection, db: Database, limits: Limits, parent: int) -> None:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
         db.engine.dispose(close=False)  # the server's connections stay the server's
         importlib.import_module(CSV_READER)  # loaded once here, not in every child
+        for_forked_child()  # and in every child, which inherits it
         zygote = os.getpid()
         while True:
             try:
