@@ -20,10 +20,6 @@ def _renew() -> None:
     _nonce = secrets.token_hex(4)
 
 
-#: The host part of this process's name: the machine's, unless a worker was given its own.
-_host = socket.gethostname()
-
-
 os.register_at_fork(after_in_child=_renew)
 
 
