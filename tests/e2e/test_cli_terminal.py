@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -155,8 +156,12 @@ def test_version_and_shell_completion(tmp_path):
     completion = {"_BATCHPORT_COMPLETE": "complete_bash", "COMP_WORDS": "batchport hist"}
     words = run(cwd=tmp_path, env={**completion, "COMP_CWORD": "1"})
     assert words.stdout.split() == ["history"]
-    script = run("--show-completion", "bash", cwd=tmp_path)
-    assert "complete -o default -F _batchport_completion batchport" in script.stdout
+    # Typed in bash (the shell is found among the command's parents, whoever ran the tests).
+    typed = f"{shlex.quote(sys.executable)} -m batchport --show-completion; exit $?"
+    script = subprocess.run(
+        ["bash", "-c", typed], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert "complete -o default -F _batchport_completion batchport" in script.stdout, script
 
 
 @pytest.mark.parametrize(
