@@ -40,7 +40,6 @@ def test_a_collector_turned_off_stays_off():
 
 def test_a_forked_child_keeps_what_it_inherited_out_of_every_run():
     gc.set_threshold(700, 10, 10)
-    kept = [object()]  # noqa: F841 - alive through the freeze
     collecting.for_forked_child()
     assert gc.get_freeze_count() > 0
     assert gc.get_threshold()[0] == collecting.YOUNGEST
