@@ -265,8 +265,7 @@ def write_chunks(  # noqa: PLR0917 - one file's chunks, and where they go
     rows created per table, and the chunks not written, as their briefs (None when all were)."""
     rows_total = 0
     with DirectLoader(conn, db.dialect, db.catalog, import_type, job.batch_id) as loader:
-        parts = iter(chunks)
-        for chunk, found in parts:
+        for chunk, found in chunks:
             if found or chunks.bad_ahead:  # nothing more is written: a cell is bad
                 return rows_total, {}, chunks.rest((chunk, found))
             loader.write(chunk)
